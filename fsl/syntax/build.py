@@ -1,0 +1,510 @@
+"""Build the AST (nodes.py) from lark's parse, inline with the LALR parser.
+
+The transformer also validates literals (E104): times, percentages, zero
+durations, day numbers.  It records those problems instead of raising, so a
+file with a bad literal still yields a full AST and the checker can go on.
+"""
+from __future__ import annotations
+
+import re
+
+from lark import Token, Transformer, v_args
+
+from ..diagnostics import Diagnostic, Span
+from ..durations import Duration, parse_duration
+from . import nodes as n
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_ESCAPE_RE = re.compile(r"\\(.)")
+
+
+def unescape(raw: str) -> str:
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw[1:-1])
+
+
+class AstBuilder(Transformer):
+    """Callbacks named like the grammar's rules; `file` is set before each parse."""
+
+    def __init__(self) -> None:
+        super().__init__(visit_tokens=False)
+        self.file = "<input>"
+        self.diags: list[Diagnostic] = []
+
+    # ----------------------------------------------------------- helpers
+    def reset(self, file: str) -> None:
+        self.file = file
+        self.diags = []
+
+    def tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def mspan(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, 1, 2)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def bad(self, tok: Token, message: str, help: str | None = None) -> None:
+        self.diags.append(Diagnostic.make("E104", message, self.tspan(tok), help))
+
+    def duration(self, tok: Token, allow_zero: bool = False) -> Duration:
+        d = parse_duration(" ".join(str(tok).split()))
+        if d.amount == 0 and not allow_zero:
+            self.bad(tok, f"a zero duration is allowed only after `after`: {tok}",
+                     "use a positive duration such as 1 day")
+        return d
+
+    def time(self, tok: Token) -> int:
+        text = str(tok)
+        m = re.fullmatch(r"(\d\d):(\d\d)", text)
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            self.bad(tok, f"invalid time of day {text}: use 24-hour HH:MM from 00:00 to 23:59",
+                     "write 09:00 rather than 9:00; the end of the day is 23:59")
+            return 0
+        return int(m.group(1)) * 60 + int(m.group(2))
+
+    def percent(self, tok: Token) -> float:
+        value = float(str(tok)[:-1])
+        if value > 100:
+            self.bad(tok, f"a percentage cannot exceed 100%: {tok}")
+        return int(value) if value == int(value) else value
+
+    @staticmethod
+    def number(tok: Token):
+        text = str(tok)
+        return float(text) if "." in text else int(text)
+
+    @staticmethod
+    def tokens(children, type_: str) -> list[Token]:
+        return [c for c in children if isinstance(c, Token) and c.type == type_]
+
+    @staticmethod
+    def nodes(children, kind) -> list:
+        return [c for c in children if isinstance(c, kind)]
+
+    @staticmethod
+    def first(children, kind):
+        for c in children:
+            if isinstance(c, kind):
+                return c
+        return None
+
+    # ---------------------------------------------------------- top level
+    def start(self, children):
+        return [c for c in children if isinstance(c, n.Playbook)]
+
+    @v_args(meta=True)
+    def playbook(self, meta, children):
+        name = children[0]
+        return n.Playbook(str(name), tuple(children[1:]), self.mspan(meta), self.tspan(name))
+
+    # ----------------------------------------------------------- settings
+    @v_args(meta=True)
+    def description(self, meta, c):
+        return n.Description(unescape(c[0]), self.mspan(meta))
+
+    @v_args(meta=True)
+    def owner(self, meta, c):
+        return n.Owner(unescape(c[0]), self.mspan(meta))
+
+    @v_args(meta=True)
+    def priority(self, meta, c):
+        value = self.number(c[0])
+        if not isinstance(value, int) or not 0 <= value <= 100:
+            self.bad(c[0], f"a priority is a whole number from 0 to 100, not {c[0]}")
+        return n.Priority(int(value), self.mspan(meta), self.tspan(c[0]))
+
+    def for_each(self, c):
+        return _ForEach()
+
+    @v_args(meta=True)
+    def where(self, meta, c):
+        return _Where(c[0])
+
+    @v_args(meta=True)
+    def enroll_on(self, meta, c):
+        where = self.first(c, _Where)
+        return n.EnrollOn(str(c[0]), self.first(c, _ForEach) is not None,
+                          where.expr if where else None, self.mspan(meta), self.tspan(c[0]))
+
+    def check_every(self, c):
+        return ("every", self.duration(c[0]), None)
+
+    def check_cron(self, c):
+        return ("cron", unescape(c[0]), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def enroll_when(self, meta, c):
+        check = c[1] if len(c) > 1 else None
+        every = check[1] if check and check[0] == "every" else None
+        cron = check[1] if check and check[0] == "cron" else None
+        return n.EnrollWhen(c[0], every, cron, self.mspan(meta), check[2] if cron else None)
+
+    @v_args(meta=True)
+    def reenroll_never(self, meta, c):
+        return n.Reenroll(None, self.mspan(meta))
+
+    @v_args(meta=True)
+    def reenroll_after(self, meta, c):
+        return n.Reenroll(self.duration(c[0]), self.mspan(meta))
+
+    def tz_default(self, c):
+        return _Default(unescape(c[0]), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def timezone(self, meta, c):
+        d = self.first(c, _Default)
+        return n.Timezone(c[0], d.value if d else None, self.mspan(meta), d.span if d else None)
+
+    def days_one(self, c):
+        return (str(c[0]), self.tspan(c[0]))
+
+    def days_range(self, c):
+        a, b = self.tspan(c[0]), self.tspan(c[1])
+        return (f"{c[0]}-{c[1]}", Span(a.file, a.line, a.column, b.end_line, b.end_column))
+
+    @v_args(meta=True)
+    def window_range(self, meta, c):
+        (days, dspan), start, end = c[0], c[1], c[2]
+        return n.WindowRange(days, self.time(start), self.time(end), self.mspan(meta), dspan)
+
+    @v_args(meta=True)
+    def window(self, meta, c):
+        return n.Window(tuple(c), self.mspan(meta))
+
+    @v_args(meta=True)
+    def skip_holidays(self, meta, c):
+        return n.SkipHolidays(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def offer_max(self, meta, c):
+        return n.OfferMax(self.percent(c[0]), self.mspan(meta))
+
+    def across(self, c):
+        return _Across()
+
+    def _cap(self, meta, c, per):
+        names = self.tokens(c, "NAME")
+        limit_tok = self.tokens(c, "NUMBER")[0]
+        limit = self.number(limit_tok)
+        if not isinstance(limit, int) or limit < 1:
+            self.bad(limit_tok, f"a cap's limit is a whole number of at least 1, not {limit_tok}")
+        return n.Cap(str(names[0]) if names else None, int(limit), per,
+                     self.first(c, _Across) is not None, self.mspan(meta),
+                     self.tspan(names[0]) if names else None)
+
+    @v_args(meta=True)
+    def cap_per(self, meta, c):
+        return self._cap(meta, c, self.duration(self.tokens(c, "DURATION")[0]))
+
+    @v_args(meta=True)
+    def cap_total(self, meta, c):
+        return self._cap(meta, c, None)
+
+    def outcome(self, c):
+        return _Outcome(str(c[0]))
+
+    @v_args(meta=True)
+    def stop_on(self, meta, c):
+        where, out = self.first(c, _Where), self.first(c, _Outcome)
+        return n.StopOn(str(c[0]), self.first(c, _Across) is not None,
+                        where.expr if where else None, out.name if out else None,
+                        self.mspan(meta), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def stop_when(self, meta, c):
+        out = self.first(c, _Outcome)
+        return n.StopWhen(c[0], out.name if out else None, self.mspan(meta))
+
+    def pause_for(self, c):
+        return ("for", self.duration(c[0]), None)
+
+    def pause_default(self, c):
+        return _Default(self.duration(c[0]), None)
+
+    def pause_until(self, c):
+        d = self.first(c, _Default)
+        return ("until", c[0], d.value if d else None)
+
+    @v_args(meta=True)
+    def pause_on(self, meta, c):
+        where = self.first(c, _Where)
+        kind, a, b = c[-1]
+        return n.PauseOn(str(c[0]), where.expr if where else None,
+                         a if kind == "for" else None,
+                         a if kind == "until" else None,
+                         b, self.mspan(meta), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def let(self, meta, c):
+        return n.Let(str(c[0]), c[1], self.mspan(meta), self.tspan(c[0]))
+
+    # -------------------------------------------------------------- steps
+    @v_args(meta=True)
+    def after(self, meta, c):
+        return n.After(self.duration(c[0], allow_zero=True), self.mspan(meta))
+
+    @v_args(meta=True)
+    def at_day(self, meta, c):
+        day = self.number(c[0])
+        if not isinstance(day, int) or day < 1:
+            self.bad(c[0], f"day numbers start at 1 (the enrollment's date), not {c[0]}")
+        minute = self.time(c[1]) if len(c) > 1 else None
+        return n.AtDay(int(day), minute, self.mspan(meta))
+
+    @v_args(meta=True)
+    def at_cron(self, meta, c):
+        return n.AtCron(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
+
+    def every_max(self, c):
+        value = self.number(c[0])
+        if not isinstance(value, int) or value < 1:
+            self.bad(c[0], f"`max` is a whole number of at least 1, not {c[0]}")
+        return _Max(int(value))
+
+    @v_args(meta=True)
+    def every(self, meta, c):
+        m = self.first(c, _Max)
+        return n.Every(self.duration(c[0]), m.value if m else None, self.mspan(meta))
+
+    def timing(self, c):
+        return tuple(c)
+
+    def block(self, c):
+        return tuple(c)
+
+    @v_args(meta=True)
+    def step(self, meta, c):
+        name = c[0]
+        timing: n.Timing | None = None
+        every: n.Every | None = None
+        body = c[-1]
+        if len(c) == 3:
+            for part in c[1]:
+                if isinstance(part, n.Every):
+                    every = part
+                else:
+                    timing = part
+        return n.Step(str(name), timing, every, body, self.mspan(meta), self.tspan(name))
+
+    # ------------------------------------------------------------ actions
+    def send_to(self, c):
+        return _To(c[0])
+
+    task_to = send_to
+
+    def with_arg(self, c):
+        return n.WithArg(str(c[0]), c[1], self.tspan(c[0]))
+
+    def send_with(self, c):
+        return _With(tuple(c))
+
+    @v_args(meta=True)
+    def send(self, meta, c):
+        to, w = self.first(c, _To), self.first(c, _With)
+        return n.Send(str(c[0]), unescape(c[1]), to.expr if to else None,
+                      w.args if w else (), self.mspan(meta), self.tspan(c[0]), self.tspan(c[1]))
+
+    def task_due(self, c):
+        return _Default(self.duration(c[0], allow_zero=True), None)
+
+    @v_args(meta=True)
+    def task(self, meta, c):
+        to, due = self.first(c, _To), self.first(c, _Default)
+        return n.Task(str(c[0]), unescape(c[1]), to.expr if to else None,
+                      due.value if due else None, self.mspan(meta), self.tspan(c[1]))
+
+    @v_args(meta=True)
+    def notify(self, meta, c):
+        return n.Notify(c[0], unescape(c[1]), self.mspan(meta), self.tspan(c[1]))
+
+    def offer_expires(self, c):
+        return _Default(self.duration(c[0]), None)
+
+    @v_args(meta=True)
+    def offer(self, meta, c):
+        exp = self.first(c, _Default)
+        return n.Offer(self.percent(c[0]), exp.value if exp else None, self.mspan(meta))
+
+    @v_args(meta=True)
+    def set(self, meta, c):
+        return n.SetField(n.Path(tuple(str(c[0]).split(".")), self.tspan(c[0])), c[1], self.mspan(meta))
+
+    @v_args(meta=True)
+    def wait(self, meta, c):
+        return n.Wait(self.duration(c[0]), self.mspan(meta))
+
+    @v_args(meta=True)
+    def wait_for(self, meta, c):
+        where = self.first(c, _Where)
+        return n.WaitFor(self.duration(c[0]), str(c[1]), where.expr if where else None,
+                         self.mspan(meta), self.tspan(c[1]))
+
+    @v_args(meta=True)
+    def goto(self, meta, c):
+        return n.Goto(str(c[0]), self.mspan(meta), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def end(self, meta, c):
+        out = self.first(c, _Outcome)
+        return n.End(out.name if out else None, self.mspan(meta))
+
+    @v_args(meta=True)
+    def elif_clause(self, meta, c):
+        return n.Branch(c[0], c[1], self.mspan(meta))
+
+    @v_args(meta=True)
+    def else_clause(self, meta, c):
+        return _Else(c[0], self.mspan(meta))
+
+    @v_args(meta=True)
+    def if_block(self, meta, c):
+        first = n.Branch(c[0], c[1], self.mspan(meta))
+        elifs = self.nodes(c[2:], n.Branch)
+        orelse = self.first(c, _Else)
+        return n.If((first, *elifs), orelse.body if orelse else None, self.mspan(meta),
+                    orelse.span if orelse else None)
+
+    @v_args(meta=True)
+    def case_clause(self, meta, c):
+        return n.Case(tuple(c[:-1]), c[-1], self.mspan(meta))
+
+    @v_args(meta=True)
+    def match_block(self, meta, c):
+        orelse = self.first(c, _Else)
+        return n.Match(c[0], tuple(self.nodes(c, n.Case)), orelse.body if orelse else None,
+                       self.mspan(meta), orelse.span if orelse else None)
+
+    # -------------------------------------------------------- expressions
+    @v_args(meta=True)
+    def conditional(self, meta, c):
+        return n.Conditional(c[0], c[1], c[2], self.mspan(meta))
+
+    def _bin(op):  # noqa: N805 - a factory of callbacks
+        @v_args(meta=True)
+        def cb(self, meta, c):
+            return n.Binary(op, c[0], c[1], self.mspan(meta))
+        return cb
+
+    or_ = _bin("or")
+    and_ = _bin("and")
+    eq = _bin("==")
+    ne = _bin("!=")
+    lt = _bin("<")
+    le = _bin("<=")
+    gt = _bin(">")
+    ge = _bin(">=")
+    in_ = _bin("in")
+    not_in = _bin("not in")
+    add = _bin("+")
+    sub = _bin("-")
+    mul = _bin("*")
+    div = _bin("/")
+
+    @v_args(meta=True)
+    def not_(self, meta, c):
+        return n.Unary("not", c[0], self.mspan(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        operand = c[0]
+        if isinstance(operand, n.Literal) and operand.kind == "number":
+            return n.Literal("number", -operand.value, self.mspan(meta))
+        return n.Unary("-", operand, self.mspan(meta))
+
+    def path(self, c):
+        return n.Path(tuple(str(c[0]).split(".")), self.tspan(c[0]))
+
+    def name(self, c):
+        return n.Name(str(c[0]), self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        args = tuple(a for a in c[1:] if a is not None)
+        return n.Call(str(c[0]), args, self.tspan(c[0]))
+
+    @v_args(meta=True)
+    def list(self, meta, c):
+        return n.ListExpr(tuple(a for a in c if a is not None), self.mspan(meta))
+
+    def literal(self, c):
+        tok = c[0]
+        span = self.tspan(tok)
+        kind = tok.type
+        if kind == "STRING":
+            return n.Literal("string", unescape(tok), span)
+        if kind == "NUMBER":
+            return n.Literal("number", self.number(tok), span)
+        if kind == "PERCENT":
+            return n.Literal("percent", self.percent(tok), span)
+        if kind == "DURATION":
+            return n.Literal("duration", self.duration(tok, allow_zero=True), span)
+        if kind == "TIME":
+            return n.Literal("time", self.time(tok), span)
+        return n.Literal("date", self.date(tok), span)
+
+    def date(self, tok: Token) -> str:
+        import datetime as dt
+
+        try:
+            dt.date.fromisoformat(str(tok))
+        except ValueError:
+            self.bad(tok, f"invalid date {tok}: use YYYY-MM-DD")
+        return str(tok)
+
+    @v_args(meta=True)
+    def true(self, meta, c):
+        return n.Literal("bool", True, self.mspan(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, c):
+        return n.Literal("bool", False, self.mspan(meta))
+
+    @v_args(meta=True)
+    def none(self, meta, c):
+        return n.Literal("none", None, self.mspan(meta))
+
+
+# Small carriers between callbacks; never part of the AST.
+class _ForEach:
+    pass
+
+
+class _Across:
+    pass
+
+
+class _Where:
+    def __init__(self, expr):
+        self.expr = expr
+
+
+class _Outcome:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Default:
+    def __init__(self, value, span):
+        self.value = value
+        self.span = span
+
+
+class _Max:
+    def __init__(self, value):
+        self.value = value
+
+
+class _To:
+    def __init__(self, expr):
+        self.expr = expr
+
+
+class _With:
+    def __init__(self, args):
+        self.args = args
+
+
+class _Else:
+    def __init__(self, body, span):
+        self.body = body
+        self.span = span

@@ -1,0 +1,138 @@
+"""Parse FSL source into a `Module` (nodes.py), with syntax diagnostics.
+
+One LALR parser (grammar/fsl.lark) with the indentation post-lexer and the
+AST builder run inline.  Valid files take the fast path: one parse of the
+whole file.  When that fails, the file is cut at its top-level `playbook`
+lines and each playbook is parsed on its own, so one syntax error does not
+hide the problems of the other playbooks (LANGUAGE.md section 11).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..diagnostics import Diagnostic, Span
+from . import nodes as n
+from .build import AstBuilder
+from .errors import describe_unexpected
+from .lexer import FslIndenter, IndentationError_, prescan, scan_comments
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "fsl.lark"
+_PLAYBOOK_LINE = re.compile(r"^playbook\b", re.M)
+
+
+@lru_cache(maxsize=None)
+def _parser(strict: bool = False) -> tuple[Lark, AstBuilder]:
+    builder = AstBuilder()
+    lark = Lark(
+        GRAMMAR.read_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=FslIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        strict=strict,
+        cache=not strict,
+    )
+    return lark, builder
+
+
+def grammar_parser(strict: bool = True) -> Lark:
+    """The raw lark parser (tests build it with strict=True to keep the grammar conflict-free)."""
+    return _parser(strict)[0]
+
+
+def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagnostic]]:
+    """Parse one file.  Never raises on bad input: problems come back as diagnostics."""
+    diags: list[Diagnostic] = []
+    if not text.endswith("\n"):
+        text += "\n"
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    text, tabs = prescan(text)
+    for t in tabs:
+        diags.append(Diagnostic.make(
+            "E102", "a tab in indentation; indent with spaces", Span.point(file, t.line, t.column),
+            "replace the tab with spaces (fsl fmt uses 4 per level)"))
+    comments = scan_comments(text)
+    ok, playbooks, problems = _parse_text(text, file)
+    broken: list[str] = []
+    if not ok:
+        playbooks, broken, problems = _parse_by_playbook(text, file)
+    diags.extend(problems)
+    broken_lines = {t.line for t in tabs}
+    if broken_lines:
+        # a playbook with a tab was parsed from a repaired text: treat it as broken too
+        for pb in playbooks:
+            if any(pb.span.line <= ln <= pb.span.end_line for ln in broken_lines):
+                broken.append(pb.name)
+    return n.Module(file, tuple(playbooks), comments, tuple(broken)), diags
+
+
+def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic]]:
+    lark, builder = _parser()
+    builder.reset(file)
+    try:
+        result = builder.transform(lark.parse(text))
+    except UnexpectedCharacters as e:
+        return False, [], [_bad_character(e, text, file)]
+    except UnexpectedToken as e:
+        return False, [], [describe_unexpected(e, text, file)]
+    except UnexpectedEOF as e:  # pragma: no cover - lalr reports $END as UnexpectedToken
+        return False, [], [Diagnostic.make("E101", "unexpected end of file", _end_span(text, file))]
+    except IndentationError_ as e:
+        return False, [], [Diagnostic.make("E102", e.message, Span.point(file, e.line, e.column),
+                                           "indent each block by the same number of spaces")]
+    except VisitError as e:  # a builder bug must not crash `check`
+        return False, [], [Diagnostic.make("E101", f"cannot read this playbook: {e.orig_exc}",
+                                           Span.point(file, 1, 1))]
+    except UnexpectedInput as e:  # pragma: no cover - any other lark error
+        return False, [], [Diagnostic.make("E101", str(e).splitlines()[0], Span.point(file, 1, 1))]
+    return True, result, list(builder.diags)
+
+
+def _parse_by_playbook(text: str, file: str):
+    """Parse each top-level playbook alone; line numbers stay those of the file."""
+    starts = [m.start() for m in _PLAYBOOK_LINE.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(text))
+    playbooks: list[n.Playbook] = []
+    broken: list[str] = []
+    diags: list[Diagnostic] = []
+    for a, b in zip(starts, starts[1:]):
+        chunk = text[a:b]
+        if not chunk.strip():
+            continue
+        # pad with newlines so that lark reports the file's own line numbers
+        padded = "\n" * text.count("\n", 0, a) + chunk
+        ok, found, problems = _parse_text(padded, file)
+        diags.extend(problems)
+        if ok:
+            playbooks.extend(found)
+        else:
+            m = re.match(r"playbook\s+([a-z_][a-z0-9_]*)", chunk)
+            if m:
+                broken.append(m.group(1))
+    return playbooks, broken, diags
+
+
+def _bad_character(e: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
+    span = Span.point(file, e.line, e.column)
+    char = e.char
+    if char == '"':
+        return Diagnostic.make("E103", "unterminated string: a string must end with \" on the same line",
+                               span, "close the string, or write a line break as \\n")
+    if char == "\t":
+        return Diagnostic.make("E102", "a tab in indentation; indent with spaces", span)
+    shown = char if char.isprintable() else repr(char)
+    return Diagnostic.make("E101", f"unexpected character '{shown}'", span,
+                           "names are lower case letters, digits and _; strings use double quotes")
+
+
+def _end_span(text: str, file: str) -> Span:
+    lines = text.rstrip("\n").split("\n")
+    return Span.point(file, len(lines), len(lines[-1]) + 1)
