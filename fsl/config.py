@@ -547,7 +547,9 @@ class _Builder:
             try:
                 fields[name] = FieldType.parse(_plain_no_env(spec))
             except ValueError as exc:
-                self.error(self.value_span(node, name), f"{where}.{name}: {exc}")
+                guess = did_you_mean(spec.rstrip("?"), KINDS) if isinstance(spec, str) else None
+                self.error(self.value_span(node, name), f"{where}.{name}: {exc}",
+                           f"did you mean `{guess}`?" if guess else None)
         return fields
 
     def _schema(self, data: Mapping) -> Schema:

@@ -1,0 +1,27 @@
+"""What every check pass can see: the modules, the project config and templates."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import Config
+from ..diagnostics import Diagnostic
+from ..syntax import nodes as n
+from ..templates import TemplateStore
+
+
+@dataclass
+class CheckContext:
+    modules: list[n.Module]
+    config: Config | None  # None: only syntax-level checks are possible
+    templates: TemplateStore | None
+    diags: list[Diagnostic] = field(default_factory=list)
+
+    def report(self, diag: Diagnostic) -> None:
+        self.diags.append(diag)
+
+    def playbooks(self):
+        """(module, playbook) for every playbook that parsed cleanly."""
+        for m in self.modules:
+            for pb in m.playbooks:
+                if pb.name not in m.broken:
+                    yield m, pb

@@ -1,0 +1,28 @@
+"""Deterministic JSON and the plan hash.
+
+The hash is sha256 over the canonical JSON (sorted keys, no spaces) of the
+plan without `hash`, `source` and every `line`: what the plan does, not where
+its text sits, so `fsl fmt` and comments never change it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+_POSITIONAL = {"line", "source", "hash"}
+
+
+def strip_positions(value):
+    if isinstance(value, dict):
+        return {k: strip_positions(v) for k, v in value.items() if k not in _POSITIONAL}
+    if isinstance(value, list):
+        return [strip_positions(v) for v in value]
+    return value
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def meaning_hash(plan_dict: dict) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(strip_positions(plan_dict)).encode()).hexdigest()

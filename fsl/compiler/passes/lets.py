@@ -1,0 +1,7 @@
+"""let NAME = EXPR: kept by name, evaluated when used."""
+from ...syntax import nodes as n
+from ..exprs import lower
+
+
+def run(ctx) -> None:
+    ctx.out["lets"] = {l.name: lower(l.value, ctx.lets) for l in ctx.playbook.of(n.Let)}

@@ -1,0 +1,6 @@
+"""The source map: which file and line the playbook came from (every node keeps its `line`)."""
+
+
+def run(ctx) -> None:
+    span = ctx.playbook.span
+    ctx.out["source"] = {"file": span.file, "line": span.line}

@@ -1,0 +1,30 @@
+"""timezone, window, skip holidays, offer max: when a playbook may act."""
+from ...runtime.timecalc import parse_days
+from ...syntax import nodes as n
+from ..exprs import lower
+
+
+def run(ctx) -> None:
+    pb = ctx.playbook
+    tz = pb.first(n.Timezone)
+    if tz is None:
+        ctx.out["timezone"] = {"expr": None, "default": None}
+    elif isinstance(tz.value, n.Literal) and tz.value.kind == "string" and tz.default is None:
+        ctx.out["timezone"] = {"expr": None, "default": tz.value.value}  # `timezone "UTC"`
+    else:
+        ctx.out["timezone"] = {"expr": lower(tz.value, ctx.lets), "default": tz.default}
+    w = pb.first(n.Window)
+    ctx.out["window"] = None if w is None else [
+        {"days": sorted(_days(r.days)), "start": r.start, "end": r.end} for r in w.ranges
+    ]
+    h = pb.first(n.SkipHolidays)
+    ctx.out["holidays"] = h.code if h else None
+    om = pb.first(n.OfferMax)
+    ctx.out["offer_max"] = om.percent if om else None
+
+
+def _days(spec: str) -> frozenset[int]:
+    try:
+        return parse_days(spec)
+    except ValueError:  # reported by the checker; compile what can be compiled
+        return frozenset()
