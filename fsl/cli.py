@@ -18,7 +18,31 @@ CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay
                              help="the project file (default: the nearest fsl.yaml above the current folder)")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands of other packages load on first use, so `fsl check` starts fast."""
+
+    LAZY = {
+        "simulate": "fsl.runtime.commands:simulate_command",
+        "test": "fsl.runtime.commands:test_command",
+    }
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[name].split(":")
+            try:
+                return getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as e:  # report it, but keep the other commands usable
+                click.echo(f"fsl: the `{name}` command cannot load: {e}", err=True)
+                return None
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fsl")
 def main() -> None:
     """FSL, the Follow-up Sequence Language."""
@@ -75,3 +99,46 @@ def compile_cmd(path: Path, output: Path | None, config_path: str | None) -> Non
         output.write_text(text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@CONFIG_OPTION
+def graph(path: Path, fmt: str, config_path: str | None) -> None:
+    """Draw a playbook's steps and branches (Mermaid or Graphviz DOT)."""
+    from .api import compile_project
+    from .compiler import graph as g
+    from .project import Project
+
+    if not path.exists():
+        click.echo(f"fsl graph: no such file or folder: {path}", err=True)
+        sys.exit(2)
+    res = compile_project([path], Project.load(config_path, path))
+    if not res.ok:
+        _report_errors(res.check)
+        sys.exit(1)
+    click.echo((g.mermaid if fmt == "mermaid" else g.dot)(res.plans), nl=False)
+
+
+@main.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="write nothing; exit 1 if any file would change")
+@click.option("--diff", is_flag=True, help="print a unified diff; write nothing")
+@CONFIG_OPTION
+def fmt_cmd(paths: tuple[Path, ...], check: bool, diff: bool, config_path: str | None) -> None:
+    """Rewrite playbooks to the canonical layout, keeping comments."""
+    from .fmt import fmt_paths
+    from .project import Project
+
+    project = Project.load(config_path, paths[0] if paths else None)
+    targets = list(paths)
+    if not targets:
+        if project.config is None:
+            click.echo("fsl fmt: name files or folders, or run inside a project with an fsl.yaml", err=True)
+            sys.exit(2)
+        targets = [project.config.sequences]
+    code, messages = fmt_paths(targets, check=check, diff=diff, config=project.config)
+    for m in messages:
+        click.echo(m, err=not m.startswith("--- "))
+    sys.exit(code)

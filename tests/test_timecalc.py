@@ -376,6 +376,10 @@ def test_lists_and_plain_tuples_accepted():
     assert next_allowed(z("2026-11-27T23:30:00Z"), CHICAGO, rng) == z("2026-11-30T15:00:00Z")
     assert is_allowed(z("2026-11-30T15:00:00Z"), CHICAGO, rng)
     assert not is_allowed(z("2026-11-30T23:00:00Z"), CHICAGO, rng)
+    unhashable = [[{0, 1, 2, 3, 4}, 540, 1020]]
+    assert next_allowed(z("2026-11-27T23:30:00Z"), CHICAGO, unhashable) == z(
+        "2026-11-30T15:00:00Z"
+    )
 
 
 # --- cron -----------------------------------------------------------------------
@@ -474,13 +478,42 @@ def _offset_changes(zone_name: str, years: range) -> list[datetime]:
 
 
 # DST edge cases only show up near transitions: aim a share of instants there.
-TRANSITIONS = sorted({u for name in ZONES for u in _offset_changes(name, range(2026, 2028))})
-near_transition = st.builds(
-    lambda u, minutes: u + timedelta(minutes=minutes),
-    st.sampled_from(TRANSITIONS),
-    st.integers(-3 * 1440, 1440),
-)
-instants = st.one_of(any_instant, near_transition)
+TRANSITIONS = {name: _offset_changes(name, range(2026, 2028)) for name in ZONES}
+ALL_TRANSITIONS = sorted({u for changes in TRANSITIONS.values() for u in changes})
+
+
+def _near(changes: list[datetime]):
+    return st.builds(
+        lambda u, minutes: u + timedelta(minutes=minutes),
+        st.sampled_from(changes),
+        st.integers(-3 * 1440, 1440),
+    )
+
+
+instants = st.one_of(any_instant, _near(ALL_TRANSITIONS))
+
+
+@st.composite
+def instants_for(draw, zone_name: str, ranges: tuple[WindowRange, ...]):
+    """Random instants, instants near this zone's transitions, and instants
+    at (or a minute around) a range boundary on a transition day."""
+    zone = ZoneInfo(zone_name)
+    changes = TRANSITIONS[zone_name]
+    mode = draw(st.sampled_from(["any", "near", "boundary"]))
+    if mode == "any":
+        return draw(any_instant)
+    if mode == "near" and changes:
+        return draw(_near(changes))
+    base = draw(st.sampled_from(changes)) if changes else draw(any_instant)
+    day = base.astimezone(zone).date() + timedelta(days=draw(st.integers(-1, 1)))
+    r = draw(st.sampled_from(ranges))
+    minute = draw(st.sampled_from([r.start_minute, r.end_minute])) + draw(
+        st.sampled_from([0, 0, -1, 1, -60, -90])
+    )
+    wall = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
+    return localize(wall, zone) + timedelta(seconds=draw(st.sampled_from([0, 0, -30, 30])))
+
+
 # Range starts where gaps and repeated hours usually are.
 NEAR_TRANSITION_MINUTES = [0, 15, 30, 60, 75, 90, 120, 135, 150, 180, 1380, 1410]
 
@@ -500,14 +533,15 @@ def window_ranges(draw):
     return tuple(ranges)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
-    t=instants,
+    data=st.data(),
     zone_name=st.sampled_from(ZONES),
     ranges=window_ranges(),
     cal_code=st.sampled_from(CALENDARS),
 )
-def test_next_allowed_properties(t, zone_name, ranges, cal_code):
+def test_next_allowed_properties(data, zone_name, ranges, cal_code):
+    t = data.draw(instants_for(zone_name, ranges), label="t")
     zone = ZoneInfo(zone_name)
     cal = holiday_calendar(cal_code) if cal_code else None
     got = next_allowed(t, zone, ranges, cal)
@@ -515,7 +549,7 @@ def test_next_allowed_properties(t, zone_name, ranges, cal_code):
     assert is_allowed(got, zone, ranges, cal)
     assert not is_holiday(cal, got.astimezone(zone).date())
     local = got.astimezone(zone)
-    tod = local.hour * 60 + local.minute + (local.second or local.microsecond) / 60
+    tod = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
     assert any(_in_range(local.weekday(), tod, r) for r in ranges)
     assert next_allowed(got, zone, ranges, cal) == got  # idempotent
     # Minimal: no whole minute in (t, got) is allowed (boundaries are on minutes).

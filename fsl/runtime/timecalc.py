@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 import holidays as _holidays
@@ -480,9 +480,11 @@ def _compile_window(ranges: tuple | None) -> _Window:
 
 
 def _window(ranges: Sequence | None) -> _Window:
-    if ranges is None or isinstance(ranges, tuple):
-        return _compile_window(ranges)
-    return _compile_window(tuple(ranges))
+    key = ranges if ranges is None or isinstance(ranges, tuple) else tuple(ranges)
+    try:
+        return _compile_window(key)
+    except TypeError:  # unhashable, e.g. days given as a set or ranges as lists
+        return _compile_window(tuple(WindowRange(frozenset(d), s, e) for d, s, e in key))
 
 
 def _inside(t: datetime, zone: ZoneInfo, win: _Window, holiday_cal: object | None) -> bool:
@@ -639,16 +641,18 @@ def _parse_cron(expr: str) -> _Cron:
     except Exception as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
     dom_raw, dow_raw = fields[2].upper(), _DOW_NAMES.sub("", fields[4].upper())
-    minutes, hours, doms, months, dows = (_field_values(v) for v in expanded)
     special = (
         bool(nth)
         or not _PLAIN.match(dom_raw)  # L, W
         or not _PLAIN.match(dow_raw)  # L, #
-        or (doms is not None and dows is not None)  # day-of-month OR day-of-week
-        or any(v is not None and not all(isinstance(x, int) for x in v)
-               for v in (minutes, hours, doms, months, dows))
+        or any(v != ["*"] and not all(isinstance(x, int) for x in v) for v in expanded)
     )
     if special:
+        return _Cron(expr, False)
+    minutes, hours, doms, months, dows = (_field_values(v) for v in expanded)
+    if doms is not None and dows is not None:
+        # Both day fields restricted: cron fires on either (day_or); leave
+        # that rarely used rule to croniter.
         return _Cron(expr, False)
     return _Cron(
         expr,

@@ -86,7 +86,13 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
     except IndentationError_ as e:
         return False, [], [Diagnostic.make("E102", e.message, Span.point(file, e.line, e.column),
                                            "indent each block by the same number of spaces")]
+    except RecursionError:
+        return False, [], [Diagnostic.make("E101", "this playbook is nested too deeply to read",
+                                           Span.point(file, 1, 1), "split the expression with `let`")]
     except VisitError as e:  # a builder bug must not crash `check`
+        if isinstance(e.orig_exc, RecursionError):
+            return False, [], [Diagnostic.make("E101", "this playbook is nested too deeply to read",
+                                               Span.point(file, 1, 1), "split the expression with `let`")]
         return False, [], [Diagnostic.make("E101", f"cannot read this playbook: {e.orig_exc}",
                                            Span.point(file, 1, 1))]
     except UnexpectedInput as e:  # pragma: no cover - any other lark error

@@ -1,0 +1,33 @@
+"""LLM-written messages (`renderer: llm`) behind hard guards.
+
+    schema  the answer's JSON schema, `Draft`, `parse_draft`
+    guards  `GuardSettings`, `check(draft, settings) -> [Verdict]`
+    client  `LLMClient` (OpenAI-compatible endpoint, own retries), `ModelUnavailable`
+    cache   `RenderCache` protocol, `MemoryCache`, `SQLiteCache`, `cache_key`
+    render  `render_llm`, `render_many`, their sync wrappers, `RenderOutcome`
+
+Nothing in this package sends a message: an `ok` outcome may be sent by the
+caller, a `held` one goes to review.
+"""
+from fsl.llm.cache import MemoryCache, RenderCache, SQLiteCache, cache_key
+from fsl.llm.client import LLMClient, LLMNotConfigured, ModelUnavailable
+from fsl.llm.guards import GUARDS, GuardSettings, Verdict, check
+from fsl.llm.render import (
+    Attempt,
+    RenderJob,
+    RenderOutcome,
+    build_messages,
+    contact_context,
+    render_llm,
+    render_llm_sync,
+    render_many,
+    render_many_sync,
+)
+from fsl.llm.schema import DRAFT_SCHEMA, Draft, DraftError, parse_draft
+
+__all__ = [
+    "Attempt", "DRAFT_SCHEMA", "Draft", "DraftError", "GUARDS", "GuardSettings", "LLMClient", "LLMNotConfigured",
+    "MemoryCache", "ModelUnavailable", "RenderCache", "RenderJob", "RenderOutcome", "SQLiteCache", "Verdict",
+    "build_messages", "cache_key", "check", "contact_context", "parse_draft", "render_llm", "render_llm_sync",
+    "render_many", "render_many_sync",
+]
