@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 EVENTS = ["meeting_ended", "inquiry_received", "purchased", "login"]
-TEMPLATES = ["recap", "proposal_checkin", "short_angle", "roi_data", "nurture", "industry_insight"]
+TEMPLATES = ["recap", "proposal_checkin", "short_angle", "roi_data", "close_the_loop", "industry_insight"]
 
 
 def model(i: int, rng: random.Random) -> dict:

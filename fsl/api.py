@@ -26,9 +26,15 @@ class CheckResult:
         return [d for d in self.diagnostics if not d.is_error]
 
 
-def check_project(paths: list[Path], project: Project) -> CheckResult:
+def check_project(paths: list[Path], project: Project, keep_modules: bool = True) -> CheckResult:
+    """Check files; without `keep_modules` large projects are checked on every core."""
     files, diags = discover(paths, project)
     diags = list(project.config_diags) + diags
+    from .check import parallel
+
+    if not keep_modules and parallel.worth_it(len(files)):
+        diags = _dedupe(diags + parallel.check_files(files, project))
+        return CheckResult(len(files), sorted(diags, key=Diagnostic.sort_key), _texts_of(diags, project))
     sources: list[Source] = []
     for f in files:
         src, d = read_source(f)
@@ -47,6 +53,18 @@ def check_project(paths: list[Path], project: Project) -> CheckResult:
         except OSError:
             pass
     return CheckResult(len(files), sorted(diags, key=Diagnostic.sort_key), texts, modules)
+
+
+def _texts_of(diags: list[Diagnostic], project: Project) -> dict[str, str]:
+    """The text of each file that has a diagnostic, for the caret display."""
+    texts: dict[str, str] = {}
+    for d in diags:
+        if d.span.file not in texts:
+            try:
+                texts[d.span.file] = Path(d.span.file).read_text()
+            except (OSError, UnicodeDecodeError):
+                pass
+    return texts
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -59,7 +59,7 @@ def check(paths: tuple[Path, ...], fmt: str, strict: bool, config_path: str | No
     from .project import Project
 
     project = Project.load(config_path, paths[0] if paths else None)
-    result = check_project(list(paths), project)
+    result = check_project(list(paths), project, keep_modules=False)
     color = fmt == "text" and sys.stdout.isatty()
     out = emit(fmt, result.diagnostics, result.sources, result.files, color=color)
     click.echo(out, nl=not out.endswith("\n"))

@@ -756,3 +756,77 @@ def test_same_instant_order_is_priority_then_name(zeta_priority, first):
               [enroll("c1", "2026-11-23T10:00:00Z")])
     tasks = [a["playbook"] for a in out["actions"] if a["kind"] == "task"]
     assert tasks == [first]
+
+
+def test_stop_across_deal_hears_any_stakeholder_of_the_deal():
+    src = """playbook main:
+    enroll on meeting_ended
+    timezone "UTC"
+    stop on unsubscribed
+    stop on bounced
+
+    step recap:
+        send email "recap"
+
+playbook team:
+    enroll on meeting_ended for each stakeholder where not stakeholder.attended
+    timezone "UTC"
+    stop on replied across deal where event.kind == "human"
+    stop on meeting_booked as converted
+    stop on unsubscribed
+    stop on bounced
+
+    step a:
+        send email "nurture"
+    step b after 3 days:
+        send email "nurture"
+"""
+    contacts = [{"id": c} for c in ("c1", "c2", "c3", "c4")]
+    deals = [{"id": "d1", "name": "N", "stage": "demo", "amount": 1, "stakeholders": [
+                 {"contact": "c1", "attended": True}, {"contact": "c2", "attended": False}]},
+             {"id": "d2", "name": "M", "stage": "demo", "amount": 1, "stakeholders": [
+                 {"contact": "c3", "attended": False}, {"contact": "c4", "attended": False}]}]
+    events = [{"at": "2026-11-23T10:00:00Z", "type": "meeting_ended", "contact": "c1", "deal": "d1"},
+              {"at": "2026-11-23T10:00:00Z", "type": "meeting_ended", "deal": "d2"},
+              # c1 is not in `team`: its reply answers the `main` recap, yet ends d1's `team` enrollments
+              enroll("c1", "2026-11-24T10:00:00Z", "replied", step="recap", kind="human"),
+              # an event about the deal alone concerns every enrollment on the deal
+              {"at": "2026-11-24T11:00:00Z", "type": "meeting_booked", "deal": "d2"}]
+    out = run(src, contacts, events, deals)
+    assert outcomes(out) == [("c1", "main", "completed", "2026-11-23T10:00:00Z"),
+                             ("c2", "team", "stopped", "2026-11-24T10:00:00Z"),
+                             ("c3", "team", "converted", "2026-11-24T11:00:00Z"),
+                             ("c4", "team", "converted", "2026-11-24T11:00:00Z")]
+
+
+def test_events_before_the_start_are_history_for_count_and_last():
+    src = header() + """
+    step a:
+        if count(login) >= 2 and last(login) > now() - 10 days:
+            send email "tier_a_touch"
+        else:
+            send email "tier_c_touch"
+"""
+    events = [enroll("c1", "2026-11-01T10:00:00Z", "login"), enroll("c1", "2026-11-20T10:00:00Z", "login"),
+              enroll("c1", "2026-11-02T10:00:00Z")]  # an old meeting: it enrolls nobody
+    out = run(src, C1, events + [enroll("c1", "2026-11-23T10:00:00Z")], start="2026-11-21T00:00:00Z")
+    assert acts(out, "at", "template") == [("2026-11-23T10:00:00Z", "tier_a_touch")]
+
+
+def test_an_unsubscribe_from_one_message_stops_every_playbook_of_the_contact():
+    src = header("one") + """
+    step hello:
+        send email "nurture"
+    step later after 3 days:
+        send email "nurture"
+
+""" + header("two") + """
+    step other:
+        send email "nurture"
+    step later after 3 days:
+        send email "nurture"
+"""
+    out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z"),
+                        enroll("c1", "2026-11-24T10:00:00Z", "unsubscribed", step="hello")])
+    assert outcomes(out) == [("c1", "one", "stopped", "2026-11-24T10:00:00Z"),
+                             ("c1", "two", "stopped", "2026-11-24T10:00:00Z")]

@@ -1,9 +1,13 @@
 """fsl.llm guards and answer parsing: each guard passing and failing, and the tricky cases."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 
 from fsl.llm.guards import (
     GUARDS,
@@ -125,6 +129,11 @@ def test_avoid_guard_on_subject_and_body():
 ])
 def test_percentages_found(text, value):
     assert [round(v, 2) for v, _ in find_percentages(text)] == [value]
+
+
+def test_percentages_glued_to_words_are_found():
+    assert [v for v, _ in find_percentages("save90% today")] == [90]
+    assert find_links("Visithttps://evil.example/x now")[0] == ["https://evil.example/x"]
 
 
 @pytest.mark.parametrize("text", ["$30 off", "save $50 today", "30 dollars off", "€20 discount", "knock $1,000 off"])
@@ -307,3 +316,23 @@ def test_response_formats():
     assert strict["json_schema"]["strict"] is True and strict["json_schema"]["schema"] == DRAFT_SCHEMA
     assert response_format("json_object") == {"type": "json_object"}
     assert response_format("plain") is None
+
+
+# -- robustness ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["1", "1 ", "1-", "12.", "x.", "half ", "one ", "9" * 20 + " ", "1,", "$1", "(1)",
+                                  "a@", "www.", "https://", "+1 ", "a [at] b", "save $", "just checking ", "a" * 30])
+def test_guards_stay_fast_on_hostile_text(unit):
+    text = unit * (20000 // len(unit))
+    started = time.perf_counter()
+    check(Draft(subject=text[:200], body=text), settings())
+    assert time.perf_counter() - started < 0.5
+
+
+@settings_h(max_examples=150, deadline=None)
+@given(st.text(max_size=400), st.text(max_size=80))
+def test_check_never_raises_and_is_deterministic(body, subject):
+    draft = Draft(subject=subject, body=body)
+    first = check(draft, settings())
+    assert first == check(draft, settings()) and len(first) == len(GUARDS)

@@ -252,6 +252,14 @@ def test_response_format_fallback_to_json_object_then_plain():
         assert "response_format" not in last and '"additionalProperties": false' in last["messages"][0]["content"]
 
 
+def test_400_for_another_reason_is_held_without_downgrading(server):
+    server.queue(Reply.error(400, body={"error": {"message": "This model's maximum context length is 8192 tokens"}}))
+    client = client_for(server)
+    out = render(server, client)
+    assert out.status == "held" and server.count == 1 and client.mode == "json_schema"
+    assert "maximum context length" in out.reasons[0]
+
+
 # -- the cache --------------------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.runtime.commands import simulate_command, test_command
+from fsl.runtime.commands import simulate_command
+from fsl.runtime.commands import test_command as fsl_test
 from fsl.runtime.scenario import ScenarioError, load_scenario
 
 SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
@@ -118,32 +119,32 @@ def test_a_playbook_with_errors_is_reported_and_exits_2(project):
 def test_fsl_test_passes_fails_with_the_first_difference_and_exits_2_on_bad_input(project):
     write(project, "good.yaml", SCENARIO)
     runner = CliRunner()
-    res = runner.invoke(test_command, [str(project)])
+    res = runner.invoke(fsl_test, [str(project)])
     assert res.exit_code == 0 and "PASS" in res.stdout and "1 passed, 0 failed" in res.stdout
     write(project, "bad.yaml", SCENARIO.replace("at: 2026-11-25T14:00:00Z, contact: c1, step: second",
                                                 "at: 2026-11-26T14:00:00Z, contact: c1, step: second"))
-    res = runner.invoke(test_command, [str(project)])
+    res = runner.invoke(fsl_test, [str(project)])
     assert res.exit_code == 1
     assert "FAIL" in res.stdout and "action 2: expected {at: 2026-11-26T14:00:00Z" in res.stdout
     write(project, "broken.yaml", SCENARIO.replace("contact: c1}", "contact: c7}"))
-    res = runner.invoke(test_command, [str(project)])
+    res = runner.invoke(fsl_test, [str(project)])
     assert res.exit_code == 2 and "ERROR" in res.stdout and "unknown contact c7" in res.stdout
 
 
 def test_fsl_test_compares_outcomes_as_a_set(project):
     text = SCENARIO.replace("outcome: completed", "outcome: stopped")
-    res = CliRunner().invoke(test_command, [str(write(project, "s.yaml", text))])
+    res = CliRunner().invoke(fsl_test, [str(write(project, "s.yaml", text))])
     assert res.exit_code == 1 and "expected outcome c1/basic stopped" in res.stdout
 
 
 def test_fsl_test_skips_yaml_files_without_expect_in_folders(project):
     write(project, "data.yaml", "just: data\n")
     write(project, "good.yaml", SCENARIO)
-    res = CliRunner().invoke(test_command, [str(project)])
+    res = CliRunner().invoke(fsl_test, [str(project)])
     assert res.exit_code == 0 and "data.yaml" not in res.stdout
 
 
 def test_the_conformance_scenarios_pass_under_fsl_test():
-    res = CliRunner().invoke(test_command, [str(SUITE / "scenarios")])
+    res = CliRunner().invoke(fsl_test, [str(SUITE / "scenarios")])
     assert res.exit_code == 0, res.stdout
     assert "15 passed, 0 failed" in res.stdout

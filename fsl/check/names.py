@@ -85,3 +85,7 @@ def _lets(ctx: CheckContext, pb: n.Playbook) -> None:
             ctx.report(Diagnostic.make(
                 "E216", f"let {let.name} is given twice in playbook {pb.name} (first at line {first.span.line})",
                 let.name_span, "give each `let` its own name"))
+
+
+# the parallel checker (parallel.py) runs this one pass across all chunks
+report_duplicate_playbooks = _playbooks

@@ -7,6 +7,8 @@ live in its templates folder.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import os
 import re
 from pathlib import Path
@@ -224,12 +226,18 @@ def _link_tags(loader: _Loader, steps) -> set[str] | None:
 _ESCAPED = re.compile(r"[\\\"\n\t]")
 
 
+@lru_cache(maxsize=4096)
+def _parse_text(text: str):
+    """Task and notify texts repeat across playbooks: parse each distinct text once."""
+    return parse_template(text, Path("text.txt"))
+
+
 def _placeholders(ctx: CheckContext, action: n.Task | n.Notify) -> None:
     """`{{ contact.first_name }}` in a task or notify text must name a declared field."""
     if "{" not in action.text:
         return
     try:
-        parsed = parse_template(action.text, Path("text.txt"))
+        parsed = _parse_text(action.text)
     except TemplateError as exc:
         problem = exc.message.removeprefix("template syntax error in the body: ")
         ctx.report(Diagnostic.make("E101", f"malformed {{{{ }}}} placeholder in the text: {problem}",

@@ -9,8 +9,9 @@ errors and 5xx retried with exponential backoff and jitter, and then a
 with `max_retries=0` and this module decides.
 
 Structured output is asked for with a strict `json_schema` response format;
-a server that refuses it (400/422) is asked again with `json_object`, then with
-no response format and the schema spelled out in the prompt.  The mode that
+a server that refuses it (400/422 saying nothing, or naming the format or the
+schema) is asked again with `json_object`, then with no response format and
+the schema spelled out in the prompt.  The mode that
 worked is remembered for the client's later calls.  Answers are never trusted:
 `fsl.llm.schema.parse_draft` re-validates them.
 
@@ -196,10 +197,10 @@ class LLMClient:
                 rate_limited += 1
                 self.stats.rate_limited += 1
                 wait = failure.retry_after if failure.retry_after is not None else self._backoff(rate_limited)
-                if wait > self._max_retry_after:
-                    raise ModelUnavailable(
-                        f"{failure.detail}; the server asks to wait {wait:.0f} s, more than the {self._max_retry_after:.0f} s allowed",
-                        attempts=failures + rate_limited, status=failure.status)
+                if wait > self._max_retry_after:  # honour it by not asking again now: the caller holds
+                    asked = f"the server asks to wait {wait:.0f} s, more than the {self._max_retry_after:.0f} s allowed"
+                    raise ModelUnavailable(f"{failure.detail}; {asked}",
+                                           attempts=failures + rate_limited, status=failure.status)
                 if rate_limited > self._rate_limit_retries:
                     raise ModelUnavailable(f"{failure.detail}, {rate_limited} times in a row",
                                            attempts=failures + rate_limited, status=failure.status)
@@ -235,7 +236,7 @@ class LLMClient:
             failure = _Failure("connection", f"cannot reach the endpoint ({type(exc.__cause__ or exc).__name__})")
         except openai.APIStatusError as exc:
             failure = self._status_failure(exc, mode)
-        except openai.APIError as exc:  # a response the SDK could not read
+        except openai.OpenAIError as exc:  # a response the SDK could not read
             failure = _Failure("bad_response", f"unreadable response ({type(exc).__name__})")
         if failure is not None:
             return "", failure
@@ -251,7 +252,7 @@ class LLMClient:
         detail = f"HTTP {status} from the endpoint" + (f": {said}" if said else "")
         if status == 429:
             return _Failure("rate_limit", detail, status, parse_retry_after(exc.response.headers))
-        if status in (400, 422) and mode != "plain":
+        if status in (400, 422) and mode != "plain" and _about_format(said):
             return _Failure("format_rejected", detail, status)
         if status in (408, 409) or status >= 500:
             return _Failure("server", detail, status)
@@ -282,6 +283,19 @@ class LLMClient:
 
 
 # ---------------------------------------------------------------------------
+
+
+_FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "schema", "structured",
+                 "format", "json")
+
+
+def _about_format(said: str) -> bool:
+    """Whether a 400/422 may be a refusal of `response_format` (a silent one counts).
+
+    A refusal for another reason ("maximum context length") must not switch
+    every later call of the client to a weaker mode.
+    """
+    return not said or any(word in said.lower() for word in _FORMAT_WORDS)
 
 
 def _with_schema(messages: list[dict[str, str]], mode: str) -> list[dict[str, str]]:

@@ -192,9 +192,9 @@ _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "si
 _NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, "hundred", "a", "and"], key=len, reverse=True))
 _PERCENT_WORD = r"(?:%|percent\b|per[ \-]?cent\b|pct\b|percentage points?\b)"
 _NUMERIC_PERCENT = re.compile(
-    r"(?<![\w.,])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)\s*-?\s*" + _PERCENT_WORD, re.I)
-_WORD_PERCENT = re.compile(
-    rf"(?<![\w])(?P<num>(?:{_NUMBER_WORD})(?:[\s\-]+(?:{_NUMBER_WORD}))*)\s*-?\s*" + _PERCENT_WORD, re.I)
+    r"(?<![\d.,])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)\s*-?\s*" + _PERCENT_WORD, re.I)
+_WORD_PERCENT = re.compile(  # at most 7 words ("one hundred and twenty-five"): keeps the scan linear
+    rf"(?<![\w])(?P<num>(?:{_NUMBER_WORD})(?:[\s\-]+(?:{_NUMBER_WORD})){{0,6}})\s*-?\s*" + _PERCENT_WORD, re.I)
 _WORD_DEALS: tuple[tuple[re.Pattern[str], float], ...] = (
     (re.compile(r"\bhalf[\s\-]+(?:off|price|priced|the\s+price|the\s+cost)\b", re.I), 50.0),
     (re.compile(r"\b(?:2|two)[\s\-]*(?:for|4)[\s\-]*(?:1|one)\b", re.I), 50.0),
@@ -204,7 +204,7 @@ _WORD_DEALS: tuple[tuple[re.Pattern[str], float], ...] = (
     (re.compile(r"\b(?:a\s+|one[\s\-]+)?third[\s\-]+off\b", re.I), 100.0 / 3),
 )
 _CURRENCY = r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|cad|aud)\b)"
-_AMOUNT = r"\d[\d,]*(?:\.\d+)?(?:\s?[km]\b)?"
+_AMOUNT = r"(?<![\d,.])\d[\d,]*+(?:\.\d++)?(?:\s?[km]\b)?"
 _MONEY_OFF = (
     re.compile(rf"{_CURRENCY}\s?{_AMOUNT}\s*(?:{_CURRENCY}\s*)?(?:off|discount|rebate|credit|cheaper|less)\b", re.I),
     re.compile(rf"{_AMOUNT}\s*(?:dollars?|euros?|pounds?|bucks)\s+(?:off|discount|rebate|credit|cheaper|less)\b", re.I),
@@ -273,19 +273,20 @@ def _fmt_pct(value: float) -> str:
 # Addresses, phones, links
 
 _EMAIL = re.compile(
-    r"(?<![\w.+%\-])[\w.+%\-]+@[^\W_](?:[\w\-]*[^\W_])?(?:\.[^\W_](?:[\w\-]*[^\W_])?)+", re.I)
+    r"(?<![\w.+%\-])[\w.+%\-]++@[^\W_](?:[\w\-]*[^\W_])?(?:\.[^\W_](?:[\w\-]*[^\W_])?)+", re.I)
 _OBFUSCATED_EMAIL = re.compile(
-    r"(?<![\w.])(?P<local>[\w.+\-]+)\s*[\[(<{]\s*at\s*[\])>}]\s*(?P<domain>[\w\-]+(?:\s*[\[(<{]\s*dot\s*[\])>}]\s*[\w\-]+)+)",
+    r"(?<![\w.+\-])(?P<local>[\w.+\-]++)\s*[\[(<{]\s*at\s*[\])>}]\s*(?P<domain>[\w\-]+(?:\s*[\[(<{]\s*dot\s*[\])>}]\s*[\w\-]+)+)",
     re.I)
-_URL = re.compile(r"(?<![\w@])(?:https?://|www\.)[^\s<>\"'`]+", re.I)
+_URL = re.compile(r"(?:https?://|(?<![\w@.\-])www\.)[^\s<>\"'`]+", re.I)
 _TLDS = (
     "com net org io co ai app dev biz info me us uk de fr es it nl eu ca au in jp cn ru br ch se no dk fi pl pt be at "
     "ie nz sg hk mx ly gl gg to tv xyz site online shop store tech cloud link page example edu gov so sh is"
 ).split()
 _BARE_DOMAIN = re.compile(
     rf"(?<![\w@.\-/])(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:{'|'.join(_TLDS)})(?![\w\-])(?:/[^\s<>\"'`]*)?", re.I)
-_PHONE = re.compile(
-    r"(?<![\w+@/.\-])(?:\+\s?)?(?:\(\d{1,5}\)|\d{1,5})(?:(?:\s?[.\-]\s?|\s|\s?(?=\())?(?:\(\d{1,5}\)|\d{1,5})){0,7}"
+_PHONE = re.compile(  # digit groups are possessive and need a separator: no exponential backtracking
+    r"(?<![\w+@/.\-])(?:\+\s?)?(?:\(\d++\)|\d++)"
+    r"(?:(?:\s?[.\-]\s?|\s|\s?(?=\()|(?<=\)))(?:\(\d++\)|\d++)){0,7}"
     r"(?![\w@]|[.\-/,]\d)")
 _NOT_PHONES = (
     re.compile(r"\d{4}([\-./ ])\d{1,2}\1\d{1,2}"),  # 2026-01-15

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from fsl.llm.cache import RenderCache, cache_key
@@ -95,10 +95,11 @@ class RenderOutcome:
 
 @dataclass(frozen=True)
 class RenderJob:
+    """One send to render: `render_many` returns outcomes in the order of its jobs."""
+
     template: Template
     context: Mapping[str, Any]
     guards: GuardSettings
-    meta: Mapping[str, Any] = field(default_factory=dict)  # the caller's ids; not used here
 
 
 def contact_context(

@@ -111,11 +111,14 @@ class Engine:
                 schedule_candidate(self, cid, deal.id, self.now)
 
     def ingest(self, event: Event) -> None:
-        """Queue an event; it is applied when the clock reaches its minute."""
+        """Queue an event; it is applied when the clock reaches its minute.
+        An event arriving late (before the instant already processed) keeps
+        its own instant but is applied now: time never runs backwards."""
         event.at = minute_floor(event.at)
         self._seq += 1
         event.seq = self._seq
-        heapq.heappush(self._pending, (event.at, self._seq, event))
+        when = event.at if self.now is None or not self.started or event.at >= self.now else self.now
+        heapq.heappush(self._pending, (when, self._seq, event))
 
     def record_history(self, event: Event) -> None:
         """An event from before the clock started: known to count() and
@@ -233,9 +236,10 @@ class Engine:
              line: int = 0) -> None:
         if en is not None:
             contact, playbook = en.contact, en.playbook
-            prog = self.by_hash.get(en.plan_hash)
-            if step is None and prog is not None and en.step < len(prog.steps):
-                step = prog.steps[en.step].name
+            if step is None:
+                prog = self.by_hash.get(en.plan_hash)
+                if prog is not None and en.step < len(prog.steps):
+                    step = prog.steps[en.step].name
         self.store.journal(JournalEntry(at, kind, reason, en.id if en is not None else None,
                                         contact, playbook, step, line))
 

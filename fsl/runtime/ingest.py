@@ -6,9 +6,9 @@ then `stop on` / `pause on` rules and pending `wait up to ... for`s act on
 the enrollments it concerns, and finally `enroll on` rules enroll.
 
 Which enrollments an event concerns: the one that sent the message it names;
-when it names none (or the message is unknown), every running enrollment of
-the contact; an event about a deal alone, every running enrollment on that
-deal.  Events for unknown contacts or messages are kept and reported as
+when it names none (or the message is unknown), and for unsubscribes, bounces
+and complaints whatever they name, every running enrollment of the contact;
+an event about a deal alone, every running enrollment on that deal.  Events for unknown contacts or messages are kept and reported as
 warnings, never dropped, never raised.
 """
 from __future__ import annotations
@@ -51,6 +51,7 @@ def apply_event(engine: "Engine", e: Event) -> None:
     for en in sorted(_concerned(engine, e), key=engine.order):
         if en.status != ENDED:
             _rules(engine, en, e)
+    _across_deal(engine, e)
     if e.contact is not None:
         for en in sorted(store.contact_enrollments(e.contact), key=engine.order):
             if en.wait_event == e.type:
@@ -58,9 +59,14 @@ def apply_event(engine: "Engine", e: Event) -> None:
     enroll_on(engine, e)
 
 
+# Facts about the contact's address, whichever message revealed them: they
+# concern every running enrollment of the contact.
+CONTACT_WIDE = frozenset({"unsubscribed", "bounced", "complained"})
+
+
 def _concerned(engine: "Engine", e: Event) -> list[Enrollment]:
     store = engine.store
-    if e.enrollment is not None:
+    if e.enrollment is not None and e.type not in CONTACT_WIDE:
         en = store.get_enrollment(e.enrollment)
         return [en] if en is not None and en.status != ENDED else []
     if e.contact is not None:
@@ -78,11 +84,8 @@ def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
     ctx = engine.ctx(en, e.at, e)
     for rule in prog.stop_on.get(e.type, ()):
         if rule.where is None or truthy(rule.where(ctx)):
+            # (an `across deal` rule also ends the deal's other enrollments: _across_deal)
             engine.end(en, rule.outcome, e.at, f"stop on {e.type}", rule.line)
-            if rule.across_deal and en.deal is not None:
-                for other in sorted(engine.store.deal_enrollments(en.deal, en.playbook), key=engine.order):
-                    engine.end(other, rule.outcome, e.at,
-                               f"stop on {e.type} across deal {en.deal} (from {en.contact})", rule.line)
             return
     for rule in prog.pause_on.get(e.type, ()):
         if rule.where is None or truthy(rule.where(ctx)):
@@ -94,6 +97,36 @@ def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
             else:
                 engine.pause(en, until, e.at, f"pause on {e.type}", rule.line)
             return
+
+
+def _across_deal(engine: "Engine", e: Event) -> None:
+    """`stop on EVENT across deal`: the event of any stakeholder of a deal --
+    enrolled in the playbook or not, whichever message it answers -- ends
+    the playbook's enrollments on that deal (the buying committee is one
+    conversation)."""
+    if e.contact is None and e.deal is None:
+        return
+    store = engine.store
+    contact = store.get_contact(e.contact) if e.contact is not None else None
+    deal_ids = [e.deal] if e.deal is not None else store.deals_of(e.contact)
+    for prog in engine.ordered:
+        rules = [r for r in prog.stop_on.get(e.type, ()) if r.across_deal]
+        if not rules:
+            continue
+        for deal_id in deal_ids:
+            running = sorted(store.deal_enrollments(deal_id, prog.name), key=engine.order)
+            deal = store.get_deal(deal_id)
+            if not running or deal is None:
+                continue
+            ctx = (engine.candidate_ctx(prog, contact, deal, e.at, e) if contact is not None
+                   else engine.ctx(running[0], e.at, e))
+            for rule in rules:
+                if rule.where is None or truthy(rule.where(ctx)):
+                    who = e.contact or "the deal"
+                    for en in running:
+                        engine.end(en, rule.outcome, e.at, f"stop on {e.type} across deal {deal_id} (from {who})",
+                                   rule.line)
+                    break
 
 
 def _wait_over(engine: "Engine", en: Enrollment, e: Event) -> None:

@@ -85,7 +85,7 @@ def timeline(sim: Simulation) -> str:
     lines += ["", "outcomes:"]
     for en in sim.enrollments():
         if en.outcome is None:
-            lines.append(f"  {en.contact} {en.playbook}: active at until ({en.status})")
+            lines.append(f"  {en.contact} {en.playbook}: active, still running at until ({en.status})")
         else:
             lines.append(f"  {en.contact} {en.playbook}: {en.outcome} at {iso(en.ended_at)} ({en.reason})")
     if sim.warnings():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 
 from ..diagnostics import Diagnostic, Span
 from ..durations import Duration, parse_duration
@@ -22,13 +22,44 @@ def unescape(raw: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw[1:-1])
 
 
-class AstBuilder(Transformer):
-    """Callbacks named like the grammar's rules; `file` is set before each parse."""
+def with_meta(method):
+    """Mark a callback that needs the rule's position (lark's `meta`)."""
+    method.with_meta = True
+    return method
+
+
+class AstBuilder:
+    """Callbacks named like the grammar's rules; `file` is set before each parse.
+
+    A small bottom-up walker of our own instead of lark's Transformer: it
+    dispatches through a dict and skips lark's per-call wrappers, which made
+    building the AST cost as much as parsing.
+    """
 
     def __init__(self) -> None:
-        super().__init__(visit_tokens=False)
         self.file = "<input>"
         self.diags: list[Diagnostic] = []
+        self._dispatch: dict = {}
+
+    def transform(self, tree: Tree):
+        return self._walk(tree)
+
+    def _walk(self, tree: Tree):
+        walk = self._walk
+        children = [walk(c) if type(c) is Tree else c for c in tree.children]
+        fn = self._dispatch.get(tree.data) or self._bind(tree.data)
+        return fn(tree, children)
+
+    def _bind(self, rule: str):
+        method = getattr(self, rule)
+        if getattr(method, "with_meta", False):
+            def fn(tree, children):
+                return method(tree.meta, children)
+        else:
+            def fn(tree, children):
+                return method(children)
+        self._dispatch[rule] = fn
+        return fn
 
     # ----------------------------------------------------------- helpers
     def reset(self, file: str) -> None:
@@ -92,21 +123,21 @@ class AstBuilder(Transformer):
     def start(self, children):
         return [c for c in children if isinstance(c, n.Playbook)]
 
-    @v_args(meta=True)
+    @with_meta
     def playbook(self, meta, children):
         name = children[0]
         return n.Playbook(str(name), tuple(children[1:]), self.mspan(meta), self.tspan(name))
 
     # ----------------------------------------------------------- settings
-    @v_args(meta=True)
+    @with_meta
     def description(self, meta, c):
         return n.Description(unescape(c[0]), self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def owner(self, meta, c):
         return n.Owner(unescape(c[0]), self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def priority(self, meta, c):
         value = self.number(c[0])
         if not isinstance(value, int) or not 0 <= value <= 100:
@@ -116,11 +147,11 @@ class AstBuilder(Transformer):
     def for_each(self, c):
         return _ForEach()
 
-    @v_args(meta=True)
+    @with_meta
     def where(self, meta, c):
         return _Where(c[0])
 
-    @v_args(meta=True)
+    @with_meta
     def enroll_on(self, meta, c):
         where = self.first(c, _Where)
         return n.EnrollOn(str(c[0]), self.first(c, _ForEach) is not None,
@@ -132,25 +163,25 @@ class AstBuilder(Transformer):
     def check_cron(self, c):
         return ("cron", unescape(c[0]), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def enroll_when(self, meta, c):
         check = c[1] if len(c) > 1 else None
         every = check[1] if check and check[0] == "every" else None
         cron = check[1] if check and check[0] == "cron" else None
         return n.EnrollWhen(c[0], every, cron, self.mspan(meta), check[2] if cron else None)
 
-    @v_args(meta=True)
+    @with_meta
     def reenroll_never(self, meta, c):
         return n.Reenroll(None, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def reenroll_after(self, meta, c):
         return n.Reenroll(self.duration(c[0]), self.mspan(meta))
 
     def tz_default(self, c):
         return _Default(unescape(c[0]), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def timezone(self, meta, c):
         d = self.first(c, _Default)
         return n.Timezone(c[0], d.value if d else None, self.mspan(meta), d.span if d else None)
@@ -162,20 +193,20 @@ class AstBuilder(Transformer):
         a, b = self.tspan(c[0]), self.tspan(c[1])
         return (f"{c[0]}-{c[1]}", Span(a.file, a.line, a.column, b.end_line, b.end_column))
 
-    @v_args(meta=True)
+    @with_meta
     def window_range(self, meta, c):
         (days, dspan), start, end = c[0], c[1], c[2]
         return n.WindowRange(days, self.time(start), self.time(end), self.mspan(meta), dspan)
 
-    @v_args(meta=True)
+    @with_meta
     def window(self, meta, c):
         return n.Window(tuple(c), self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def skip_holidays(self, meta, c):
         return n.SkipHolidays(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def offer_max(self, meta, c):
         return n.OfferMax(self.percent(c[0]), self.mspan(meta))
 
@@ -192,25 +223,25 @@ class AstBuilder(Transformer):
                      self.first(c, _Across) is not None, self.mspan(meta),
                      self.tspan(names[0]) if names else None)
 
-    @v_args(meta=True)
+    @with_meta
     def cap_per(self, meta, c):
         return self._cap(meta, c, self.duration(self.tokens(c, "DURATION")[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def cap_total(self, meta, c):
         return self._cap(meta, c, None)
 
     def outcome(self, c):
         return _Outcome(str(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def stop_on(self, meta, c):
         where, out = self.first(c, _Where), self.first(c, _Outcome)
         return n.StopOn(str(c[0]), self.first(c, _Across) is not None,
                         where.expr if where else None, out.name if out else None,
                         self.mspan(meta), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def stop_when(self, meta, c):
         out = self.first(c, _Outcome)
         return n.StopWhen(c[0], out.name if out else None, self.mspan(meta))
@@ -225,7 +256,7 @@ class AstBuilder(Transformer):
         d = self.first(c, _Default)
         return ("until", c[0], d.value if d else None)
 
-    @v_args(meta=True)
+    @with_meta
     def pause_on(self, meta, c):
         where = self.first(c, _Where)
         kind, a, b = c[-1]
@@ -234,16 +265,16 @@ class AstBuilder(Transformer):
                          a if kind == "until" else None,
                          b, self.mspan(meta), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def let(self, meta, c):
         return n.Let(str(c[0]), c[1], self.mspan(meta), self.tspan(c[0]))
 
     # -------------------------------------------------------------- steps
-    @v_args(meta=True)
+    @with_meta
     def after(self, meta, c):
         return n.After(self.duration(c[0], allow_zero=True), self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def at_day(self, meta, c):
         day = self.number(c[0])
         if not isinstance(day, int) or day < 1:
@@ -251,7 +282,7 @@ class AstBuilder(Transformer):
         minute = self.time(c[1]) if len(c) > 1 else None
         return n.AtDay(int(day), minute, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def at_cron(self, meta, c):
         return n.AtCron(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
 
@@ -261,7 +292,7 @@ class AstBuilder(Transformer):
             self.bad(c[0], f"`max` is a whole number of at least 1, not {c[0]}")
         return _Max(int(value))
 
-    @v_args(meta=True)
+    @with_meta
     def every(self, meta, c):
         m = self.first(c, _Max)
         return n.Every(self.duration(c[0]), m.value if m else None, self.mspan(meta))
@@ -272,7 +303,7 @@ class AstBuilder(Transformer):
     def block(self, c):
         return tuple(c)
 
-    @v_args(meta=True)
+    @with_meta
     def step(self, meta, c):
         name = c[0]
         timing: n.Timing | None = None
@@ -298,7 +329,7 @@ class AstBuilder(Transformer):
     def send_with(self, c):
         return _With(tuple(c))
 
-    @v_args(meta=True)
+    @with_meta
     def send(self, meta, c):
         to, w = self.first(c, _To), self.first(c, _With)
         return n.Send(str(c[0]), unescape(c[1]), to.expr if to else None,
@@ -307,56 +338,56 @@ class AstBuilder(Transformer):
     def task_due(self, c):
         return _Default(self.duration(c[0], allow_zero=True), None)
 
-    @v_args(meta=True)
+    @with_meta
     def task(self, meta, c):
         to, due = self.first(c, _To), self.first(c, _Default)
         return n.Task(str(c[0]), unescape(c[1]), to.expr if to else None,
                       due.value if due else None, self.mspan(meta), self.tspan(c[1]))
 
-    @v_args(meta=True)
+    @with_meta
     def notify(self, meta, c):
         return n.Notify(c[0], unescape(c[1]), self.mspan(meta), self.tspan(c[1]))
 
     def offer_expires(self, c):
         return _Default(self.duration(c[0]), None)
 
-    @v_args(meta=True)
+    @with_meta
     def offer(self, meta, c):
         exp = self.first(c, _Default)
         return n.Offer(self.percent(c[0]), exp.value if exp else None, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def set(self, meta, c):
         return n.SetField(n.Path(tuple(str(c[0]).split(".")), self.tspan(c[0])), c[1], self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def wait(self, meta, c):
         return n.Wait(self.duration(c[0]), self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def wait_for(self, meta, c):
         where = self.first(c, _Where)
         return n.WaitFor(self.duration(c[0]), str(c[1]), where.expr if where else None,
                          self.mspan(meta), self.tspan(c[1]))
 
-    @v_args(meta=True)
+    @with_meta
     def goto(self, meta, c):
         return n.Goto(str(c[0]), self.mspan(meta), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def end(self, meta, c):
         out = self.first(c, _Outcome)
         return n.End(out.name if out else None, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def elif_clause(self, meta, c):
         return n.Branch(c[0], c[1], self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def else_clause(self, meta, c):
         return _Else(c[0], self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def if_block(self, meta, c):
         first = n.Branch(c[0], c[1], self.mspan(meta))
         elifs = self.nodes(c[2:], n.Branch)
@@ -364,23 +395,23 @@ class AstBuilder(Transformer):
         return n.If((first, *elifs), orelse.body if orelse else None, self.mspan(meta),
                     orelse.span if orelse else None)
 
-    @v_args(meta=True)
+    @with_meta
     def case_clause(self, meta, c):
         return n.Case(tuple(c[:-1]), c[-1], self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def match_block(self, meta, c):
         orelse = self.first(c, _Else)
         return n.Match(c[0], tuple(self.nodes(c, n.Case)), orelse.body if orelse else None,
                        self.mspan(meta), orelse.span if orelse else None)
 
     # -------------------------------------------------------- expressions
-    @v_args(meta=True)
+    @with_meta
     def conditional(self, meta, c):
         return n.Conditional(c[0], c[1], c[2], self.mspan(meta))
 
     def _bin(op):  # noqa: N805 - a factory of callbacks
-        @v_args(meta=True)
+        @with_meta
         def cb(self, meta, c):
             return n.Binary(op, c[0], c[1], self.mspan(meta))
         return cb
@@ -400,11 +431,11 @@ class AstBuilder(Transformer):
     mul = _bin("*")
     div = _bin("/")
 
-    @v_args(meta=True)
+    @with_meta
     def not_(self, meta, c):
         return n.Unary("not", c[0], self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def neg(self, meta, c):
         operand = c[0]
         if isinstance(operand, n.Literal) and operand.kind == "number":
@@ -417,12 +448,12 @@ class AstBuilder(Transformer):
     def name(self, c):
         return n.Name(str(c[0]), self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def call(self, meta, c):
         args = tuple(a for a in c[1:] if a is not None)
         return n.Call(str(c[0]), args, self.tspan(c[0]))
 
-    @v_args(meta=True)
+    @with_meta
     def list(self, meta, c):
         return n.ListExpr(tuple(a for a in c if a is not None), self.mspan(meta))
 
@@ -451,15 +482,15 @@ class AstBuilder(Transformer):
             self.bad(tok, f"invalid date {tok}: use YYYY-MM-DD")
         return str(tok)
 
-    @v_args(meta=True)
+    @with_meta
     def true(self, meta, c):
         return n.Literal("bool", True, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def false(self, meta, c):
         return n.Literal("bool", False, self.mspan(meta))
 
-    @v_args(meta=True)
+    @with_meta
     def none(self, meta, c):
         return n.Literal("none", None, self.mspan(meta))
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import Diagnostic, Span
 from . import nodes as n
@@ -89,14 +89,11 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
     except RecursionError:
         return False, [], [Diagnostic.make("E101", "this playbook is nested too deeply to read",
                                            Span.point(file, 1, 1), "split the expression with `let`")]
-    except VisitError as e:  # a builder bug must not crash `check`
-        if isinstance(e.orig_exc, RecursionError):
-            return False, [], [Diagnostic.make("E101", "this playbook is nested too deeply to read",
-                                               Span.point(file, 1, 1), "split the expression with `let`")]
-        return False, [], [Diagnostic.make("E101", f"cannot read this playbook: {e.orig_exc}",
-                                           Span.point(file, 1, 1))]
     except UnexpectedInput as e:  # pragma: no cover - any other lark error
         return False, [], [Diagnostic.make("E101", str(e).splitlines()[0], Span.point(file, 1, 1))]
+    except Exception as e:  # noqa: BLE001 - a builder bug must not crash `check`
+        return False, [], [Diagnostic.make("E101", f"cannot read this playbook ({type(e).__name__}: {e})",
+                                           Span.point(file, 1, 1), "please report this as a bug of fsl")]
     return True, result, list(builder.diags)
 
 
