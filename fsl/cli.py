@@ -24,6 +24,23 @@ class LazyGroup(click.Group):
     LAZY = {
         "simulate": "fsl.runtime.commands:simulate_command",
         "test": "fsl.runtime.commands:test_command",
+        # the production runtime (fsl/ops/): one module per family of commands
+        "deploy": "fsl.ops.cmd_runtime:deploy_command",
+        "tick": "fsl.ops.cmd_runtime:tick_command",
+        "worker": "fsl.ops.cmd_runtime:worker_command",
+        "db": "fsl.ops.cmd_runtime:db_command",
+        "contacts": "fsl.ops.cmd_data:contacts_command",
+        "deals": "fsl.ops.cmd_data:deals_command",
+        "event": "fsl.ops.cmd_data:event_command",
+        "events": "fsl.ops.cmd_data:events_command",
+        "enroll": "fsl.ops.cmd_data:enroll_command",
+        "status": "fsl.ops.cmd_observe:status_command",
+        "explain": "fsl.ops.cmd_observe:explain_command",
+        "tasks": "fsl.ops.cmd_observe:tasks_command",
+        "demo": "fsl.ops.cmd_demo:demo_command",
+        "review": "fsl.llm.commands:review_command",
+        "render": "fsl.llm.commands:render_command",
+        "report": "fsl.report.commands:report_command",
     }
 
     def list_commands(self, ctx):
@@ -36,7 +53,9 @@ class LazyGroup(click.Group):
             module, attr = self.LAZY[name].split(":")
             try:
                 return getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as e:  # report it, but keep the other commands usable
+            except (ImportError, AttributeError) as e:  # keep the other commands usable
+                if ctx.resilient_parsing or ctx.invoked_subcommand is None and name not in sys.argv:
+                    return None  # listing commands for --help: skip a part not built yet
                 click.echo(f"fsl: the `{name}` command cannot load: {e}", err=True)
                 return None
         return super().get_command(ctx, name)

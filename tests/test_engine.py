@@ -830,3 +830,54 @@ def test_an_unsubscribe_from_one_message_stops_every_playbook_of_the_contact():
                         enroll("c1", "2026-11-24T10:00:00Z", "unsubscribed", step="hello")])
     assert outcomes(out) == [("c1", "one", "stopped", "2026-11-24T10:00:00Z"),
                              ("c1", "two", "stopped", "2026-11-24T10:00:00Z")]
+
+
+# ------------------------------------------------- fixes found by the example scenarios
+
+def test_enroll_on_respects_reenroll_after():
+    src = ("playbook p:\n    enroll on meeting_ended\n    reenroll after 7 days\n    timezone \"UTC\"\n"
+           "    stop on unsubscribed\n    stop on bounced\n    step a:\n        task call \"x\"\n")
+    out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z"), enroll("c1", "2026-11-25T10:00:00Z"),
+                        enroll("c1", "2026-11-30T10:00:00Z")])
+    # the first run ends at once; 11-25 is within 7 days of that end, 11-30 is not
+    assert [a[0] for a in acts(out)] == ["2026-11-23T10:00:00Z", "2026-11-30T10:00:00Z"]
+
+
+@pytest.mark.parametrize("cond, enrolled", [
+    ('event.source != "test"', False),   # source missing: a comparison with none is false
+    ('event.source == "web"', False),
+    ("event.source == none", True),       # the presence tests
+    ("event.source != none", False),
+    ('not (event.source == "test")', True),
+])
+def test_comparisons_with_none_are_false_except_presence_tests(cond, enrolled):
+    src = (f"playbook p:\n    enroll on inquiry_received where {cond}\n    timezone \"UTC\"\n"
+           "    stop on unsubscribed\n    stop on bounced\n    step a:\n        task call \"x\"\n")
+    out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z", "inquiry_received")])
+    assert bool(out["actions"]) is enrolled
+
+
+def test_a_reached_total_cap_stops_even_a_task_step():
+    src = header(extra="    cap 1 total\n") + """
+    step a:
+        send email "nurture"
+    step b after 1 day:
+        task call "after the cap"
+"""
+    out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z")])
+    assert acts(out) == [("2026-11-23T10:00:00Z", "c1", "a")]
+    assert outcomes(out) == [("c1", "p", "cap_reached", "2026-11-24T10:00:00Z")]
+
+
+def test_a_channel_total_cap_only_stops_steps_sending_on_that_channel():
+    src = header(extra="    cap sms 1 total\n") + """
+    step a:
+        send sms "nurture"
+    step b after 1 day:
+        send email "nurture"
+    step c after 1 day:
+        send sms "nurture"
+"""
+    out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z")])
+    assert acts(out) == [("2026-11-23T10:00:00Z", "c1", "a"), ("2026-11-24T10:00:00Z", "c1", "b")]
+    assert outcomes(out) == [("c1", "p", "cap_reached", "2026-11-25T10:00:00Z")]

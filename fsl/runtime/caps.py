@@ -35,13 +35,20 @@ def scope(cap: Cap, en: Enrollment) -> tuple:
 
 
 def total_exceeded(caps: list[Cap], seg: Segment, en: Enrollment, store: Store) -> Cap | None:
-    """The first total cap the segment's sends would take past its limit.
+    """The first total cap that stops this step (RUNTIME.md 3.3).
 
-    A step that makes no send counted by a cap is not stopped by it (a task
-    after the last allowed email still runs)."""
+    A cap without a channel that is already reached stops whatever step
+    comes next, as the spec says ("if one is already reached, the step does
+    not execute").  A cap on one channel (`cap sms 1 total`) reads as "at most
+    one SMS", so it stops only a step that would send on that channel.  And
+    no step may take a cap past its limit: a step whose sends would exceed
+    it ends the enrollment too, so a total cap is never exceeded."""
     for cap in caps:
         k = seg.counted(cap)
-        if k and len(store.send_times(scope(cap, en))) + k > cap.limit:
+        sent = len(store.send_times(scope(cap, en)))
+        if cap.channel is None and sent >= cap.limit:
+            return cap
+        if k and sent + k > cap.limit:
             return cap
     return None
 

@@ -97,6 +97,7 @@ class Engine:
         self._pending: list[tuple[datetime, int, Event]] = []
         self._seq = 0
         self._zones: dict[int, tuple[int, Any]] = {}
+        self._runs: dict[int, int] = {}  # executions per enrollment at the current instant
 
     # ------------------------------------------------------------------ data
     def add_contact(self, contact: Contact) -> None:
@@ -155,13 +156,29 @@ class Engine:
         self.run_until(now if now is not None else self.clock())
 
     def process(self, t: datetime) -> None:
-        self.now = t
-        self.checks_done = False
+        self.begin_instant(t)
         while self._pending and self._pending[0][0] <= t:
             apply_event(self, heapq.heappop(self._pending)[2])
         run_checks(self, t)
         self.checks_done = True
-        runs: dict[int, int] = {}
+        self.wake_due(t)
+
+    # The three phases of an instant, callable one by one: the production
+    # tick (fsl/ops/runtime.py) runs each phase in batches, one transaction
+    # per batch, and feeds the events itself.
+    def begin_instant(self, t: datetime) -> None:
+        """Enter instant t: checks not run yet, loop counters reset."""
+        self.now = t
+        self.checks_done = False
+        self._runs = {}
+
+    def apply_event(self, event: Event) -> None:
+        """Apply one event now (its own instant is kept)."""
+        apply_event(self, event)
+
+    def wake_due(self, t: datetime) -> None:
+        """Wake every enrollment the store says is due at or before t."""
+        runs = self._runs
         while (en := self.store.pop_due(t)) is not None:
             runs[en.id] = n = runs.get(en.id, 0) + 1
             if n > MAX_RUNS_PER_INSTANT:
@@ -171,6 +188,17 @@ class Engine:
                 wake(self, en, t)
             except Exception as exc:  # an error the enrollment cannot get past
                 self.end(en, "failed", t, f"error: {type(exc).__name__}: {exc}")
+
+    def resume(self, at: datetime) -> None:
+        """Continue a clock started earlier (production: the store already
+        holds the `enroll when` schedule, so nothing is scheduled again)."""
+        self.now = at
+        self.started = True
+
+    def cancel_outbox(self, en: Enrollment, reason: str) -> None:
+        """A stop or pause rule acted: the enrollment's messages not yet
+        handed to a channel are cancelled (RUNTIME.md section 4)."""
+        self.store.cancel_pending(en.id, reason)
 
     # --------------------------------------------------------------- helpers
     def program(self, en: Enrollment) -> Program:

@@ -35,7 +35,11 @@ def try_enroll(engine: "Engine", prog: Program, contact: Contact, deal: Deal | N
     store = engine.store
     if store.active_enrollment(contact.id, prog.name) is not None:
         return None
-    if _eligible_from(engine, prog, contact, deal, at) is None:
+    eligible = _eligible_from(engine, prog, contact, deal, at)
+    if eligible is None or eligible > at:  # never, or not yet: `reenroll after D` counts from the end
+        engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact may not re-enter "
+                    + ("again (reenroll never)" if eligible is None else f"before {eligible:%Y-%m-%dT%H:%MZ}"),
+                    contact=contact.id, line=line)
         return None
     en = Enrollment(store.new_enrollment_id(), prog.name, prog.hash or prog.name, contact.id,
                     deal.id if deal is not None else None, started_at=at, anchor=at)
@@ -127,12 +131,15 @@ def _set(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None, 
     engine.store.set_check(_key(prog, contact_id, deal_id), at, _order(prog, contact_id, deal_id))
 
 
-def start_checks(engine: "Engine", at: datetime) -> None:
-    """The first check of every candidate of every `enroll when`."""
-    for prog in engine.ordered:
+def start_checks(engine: "Engine", at: datetime, programs: list[Program] | None = None,
+                 contact_ids: list[str] | None = None) -> None:
+    """The first check of every candidate of every `enroll when` (or of the
+    programs and contacts given: a deploy schedules a new playbook's checks
+    contact by contact, a batch per transaction)."""
+    for prog in engine.ordered if programs is None else programs:
         if prog.enroll_when is None:
             continue
-        for cid in engine.store.contact_ids():
+        for cid in engine.store.contact_ids() if contact_ids is None else contact_ids:
             for c, d in _candidates(engine, prog, cid):
                 _first(engine, prog, c, d, at)
 

@@ -207,6 +207,12 @@ def _op(op: str, args: list) -> Fn:
         (a,) = fs
         return lambda ctx: _neg(a(ctx))
     a, b = fs
+    if op in ("==", "!=") and (args[0] == _NONE or args[1] == _NONE):
+        # `x == none` / `x != none` are presence tests: the one place none compares true
+        other = b if args[0] == _NONE else a
+        if op == "==":
+            return lambda ctx: other(ctx) is None
+        return lambda ctx: other(ctx) is not None
     if op in _COMPARE:
         cmp = _COMPARE[op]
         return lambda ctx: cmp(ctx, a(ctx), b(ctx))
@@ -241,9 +247,12 @@ def _coerce(ctx: Ctx, a, b):
     return a, b
 
 
+_NONE = {"lit": None}
+
+
 def _eq(ctx, a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
+    if a is None or b is None:  # a comparison with none is false (LANGUAGE.md 7)
+        return False
     if isinstance(a, bool) != isinstance(b, bool):
         return False
     a, b = _coerce(ctx, a, b)
@@ -285,7 +294,7 @@ def _not_in(ctx, a, b) -> bool:
 
 _COMPARE = {
     "==": _eq,
-    "!=": lambda ctx, a, b: not _eq(ctx, a, b),
+    "!=": lambda ctx, a, b: a is not None and b is not None and not _eq(ctx, a, b),
     "<": _ordered(lambda a, b: a < b),
     "<=": _ordered(lambda a, b: a <= b),
     ">": _ordered(lambda a, b: a > b),

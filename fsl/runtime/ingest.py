@@ -86,6 +86,7 @@ def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
         if rule.where is None or truthy(rule.where(ctx)):
             # (an `across deal` rule also ends the deal's other enrollments: _across_deal)
             engine.end(en, rule.outcome, e.at, f"stop on {e.type}", rule.line)
+            engine.cancel_outbox(en, f"stop on {e.type}")
             return
     for rule in prog.pause_on.get(e.type, ()):
         if rule.where is None or truthy(rule.where(ctx)):
@@ -96,6 +97,7 @@ def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
                 engine.note(e.at, "event", f"pause on {e.type}: no time to pause until", en, line=rule.line)
             else:
                 engine.pause(en, until, e.at, f"pause on {e.type}", rule.line)
+                engine.cancel_outbox(en, f"pause on {e.type}")
             return
 
 
@@ -126,6 +128,7 @@ def _across_deal(engine: "Engine", e: Event) -> None:
                     for en in running:
                         engine.end(en, rule.outcome, e.at, f"stop on {e.type} across deal {deal_id} (from {who})",
                                    rule.line)
+                        engine.cancel_outbox(en, f"stop on {e.type} across deal {deal_id}")
                     break
 
 

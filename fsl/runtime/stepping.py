@@ -57,6 +57,7 @@ def wake(engine: "Engine", en: Enrollment, t: "datetime") -> None:
     for rule in prog.stop_when:
         if truthy(rule.where(ctx)):
             engine.end(en, rule.outcome, t, f"stop when (line {rule.line})", rule.line, step.name)
+            engine.cancel_outbox(en, f"stop when (line {rule.line})")
             return
     _commit(engine, en, prog, step, seg, ctx, t)
 

@@ -98,6 +98,10 @@ class Store(Protocol):
     def journal(self, entry: JournalEntry) -> None: ...
     def journal_entries(self) -> Iterable[JournalEntry]: ...
 
+    # outbox: a stop or pause rule cancels the enrollment's messages not yet
+    # handed to a channel (the memory store has no outbox: nothing to do)
+    def cancel_pending(self, enrollment_id: int, reason: str) -> None: ...
+
 
 class _Heap:
     """A min-heap of (at, order, key) with lazy deletion: the current entry
@@ -309,3 +313,7 @@ class MemoryStore:
 
     def journal_entries(self) -> Iterator[JournalEntry]:
         return iter(self._journal)
+
+    # outbox -----------------------------------------------------------------
+    def cancel_pending(self, enrollment_id: int, reason: str) -> None:
+        """The simulator hands nothing to channels, so nothing is pending."""

@@ -1,0 +1,88 @@
+"""The adapter contract and the helpers every adapter shares."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Protocol
+
+from ..message import OutMessage
+
+Status = Literal["delivered", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """`retry` asks to come back later (at the earliest after `retry_after`
+    seconds when the receiver said so); `failed` is permanent."""
+
+    status: Status
+    detail: str
+    retry_after: float | None = None
+
+
+class ChannelAdapter(Protocol):
+    def deliver(self, msg: OutMessage) -> DeliveryResult: ...
+
+    def close(self) -> None: ...
+
+
+def delivered(detail: str = "delivered") -> DeliveryResult:
+    return DeliveryResult("delivered", detail)
+
+
+def retry(detail: str, retry_after: float | None = None) -> DeliveryResult:
+    return DeliveryResult("retry", detail, retry_after)
+
+
+def failed(detail: str) -> DeliveryResult:
+    return DeliveryResult("failed", detail)
+
+
+class Redactor:
+    """Removes known secrets from text before it becomes a detail or a log line.
+
+    Besides each secret as written, its base64 form is removed (AUTH PLAIN
+    and LOGIN send credentials base64-encoded, and a server may echo them).
+    """
+
+    def __init__(self, secrets: Iterable[Any]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret is None or isinstance(secret, bool):
+                continue
+            text = str(secret)
+            if len(text) < 3:  # too short to redact without mangling ordinary words
+                continue
+            forms.add(text)
+            forms.add(base64.b64encode(text.encode("utf-8")).decode("ascii").rstrip("="))
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str, limit: int = 300) -> str:
+        for form in self._forms:
+            text = text.replace(form, "***")
+        text = " ".join(text.split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def setting_bool(value: Any, default: bool = False) -> bool:
+    """A boolean channel setting that may arrive as a string (`${SMTP_TLS}`)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    return default
+
+
+def setting_number(value: Any, default: float) -> float:
+    if value is None or isinstance(value, bool):
+        return default
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return default
+    return number if number > 0 else default

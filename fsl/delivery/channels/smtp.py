@@ -1,0 +1,226 @@
+"""Email over SMTP (smtplib), one connection reused across messages.
+
+Settings (fsl.yaml `channels.NAME`, `${ENV}` already substituted): `host`
+(localhost), `port` (25, or 465 with `ssl: true`), `from` (required),
+`starttls`, `ssl`, `username` + `password`, `timeout` (seconds, 30),
+`reply_to`, `tls_verify` (true), `ca_file` (a CA bundle for a private relay),
+`local_hostname`.
+
+How failures are classified:
+
+* the session (connect, EHLO, STARTTLS, login, a dropped connection, a
+  timeout) -> retry: nothing is wrong with *this* message, and an operator
+  can fix a wrong password or a firewall while the retries wait;
+* a reply about this message (sender, recipient or data refused): 4xx ->
+  retry, 5xx -> failed, the server's permanent answer; except 530
+  (authentication or STARTTLS required), which is about the session;
+* a message that cannot be built (no recipient, a header with a newline in
+  it) -> failed.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, parseaddr
+from typing import Any
+
+from fsl.config import Channel
+
+from ..message import OutMessage, domain_of, message_id
+from .base import DeliveryResult, Redactor, delivered, failed, retry, setting_bool, setting_number
+
+log = logging.getLogger("fsl.delivery.smtp")
+
+
+class _Session(Exception):
+    """A failure of the session, not of one message: always worth a retry."""
+
+
+class SmtpAdapter:
+    """Delivers `send` messages as email; not thread-safe (one per worker)."""
+
+    def __init__(self, channel: Channel) -> None:
+        s = channel.settings
+        self.name = channel.name
+        self.use_ssl = setting_bool(s.get("ssl"))
+        self.starttls = setting_bool(s.get("starttls"))
+        self.host = str(s.get("host") or "localhost")
+        self.port = int(setting_number(s.get("port"), 465 if self.use_ssl else 25))
+        self.sender = str(s["from"]) if s.get("from") else None
+        self.reply_to = str(s["reply_to"]) if s.get("reply_to") else None
+        self.username = str(s["username"]) if s.get("username") not in (None, "") else None
+        self._password = str(s["password"]) if s.get("password") is not None else None
+        self.timeout = setting_number(s.get("timeout"), 30.0)
+        self.tls_verify = setting_bool(s.get("tls_verify"), True)
+        self.ca_file = str(s["ca_file"]) if s.get("ca_file") else None
+        self.local_hostname = str(s["local_hostname"]) if s.get("local_hostname") else None
+        self.domain = domain_of(self.sender)
+        secrets = [self._password]
+        if self.username and self._password:
+            secrets.append(f"\0{self.username}\0{self._password}")  # the AUTH PLAIN credential
+        self.redact = Redactor(secrets)
+        self._conn: smtplib.SMTP | None = None
+
+    # ------------------------------------------------------------ public
+    def deliver(self, msg: OutMessage) -> DeliveryResult:
+        try:
+            email, recipients = self.build(msg)
+        except ValueError as exc:
+            return failed(self.redact(f"cannot build the email: {exc}"))
+        envelope_from = parseaddr(self.sender or "")[1]
+        try:
+            return self._send(email, envelope_from, recipients)
+        except _Session as exc:
+            self.close()
+            return retry(self.redact(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a delivery problem never escapes an adapter
+            self.close()
+            log.warning("channel %s: unexpected %s", self.name, type(exc).__name__)
+            return retry(self.redact(f"unexpected {type(exc).__name__}: {exc}"))
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ------------------------------------------------------------ building
+    def build(self, msg: OutMessage) -> tuple[EmailMessage, list[str]]:
+        """The email and its envelope recipients; ValueError when it cannot be sent."""
+        if not self.sender:
+            raise ValueError(f"channel `{self.name}` has no `from` address")
+        to = msg.to or msg.payload.get("contact_email")
+        recipients = [addr for _, addr in getaddresses([str(to or "")]) if "@" in addr]
+        if not recipients:
+            raise ValueError(f"no recipient address for contact {msg.payload.get('contact')}")
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = str(to)
+        if msg.subject is not None:
+            email["Subject"] = msg.subject
+        if self.reply_to:
+            email["Reply-To"] = self.reply_to
+        email["Message-ID"] = message_id(msg.key, self.domain)
+        email["Date"] = format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
+        for name, value in msg.headers.items():
+            if name not in email:
+                email[name] = value
+        email.set_content(msg.text)
+        if msg.html:
+            email.add_alternative(msg.html, subtype="html")
+        return email, recipients
+
+    # ------------------------------------------------------------ sending
+    def _send(self, email: EmailMessage, envelope_from: str, recipients: list[str]) -> DeliveryResult:
+        """Send on the open connection; a reused one the server has dropped
+        meanwhile (idle timeout) is replaced once, at once."""
+        for again in (False, True):
+            reused = self._conn is not None
+            conn = self._connection()
+            try:
+                conn.send_message(email, envelope_from, recipients)
+            except smtplib.SMTPServerDisconnected:
+                lost, timed_out = "the server closed the connection", False
+            except smtplib.SMTPException as exc:  # (a subclass of OSError: keep this order)
+                return self._refused(exc)
+            except OSError as exc:
+                lost, timed_out = f"connection error: {_os_reason(exc)}", isinstance(exc, TimeoutError)
+            else:
+                return delivered(f"accepted by {self.host}:{self.port} as {email['Message-ID']}")
+            self.close()
+            if again or not reused or timed_out:
+                raise _Session(lost)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refused(self, exc: smtplib.SMTPException) -> DeliveryResult:
+        """The server's answer about this message: 5xx permanent, anything else temporary."""
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            answers = list(exc.recipients.values())
+            code = min((a[0] for a in answers), default=0)  # a 4xx among them: worth retrying
+            text = "; ".join(f"{c} {_text(m)}" for c, m in answers)
+            detail = f"recipient refused: {text}"
+        elif isinstance(exc, smtplib.SMTPResponseException):
+            code = exc.smtp_code
+            what = "sender refused" if isinstance(exc, smtplib.SMTPSenderRefused) else "rejected"
+            detail = f"{what}: {code} {_text(exc.smtp_error)}"
+        elif isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. SMTPUTF8 needed, not offered
+            return failed(self.redact(f"the server cannot take this message: {exc}"))
+        else:
+            self.close()
+            return retry(self.redact(f"SMTP error: {exc}"))
+        if code == 421 or not 200 <= code < 600:
+            self.close()  # 421: the server is closing the session
+        if code == 530:  # authentication / STARTTLS required: the session, not this message
+            self.close()
+            return retry(self.redact(detail + " (check the channel's username, password and starttls)"))
+        if 500 <= code < 600:
+            return failed(self.redact(detail))
+        return retry(self.redact(detail))
+
+    def _connection(self) -> smtplib.SMTP:
+        """The open connection, or a new one: connected, EHLO, STARTTLS, logged in."""
+        if self._conn is not None:
+            return self._conn
+        conn: smtplib.SMTP | None = None
+        try:
+            if self.use_ssl:
+                conn = smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname,
+                                        timeout=self.timeout, context=self._tls())
+            else:
+                conn = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname,
+                                    timeout=self.timeout)
+            conn.ehlo()
+            if self.starttls:
+                conn.starttls(context=self._tls())
+                conn.ehlo()
+            if self.username:
+                conn.login(self.username, self._password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            _abandon(conn)
+            raise _Session(f"login as {self.username} refused: {exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            _abandon(conn)
+            raise _Session(f"the server does not support what the channel asks: {exc}") from None
+        except smtplib.SMTPResponseException as exc:
+            _abandon(conn)
+            raise _Session(f"session refused: {exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            _abandon(conn)
+            reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise _Session(f"cannot connect to {self.host}:{self.port}: {reason}") from None
+        self._conn = conn
+        return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def _abandon(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__

@@ -1,0 +1,140 @@
+"""Webhook channels: POST the message as JSON (httpx), one client reused.
+
+Settings: `url` (required), `token` (sent as `Authorization: Bearer ...`),
+`headers` (a mapping of extra headers, e.g. an API key from `${ENV}`),
+`timeout` (seconds, 10).  Every request carries `Idempotency-Key` (the
+action's key), so a receiver can drop the second copy of a request we
+retried after a timeout.
+
+The body: `{"key", "channel", "kind", "to", "subject", "text", "html",
+"payload"}` (payload as in OutMessage: playbook, step, contact, deal, ...).
+
+Answers: 2xx delivered; 408, 425, 429 and 5xx retry (honouring
+`Retry-After`, seconds or an HTTP date); other statuses, redirects included,
+failed, since sending the same request again would get the same answer.
+Timeouts and connection errors retry.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+
+from fsl import __version__
+from fsl.config import Channel
+
+from ..message import OutMessage
+from .base import DeliveryResult, Redactor, delivered, failed, retry, setting_number
+
+log = logging.getLogger("fsl.delivery.webhook")
+
+RETRYABLE = frozenset({408, 425, 429})
+
+
+class WebhookAdapter:
+    """Delivers messages by HTTP POST; not thread-safe (one per worker)."""
+
+    def __init__(self, channel: Channel, transport: httpx.BaseTransport | None = None) -> None:
+        s = channel.settings
+        self.name = channel.name
+        self._url = str(s["url"]) if s.get("url") else None
+        self.timeout = setting_number(s.get("timeout"), 10.0)
+        self._headers = _headers(s.get("headers"))
+        token = s.get("token")
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self.redact = Redactor([token, *self._headers.values(), *_url_secrets(self._url)])
+        self._transport = transport
+        self._client: httpx.Client | None = None
+
+    def deliver(self, msg: OutMessage) -> DeliveryResult:
+        if not self._url:
+            return failed(f"channel `{self.name}` has no `url`")
+        headers = {**self._headers, "Idempotency-Key": msg.key, "Content-Type": "application/json",
+                   "User-Agent": f"fsl/{__version__}"}
+        body = {"key": msg.key, "channel": msg.channel, "kind": msg.kind, "to": msg.to, "subject": msg.subject,
+                "text": msg.text, "html": msg.html, "payload": msg.payload}
+        try:
+            response = self._http().post(self._url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            return retry(f"no answer within {self.timeout:g} s")
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            return failed(f"channel `{self.name}` has an unusable `url`")
+        except httpx.TransportError as exc:
+            return retry(self.redact(f"connection error: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a delivery problem never escapes an adapter
+            log.warning("channel %s: unexpected %s", self.name, type(exc).__name__)
+            return retry(self.redact(f"unexpected {type(exc).__name__}: {exc}"))
+        return self._classify(response)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, transport=self._transport)
+        return self._client
+
+    def _classify(self, response: httpx.Response) -> DeliveryResult:
+        code = response.status_code
+        if 200 <= code < 300:
+            return delivered(f"HTTP {code}")
+        snippet = _snippet(response)
+        detail = self.redact(f"HTTP {code}" + (f": {snippet}" if snippet else ""))
+        if code in RETRYABLE or 500 <= code < 600:
+            return retry(detail, retry_after(response.headers.get("Retry-After")))
+        if 300 <= code < 400:
+            return failed(f"HTTP {code}: the url redirects; set the channel's url to the final address")
+        return failed(detail)
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from now: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        at = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return max(0.0, (at - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    """Configured headers; a value whose `${ENV}` is unset (none) is left out."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if v is not None and str(k).strip()}
+
+
+def _url_secrets(url: str | None) -> list[str]:
+    """Parts of a URL that may carry a secret (Slack-style paths, `?token=`, a password)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    out = [url]
+    if parts.password:
+        out.append(parts.password)
+    if parts.query:
+        out.append(parts.query)
+    if parts.path and len(parts.path) > 1:
+        out.append(parts.path)
+    return out
+
+
+def _snippet(response: httpx.Response, limit: int = 200) -> str:
+    try:
+        text = response.text
+    except Exception:  # noqa: BLE001 - an undecodable body is not worth a failure
+        return ""
+    return " ".join(text.split())[:limit]

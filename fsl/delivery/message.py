@@ -1,0 +1,93 @@
+"""The rendered message a channel adapter delivers, and its identifiers.
+
+An `OutMessage` is self-contained: everything an adapter needs is in it, so
+the outbox can store it (as JSON) and hand it to a channel later, from
+another process, after a crash.  Its `key` is the action's idempotency key;
+every identifier a channel sends downstream (the email `Message-ID`, the
+webhook `Idempotency-Key`) is derived from it, so a retry after an unknown
+outcome can be recognised as the same message by the receiver.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from email.utils import parseaddr
+from typing import Any
+
+from fsl.runtime.model import ActionRecord
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One message (send) or one stored item (task, notify), ready for a channel.
+
+    `to` is the recipient (an address, a phone, a person for tasks and
+    notifications) or None when the channel picks it from `payload`;
+    `payload` is JSON-able context (playbook, step, contact, deal, template,
+    offer, task kind, due, ...) for webhooks and the task list.
+    """
+
+    key: str
+    channel: str
+    kind: str  # send | task | notify
+    to: str | None
+    subject: str | None
+    text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, for storing in the outbox."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "OutMessage":
+        return OutMessage(
+            key=str(data["key"]), channel=str(data["channel"]), kind=str(data["kind"]),
+            to=data.get("to"), subject=data.get("subject"), text=str(data.get("text") or ""),
+            html=data.get("html"), headers=dict(data.get("headers") or {}),
+            payload=dict(data.get("payload") or {}),
+        )
+
+
+def idempotency_key(record: ActionRecord) -> str:
+    """`enrollment:step:iteration:action`, the key a channel sees at most once."""
+    enrollment, step, iteration, action = record.key
+    return f"{enrollment}:{step}:{iteration}:{action}"
+
+
+def message_id(key: str, domain: str | None) -> str:
+    """A deterministic RFC 5322 Message-ID for an idempotency key.
+
+    Opaque on purpose: the key names steps (`winback_offer`) that recipients
+    should not read in their headers.  The outbox can store the id to match
+    replies (`In-Reply-To`) back to the action.  `domain` is the domain of
+    the channel's `from` (see `domain_of`); without one, `fsl.invalid`.
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    host = _clean_domain(domain) or "fsl.invalid"
+    return f"<{digest}.fsl@{host}>"
+
+
+def domain_of(address: str | None) -> str | None:
+    """The domain of an address such as `Ana Ruiz <ana@acme.example>`."""
+    if not address:
+        return None
+    _, addr = parseaddr(address)
+    if "@" not in addr:
+        return None
+    return _clean_domain(addr.rpartition("@")[2])
+
+
+def _clean_domain(domain: str | None) -> str | None:
+    """A domain usable in a msg-id: IDNA-encoded, only letters, digits, `-` and dots."""
+    if not domain:
+        return None
+    try:
+        domain = domain.strip().strip("[]").encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    cleaned = ".".join(p for p in re.split(r"[^A-Za-z0-9-]+", domain.strip().strip("[]")) if p)
+    return cleaned.lower() or None

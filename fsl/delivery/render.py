@@ -1,0 +1,174 @@
+"""An action record -> the `OutMessage` its channel delivers.
+
+Rendering is all or nothing: any failure (a missing variable under
+StrictUndefined, a sandbox violation, a template that cannot be found) raises
+`RenderFailed` with a reason, and nothing is sent, so a contact never gets
+half a message or a blank where their name should be.  Templates with
+`renderer: llm` raise `NeedsModel`: a model writes those, elsewhere
+(fsl/llm), from the same context.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Mapping
+
+import jinja2
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from fsl.config import Config
+from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.templates import Template, TemplateError, TemplateStore, render_template
+
+from .context import jsonable, template_context
+from .message import OutMessage, idempotency_key
+
+# The contact field that addresses a send when the playbook gives no `to`.
+DEFAULT_RECIPIENT_FIELD = {"smtp": "email", "webhook": "phone"}
+
+
+class RenderFailed(Exception):
+    """The action cannot be rendered; `reason` says why (no secrets, no message text)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NeedsModel(Exception):
+    """The template is `renderer: llm`: a model must write it from `context`."""
+
+    def __init__(self, template: Template, context: dict[str, Any]) -> None:
+        super().__init__(f"template {template.name!r} is written by the model (renderer: llm)")
+        self.template = template
+        self.context = context
+
+
+def render_action(record: ActionRecord, contact: Contact, deal: Deal | None, templates: TemplateStore,
+                  config: Config, vars: Mapping[str, Any] | None) -> OutMessage:
+    """Render a send (`renderer: template`), a task or a notification.
+
+    Raises NeedsModel for `renderer: llm` templates and RenderFailed when the
+    message cannot be rendered completely.
+    """
+    if record.kind not in ("send", "task", "notify"):
+        raise RenderFailed(f"a `{record.kind}` action has nothing to deliver")
+    try:
+        context = template_context(record, contact, deal, config, vars)
+    except ValueError as exc:
+        raise RenderFailed(str(exc)) from None
+    if record.kind == "send":
+        return _send(record, contact, templates, config, context)
+    return _stored(record, contact, context)
+
+
+def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, config: Config,
+          context: dict[str, Any]) -> OutMessage:
+    channel = config.channels.get(record.channel or "")
+    if channel is None:
+        raise RenderFailed(f"unknown channel {record.channel!r}; fsl.yaml declares "
+                           f"{', '.join(config.channels) or 'no channels'}")
+    if not record.template:
+        raise RenderFailed("the send names no template")
+    if channel.adapter == "smtp" and not _recipient(record.to, contact, channel.adapter, channel.settings):
+        raise RenderFailed(f"contact {contact.id} has no email address to send to")  # before any model call
+    try:
+        template = templates.lookup(record.template)
+    except (LookupError, TemplateError) as exc:
+        raise RenderFailed(f"template {record.template!r}: {exc}") from None
+    if template.renderer == "llm":
+        raise NeedsModel(template, context)
+    try:
+        rendered = render_template(template, context)
+    except TemplateError as exc:
+        raise RenderFailed(f"{exc.message} (template line {exc.line})") from None
+    return compose_send(record, contact, config, rendered.subject, rendered.text, rendered.html)
+
+
+def compose_send(record: ActionRecord, contact: Contact, config: Config, subject: str | None, text: str,
+                 html: str | None = None) -> OutMessage:
+    """The OutMessage of a send whose text is already written (by a template
+    or, for `renderer: llm`, by the model): recipient, payload, key."""
+    channel = config.channels.get(record.channel or "")
+    if channel is None:
+        raise RenderFailed(f"unknown channel {record.channel!r}")
+    to = _recipient(record.to, contact, channel.adapter, channel.settings)
+    if channel.adapter == "smtp" and not to:
+        raise RenderFailed(f"contact {contact.id} has no email address to send to")
+    payload = _payload(record, contact)
+    payload["template"] = record.template
+    if channel.adapter in ("task", "notify"):  # a message the contact's owner sends by hand
+        payload["assignee"] = _address(contact.fields.get("owner"))
+    if record.offer is not None:
+        percent = record.offer.get("percent")
+        if isinstance(percent, float) and percent.is_integer():
+            percent = int(percent)
+        payload["offer"] = jsonable({"percent": percent, "expires": record.offer.get("expires")})
+    values = (record.data or {}).get("with")
+    if values:
+        payload["with"] = jsonable(values)
+    return OutMessage(key=idempotency_key(record), channel=channel.name, kind="send", to=to,
+                      subject=subject, text=text, html=html, payload=payload)
+
+
+def _stored(record: ActionRecord, contact: Contact, context: dict[str, Any]) -> OutMessage:
+    """A task or notification: its text rendered, addressed to the assignee."""
+    text = render_text(record.text or "", {"links": {}, **context}, record.kind)
+    payload = _payload(record, contact)
+    if record.kind == "task":
+        payload["task"] = record.channel
+        payload["due"] = jsonable(record.due)
+    to = _address(record.to)
+    payload["assignee"] = to
+    channel = record.channel if record.kind == "task" else "notify"
+    return OutMessage(key=idempotency_key(record), channel=channel or record.kind, kind=record.kind, to=to,
+                      subject=None, text=text, payload=payload)
+
+
+def _payload(record: ActionRecord, contact: Contact) -> dict[str, Any]:
+    return jsonable({
+        "key": idempotency_key(record), "at": record.at, "playbook": record.playbook, "step": record.step,
+        "enrollment": record.enrollment, "kind": record.kind, "contact": record.contact, "deal": record.deal,
+        "contact_email": contact.fields.get("email"),
+    })
+
+
+def _recipient(to: Any, contact: Contact, adapter: str, settings: Mapping[str, Any]) -> str | None:
+    """The playbook's `to`, else the contact field the channel addresses."""
+    explicit = _address(to)
+    if explicit:
+        return explicit
+    name = settings.get("recipient_field") or DEFAULT_RECIPIENT_FIELD.get(adapter)
+    return _address(contact.fields.get(str(name))) if name else None
+
+
+def _address(value: Any) -> str | None:
+    """A `to` value as text: a string, a record's email (or id), a list joined by commas."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return _address(value.get("email") or value.get("id"))
+    if isinstance(value, (list, tuple)):
+        parts = [a for a in (_address(v) for v in value) if a]
+        return ", ".join(parts) or None
+    text = str(value).strip()
+    return text or None
+
+
+# ---------------------------------------------------------------- task text
+
+_TEXT_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> jinja2.Template:
+    return _TEXT_ENV.from_string(source)
+
+
+def render_text(source: str, context: Mapping[str, Any], what: str = "text") -> str:
+    """A task or notify text with its `{{ ... }}` placeholders filled (sandboxed, strict)."""
+    try:
+        return _compiled(source).render(dict(context)).strip()
+    except Exception as exc:  # noqa: BLE001 - any failure of user text in the sandbox
+        message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
+        raise RenderFailed(f"cannot render the {what} text: {message}") from None

@@ -1,0 +1,80 @@
+"""Helpers the readers share: records with problems collected, ids, fields."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from fsl.config import Config, Schema
+from fsl.diagnostics.core import did_you_mean
+
+from .coerce import Bad, coerce
+from .result import ImportResult
+from .source import Record, Source, SourceError
+
+MAX_ID = 200
+
+
+def schema_of(schema: Schema | Config) -> Schema:
+    return schema.schema_ if isinstance(schema, Config) else schema
+
+
+def records(path: str | Path, result: ImportResult) -> Iterator[Record]:
+    """The file's records; unreadable rows go to `result.problems`, an
+    unreadable file to `result.fatal`."""
+    source = Source(path, result.problems)
+    try:
+        for record in source.records():
+            result.format = source.format
+            yield record
+    except SourceError as exc:
+        result.fatal = str(exc)
+    result.format = source.format
+
+
+def ident(value: Any, what: str) -> str:
+    """An id: text or a whole number, not empty, not huge."""
+    if value is None or isinstance(value, (bool, float, dict, list)):
+        raise Bad(f"{what} must be text such as c1, got {value!r}"[:200])
+    text = str(value).strip()
+    if not text:
+        raise Bad(f"{what} is empty")
+    if len(text) > MAX_ID:
+        raise Bad(f"{what} is longer than {MAX_ID} characters")
+    return text
+
+
+class Unknown:
+    """Warns once about each unknown column or key, on the first line it appears."""
+
+    def __init__(self, result: ImportResult, what: str) -> None:
+        self.result, self.what = result, what
+        self.seen: set[str] = set()
+
+    def __call__(self, name: str, line: int, known: Iterable[str] = ()) -> None:
+        if name in self.seen:
+            return
+        self.seen.add(name)
+        guess = did_you_mean(name, list(known))
+        hint = f"; did you mean {guess}?" if guess else ""
+        self.result.warn(line, f"{name!r} is not a field of {self.what}: ignored{hint}")
+
+
+def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, unknown: Unknown, line: int,
+              skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """Declared fields coerced to their types; unknown names warned about.
+    Returns (fields, reasons the row is bad)."""
+    declared = schema.fields(entity)
+    fields: dict[str, Any] = {}
+    reasons: list[str] = []
+    for name, value in values.items():
+        if name in skip:
+            continue
+        ftype = declared.get(name)
+        if ftype is None:
+            unknown(prefix + name, line, [prefix + n for n in declared])
+            continue
+        try:
+            fields[name] = coerce(ftype, value, prefix + name, text)
+        except Bad as exc:
+            reasons.append(str(exc))
+    return fields, reasons

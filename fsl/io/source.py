@@ -1,0 +1,197 @@
+"""Records from an import file: CSV with a header row, or JSON Lines.
+
+Everything that can go wrong with one row (undecodable bytes, a ragged row,
+a line that is not a JSON object, a huge field) becomes a `RowProblem` with
+the line number and the reading goes on; only a file that cannot be read at
+all, or a CSV header that cannot be used, is fatal (`SourceError`).  Bytes
+are decoded line by line, so one Latin-1 line costs that line, not the file.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .coerce import MAX_TEXT
+from .result import RowProblem
+
+MAX_LINE = 1 << 20  # bytes in one line
+MAX_FIELD = MAX_TEXT  # characters in one CSV value (csv's own limit is 131072)
+CSV_SUFFIXES = frozenset({".csv"})
+JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+
+
+class SourceError(Exception):
+    """The file cannot be read as a whole (exit 2)."""
+
+
+@dataclass
+class Record:
+    """One row: its first line, its values by column or key, and whether they are text (CSV)."""
+
+    line: int
+    values: dict[str, Any]
+    text: bool
+    names_line: int = 0  # where the names were given: the CSV header's line, else `line`
+
+    def __post_init__(self) -> None:
+        self.names_line = self.names_line or self.line
+
+
+class Source:
+    """Iterate the records of `path`; problems go to `problems`."""
+
+    def __init__(self, path: str | Path, problems: list[RowProblem]) -> None:
+        self.path = Path(path)
+        self.problems = problems
+        self.format = "csv"
+        self.columns: list[str] = []  # CSV: the header's names, normalised
+
+    def records(self) -> Iterator[Record]:
+        try:
+            handle = self.path.open("rb")
+        except IsADirectoryError:
+            raise SourceError(f"cannot read {self.path}: it is a folder") from None
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        with handle:
+            self.format = self._format(handle)
+            if self.format == "jsonl":
+                yield from self._jsonl(handle)
+            else:
+                yield from self._csv(handle)
+
+    # ------------------------------------------------------------ format
+    def _format(self, handle: IO[bytes]) -> str:
+        start = handle.read(4096)
+        handle.seek(0)
+        if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise SourceError(f"{self.path} is UTF-16; save it as UTF-8")
+        suffix = self.path.suffix.lower()
+        if suffix in CSV_SUFFIXES:
+            return "csv"
+        if suffix in JSONL_SUFFIXES:
+            return "jsonl"
+        first = start.removeprefix(b"\xef\xbb\xbf").lstrip()
+        return "jsonl" if not first or first.startswith(b"{") else "csv"
+
+    # ------------------------------------------------------------ lines
+    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+        """(line number, text) with text None when the line was reported (too long, not UTF-8)."""
+        number = 0
+        while True:
+            raw = handle.readline(MAX_LINE + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = handle.readline(MAX_LINE)
+                self.problem(number, f"the line is longer than {MAX_LINE} bytes")
+                yield number, None
+                continue
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.problem(number, f"not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8")
+                yield number, None
+
+    def problem(self, line: int, reason: str) -> None:
+        self.problems.append(RowProblem(line, reason))
+
+    # ------------------------------------------------------------ JSON Lines
+    def _jsonl(self, handle: IO[bytes]) -> Iterator[Record]:
+        self.format = "jsonl"
+        for number, text in self._lines(handle):
+            if text is None or not text.strip():
+                continue
+            try:
+                value = json.loads(text, parse_constant=_no_constant)
+            except ValueError as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                where = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+                self.problem(number, f"not valid JSON: {reason}{where}")
+                continue
+            if not isinstance(value, dict):
+                self.problem(number, f"expected a JSON object {{...}}, got {_kind(value)}")
+                continue
+            yield Record(number, value, text=False)
+
+    # ------------------------------------------------------------ CSV
+    def _csv(self, handle: IO[bytes]) -> Iterator[Record]:
+        consumed = 0
+        bad: set[int] = set()
+
+        def feed() -> Iterator[str]:
+            nonlocal consumed
+            for number, text in self._lines(handle):
+                consumed = number
+                if text is None:
+                    bad.add(number)
+                    yield "\n"
+                else:
+                    yield text
+
+        reader = csv.reader(feed(), strict=True)
+        header: list[str] | None = None
+        header_line = 0
+        while True:
+            start = consumed + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                self.problem(start, f"malformed CSV: {exc}")
+                continue
+            if any(start <= n <= consumed for n in bad):
+                continue  # a line of this row was reported already
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if header is None:
+                header, header_line = self._header(row, start), start
+                continue
+            if len(row) != len(header):
+                more = "more" if len(row) > len(header) else "fewer"
+                self.problem(start, f"the row has {len(row)} values, {more} than the header's {len(header)} columns")
+                continue
+            big = next((name for name, cell in zip(header, row) if len(cell) > MAX_FIELD), None)
+            if big is not None:
+                self.problem(start, f"the value of {big or 'an unnamed column'} is longer than {MAX_FIELD} characters")
+                continue
+            yield Record(start, {name: cell for name, cell in zip(header, row) if name}, True, header_line)
+        if header is None:
+            raise SourceError(f"{self.path} has no header row (the first line names the columns: id,email,...)")
+
+    def _header(self, row: list[str], line: int) -> list[str]:
+        names = [cell.strip().lower() for cell in row]
+        seen: set[str] = set()
+        for name in names:
+            if name and name in seen:
+                raise SourceError(f"{self.path}:{line}: the header names the column {name!r} twice")
+            seen.add(name)
+        self.columns = names
+        return names
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number"
+    return "a number" if isinstance(value, (int, float)) else type(value).__name__

@@ -1,0 +1,147 @@
+"""The report as rich tables on a terminal (`fsl report`, the default format).
+
+One block per playbook (steps with their engagement, outcomes, funnel as
+bars), then win-back, execution and outcomes by week.  It only formats a
+`Report`; every figure comes from compute.py.
+"""
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .fmt import DASH, by_key, days, duration_hours, money, of, pct
+from .model import Engagement, PlaybookStats, RateRow, Report, Winback
+
+_BAR = 28  # width of a funnel bar, in cells
+
+
+def render(report: Report, console: Console) -> None:
+    console.print(_header(report))
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for ps in report.playbooks:
+        console.print(_playbook(ps))
+    if report.winback is not None:
+        console.print(_winback(report.winback))
+    console.print(_execution(report))
+    if report.outcomes_by_week:
+        console.print(_weeks(report))
+
+
+def _header(r: Report) -> Panel:
+    period = f"{r.since or 'the beginning'} → {r.until or 'now'}"
+    text = Text.assemble(("FSL report", "bold"), f"   {r.source}\n",
+                         ("cohort ", "dim"), period, ("   data as of ", "dim"), r.as_of,
+                         *((("   playbook ", "dim"), r.playbook) if r.playbook else ()))
+    return Panel(text, box=box.ROUNDED, border_style="cyan")
+
+
+def _table(title: str, *columns: str, caption: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold", caption=caption,
+              caption_justify="left", box=box.SIMPLE_HEAD, header_style="bold cyan", pad_edge=False)
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    return t
+
+
+def _engagement_cells(e: Engagement, base: int) -> list[str]:
+    return [of(e.delivered, base), of(e.opened, base), of(e.clicked, base), of(e.replied, base),
+            of(e.bounced, base), of(e.unsubscribed, base)]
+
+
+def _playbook(ps: PlaybookStats) -> Group:
+    title = f"{ps.name}" + (f" — {ps.description}" if ps.description else "")
+    steps = _table(title, "step", "reached", "runs", "sent", "tasks", "delivered", "opened", "clicked",
+                   "replied", "bounced", "unsub.", "to 1st reply",
+                   caption="engagement: enrollments (share of those messaged); to 1st reply: median")
+    for s in ps.steps:
+        steps.add_row(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
+                      *_engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
+    steps.add_section()
+    steps.add_row(Text("all steps", style="bold"), str(ps.enrolled), str(sum(s.executed for s in ps.steps)),
+                  by_key(ps.sent), by_key(ps.tasks), *_engagement_cells(ps.engagement, ps.messaged),
+                  duration_hours(ps.median_hours_to_first_reply), style="bold")
+    outcomes = " · ".join(f"{k} {v}" for k, v in ps.outcomes.items())
+    summary = Text.assemble(("  enrolled ", "dim"), str(ps.enrolled), ("   active ", "dim"), str(ps.active),
+                            ("   outcomes ", "dim"), outcomes or DASH)
+    details = []
+    if ps.engagement.clicked_by_link:
+        details.append(f"clicks by link: {by_key(ps.engagement.clicked_by_link)}")
+    if ps.engagement.replied_by_kind:
+        details.append(f"replies by kind: {by_key(ps.engagement.replied_by_kind)}")
+    extra = Text("  " + "   ".join(details), style="dim") if details else Text("")
+    return Group(steps, summary, extra, _funnel(ps), Text(""))
+
+
+def _funnel(ps: PlaybookStats) -> Table:
+    t = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+    t.add_column(justify="left", style="dim")
+    t.add_column(justify="left")
+    t.add_column(justify="right")
+    top = max((f.count for f in ps.funnel), default=0)
+    for f in ps.funnel:
+        width = round(_BAR * f.count / top) if top else 0
+        t.add_row(f"  {f.stage}", Text("█" * width + "░" * (_BAR - width), style="cyan"),
+                  f"{f.count}  {pct(f.rate)}")
+    return t
+
+
+def _rate_table(title: str, rows: list[RateRow], last_touch: bool = False) -> Table:
+    cols = ["", "enrolled", "won back", "rate", "revenue"] + (["last-touch wins"] if last_touch else [])
+    t = _table(title, *cols)
+    for r in rows:
+        t.add_row(r.key, str(r.enrolled), str(r.won_back), pct(r.rate), money(r.revenue),
+                  *([str(r.last_touch_wins or 0)] if last_touch else []))
+    return t
+
+
+def _winback(wb: Winback) -> Group:
+    head = Text.assemble(("Win-back", "bold"), f"  ({', '.join(wb.playbooks)})\n",
+                         ("  rate ", "dim"), f"{pct(wb.rate)} ({wb.won_back} of {wb.enrolled})",
+                         ("   revenue recovered ", "dim"), money(wb.revenue),
+                         ("   median time to win back ", "dim"), days(wb.median_days_to_win_back),
+                         ("   re-churn within 90 days ", "dim"), f"{pct(wb.rechurn_rate)} ({wb.rechurned} of {wb.won_back}",
+                         f"; {wb.rechurn_pending} still inside the 90 days)" if wb.rechurn_pending else ")")
+    parts: list = [head]
+    if len(wb.by_playbook) > 1:
+        parts.append(_rate_table("by playbook", wb.by_playbook))
+    for dim in wb.by_segment:
+        parts.append(_rate_table(f"by segment: {dim.name}", dim.rows))
+    if not wb.by_segment:
+        parts.append(Text(f"  segments: {wb.segment_source}", style="dim"))
+    parts.append(_rate_table("by channel (enrollments it reached)", wb.by_channel, last_touch=True))
+    parts.append(_rate_table("by offer depth (deepest offer sent)", wb.by_offer))
+    return Group(*parts, Text(""))
+
+
+def _execution(r: Report) -> Group:
+    ex = r.execution
+    t = _table("Follow-up execution (touches that ran in the period)", "playbook", "touches", "on time",
+               "deferred", "window", "holiday", "cap", "median delay")
+    for row in [*ex.by_playbook, ex.total]:
+        style = "bold" if row is ex.total else None
+        t.add_row(row.playbook, str(row.touches), f"{row.on_time} ({pct(row.on_time_rate)})", str(row.deferred),
+                  str(row.by_cause.get("window", 0)), str(row.by_cause.get("holiday", 0)),
+                  str(row.by_cause.get("cap", 0)), duration_hours(row.median_delay_hours), style=style)
+        if row is ex.by_playbook[-1]:
+            t.add_section()
+    tasks = _table("Tasks by owner (created in the period)", "owner", "created", "completed", "on time",
+                   "late", "open", "overdue", "done")
+    for o in [*ex.tasks, ex.tasks_total]:
+        overdue = Text(str(o.overdue), style="bold red" if o.overdue else "")
+        tasks.add_row(o.owner, str(o.created), str(o.completed), str(o.on_time), str(o.late), str(o.open),
+                      overdue, pct(o.completion_rate), style="bold" if o is ex.tasks_total else None)
+        if ex.tasks and o is ex.tasks[-1]:
+            tasks.add_section()
+    return Group(t, tasks, Text(""))
+
+
+def _weeks(r: Report) -> Table:
+    names = sorted({k for w in r.outcomes_by_week for k in w.outcomes})
+    t = _table("Outcomes by week (enrollments that ended)", "week of", *names, "total")
+    for w in r.outcomes_by_week:
+        t.add_row(w.week, *[str(w.outcomes.get(n, 0)) for n in names], str(sum(w.outcomes.values())))
+    return t

@@ -1,0 +1,52 @@
+"""The production store: SQLAlchemy Core over SQLite (default) or PostgreSQL.
+
+| module | concern |
+| --- | --- |
+| `db.py` | connections; SQLite WAL + BEGIN IMMEDIATE writers; PostgreSQL writer lock |
+| `schema.py` | the tables and their (partial) indexes |
+| `migrations.py` | schema versions, ordered migrations, `fsl db upgrade`, refusing newer schemas |
+| `codec.py` | instants as epoch seconds, JSON with tagged datetimes / dates / durations |
+| `rows.py` | model objects <-> rows |
+| `sqlstore.py` | `SqlStore`: the engine's `Store` protocol, a write-behind working set per transaction |
+| `history.py` | send history for caps, message resolution |
+| `writeback.py` | the batch's changes written with executemany |
+| `plans.py` | plans by hash, the current plan of each playbook, meta values |
+| `cache.py` | the LLM render cache table |
+| `queries.py` | read-side queries of `fsl status`, `explain`, `tasks` |
+
+`open_store(url)` is the entry point: it checks (or, for an empty database,
+creates) the schema and returns the `Database`.
+"""
+from __future__ import annotations
+
+from .db import Database, StoreError
+from .migrations import SchemaTooNew, SchemaTooOld, ensure, schema_version, upgrade
+from .sqlstore import SqlStore
+
+
+def open_store(url: str, create: bool = True) -> Database:
+    """A database ready for the runtime; raises StoreError (or a subclass)."""
+    db = Database(url)
+    try:
+        ensure(db, create=create)
+    except StoreError:
+        db.dispose()
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreachable server, unreadable file, ...
+        db.dispose()
+        raise StoreError(f"cannot open the store {_safe(url)}: {exc.__class__.__name__}: {exc}") from None
+    return db
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    try:
+        import sqlalchemy as sa
+
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(unreadable URL)"
+
+
+__all__ = ["Database", "SchemaTooNew", "SchemaTooOld", "SqlStore", "StoreError", "open_store",
+           "schema_version", "upgrade"]

@@ -1,0 +1,501 @@
+"""`SqlStore`: the engine's `Store` protocol over SQL, one working set per transaction.
+
+The engine (fsl/runtime) is written against `Store`; this class lets it run
+unchanged on the database.  Inside `transaction()` the store is a
+write-behind unit of work:
+
+* reads load rows into an identity map (one object per contact, deal,
+  enrollment), in bulk for a whole batch (`claim_due`, `claim_checks`,
+  `claim_events` prefetch the contacts, deals, events and send history of
+  what they claim), lazily for anything else the engine asks for;
+* the engine mutates those objects in place, as it does in memory;
+* at the end of the block every change is written back in the same
+  transaction (`flush`): changed enrollments, contacts and deals (found by
+  comparing with what was loaded), new enrollments, actions (the outbox),
+  events, journal entries, the `enroll when` schedule, cancellations -- all
+  with executemany -- and then it commits.  Nothing survives the transaction
+  in memory, so the next batch reads what other processes committed.
+
+So a batch is atomic: a tick killed at any instant loses the batch it was in
+and nothing else, and the next tick redoes exactly that work.
+
+The wake-up schedule is the `wake_at` column (indexed with the same-instant
+order: rank = -priority, playbook, contact, id); `claim_due(t)` reads the
+next batch of due enrollments from that index, which is what makes a tick
+cost what is due and not what is waiting.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import Counter, deque
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fsl.runtime.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from fsl.runtime.store import Scope
+
+from . import rows as R
+from .codec import dumps, epoch, instant
+from .db import Database, upsert
+from .history import SendHistory
+from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
+
+MINUTE = 60
+_ENR_CHANGING = ("status", "rank", "wake_at", "ended_at", "outcome", "reason", "state", "plan_hash")
+
+
+def _snap(row: dict) -> tuple:
+    return tuple(row[k] for k in _ENR_CHANGING)
+
+
+class SqlStore:
+    """See the module docstring.  `rank_of(en)` gives -priority of an
+    enrollment's plan (the runtime sets it from its programs)."""
+
+    def __init__(self, db: Database, rank_of: Callable[[Enrollment], int] | None = None) -> None:
+        self.db = db
+        self.conn: Connection | None = None
+        self.rank_of = rank_of or (lambda en: 0)
+        self.history = SendHistory()
+        # which send-history sources a batch prefetches: contacts (rolling and
+        # global caps), enrollments (total caps), deals (`across deal` caps)
+        self.prefetch_sources = {"c": True, "e": True, "d": True}
+        self.counts: Counter = Counter()
+        self._reset()
+
+    # ------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator["SqlStore"]:
+        """A write transaction: the working set is written back and committed at the end."""
+        if self.conn is not None:
+            raise RuntimeError("SqlStore: a transaction is already open")
+        with self.db.write() as conn:
+            self.conn = self.history.conn = conn
+            try:
+                yield self
+                self.flush()
+            finally:
+                self.conn = self.history.conn = None
+                self._reset()
+
+    @contextmanager
+    def snapshot(self) -> Iterator["SqlStore"]:
+        """A read-only view (reports, `fsl status`): nothing is written back."""
+        if self.conn is not None:
+            raise RuntimeError("SqlStore: a transaction is already open")
+        with self.db.read() as conn:
+            self.conn = self.history.conn = conn
+            try:
+                yield self
+            finally:
+                self.conn = self.history.conn = None
+                self._reset()
+
+    def _c(self) -> Connection:
+        if self.conn is None:
+            raise RuntimeError("SqlStore: use it inside store.transaction() or store.snapshot()")
+        return self.conn
+
+    def _reset(self) -> None:
+        self._contacts: dict[str, Contact | None] = {}
+        self._contact_snap: dict[str, str] = {}
+        self._deals: dict[str, Deal | None] = {}
+        self._deal_snap: dict[str, tuple[str, str]] = {}
+        self._deals_of: dict[str, list[str]] = {}
+        self._enr: dict[int, Enrollment] = {}
+        self._enr_snap: dict[int, tuple] = {}
+        self._wake: dict[int, datetime | None] = {}
+        self._rank: dict[int, int] = {}
+        self._new_enr: set[int] = set()
+        self._by_contact: dict[str, dict[int, Enrollment]] = {}
+        self._events_loaded: set[str] = set()
+        self._ev_contact: dict[tuple[str, str], list[Event]] = {}
+        self._ev_enrollment: dict[int, list[Event]] = {}
+        self._claimed: dict[int, R.StoredEvent] = {}
+        self._flags: dict[int, str | None] = {}
+        self._new_events: list[tuple[Event, str | None]] = []
+        self._checks: dict[tuple, tuple[datetime | None, int]] = {}
+        self._check_queue: deque[tuple[datetime, tuple]] = deque()
+        self._due: deque[int] = deque()
+        self._actions: list[tuple[ActionRecord, dict | None]] = []
+        self._keys: set[tuple] = set()
+        self._journal: list[JournalEntry] = []
+        self._cancels: dict[int, str] = {}
+        self._next_id: int | None = None
+        self.history.reset()
+
+    # ------------------------------------------------------------ contacts, deals
+    def put_contact(self, contact: Contact) -> None:
+        """Write-through (imports): upserted at once in the open transaction."""
+        text = dumps(contact.fields)
+        self._c().execute(upsert(self.db, contacts, ["id"], ["fields", "version", "updated_at"]),
+                          [{"id": contact.id, "fields": text, "version": contact.version,
+                            "updated_at": epoch(_wall())}])
+        self._contacts[contact.id] = contact
+        self._contact_snap[contact.id] = text
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        if contact_id not in self._contacts:
+            self._load_contacts([contact_id])
+        return self._contacts.get(contact_id)
+
+    def contact_ids(self) -> list[str]:
+        return list(self._c().execute(sa.select(contacts.c.id).order_by(contacts.c.id)).scalars())
+
+    def put_deal(self, deal: Deal) -> None:
+        """Write-through (imports): the deal and its stakeholders replaced at once."""
+        c = self._c()
+        old = self.get_deal(deal.id)
+        text, stakes = dumps(deal.fields), dumps(deal.stakeholders)
+        c.execute(upsert(self.db, deals, ["id"], ["fields", "updated_at"]),
+                  [{"id": deal.id, "fields": text, "updated_at": epoch(_wall())}])
+        c.execute(stakeholders.delete().where(stakeholders.c.deal == deal.id))
+        if deal.stakeholders:
+            c.execute(stakeholders.insert(), [{"deal": deal.id, "contact": cid, "fields": dumps(f)}
+                                              for cid, f in deal.stakeholders.items()])
+        for cid in set(deal.stakeholders) | set(old.stakeholders if old is not None else ()):
+            self._deals_of.pop(cid, None)
+        self._deals[deal.id] = deal
+        self._deal_snap[deal.id] = (text, stakes)
+
+    def get_deal(self, deal_id: str) -> Deal | None:
+        if deal_id not in self._deals:
+            self._load_deals([deal_id])
+        return self._deals.get(deal_id)
+
+    def deals_of(self, contact_id: str) -> list[str]:
+        got = self._deals_of.get(contact_id)
+        if got is None:
+            self._load_deals_of([contact_id])
+            got = self._deals_of[contact_id]
+        return got
+
+    def links(self) -> list[tuple[str, str]]:
+        q = sa.select(stakeholders.c.contact, stakeholders.c.deal).order_by(stakeholders.c.contact,
+                                                                             stakeholders.c.deal)
+        return [(r[0], r[1]) for r in self._c().execute(q)]
+
+    def _load_contacts(self, ids: Iterable[str]) -> None:
+        todo = sorted({i for i in ids if i not in self._contacts})
+        for chunk in _chunks(todo):
+            for row in self._c().execute(sa.select(contacts).where(contacts.c.id.in_(chunk))).mappings():
+                self._contacts[row["id"]] = R.contact_from(row)
+                self._contact_snap[row["id"]] = row["fields"]
+        for i in todo:
+            self._contacts.setdefault(i, None)
+
+    def _load_deals(self, ids: Iterable[str]) -> None:
+        todo = sorted({i for i in ids if i is not None and i not in self._deals})
+        for chunk in _chunks(todo):
+            c = self._c()
+            found = {r["id"]: r for r in c.execute(sa.select(deals).where(deals.c.id.in_(chunk))).mappings()}
+            stakes: dict[str, list] = {}
+            q = sa.select(stakeholders).where(stakeholders.c.deal.in_(chunk)).order_by(stakeholders.c.contact)
+            for s in c.execute(q).mappings():
+                stakes.setdefault(s["deal"], []).append(s)
+            for did, row in found.items():
+                deal = R.deal_from(row, stakes.get(did, []))
+                self._deals[did] = deal
+                self._deal_snap[did] = (row["fields"], dumps(deal.stakeholders))
+        for i in todo:
+            self._deals.setdefault(i, None)
+
+    def _load_deals_of(self, ids: Iterable[str]) -> None:
+        todo = sorted({i for i in ids if i not in self._deals_of})
+        for i in todo:
+            self._deals_of[i] = []
+        for chunk in _chunks(todo):
+            q = sa.select(stakeholders.c.contact, stakeholders.c.deal).where(stakeholders.c.contact.in_(chunk))
+            for cid, did in self._c().execute(q.order_by(stakeholders.c.contact, stakeholders.c.deal)):
+                self._deals_of[cid].append(did)
+
+    # ------------------------------------------------------------ events
+    def add_event(self, event: Event) -> None:
+        flag = self._flag(event)
+        if isinstance(event, R.StoredEvent) and event.row_id in self._claimed:
+            self._flags[event.row_id] = flag
+        else:
+            self._new_events.append((event, flag))
+        if event.contact is not None and flag != "unknown_contact":
+            self._load_events([event.contact])
+            self._index_event(event)
+
+    def _flag(self, e: Event) -> str | None:
+        if e.contact is not None and self.get_contact(e.contact) is None:
+            return "unknown_contact"
+        if e.step is not None and e.enrollment is None and e.type != "update":
+            return "unknown_message"
+        if e.deal is not None and self.get_deal(e.deal) is None:
+            return "unknown_deal"
+        return None
+
+    def _index_event(self, e: Event) -> None:
+        lst = self._ev_contact.setdefault((e.contact, e.type), [])
+        if lst and lst[-1].at > e.at:
+            bisect.insort(lst, e, key=lambda x: x.at)
+        else:
+            lst.append(e)
+        if e.enrollment is not None:
+            self._ev_enrollment.setdefault(e.enrollment, []).append(e)
+
+    def _load_events(self, contact_ids: Iterable[str]) -> None:
+        todo = sorted({i for i in contact_ids if i is not None and i not in self._events_loaded})
+        for chunk in _chunks(todo):
+            q = (sa.select(events).where(events.c.contact.in_(chunk), events.c.status == "done")
+                 .order_by(events.c.at, events.c.id))
+            for row in self._c().execute(q).mappings():
+                self._index_event(R.event_from(row))
+        self._events_loaded.update(todo)
+
+    def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]:
+        if contact_id not in self._events_loaded:
+            self._load_events([contact_id])
+        return self._ev_contact.get((contact_id, type_), ())
+
+    def enrollment_events(self, enrollment_id: int) -> Sequence[Event]:
+        en = self.get_enrollment(enrollment_id)
+        if en is not None and en.contact not in self._events_loaded:
+            self._load_events([en.contact])
+        return self._ev_enrollment.get(enrollment_id, ())
+
+    def events(self) -> Iterable[Event]:
+        q = sa.select(events).where(events.c.status == "done").order_by(events.c.at, events.c.id)
+        for row in self._c().execute(q).mappings():
+            yield R.event_from(row)
+
+    def claim_events(self, t: datetime, limit: int) -> list[R.StoredEvent]:
+        """The next pending events of t's minute or before, in arrival order;
+        they are marked applied when the transaction commits."""
+        q = (sa.select(events).where(events.c.status == "pending", events.c.at < epoch(t) + MINUTE)
+             .order_by(events.c.at, events.c.id).limit(limit))
+        got = [R.event_from(row) for row in self._c().execute(q).mappings()]
+        for e in got:
+            e.at = e.at.replace(second=0)
+            self._claimed[e.row_id] = e
+        cids = [e.contact for e in got if e.contact is not None]
+        self._load_contacts(cids)
+        self._load_events(cids)
+        self._load_contact_enrollments(cids)
+        self._load_deals_of(cids)
+        self._load_deals([e.deal for e in got] + [d for c in cids for d in self._deals_of.get(c, ())])
+        return got
+
+    # ------------------------------------------------------------ enrollments
+    def _adopt(self, row: Any) -> Enrollment:
+        eid = int(row["id"])
+        en = self._enr.get(eid)
+        if en is not None:
+            return en
+        en = R.enrollment_from(row)
+        self._enr[eid] = en
+        self._wake[eid] = instant(row["wake_at"])
+        self._rank[eid] = int(row["rank"])
+        self._enr_snap[eid] = _snap(row)
+        return en
+
+    def _load_contact_enrollments(self, contact_ids: Iterable[str]) -> None:
+        todo = sorted({i for i in contact_ids if i not in self._by_contact})
+        for i in todo:
+            self._by_contact[i] = {}
+        for chunk in _chunks(todo):
+            q = sa.select(enrollments).where(enrollments.c.contact.in_(chunk)).order_by(enrollments.c.id)
+            for row in self._c().execute(q).mappings():
+                en = self._adopt(row)
+                self._by_contact[en.contact][en.id] = en
+
+    def _contact_enrollments(self, contact_id: str) -> dict[int, Enrollment]:
+        if contact_id not in self._by_contact:
+            self._load_contact_enrollments([contact_id])
+        return self._by_contact[contact_id]
+
+    def new_enrollment_id(self) -> int:
+        """max + 1 under the write lock (every writer holds it: db.py)."""
+        if self._next_id is None:
+            self._next_id = self._c().execute(sa.select(sa.func.max(enrollments.c.id))).scalar() or 0
+        self._next_id += 1
+        return self._next_id
+
+    def add_enrollment(self, en: Enrollment) -> None:
+        self._contact_enrollments(en.contact)[en.id] = en
+        self._enr[en.id] = en
+        self._new_enr.add(en.id)
+        self._wake.setdefault(en.id, None)
+        self._rank[en.id] = self.rank_of(en)
+
+    def get_enrollment(self, enrollment_id: int) -> Enrollment | None:
+        en = self._enr.get(enrollment_id)
+        if en is None:
+            row = self._c().execute(sa.select(enrollments).where(enrollments.c.id == enrollment_id)).mappings().first()
+            en = self._adopt(row) if row is not None else None
+        return en
+
+    def ended(self, en: Enrollment) -> None:
+        self._wake[en.id] = None
+
+    def active_enrollment(self, contact_id: str, playbook: str) -> Enrollment | None:
+        found = None
+        for en in self._contact_enrollments(contact_id).values():
+            if en.playbook == playbook and en.status != ENDED:
+                found = en
+        return found
+
+    def latest_enrollment(self, contact_id: str, playbook: str) -> Enrollment | None:
+        found = None
+        for en in self._contact_enrollments(contact_id).values():
+            if en.playbook == playbook and (found is None or en.id > found.id):
+                found = en
+        return found
+
+    def contact_enrollments(self, contact_id: str) -> list[Enrollment]:
+        return [en for en in self._contact_enrollments(contact_id).values() if en.status != ENDED]
+
+    def deal_enrollments(self, deal_id: str, playbook: str) -> list[Enrollment]:
+        q = sa.select(enrollments).where(enrollments.c.deal == deal_id, enrollments.c.playbook == playbook,
+                                         enrollments.c.status != ENDED)
+        for row in self._c().execute(q).mappings():
+            self._adopt(row)
+        return sorted((en for en in self._enr.values()
+                       if en.deal == deal_id and en.playbook == playbook and en.status != ENDED),
+                      key=lambda en: en.id)
+
+    def enrollments(self) -> Iterable[Enrollment]:
+        for row in self._c().execute(sa.select(enrollments).order_by(enrollments.c.id)).mappings():
+            yield self._enr.get(int(row["id"])) or R.enrollment_from(row)
+
+    def set_wake(self, enrollment_id: int, at: datetime | None, order: tuple) -> None:
+        self._wake[enrollment_id] = at
+        if at is not None:
+            self._rank[enrollment_id] = order[0]
+
+    def next_wake(self) -> datetime | None:
+        sql = self._c().execute(sa.select(sa.func.min(enrollments.c.wake_at))).scalar()
+        times = [instant(sql)] if sql is not None else []
+        times += [t for t in self._wake.values() if t is not None]
+        return min(times) if times else None
+
+    def claim_due(self, t: datetime, limit: int) -> int:
+        """Queue the next `limit` enrollments due at or before t (the wake
+        index, in the same-instant order) and prefetch what they need."""
+        e = enrollments.c
+        q = (sa.select(enrollments).where(e.wake_at.is_not(None), e.wake_at <= epoch(t))
+             .order_by(e.wake_at, e.rank, e.playbook, e.contact, e.id).limit(limit))
+        got = [self._adopt(row) for row in self._c().execute(q).mappings()]
+        self._due.extend(en.id for en in got)
+        self._prefetch(got)
+        return len(got)
+
+    def pop_due(self, now: datetime) -> Enrollment | None:
+        while self._due:
+            eid = self._due.popleft()
+            at = self._wake.get(eid)
+            if at is None or at > now:
+                continue
+            self._wake[eid] = None
+            return self._enr[eid]
+        return None
+
+    def _prefetch(self, batch: list[Enrollment]) -> None:
+        cids = [en.contact for en in batch]
+        self._load_contacts(cids)
+        self._load_deals([en.deal for en in batch])
+        self._load_events(cids)
+        sources: list[tuple[str, object]] = []
+        if self.prefetch_sources["c"]:
+            sources += [("c", c) for c in cids]
+        if self.prefetch_sources["e"]:
+            sources += [("e", en.id) for en in batch]
+        if self.prefetch_sources["d"]:
+            sources += [("d", en.deal) for en in batch if en.deal is not None]
+        self.history.prefetch(sources)
+
+    # ------------------------------------------------------------ enroll-when checks
+    def set_check(self, key: tuple, at: datetime | None, order: tuple) -> None:
+        self._checks[key] = (at, order[0] if at is not None else 0)
+
+    def next_check(self) -> datetime | None:
+        sql = self._c().execute(sa.select(sa.func.min(checks.c.at))).scalar()
+        times = [instant(sql)] if sql is not None else []
+        times += [at for at, _ in self._checks.values() if at is not None]
+        return min(times) if times else None
+
+    def claim_checks(self, t: datetime, limit: int) -> int:
+        k = checks.c
+        q = (sa.select(k.playbook, k.contact, k.deal, k.at).where(k.at <= epoch(t))
+             .order_by(k.at, k.rank, k.playbook, k.contact, k.deal).limit(limit))
+        got = [(instant(at), ("when", pb, cid, deal)) for pb, cid, deal, at in self._c().execute(q)]
+        self._check_queue.extend(got)
+        cids = [key[2] for _, key in got]
+        self._load_contacts(cids)
+        self._load_events(cids)
+        self._load_contact_enrollments(cids)
+        self._load_deals_of(cids)
+        self._load_deals([key[3] for _, key in got if key[3]] + [d for c in cids for d in self._deals_of[c]])
+        return len(got)
+
+    def pop_check(self, now: datetime) -> tuple[datetime, tuple] | None:
+        while self._check_queue:
+            at, key = self._check_queue.popleft()
+            mine = self._checks.get(key)
+            if mine is not None:
+                if mine[0] is None or mine[0] > now:
+                    continue
+                at = mine[0]
+            self._checks[key] = (None, 0)
+            return at, key
+        return None
+
+    # ------------------------------------------------------------ actions, caps
+    def add_action(self, rec: ActionRecord) -> None:
+        if rec.key in self._keys:
+            return
+        self._keys.add(rec.key)
+        en = self._enr.get(rec.enrollment)
+        vars = dict(en.vars) if en is not None and en.vars and rec.kind != "set" else None
+        self._actions.append((rec, vars))
+        self.history.add(rec)
+        self.counts[rec.kind] += 1
+
+    def actions(self) -> Iterable[ActionRecord]:
+        from .schema import actions as table
+
+        for row in self._c().execute(sa.select(table).order_by(table.c.id)).mappings():
+            yield R.action_from(row)[0]
+
+    def send_times(self, scope: Scope) -> Sequence[datetime]:
+        return self.history.times(scope)
+
+    def message(self, contact_id: str, step: str, before: datetime) -> ActionRecord | None:
+        return self.history.message(contact_id, step, before)
+
+    def cancel_pending(self, enrollment_id: int, reason: str) -> None:
+        self._cancels[enrollment_id] = reason
+
+    # ------------------------------------------------------------ journal
+    def journal(self, entry: JournalEntry) -> None:
+        self._journal.append(entry)
+        if entry.kind == "executed":
+            self.counts["steps"] += 1
+
+    def journal_entries(self) -> Iterable[JournalEntry]:
+        for row in self._c().execute(sa.select(journal).order_by(journal.c.id)).mappings():
+            yield R.journal_from(row)
+
+    # ------------------------------------------------------------ write-back
+    def flush(self) -> None:
+        from .writeback import write_back
+
+        write_back(self)
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _wall() -> datetime:
+    return datetime.now(timezone.utc)
+

@@ -1,0 +1,122 @@
+"""A real SMTP server on loopback for delivery tests (aiosmtpd).
+
+`SmtpSink` records every accepted message (parsed, with its envelope and
+whether the session logged in), can require AUTH (PLAIN/LOGIN, allowed
+without TLS on loopback) or offer STARTTLS, and can be told to answer the
+next N messages with a temporary (451) or permanent (550) failure.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import socket
+import ssl
+import threading
+import warnings
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+    login: str | None  # the user the session logged in as, if it did
+
+
+class _Handler:
+    def __init__(self, sink: "SmtpSink") -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        with self.sink.lock:
+            if self.sink._rcpt_failures:
+                self.sink._rcpt_failures -= 1
+                return self.sink._rcpt_answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self.sink.lock:
+            if self.sink._failures:
+                self.sink._failures -= 1
+                self.sink.refused += 1
+                return self.sink._answer
+            raw = envelope.original_content or envelope.content
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+            self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw, login))
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """Start with `with SmtpSink(...) as sink:`; `sink.port` is where it listens."""
+
+    def __init__(self, *, users: dict[str, str] | None = None, tls_context: ssl.SSLContext | None = None,
+                 require_starttls: bool = False) -> None:
+        self.users = users
+        self.messages: list[Received] = []
+        self.refused = 0
+        self.connections = 0
+        self.lock = threading.Lock()
+        self._failures = 0
+        self._answer = ""
+        self._rcpt_failures = 0
+        self._rcpt_answer = ""
+        self.port = free_port()
+        kwargs: dict = {}
+        if users is not None:
+            kwargs.update(auth_required=True, auth_require_tls=False, authenticator=self._authenticate)
+        if tls_context is not None:
+            kwargs.update(tls_context=tls_context, require_starttls=require_starttls)
+        logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about AUTH without TLS
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
+        self._count_connections()
+
+    def _count_connections(self) -> None:
+        factory = self.controller.factory
+
+        def counting():
+            with self.lock:
+                self.connections += 1
+            with warnings.catch_warnings():  # AUTH without TLS: on purpose, on loopback
+                warnings.simplefilter("ignore")
+                return factory()
+
+        self.controller.factory = counting  # type: ignore[method-assign]
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and self.users.get(auth_data.login.decode()) == auth_data.password.decode())
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    def fail_next(self, n: int, code: int = 451, text: str | None = None) -> None:
+        """Answer the DATA of the next `n` messages with `code`."""
+        text = text or ("Try again later" if code < 500 else "Mailbox unavailable")
+        with self.lock:
+            self._failures, self._answer = n, f"{code} {text}"
+
+    def refuse_rcpt_next(self, n: int, code: int = 550, text: str = "No such user") -> None:
+        with self.lock:
+            self._rcpt_failures, self._rcpt_answer = n, f"{code} {text}"
+
+    def __enter__(self) -> "SmtpSink":
+        self.controller.start()
+        with self.lock:
+            self.connections = 0  # the controller's own start-up probe is not a client
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
