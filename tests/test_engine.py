@@ -881,3 +881,14 @@ def test_a_channel_total_cap_only_stops_steps_sending_on_that_channel():
     out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z")])
     assert acts(out) == [("2026-11-23T10:00:00Z", "c1", "a"), ("2026-11-24T10:00:00Z", "c1", "b")]
     assert outcomes(out) == [("c1", "p", "cap_reached", "2026-11-25T10:00:00Z")]
+
+
+def test_an_unsubscribed_contact_is_never_enrolled_again_by_a_sending_playbook():
+    src = ('playbook p:\n    enroll when contact.tier == "A" check every 1 day\n    reenroll after 1 day\n'
+           '    timezone "UTC"\n    stop on unsubscribed\n    stop on bounced\n'
+           '    step a:\n        send email "nurture"\n    step b after 2 days:\n        send email "nurture"\n')
+    contacts = [{"id": "c1", "email": "c1@example.com", "first_name": "Ana", "tier": "A"}]
+    out = run(src, contacts, [{"at": "2026-11-24T12:00:00Z", "type": "unsubscribed", "contact": "c1", "step": "a"}],
+              start="2026-11-23T00:00:00Z", until="2026-12-10T00:00:00Z")
+    assert [a[2] for a in acts(out)] == ["a"]  # stopped, and never enrolled again
+    assert outcomes(out) == [("c1", "p", "stopped", "2026-11-24T12:00:00Z")]

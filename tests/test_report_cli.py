@@ -66,14 +66,21 @@ def test_bad_usage_exits_2():
     assert res.exit_code == 2 and "cannot read the scenario" in res.stderr
 
 
-def test_production_store_is_reported_unavailable_until_it_exists(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_production_store_is_reported_unavailable_without_fsl_store(monkeypatch):
+    import importlib
+    import types
+
+    from fsl.report import sources
+
+    def import_module(name):
+        if name == "fsl.store":
+            raise ImportError("no fsl.store")
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(sources, "importlib", types.SimpleNamespace(import_module=import_module))
     res = run("--config", str(FIXTURES / "fsl.yaml"))
-    try:
-        import fsl.store  # noqa: F401  (the SQL store, once it is built)
-    except ImportError:
-        assert res.exit_code == 2
-        assert "production store is not available yet" in res.stderr and "--scenario" in res.stderr
+    assert res.exit_code == 2
+    assert "production store is not available yet" in res.stderr and "--scenario" in res.stderr
 
 
 def test_no_project_file_is_a_clear_error(tmp_path, monkeypatch):

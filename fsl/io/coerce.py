@@ -125,7 +125,7 @@ def _date(value: Any, what: str) -> date:
 
 
 def _datetime(value: Any, what: str) -> datetime:
-    t = parse_instant(value.strip()) if isinstance(value, str) else None
+    t = parse_instant(value.strip() if isinstance(value, str) else value) if isinstance(value, (str, datetime)) else None
     if t is None:
         raise Bad(f"{what}: expected an ISO 8601 instant such as 2026-11-23T14:00:00Z, got {_show(value)}")
     return t

@@ -119,6 +119,7 @@ RENDERER = r"""
       var t = label(svg, m.l + gw * i + gw / 2, m.t + ph + 18, fit(cat, gw - 4), "cat", "middle");
       title(t, cat);
     });
+    if (!top(spec)) { label(svg, m.l + pw / 2, m.t + ph / 2, "None in this period", "empty", "middle"); }
     label(svg, m.l + pw / 2, H - 12, spec.x_label || "", "axis-label", "middle");
     var yl = label(svg, 0, 0, spec.y_label || "", "axis-label", "middle");
     yl.setAttribute("transform", "translate(15," + (m.t + ph / 2) + ") rotate(-90)");
@@ -239,7 +240,7 @@ figcaption span { display: block; font-size: 12px; font-weight: 400; color: var(
 table { width: 100%; border-collapse: collapse; font-size: 12.5px; }
 th { text-align: right; font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
   font-weight: 600; padding: 8px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-td { text-align: right; padding: 7px 10px; border-bottom: 1px solid #f1f2f5; white-space: nowrap; color: var(--text); }
+td { text-align: right; padding: 7px 10px; border-bottom: 1px solid #f1f2f5; white-space: nowrap; color: var(--text); vertical-align: top; }
 th:first-child, td:first-child { text-align: left; }
 td:first-child { color: var(--ink); font-weight: 500; }
 tbody tr:hover td { background: #fafbff; }

@@ -109,6 +109,14 @@ def winback_charts(report: Report) -> list[Chart]:
 
 # ------------------------------------------------------------ over time
 
+def _short_week(week: str) -> str:
+    """2026-11-02 -> "Nov 2" (the hover title keeps the full date)."""
+    from datetime import date
+
+    d = date.fromisoformat(week)
+    return f"{d:%b} {d.day}"
+
+
 def outcomes_chart(report: Report) -> Chart:
     weeks = report.outcomes_by_week
     names = sorted({k for w in weeks for k in w.outcomes})
@@ -116,7 +124,7 @@ def outcomes_chart(report: Report) -> Chart:
                       [str(w.outcomes.get(n, 0) or "") for w in weeks],
                       [f"week of {w.week} · {n}: {w.outcomes.get(n, 0)}" for w in weeks])
               for k, n in enumerate(names)]
-    spec = {"type": "columns", "stacked": True, "categories": [w.week for w in weeks], "series": series,
+    spec = {"type": "columns", "stacked": True, "categories": [_short_week(w.week) for w in weeks], "series": series,
             "x_label": "week of (UTC, from Monday)", "y_label": "enrollments ended"}
     return Chart("outcomes-weeks", "Outcomes over time", "Enrollments that ended each week, by outcome", spec,
                  [(n, outcome_color(n, k)) for k, n in enumerate(names)])

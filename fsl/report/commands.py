@@ -60,8 +60,12 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
     except SourceError as exc:
         click.echo(f"fsl report: {exc}", err=True)
         sys.exit(2)
-    report = build_report(src.store, as_of=src.as_of, plans=src.plans, config=src.config,
-                          since=since, until=until, playbook=playbook, source=src.label)
+    try:
+        with src.reading():
+            report = build_report(src.store, as_of=src.as_of, plans=src.plans, config=src.config,
+                                  since=since, until=until, playbook=playbook, source=src.label)
+    finally:
+        src.close()
     if html_path is not None:
         from .html import render_html
 

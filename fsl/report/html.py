@@ -45,6 +45,11 @@ def _figure(c: Chart) -> str:
             f"</figcaption><div class=plot data-name='{escape(c.title)}'></div>{legend}</figure>")
 
 
+def _lines(d: dict[str, int]) -> Raw:
+    """{"email": 9, "sms": 1} as one line per key, to keep table columns narrow."""
+    return Raw("<br>".join(escape(f"{k} {v}") for k, v in d.items()) or DASH)
+
+
 def _kpi(label: str, value: str, sub: str = "") -> str:
     return (f"<div class=kpi><div class=label>{escape(label)}</div><div class=value>{escape(value)}</div>"
             f"<div class=sub>{escape(sub)}</div></div>")
@@ -58,11 +63,14 @@ def _stat(label: str, value: str, sub: str = "") -> str:
 # ------------------------------------------------------------------ parts
 
 def _header(r: Report) -> str:
-    period = f"{r.since or 'the beginning'} → {r.until or 'the end of the data'}"
+    if r.since or r.until:
+        period = f"Enrollments started <b>{escape(r.since or 'any time')} → {escape(r.until or 'now')}</b>"
+    else:
+        period = "<b>All enrollments</b>"
     scope = f" · playbook <b>{escape(r.playbook)}</b>" if r.playbook else ""
     return (f"<header class=top><div class=wrap><div class=brand>FSL · Follow-up report</div>"
             f"<h1>Funnels, win-back and follow-up execution</h1>"
-            f"<p class=meta>Enrollments started <b>{escape(period)}</b>{scope} · data as of <b>{escape(r.as_of)}</b>"
+            f"<p class=meta>{period}{scope} · data as of <b>{escape(r.as_of)}</b>"
             f" · {escape(r.source)}</p></div></header>")
 
 
@@ -81,8 +89,8 @@ def _kpis(r: Report) -> str:
     if r.winback is not None:
         wb = r.winback
         cards += [_kpi("Win-back rate", pct(wb.rate), f"{wb.won_back} of {wb.enrolled} enrollments"),
-                  _kpi("Revenue recovered", money(wb.revenue), "purchases after a win-back")]
-    cards += [_kpi("On-time touches", pct(ex.total.on_time_rate), f"{ex.total.on_time} of {ex.total.touches}"),
+                  _kpi("Recovered", money(wb.revenue), "revenue from win-backs")]
+    cards += [_kpi("On time", pct(ex.total.on_time_rate), f"{ex.total.on_time} of {ex.total.touches} touches"),
               _kpi("Overdue tasks", str(ex.tasks_total.overdue), f"of {ex.tasks_total.created} created")]
     return "<div class=kpis>" + "".join(cards) + "</div>"
 
@@ -101,9 +109,9 @@ def _playbook(ps: PlaybookStats, funnel: Chart, engagement: Chart) -> str:
     pills.append(f"<span class=pill>median to first reply <b>{escape(duration_hours(ps.median_hours_to_first_reply))}</b></span>")
     headers = ["step", "reached", "runs", "sent", "tasks", "delivered", "opened", "clicked", "replied",
                "bounced", "unsub.", "to 1st reply"]
-    rows = [[s.name, s.reached, s.executed, by_key(s.sent), by_key(s.tasks), *_engagement_cells(s.engagement, s.messaged),
+    rows = [[s.name, s.reached, s.executed, _lines(s.sent), _lines(s.tasks), *_engagement_cells(s.engagement, s.messaged),
              duration_hours(s.median_hours_to_first_reply)] for s in ps.steps]
-    total = ["all steps", ps.enrolled, sum(s.executed for s in ps.steps), by_key(ps.sent), by_key(ps.tasks),
+    total = ["all steps", ps.enrolled, sum(s.executed for s in ps.steps), _lines(ps.sent), _lines(ps.tasks),
              *_engagement_cells(ps.engagement, ps.messaged), duration_hours(ps.median_hours_to_first_reply)]
     extra = []
     if ps.engagement.clicked_by_link:
@@ -131,7 +139,7 @@ def _winback(r: Report, charts: list[Chart]) -> str:
                      _stat("Re-churn within 90 days", pct(wb.rechurn_rate), rechurn)])
     cols = ["", "enrolled", "won back", "rate", "revenue"]
     tables = [(f"By segment: {d.name}", _table([d.name, *cols[1:]], _rate_rows(d.rows))) for d in wb.by_segment]
-    tables.append(("By channel", _table(["channel", *cols[1:], "last-touch wins"], _rate_rows(wb.by_channel, True))))
+    tables.append(("By channel", _table(["channel", *cols[1:], "last touch"], _rate_rows(wb.by_channel, True))))
     tables.append(("By offer depth", _table(["deepest offer", *cols[1:]], _rate_rows(wb.by_offer))))
     if len(wb.by_playbook) > 1:
         tables.insert(0, ("By playbook", _table(["playbook", *cols[1:]], _rate_rows(wb.by_playbook))))

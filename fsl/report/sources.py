@@ -8,10 +8,12 @@ the instant the data runs up to.
 from __future__ import annotations
 
 import importlib
+import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 UTC = timezone.utc
 
@@ -27,6 +29,9 @@ class Source:
     label: str
     plans: list = field(default_factory=list)
     config: Any = None
+    # the report is built inside this (a read snapshot of the SQL store)
+    reading: Callable[[], AbstractContextManager] = nullcontext
+    close: Callable[[], None] = lambda: None
 
 
 def from_scenario(path: Path) -> Source:
@@ -42,13 +47,12 @@ def from_scenario(path: Path) -> Source:
     return Source(sim.store, scn.until, f"scenario {path}", list(scn.plans), scn.config)
 
 
-def from_project(config_path: str | None) -> Source:
-    """The production store named by the project file (CONFIG.md `store`).
-
-    The SQL store lives in fsl/store/; until it exists this is a clear
-    error pointing at `--scenario`.  Plans come from the store when it keeps
-    the deployed ones (`plans()`), else from compiling the project's
-    `sequences` folder.
+def from_project(config_path: str | None, store_url: str | None = None) -> Source:
+    """The production store named by the project file (CONFIG.md `store`;
+    `FSL_STORE` overrides it, as for the runtime commands), read in one
+    snapshot.  Plans are the store's registered ones (every version, the
+    current one last); `as_of` is the store's clock (the instant the last
+    tick processed), else now.
     """
     from fsl.project import Project
 
@@ -56,31 +60,43 @@ def from_project(config_path: str | None) -> Source:
     config = project.config
     if config is None:
         raise SourceError("no fsl.yaml found (give --config PATH), or report on a scenario with --scenario FILE")
-    store = _open_store(config)
-    plans = list(store.plans()) if callable(getattr(store, "plans", None)) else _compile(project)
-    return Source(store, datetime.now(UTC).replace(second=0, microsecond=0),
-                  f"store {getattr(config, 'store', '') or ''}".strip(), plans, config)
-
-
-def _open_store(config: Any) -> Any:
+    url = store_url or os.environ.get("FSL_STORE") or getattr(config, "store", None)
+    if not url:
+        raise SourceError("the project file names no `store`")
     try:
-        module = importlib.import_module("fsl.store")
+        fsl_store = importlib.import_module("fsl.store")
     except ImportError:
         raise SourceError("the production store is not available yet (fsl/store/ is not built); "
                           "report on a simulation with --scenario SCENARIO.yaml") from None
-    for name in ("open_store", "open", "connect"):
-        opener = getattr(module, name, None)
-        if callable(opener):
-            try:
-                return opener(config)
-            except Exception as exc:  # a URL that does not connect, a missing schema...
-                raise SourceError(f"cannot open the store {getattr(config, 'store', '')!r}: {exc}") from None
-    raise SourceError("fsl.store offers no way to open the store from the config (open_store(config)); "
-                      "report on a simulation with --scenario SCENARIO.yaml")
+    try:
+        db = fsl_store.open_store(url, create=False)
+    except Exception as exc:  # StoreError: bad URL, unreachable, no schema yet
+        raise SourceError(str(exc)) from None
+    return sql_source(db, config, f"store {_safe(url)}")
 
 
-def _compile(project: Any) -> list:
-    from fsl.api import compile_project
+def sql_source(db: Any, config: Any, label: str) -> Source:
+    """A `Source` over an open `fsl.store.Database`."""
+    from fsl.store import SqlStore
+    from fsl.store import plans as registry
 
-    result = compile_project([], project)
-    return list(result.plans) if result.ok else []
+    store = SqlStore(db)
+    with db.read() as conn:
+        plans = [r.plan for r in registry.load_all(conn)]
+        clock = registry.get_meta(conn, "clock")
+    if clock:
+        from fsl.store.codec import instant
+
+        as_of = instant(int(clock))
+    else:
+        as_of = datetime.now(UTC).replace(second=0, microsecond=0)
+    return Source(store, as_of, label, plans, config, reading=store.snapshot, close=db.dispose)
+
+
+def _safe(url: str) -> str:
+    try:
+        import sqlalchemy as sa
+
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unreadable URL is reported by open_store
+        return "(unreadable URL)"

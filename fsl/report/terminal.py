@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .fmt import DASH, by_key, days, duration_hours, money, of, pct
+from .fmt import DASH, by_key, days, duration_hours, money, pct
 from .model import Engagement, PlaybookStats, RateRow, Report, Winback
 
 _BAR = 28  # width of a funnel bar, in cells
@@ -23,7 +23,7 @@ def render(report: Report, console: Console) -> None:
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     for ps in report.playbooks:
-        console.print(_playbook(ps))
+        console.print(_playbook(ps, console.width))
     if report.winback is not None:
         console.print(_winback(report.winback))
     console.print(_execution(report))
@@ -32,9 +32,9 @@ def render(report: Report, console: Console) -> None:
 
 
 def _header(r: Report) -> Panel:
-    period = f"{r.since or 'the beginning'} → {r.until or 'now'}"
+    period = f"{r.since or 'the start'} → {r.until or 'the end of the data'}" if r.since or r.until else "all"
     text = Text.assemble(("FSL report", "bold"), f"   {r.source}\n",
-                         ("cohort ", "dim"), period, ("   data as of ", "dim"), r.as_of,
+                         ("period ", "dim"), period, ("   data as of ", "dim"), r.as_of,
                          *((("   playbook ", "dim"), r.playbook) if r.playbook else ()))
     return Panel(text, box=box.ROUNDED, border_style="cyan")
 
@@ -48,22 +48,42 @@ def _table(title: str, *columns: str, caption: str | None = None) -> Table:
 
 
 def _engagement_cells(e: Engagement, base: int) -> list[str]:
-    return [of(e.delivered, base), of(e.opened, base), of(e.clicked, base), of(e.replied, base),
-            of(e.bounced, base), of(e.unsubscribed, base)]
+    def cell(n: int) -> str:
+        return f"{n} {pct(n / base)}" if base else str(n)
+
+    return [cell(e.delivered), cell(e.opened), cell(e.clicked), cell(e.replied), cell(e.bounced),
+            cell(e.unsubscribed)]
 
 
-def _playbook(ps: PlaybookStats) -> Group:
+def _playbook(ps: PlaybookStats, width: int) -> Group:
+    """One table when the terminal is wide enough, else steps and engagement apart."""
     title = f"{ps.name}" + (f" — {ps.description}" if ps.description else "")
-    steps = _table(title, "step", "reached", "runs", "sent", "tasks", "delivered", "opened", "clicked",
-                   "replied", "bounced", "unsub.", "to 1st reply",
-                   caption="engagement: enrollments (share of those messaged); to 1st reply: median")
-    for s in ps.steps:
-        steps.add_row(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
-                      *_engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
-    steps.add_section()
-    steps.add_row(Text("all steps", style="bold"), str(ps.enrolled), str(sum(s.executed for s in ps.steps)),
-                  by_key(ps.sent), by_key(ps.tasks), *_engagement_cells(ps.engagement, ps.messaged),
-                  duration_hours(ps.median_hours_to_first_reply), style="bold")
+    caption = "engagement: enrollments (share of those messaged); to 1st reply: median"
+    base = ["step", "reached", "runs", "sent", "tasks"]
+    eng = ["delivered", "opened", "clicked", "replied", "bounced", "unsub."]
+    rows = [(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
+             _engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
+            for s in ps.steps]
+    total = (Text("all steps", style="bold"), str(ps.enrolled), str(sum(s.executed for s in ps.steps)),
+             by_key(ps.sent), by_key(ps.tasks), _engagement_cells(ps.engagement, ps.messaged),
+             duration_hours(ps.median_hours_to_first_reply))
+    if width >= 130:
+        tables = [_table(title, *base, *eng, "to 1st reply", caption=caption)]
+        for r in [*rows, total]:
+            if r is total:
+                tables[0].add_section()
+            tables[0].add_row(*r[:5], *r[5], r[6], style="bold" if r is total else None)
+    else:
+        steps = _table(title, *base, "to 1st reply")
+        engaged = _table("", "step", *eng, caption=caption)
+        for r in [*rows, total]:
+            if r is total:
+                steps.add_section()
+                engaged.add_section()
+            style = "bold" if r is total else None
+            steps.add_row(*r[:5], r[6], style=style)
+            engaged.add_row(r[0], *r[5], style=style)
+        tables = [steps, engaged]
     outcomes = " · ".join(f"{k} {v}" for k, v in ps.outcomes.items())
     summary = Text.assemble(("  enrolled ", "dim"), str(ps.enrolled), ("   active ", "dim"), str(ps.active),
                             ("   outcomes ", "dim"), outcomes or DASH)
@@ -72,8 +92,8 @@ def _playbook(ps: PlaybookStats) -> Group:
         details.append(f"clicks by link: {by_key(ps.engagement.clicked_by_link)}")
     if ps.engagement.replied_by_kind:
         details.append(f"replies by kind: {by_key(ps.engagement.replied_by_kind)}")
-    extra = Text("  " + "   ".join(details), style="dim") if details else Text("")
-    return Group(steps, summary, extra, _funnel(ps), Text(""))
+    extra = [Text("  " + "   ".join(details), style="dim")] if details else []
+    return Group(*tables, summary, *extra, _funnel(ps), Text(""))
 
 
 def _funnel(ps: PlaybookStats) -> Table:
@@ -103,7 +123,7 @@ def _winback(wb: Winback) -> Group:
                          ("  rate ", "dim"), f"{pct(wb.rate)} ({wb.won_back} of {wb.enrolled})",
                          ("   revenue recovered ", "dim"), money(wb.revenue),
                          ("   median time to win back ", "dim"), days(wb.median_days_to_win_back),
-                         ("   re-churn within 90 days ", "dim"), f"{pct(wb.rechurn_rate)} ({wb.rechurned} of {wb.won_back}",
+                         ("\n  re-churn within 90 days ", "dim"), f"{pct(wb.rechurn_rate)} ({wb.rechurned} of {wb.won_back}",
                          f"; {wb.rechurn_pending} still inside the 90 days)" if wb.rechurn_pending else ")")
     parts: list = [head]
     if len(wb.by_playbook) > 1:

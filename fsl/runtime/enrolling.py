@@ -35,6 +35,10 @@ def try_enroll(engine: "Engine", prog: Program, contact: Contact, deal: Deal | N
     store = engine.store
     if store.active_enrollment(contact.id, prog.name) is not None:
         return None
+    if _suppressed(engine, prog, contact.id, at):
+        engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact unsubscribed or complained; "
+                    "a playbook that sends messages never enrolls them again", contact=contact.id, line=line)
+        return None
     eligible = _eligible_from(engine, prog, contact, deal, at)
     if eligible is None or eligible > at:  # never, or not yet: `reenroll after D` counts from the end
         engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact may not re-enter "
@@ -52,6 +56,23 @@ def try_enroll(engine: "Engine", prog: Program, contact: Contact, deal: Deal | N
     en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
     engine.schedule(en, en.due_at)
     return en
+
+
+# Events after which a contact may receive no more messages from any playbook.
+SUPPRESSING = ("unsubscribed", "complained")
+
+
+def _suppressed(engine: "Engine", prog: Program, contact_id: str, at: datetime) -> bool:
+    """Whether the contact opted out of messages (and this playbook sends any).
+
+    `stop on unsubscribed` ends the running enrollment; this keeps a later
+    `enroll when` / `reenroll after` from writing to them again, which the law
+    (CAN-SPAM, GDPR) and every user expect.  Task-only playbooks still enroll.
+    """
+    if not any(step.sends for step in prog.plan.steps):
+        return False
+    store = engine.store
+    return any(e.at <= at for kind in SUPPRESSING for e in store.contact_events(contact_id, kind))
 
 
 def _eligible_from(engine: "Engine", prog: Program, contact: Contact, deal: Deal | None,

@@ -179,6 +179,11 @@ class SqlStore:
                                                                              stakeholders.c.deal)
         return [(r[0], r[1]) for r in self._c().execute(q)]
 
+    def prefetch_entities(self, contact_ids: Iterable[str], deal_ids: Iterable[str]) -> None:
+        """Load these contacts and deals with one query each (the outbox renders a batch)."""
+        self._load_contacts(contact_ids)
+        self._load_deals(deal_ids)
+
     def _load_contacts(self, ids: Iterable[str]) -> None:
         todo = sorted({i for i in ids if i not in self._contacts})
         for chunk in _chunks(todo):
