@@ -10,7 +10,6 @@ that cannot be read changes nothing.
 """
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

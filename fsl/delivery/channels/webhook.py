@@ -16,6 +16,7 @@ Timeouts and connection errors retry.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -58,8 +59,9 @@ class WebhookAdapter:
                    "User-Agent": f"fsl/{__version__}"}
         body = {"key": msg.key, "channel": msg.channel, "kind": msg.kind, "to": msg.to, "subject": msg.subject,
                 "text": msg.text, "html": msg.html, "payload": msg.payload}
+        data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
         try:
-            response = self._http().post(self._url, json=body, headers=headers)
+            response = self._http().post(self._url, content=data, headers=headers)
         except httpx.TimeoutException:
             return retry(f"no answer within {self.timeout:g} s")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):
