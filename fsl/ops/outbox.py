@@ -50,6 +50,7 @@ from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
 from fsl.store.codec import epoch
 from fsl.store.rows import action_from
+from fsl.store.db import insert_ignore
 from fsl.store.schema import actions, tasks
 
 if TYPE_CHECKING:
@@ -210,53 +211,72 @@ def _one(runtime: "Runtime", rec, vars, contact, deal, adapters: _Adapters) -> t
 
 def _settle(runtime: "Runtime", outcomes: list[tuple], now: datetime, token: str,
             report: "TickReport") -> None:
+    """Record the outcomes of handed-over rows that are still ours, in one transaction."""
     a = actions.c
     with runtime.db.write() as conn:
+        ids = [row["id"] for row, _, _ in outcomes]
+        ours = set(conn.execute(sa.select(a.id).where(a.id.in_(ids), a.status == "sending",
+                                                      a.claimed_by == token)).scalars())
+        updates, new_tasks = [], []
         for row, msg, result in outcomes:
+            if row["id"] not in ours:
+                continue  # taken back meanwhile (its lease ran out): the new claimer settles it
             channel = runtime.config.channels.get(row["channel"] or "") if row["kind"] == "send" else None
-            s = settle(result, int(row["attempts"]), now, policy_for(channel.settings if channel else None))
-            values: dict[str, Any] = {"claimed_by": None, "lease_until": None}
+            s = settle(result, int(row["attempts"]), now, _policy(runtime, channel))
+            values = {"b_id": row["id"], "status": s.status, "next_attempt_at": None, "last_error": None,
+                      "delivered_at": None, "message_id": None, "claimed_by": None, "lease_until": None}
             if s.status == "delivered":
-                values.update(status="delivered", delivered_at=epoch(now), last_error=None)
+                values["delivered_at"] = epoch(now)
                 if channel is not None and channel.adapter == "smtp" and msg is not None:
-                    values["message_id"] = message_id(msg.key, domain_of(channel.settings.get("from")))
-            elif s.status == "retry":
-                values.update(status="pending", next_attempt_at=epoch(s.next_at), last_error=s.detail)
-            else:
-                values.update(status="failed", last_error=s.detail, next_attempt_at=None)
-            done = conn.execute(actions.update().where(a.id == row["id"], a.status == "sending",
-                                                       a.claimed_by == token).values(**values)).rowcount
-            if not done:
-                continue  # taken back meanwhile (lease ran out): its new claimer settles it
-            if s.status == "delivered":
+                    values["message_id"] = message_id(msg.key, _domain(runtime, channel))
                 report.delivered += 1
                 if msg is not None and _is_task(msg, channel):
-                    _task(runtime, conn, row, msg, now)
+                    new_tasks.append(_task_row(row, msg, now))
             elif s.status == "retry":
+                values.update(status="pending", next_attempt_at=epoch(s.next_at), last_error=s.detail)
                 report.retried += 1
             else:
+                values["last_error"] = s.detail
                 report.failed += 1
                 report.failures.append({"key": row["key"], "contact": row["contact"], "playbook": row["playbook"],
                                         "step": row["step"], "channel": row["channel"], "error": s.detail})
+            updates.append(values)
+        if updates:
+            conn.execute(actions.update().where(a.id == sa.bindparam("b_id")), updates)
+        if new_tasks:
+            conn.execute(insert_ignore(runtime.db, tasks), new_tasks)
+
+
+def _policy(runtime: "Runtime", channel):
+    key = channel.name if channel is not None else None
+    cache = runtime.__dict__.setdefault("_retry_policies", {})
+    if key not in cache:
+        cache[key] = policy_for(channel.settings if channel is not None else None)
+    return cache[key]
+
+
+def _domain(runtime: "Runtime", channel) -> str | None:
+    cache = runtime.__dict__.setdefault("_domains", {})
+    if channel.name not in cache:
+        cache[channel.name] = domain_of(channel.settings.get("from"))
+    return cache[channel.name]
 
 
 def _is_task(msg: OutMessage, channel) -> bool:
     return msg.kind in ("task", "notify") or (channel is not None and channel.adapter in ("task", "notify"))
 
 
-def _task(runtime: "Runtime", conn, row, msg: OutMessage, now: datetime) -> None:
-    from fsl.store.db import insert_ignore
-
+def _task_row(row, msg: OutMessage, now: datetime) -> dict[str, Any]:
+    """A delivered task, notification or task-channel send, as a to-do list row."""
     rec, _ = action_from(row)
     if msg.kind == "send":
         kind = msg.channel
     else:
         kind = msg.payload.get("task") or ("notify" if msg.kind == "notify" else rec.channel or "task")
-    conn.execute(insert_ignore(runtime.db, tasks).values(
-        action_key=row["key"], enrollment=row["enrollment"], contact=row["contact"], deal=row["deal"],
-        playbook=row["playbook"], step=row["step"], kind=kind,
-        assignee=msg.to or msg.payload.get("assignee"), subject=msg.subject, text=msg.text,
-        due_at=epoch(rec.due or rec.at), created_at=epoch(now), status="open"))
+    return {"action_key": row["key"], "enrollment": row["enrollment"], "contact": row["contact"], "deal": row["deal"],
+            "playbook": row["playbook"], "step": row["step"], "kind": kind,
+            "assignee": msg.to or msg.payload.get("assignee"), "subject": msg.subject, "text": msg.text,
+            "due_at": epoch(rec.due or rec.at), "created_at": epoch(now), "status": "open", "done_at": None}
 
 
 # ---------------------------------------------------------------- renderer: llm
@@ -272,9 +292,9 @@ def _llm_message(runtime: "Runtime", rec, contact, need: NeedsModel) -> OutMessa
                "deal": rec.deal, "template": rec.template, "contact_email": contact.fields.get("email")}
     to = contact.fields.get("email") if channel.adapter == "smtp" else contact.fields.get("phone")
     llm = runtime.config.llm
-    if llm is not None and llm.base_url and llm.model:
+    if not runtime.llm_placeholder and llm is not None and llm.base_url and llm.model:
         return _llm_render(runtime, rec, contact, need, channel, payload, to)
-    if not runtime.llm_fallback:
+    if not runtime.llm_placeholder:
         raise RenderFailed(f"template {rec.template!r} is written by a model (renderer: llm) "
                            "and fsl.yaml configures no llm endpoint")
     try:

@@ -85,19 +85,19 @@ def utcnow() -> datetime:
 
 class Runtime:
     """See the module docstring.  `adapters` overrides channels by name (the
-    demo's .eml sink, the benchmark's recorder); `llm_fallback` renders
+    demo's .eml sink, the benchmark's recorder); `llm_placeholder` renders
     `renderer: llm` templates from their prompt when no model is configured
     (the demo only)."""
 
     def __init__(self, config: Config, db: Database, templates: TemplateStore | None = None, *,
                  batch_size: int = BATCH, adapters: dict[str, Any] | None = None,
-                 llm_fallback: bool = False) -> None:
+                 llm_placeholder: bool = False) -> None:
         self.config = config
         self.db = db
         self.templates = templates if templates is not None else TemplateStore(config.templates)
         self.batch_size = batch_size
         self.adapters = adapters or {}
-        self.llm_fallback = llm_fallback
+        self.llm_placeholder = llm_placeholder
         self.store = SqlStore(db, rank_of=self._rank)
         self._engine: Engine | None = None
         self._version: int | None = None

@@ -97,13 +97,13 @@ def run(out: Path, *, days: int = 30, seed: int = 7, start: datetime = DEFAULT_S
     project = Project.load(out / "fsl.yaml")
     if project.config is None or project.config_diags:
         raise DemoError("the example project file does not load")
-    config = project.config.model_copy(update={"llm": None})  # the demo never calls a model
+    config = project.config
     sample = demo_data.generate(seed, start, days)
     _write_data(out, sample)
     db = open_store(config.store)
     sinks = {name: EmlAdapter(out / "outbox", ch) for name, ch in config.channels.items()
              if ch.adapter in ("smtp", "webhook")}
-    rt = Runtime(config, db, project.templates, adapters=sinks, llm_fallback=True)
+    rt = Runtime(config, db, project.templates, adapters=sinks, llm_placeholder=True)  # never calls a model
     result = DemoResult(out, start, start + timedelta(days=days), days, seed)
     try:
         deploy(rt, [out], now=start)
