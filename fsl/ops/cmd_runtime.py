@@ -165,8 +165,13 @@ def worker_command(schedule: str, run_now: bool, max_ticks: int | None, batch: i
             stop.sleep((due - datetime.now(timezone.utc)).total_seconds())
             if stop():
                 break
-            report = rt.tick(None, stop=stop)
-            _print_tick(report, "worker: ")
+            try:
+                report = rt.tick(None, stop=stop)
+            except Exception as exc:  # noqa: BLE001 - a worker outlives one bad tick (a locked or lost store)
+                click.echo(f"worker: tick failed: {type(exc).__name__}: {exc}; trying again at the next time",
+                           err=True)
+            else:
+                _print_tick(report, "worker: ")
             sys.stdout.flush()
             ticks += 1
             due = None

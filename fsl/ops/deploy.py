@@ -73,8 +73,9 @@ def deploy(runtime: Runtime, paths: list[Path], *, migrate: bool = False, now: d
     with runtime.db.write() as conn:
         current = registry.current_hashes(conn)
         for plan in result.plans:
-            file = plan.source.file if plan.source else None
-            registry.register(conn, plan, file, result.check.sources.get(file or ""), at)
+            shown = plan.source.file if plan.source else None
+            file = _relative(shown, runtime.config.root)
+            registry.register(conn, plan, file, result.check.sources.get(shown or ""), at)
             previous = current.get(plan.playbook)
             status = "unchanged" if previous == plan.hash else ("updated" if previous else "new")
             if status != "unchanged":
@@ -97,6 +98,16 @@ def deploy(runtime: Runtime, paths: list[Path], *, migrate: bool = False, now: d
             if progress is not None:
                 progress("migrated", moved)
     return report
+
+
+def _relative(file: str | None, root: Path) -> str | None:
+    """A playbook's path relative to the project folder (stable whatever the cwd)."""
+    if file is None:
+        return None
+    try:
+        return Path(file).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return file
 
 
 def _when_changed(runtime: Runtime, engine, name: str) -> bool:

@@ -4,9 +4,12 @@ Every send, task and notification is an `actions` row with status `pending`
 from the moment the engine records it (in the same transaction as the
 decision).  Delivery then goes batch by batch:
 
-1. **claim** (one write transaction): the next due `pending` rows become
-   `sending`, with this process as `claimed_by`, a wall-clock lease, and
-   `attempts + 1`.  Committed *before* anything is handed to a channel.
+1. **claim**: the row becomes `sending`, with this tick as `claimed_by`, a
+   wall-clock lease, and `attempts + 1`, committed *before* anything is
+   handed to a channel.  A tick claims what its engine batches record in
+   the batch's own transaction (written as `sending` directly) and hands it
+   over as soon as that transaction commits; other due `pending` rows
+   (retries, leftovers) are claimed a batch at a time by `drain`.
 2. **hand over**, outside any transaction: render (fsl.delivery.render),
    then `adapter.deliver(msg)`.  SMTP messages carry a Message-ID derived
    from the idempotency key (fsl.delivery.message.message_id).
@@ -40,6 +43,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -48,14 +52,17 @@ import sqlalchemy as sa
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
+from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.store import bulk
 from fsl.store.codec import epoch
-from fsl.store.rows import action_from
 from fsl.store.db import insert_ignore
+from fsl.store.rows import action_from
 from fsl.store.schema import actions, tasks
 
 if TYPE_CHECKING:
     from .runtime import Runtime, TickReport
 
+_SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until")
 LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 BATCH = 200
 NETWORK = ("smtp", "webhook")
@@ -136,115 +143,154 @@ class _Adapters:
         self.pool.close()
 
 
+@dataclass(slots=True)
+class Item:
+    """One claimed action on its way to a channel."""
+
+    key: str
+    rec: ActionRecord
+    vars: dict
+    contact: Contact | None
+    deal: Deal | None
+    attempts: int  # this hand-over included
+
+
+class Outbox:
+    """One tick's delivery: its claim token, its channel adapters, its counts.
+
+    The tick claims the actions each engine batch records in the batch's own
+    transaction (`claim()` gives the store the token and lease) and hands
+    them over as soon as that transaction commits (`hand_over`), from the
+    objects still in memory; `drain` then delivers whatever else is due
+    (retries, and what an interrupted tick left behind)."""
+
+    def __init__(self, runtime: "Runtime", now: datetime, report: "TickReport") -> None:
+        self.runtime = runtime
+        self.now = now
+        self.report = report
+        self.token = owner_token()
+        self.adapters = _Adapters(runtime)
+        report.recovered += recover(runtime)
+
+    def claim(self) -> tuple[str, int]:
+        return self.token, int(time.time()) + LEASE_SECONDS
+
+    def close(self) -> None:
+        self.adapters.close()
+
+    def hand_over_records(self, handoff: list[tuple]) -> None:
+        """Actions claimed by an engine batch: (key, record, vars, contact, deal)."""
+        if handoff:
+            self.hand_over([Item(key, rec, vars or {}, contact, deal, 1)
+                            for key, rec, vars, contact, deal in handoff])
+
+    def drain(self, stop: Callable[[], bool] = lambda: False,
+              progress: Callable[[str, int], None] | None = None, batch: int = BATCH) -> None:
+        """Every other due outbox row: claim a batch, hand it over, settle; repeat."""
+        while not stop():
+            items = self._claim(batch)
+            if not items:
+                break
+            self.hand_over(items)
+            if progress is not None:
+                progress("delivered", len(items))
+
+    def _claim(self, limit: int) -> list[Item]:
+        a = actions.c
+        with self.runtime.db.write() as conn:
+            ids = list(conn.execute(sa.select(a.id).where(a.status == "pending", a.next_attempt_at <= epoch(self.now))
+                                    .order_by(a.next_attempt_at, a.id).limit(limit)).scalars())
+            if not ids:
+                return []
+            token, lease = self.claim()
+            conn.execute(actions.update().where(a.id.in_(ids))
+                         .values(status="sending", claimed_by=token, lease_until=lease, attempts=a.attempts + 1))
+            rows = list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))
+                        .mappings())
+        store = self.runtime.store
+        with store.snapshot():
+            store.prefetch_entities([r["contact"] for r in rows], [r["deal"] for r in rows if r["deal"]])
+            items = []
+            for r in rows:
+                rec, vars = action_from(r)
+                items.append(Item(r["key"], rec, vars, store.get_contact(r["contact"]),
+                                  store.get_deal(r["deal"]) if r["deal"] else None, int(r["attempts"])))
+        return items
+
+    def hand_over(self, items: list[Item]) -> None:
+        later: list[tuple] = []
+        for item in items:
+            msg, result = self._one(item)
+            if msg is not None and self.adapters.settle_each(msg, self.runtime.config):
+                self._settle([(item, msg, result)])
+            else:
+                later.append((item, msg, result))
+        if later:
+            self._settle(later)
+
+    def _one(self, item: Item) -> tuple[OutMessage | None, DeliveryResult]:
+        rt, rec = self.runtime, item.rec
+        if item.contact is None:
+            return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
+        try:
+            try:
+                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars)
+            except NeedsModel as need:
+                msg = _llm_message(rt, rec, item.contact, need)
+        except RenderFailed as exc:
+            return None, DeliveryResult("failed", f"cannot render: {exc.reason}")
+        adapter = self.adapters.get(msg)
+        if adapter is None:
+            return msg, DeliveryResult("failed", f"channel {msg.channel} is not configured in fsl.yaml")
+        try:
+            return msg, adapter.deliver(msg)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the outbox
+            return msg, DeliveryResult("retry", f"adapter error: {type(exc).__name__}: {exc}")
+
+    def _settle(self, outcomes: list[tuple]) -> None:
+        """Record the outcomes of handed-over actions still ours, in one transaction."""
+        rt, report, now, a = self.runtime, self.report, self.now, actions.c
+        with rt.db.write() as conn:
+            keys = [item.key for item, _, _ in outcomes]
+            ours = set(conn.execute(sa.select(a.key).where(a.key.in_(keys), a.status == "sending",
+                                                           a.claimed_by == self.token)).scalars())
+            updates, new_tasks = [], []
+            for item, msg, result in outcomes:
+                if item.key not in ours:
+                    continue  # taken back meanwhile (its lease ran out): the new claimer settles it
+                rec = item.rec
+                channel = rt.config.channels.get(rec.channel or "") if rec.kind == "send" else None
+                s = settle(result, item.attempts, now, _policy(rt, channel))
+                if s.status == "delivered":
+                    mid = None
+                    if channel is not None and channel.adapter == "smtp" and msg is not None:
+                        mid = message_id(msg.key, _domain(rt, channel))
+                    updates.append(("delivered", None, None, epoch(now), mid, None, None, item.key))
+                    report.delivered += 1
+                    if msg is not None and _is_task(msg, channel):
+                        new_tasks.append(_task_row(item, msg, now))
+                elif s.status == "retry":
+                    updates.append(("pending", epoch(s.next_at), s.detail, None, None, None, None, item.key))
+                    report.retried += 1
+                else:
+                    updates.append(("failed", None, s.detail, None, None, None, None, item.key))
+                    report.failed += 1
+                    report.failures.append({"key": item.key, "contact": rec.contact, "playbook": rec.playbook,
+                                            "step": rec.step, "channel": rec.channel, "error": s.detail})
+            bulk.update(conn, actions, _SETTLED, "key", updates)
+            if new_tasks:
+                conn.execute(insert_ignore(rt.db, tasks), new_tasks)
+
+
 def deliver(runtime: "Runtime", now: datetime, report: "TickReport", *,
             stop: Callable[[], bool] = lambda: False,
             progress: Callable[[str, int], None] | None = None, batch: int = BATCH) -> None:
     """Hand every due outbox row to its channel (see the module docstring)."""
-    report.recovered += recover(runtime)
-    token = owner_token()
-    adapters = _Adapters(runtime)
+    outbox = Outbox(runtime, now, report)
     try:
-        while not stop():
-            rows = _claim(runtime, now, token, batch)
-            if not rows:
-                break
-            _hand_over(runtime, rows, now, token, adapters, report)
-            if progress is not None:
-                progress("delivered", len(rows))
+        outbox.drain(stop, progress, batch)
     finally:
-        adapters.close()
-
-
-def _claim(runtime: "Runtime", now: datetime, token: str, limit: int) -> list[Any]:
-    a = actions.c
-    with runtime.db.write() as conn:
-        ids = list(conn.execute(sa.select(a.id).where(a.status == "pending", a.next_attempt_at <= epoch(now))
-                                .order_by(a.next_attempt_at, a.id).limit(limit)).scalars())
-        if not ids:
-            return []
-        conn.execute(actions.update().where(a.id.in_(ids))
-                     .values(status="sending", claimed_by=token, lease_until=int(time.time()) + LEASE_SECONDS,
-                             attempts=a.attempts + 1))
-        return list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))
-                    .mappings())
-
-
-def _hand_over(runtime: "Runtime", rows: list, now: datetime, token: str, adapters: _Adapters,
-               report: "TickReport") -> None:
-    store = runtime.store
-    with store.snapshot():
-        store.prefetch_entities([r["contact"] for r in rows], [r["deal"] for r in rows if r["deal"]])
-        entities = {r["id"]: (store.get_contact(r["contact"]), store.get_deal(r["deal"]) if r["deal"] else None)
-                    for r in rows}
-    later: list[tuple] = []
-    for row in rows:
-        rec, vars = action_from(row)
-        contact, deal = entities[row["id"]]
-        msg, result = _one(runtime, rec, vars, contact, deal, adapters)
-        outcome = (row, msg, result)
-        if msg is not None and adapters.settle_each(msg, runtime.config):
-            _settle(runtime, [outcome], now, token, report)
-        else:
-            later.append(outcome)
-    if later:
-        _settle(runtime, later, now, token, report)
-
-
-def _one(runtime: "Runtime", rec, vars, contact, deal, adapters: _Adapters) -> tuple[OutMessage | None, DeliveryResult]:
-    if contact is None:
-        return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
-    try:
-        try:
-            msg = render_action(rec, contact, deal, runtime.templates, runtime.config, vars)
-        except NeedsModel as need:
-            msg = _llm_message(runtime, rec, contact, need)
-    except RenderFailed as exc:
-        return None, DeliveryResult("failed", f"cannot render: {exc.reason}")
-    adapter = adapters.get(msg)
-    if adapter is None:
-        return msg, DeliveryResult("failed", f"channel {msg.channel} is not configured in fsl.yaml")
-    try:
-        return msg, adapter.deliver(msg)
-    except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the outbox
-        return msg, DeliveryResult("retry", f"adapter error: {type(exc).__name__}: {exc}")
-
-
-def _settle(runtime: "Runtime", outcomes: list[tuple], now: datetime, token: str,
-            report: "TickReport") -> None:
-    """Record the outcomes of handed-over rows that are still ours, in one transaction."""
-    a = actions.c
-    with runtime.db.write() as conn:
-        ids = [row["id"] for row, _, _ in outcomes]
-        ours = set(conn.execute(sa.select(a.id).where(a.id.in_(ids), a.status == "sending",
-                                                      a.claimed_by == token)).scalars())
-        updates, new_tasks = [], []
-        for row, msg, result in outcomes:
-            if row["id"] not in ours:
-                continue  # taken back meanwhile (its lease ran out): the new claimer settles it
-            channel = runtime.config.channels.get(row["channel"] or "") if row["kind"] == "send" else None
-            s = settle(result, int(row["attempts"]), now, _policy(runtime, channel))
-            values = {"b_id": row["id"], "status": s.status, "next_attempt_at": None, "last_error": None,
-                      "delivered_at": None, "message_id": None, "claimed_by": None, "lease_until": None}
-            if s.status == "delivered":
-                values["delivered_at"] = epoch(now)
-                if channel is not None and channel.adapter == "smtp" and msg is not None:
-                    values["message_id"] = message_id(msg.key, _domain(runtime, channel))
-                report.delivered += 1
-                if msg is not None and _is_task(msg, channel):
-                    new_tasks.append(_task_row(row, msg, now))
-            elif s.status == "retry":
-                values.update(status="pending", next_attempt_at=epoch(s.next_at), last_error=s.detail)
-                report.retried += 1
-            else:
-                values["last_error"] = s.detail
-                report.failed += 1
-                report.failures.append({"key": row["key"], "contact": row["contact"], "playbook": row["playbook"],
-                                        "step": row["step"], "channel": row["channel"], "error": s.detail})
-            updates.append(values)
-        if updates:
-            conn.execute(actions.update().where(a.id == sa.bindparam("b_id")), updates)
-        if new_tasks:
-            conn.execute(insert_ignore(runtime.db, tasks), new_tasks)
+        outbox.close()
 
 
 def _policy(runtime: "Runtime", channel):
@@ -266,15 +312,15 @@ def _is_task(msg: OutMessage, channel) -> bool:
     return msg.kind in ("task", "notify") or (channel is not None and channel.adapter in ("task", "notify"))
 
 
-def _task_row(row, msg: OutMessage, now: datetime) -> dict[str, Any]:
+def _task_row(item: Item, msg: OutMessage, now: datetime) -> dict[str, Any]:
     """A delivered task, notification or task-channel send, as a to-do list row."""
-    rec, _ = action_from(row)
+    rec = item.rec
     if msg.kind == "send":
         kind = msg.channel
     else:
         kind = msg.payload.get("task") or ("notify" if msg.kind == "notify" else rec.channel or "task")
-    return {"action_key": row["key"], "enrollment": row["enrollment"], "contact": row["contact"], "deal": row["deal"],
-            "playbook": row["playbook"], "step": row["step"], "kind": kind,
+    return {"action_key": item.key, "enrollment": rec.enrollment, "contact": rec.contact, "deal": rec.deal,
+            "playbook": rec.playbook, "step": rec.step, "kind": kind,
             "assignee": msg.to or msg.payload.get("assignee"), "subject": msg.subject, "text": msg.text,
             "due_at": epoch(rec.due or rec.at), "created_at": epoch(now), "status": "open", "done_at": None}
 

@@ -101,6 +101,7 @@ class Runtime:
         self.store = SqlStore(db, rank_of=self._rank)
         self._engine: Engine | None = None
         self._version: int | None = None
+        self._outbox: Any = None  # the delivering tick's outbox (outbox.Outbox)
         self.cap_span: timedelta | None = None
 
     # ------------------------------------------------------------ opening
@@ -162,10 +163,18 @@ class Runtime:
             value = registry.get_meta(conn, "clock")
         return instant(int(value)) if value else None
 
-    def _started(self, now: datetime) -> Engine:
-        """The engine resumed at the store's clock (or `now` on a fresh store)."""
+    def _started(self, now: datetime, first: bool = False) -> Engine:
+        """The engine resumed at the store's clock.  A store that never ticked
+        starts its clock at `now`, or for a tick at the first thing due if that
+        is earlier (so sign-ups recorded before the first tick keep their minute)."""
         engine = self.engine()
-        engine.resume(self.clock() or minute_floor(now))
+        clock = self.clock()
+        if clock is None:
+            clock = minute_floor(now)
+            if first:
+                earliest = self._next_instant()
+                clock = min(clock, earliest) if earliest is not None else clock
+        engine.resume(clock)
         return engine
 
     # ------------------------------------------------------------ the tick
@@ -177,32 +186,47 @@ class Runtime:
         now = now if now is not None else utcnow()
         stop = stop or (lambda: False)
         report = TickReport(iso(now))
-        engine = self._started(now)
+        engine = self._started(now, first=True)
         engine.warnings.clear()
         self.store.counts.clear()
         tick_id = self._log_start(now)
         clock = engine.now
-        while not stop():
-            t = self._next_instant()
-            if t is None or t > now:
-                break
-            t = max(t, clock)
-            self._instant(engine, t, report, stop, progress)
-            clock = t
-        if not report.interrupted:
-            clock = max(clock, minute_floor(now))
-        self._set_clock(clock)
-        engine.now = clock
-        report.steps = self.store.counts["steps"]
-        report.actions = {k: v for k, v in self.store.counts.items() if k in ("send", "task", "notify", "set")}
-        report.warnings = len(engine.warnings)
-        report.engine_seconds = time.perf_counter() - started
-        if deliver and not stop():
-            from .outbox import deliver as deliver_outbox
+        previous: tuple | None = None
+        outbox = None
+        if deliver:
+            from .outbox import Outbox
 
-            t0 = time.perf_counter()
-            deliver_outbox(self, now, report, stop=stop, progress=progress)
-            report.deliver_seconds = time.perf_counter() - t0
+            outbox = self._outbox = Outbox(self, now, report)
+            self.store.claim_as = outbox.claim
+        try:
+            while not stop():
+                t = self._next_instant()
+                if t is None or t > now:
+                    break
+                t = max(t, clock)
+                done = (report.events, report.checks, report.woken)
+                if previous == (t, done):
+                    break  # the same instant again and nothing moved: never spin
+                self._instant(engine, t, report, stop, progress)
+                previous, clock = (t, done), t
+            if not report.interrupted:
+                clock = max(clock, minute_floor(now))
+            self._set_clock(clock)
+            engine.now = clock
+            report.steps = self.store.counts["steps"]
+            report.actions = {k: v for k, v in self.store.counts.items() if k in ("send", "task", "notify", "set")}
+            report.warnings = len(engine.warnings)
+            report.engine_seconds = time.perf_counter() - started - report.deliver_seconds
+            if outbox is not None and not stop():
+                t0 = time.perf_counter()
+                outbox.drain(stop, progress)
+                report.deliver_seconds += time.perf_counter() - t0
+        finally:
+            self.store.claim_as = None
+            self._outbox = None
+            if outbox is not None:
+                outbox.hand_over_records(self.store.take_handoff())  # claimed: never left behind
+                outbox.close()
         report.interrupted = report.interrupted or stop()
         report.seconds = time.perf_counter() - started
         self._log_end(tick_id, report)
@@ -240,11 +264,20 @@ class Runtime:
             with store.transaction():
                 n = store.claim_due(t, limit)
                 engine.wake_due(t)
+            self._hand_over()
             report.woken += n
             if progress is not None and n:
                 progress("steps", n)
             if not n or self._halt(stop, report):
                 break
+
+    def _hand_over(self) -> None:
+        """What the batch just committed as claimed goes to its channels now."""
+        if self._outbox is not None:
+            t0 = time.perf_counter()
+            handoff = self.store.take_handoff()
+            self._outbox.hand_over_records(handoff)
+            self._outbox.report.deliver_seconds += time.perf_counter() - t0
 
     @staticmethod
     def _halt(stop: Callable[[], bool], report: TickReport) -> bool:
@@ -262,7 +295,9 @@ class Runtime:
                              .where(enrollments.c.wake_at.is_not(None))).scalar(),
                 conn.execute(sa.select(sa.func.min(checks.c.at))).scalar(),
             ]
-        found = [instant(x - x % 60) for x in times if x is not None]
+        event, wake, check = times
+        found = [instant(event - event % 60)] if event is not None else []  # an event counts from its minute
+        found += [instant(x + (-x % 60)) for x in (wake, check) if x is not None]  # due times round up
         return min(found) if found else None
 
     def _set_clock(self, clock: datetime) -> None:

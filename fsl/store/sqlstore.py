@@ -65,6 +65,11 @@ class SqlStore:
         # global caps), enrollments (total caps), deals (`across deal` caps)
         self.prefetch_sources = {"c": True, "e": True, "d": True}
         self.counts: Counter = Counter()
+        # Set by a tick that delivers: () -> (token, lease_until).  New sends,
+        # tasks and notifications are then written already claimed by it, and
+        # after each commit `take_handoff()` gives them to the outbox.
+        self.claim_as: Callable[[], tuple[str, int]] | None = None
+        self._handoff: list[tuple] = []
         self._reset()
 
     # ------------------------------------------------------------ transactions
@@ -73,14 +78,23 @@ class SqlStore:
         """A write transaction: the working set is written back and committed at the end."""
         if self.conn is not None:
             raise RuntimeError("SqlStore: a transaction is already open")
-        with self.db.write() as conn:
-            self.conn = self.history.conn = conn
-            try:
+        committed: list[tuple] = []
+        try:
+            with self.db.write() as conn:
+                self.conn = self.history.conn = conn
                 yield self
                 self.flush()
-            finally:
-                self.conn = self.history.conn = None
-                self._reset()
+                committed = self._outgoing
+        finally:
+            self.conn = self.history.conn = None
+            self._reset()
+        self._handoff.extend(committed)  # only once the commit went through
+
+    def take_handoff(self) -> list[tuple]:
+        """The claimed actions of the transactions committed since the last call:
+        (key, record, vars, contact, deal)."""
+        out, self._handoff = self._handoff, []
+        return out
 
     @contextmanager
     def snapshot(self) -> Iterator["SqlStore"]:
@@ -102,7 +116,7 @@ class SqlStore:
 
     def _reset(self) -> None:
         self._contacts: dict[str, Contact | None] = {}
-        self._contact_snap: dict[str, str] = {}
+        self._contact_snap: dict[str, int] = {}  # version as loaded (the engine bumps it on every change)
         self._deals: dict[str, Deal | None] = {}
         self._deal_snap: dict[str, tuple[str, str]] = {}
         self._deals_of: dict[str, list[str]] = {}
@@ -125,6 +139,7 @@ class SqlStore:
         self._keys: set[tuple] = set()
         self._journal: list[JournalEntry] = []
         self._cancels: dict[int, str] = {}
+        self._outgoing: list[tuple] = []  # claimed by write_back, handed over after the commit
         self._next_id: int | None = None
         self.history.reset()
 
@@ -136,7 +151,7 @@ class SqlStore:
                           [{"id": contact.id, "fields": text, "version": contact.version,
                             "updated_at": epoch(_wall())}])
         self._contacts[contact.id] = contact
-        self._contact_snap[contact.id] = text
+        self._contact_snap[contact.id] = contact.version
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if contact_id not in self._contacts:
@@ -188,8 +203,8 @@ class SqlStore:
         todo = sorted({i for i in ids if i not in self._contacts})
         for chunk in _chunks(todo):
             for row in self._c().execute(sa.select(contacts).where(contacts.c.id.in_(chunk))).mappings():
-                self._contacts[row["id"]] = R.contact_from(row)
-                self._contact_snap[row["id"]] = row["fields"]
+                contact = self._contacts[row["id"]] = R.contact_from(row)
+                self._contact_snap[row["id"]] = contact.version
         for i in todo:
             self._contacts.setdefault(i, None)
 

@@ -13,15 +13,20 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from . import bulk
 from . import rows as R
 from .codec import dumps, epoch
-from .db import insert_ignore, upsert
+from .db import upsert
 from .schema import actions, checks, contacts, deals, enrollments, events, journal, stakeholders
 
 if TYPE_CHECKING:
     from .sqlstore import SqlStore
 
 _CHANGING = ("status", "rank", "wake_at", "ended_at", "outcome", "reason", "state", "plan_hash")
+_ENROLLMENT = tuple(c.name for c in enrollments.columns)
+_ACTION = ("key", "enrollment", "contact", "deal", "playbook", "step", "kind", "channel", "template", "at", "line",
+           "payload", "status", "attempts", "next_attempt_at", "claimed_by", "lease_until", "last_error")
+_JOURNAL = ("enrollment", "contact", "playbook", "step", "at", "kind", "reason", "line")
 
 
 def write_back(store: "SqlStore") -> None:
@@ -31,14 +36,15 @@ def write_back(store: "SqlStore") -> None:
     _contacts_and_deals(store, conn, now)
     _events(store, conn, now)
     if store._actions:
-        conn.execute(insert_ignore(store.db, actions), [R.action_row(rec, v) for rec, v in store._actions])
+        _actions(store, conn)
     if store._cancels:
         stmt = (actions.update()
                 .where(actions.c.enrollment == sa.bindparam("b_enrollment"), actions.c.status == "pending")
                 .values(status="cancelled", last_error=sa.bindparam("b_reason"), next_attempt_at=None))
         conn.execute(stmt, [{"b_enrollment": e, "b_reason": f"cancelled: {r}"} for e, r in store._cancels.items()])
     if store._journal:
-        conn.execute(journal.insert(), [R.journal_row(j) for j in store._journal])
+        bulk.insert(conn, journal, _JOURNAL, ((j.enrollment, j.contact, j.playbook, j.step, epoch(j.at), j.kind,
+                                               j.reason, j.line or 0) for j in store._journal))
     _checks(store, conn)
 
 
@@ -52,25 +58,38 @@ def _enrollments(store: "SqlStore", conn) -> None:
             continue
         values = tuple(row[k] for k in _CHANGING)
         if values != store._enr_snap.get(eid):
-            update = {k: row[k] for k in _CHANGING}
-            update["b_id"] = eid
-            changed.append(update)
+            changed.append((*values, eid))
     if new:
-        conn.execute(enrollments.insert(), new)
+        bulk.insert(conn, enrollments, _ENROLLMENT, (tuple(row[c] for c in _ENROLLMENT) for row in new))
     if changed:
-        conn.execute(enrollments.update().where(enrollments.c.id == sa.bindparam("b_id")), changed)
+        bulk.update(conn, enrollments, _CHANGING, "id", changed)
+
+
+def _actions(store: "SqlStore", conn) -> None:
+    """New actions: `pending` for the outbox, or already claimed by the tick
+    (store.claim_as) and queued for hand-over after the commit; cancelled at
+    once when a stop or pause rule of this batch cancelled their enrollment's."""
+    claim = store.claim_as() if store.claim_as is not None else None
+    rows = []
+    for rec, vars in store._actions:
+        row = R.action_row(rec, vars)
+        cancelled = store._cancels.get(rec.enrollment)
+        if row["status"] == "pending" and cancelled is not None:
+            row.update(status="cancelled", next_attempt_at=None, last_error=f"cancelled: {cancelled}")
+        elif row["status"] == "pending" and claim is not None:
+            row.update(status="sending", attempts=1, claimed_by=claim[0], lease_until=claim[1])
+            store._outgoing.append((row["key"], rec, vars, store._contacts.get(rec.contact),
+                                    store._deals.get(rec.deal) if rec.deal is not None else None))
+        rows.append(tuple(row.get(c) for c in _ACTION))
+    bulk.insert(conn, actions, _ACTION, rows, ignore=True)
 
 
 def _contacts_and_deals(store: "SqlStore", conn, now: int) -> None:
-    changed = []
-    for cid, contact in store._contacts.items():
-        if contact is None:
-            continue
-        text = dumps(contact.fields)
-        if text != store._contact_snap.get(cid):
-            changed.append({"b_id": cid, "fields": text, "version": contact.version, "updated_at": now})
-    if changed:
-        conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("b_id")), changed)
+    """Contacts changed when their version moved (model.py: the engine bumps it
+    on every change); deals have no version and are compared as JSON."""
+    changed = [(dumps(c.fields), c.version, now, cid) for cid, c in store._contacts.items()
+               if c is not None and c.version != store._contact_snap.get(cid)]
+    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id", changed)
     for did, deal in store._deals.items():
         if deal is None:
             continue
@@ -87,10 +106,9 @@ def _contacts_and_deals(store: "SqlStore", conn, now: int) -> None:
 
 def _events(store: "SqlStore", conn, now: int) -> None:
     if store._claimed:
-        conn.execute(
-            events.update().where(events.c.id == sa.bindparam("b_id")),
-            [{"b_id": rid, "status": "done", "at": epoch(e.at), "enrollment": e.enrollment,
-              "flag": store._flags.get(rid)} for rid, e in store._claimed.items()])
+        bulk.update(conn, events, ("status", "at", "enrollment", "flag"), "id",
+                    [("done", epoch(e.at), e.enrollment, store._flags.get(rid), rid)
+                     for rid, e in store._claimed.items()])
     if store._new_events:
         conn.execute(events.insert(), [R.event_row(e, "done", flag, now) for e, flag in store._new_events])
 

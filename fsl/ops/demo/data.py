@@ -112,7 +112,8 @@ def generate(seed: int, start: datetime, days: int) -> DemoData:
     roles = ["economic", "technical", "champion", "procurement", "end_user", "legal"]
     for i, stage in enumerate(stages):
         company = companies[i]
-        people = [g.person(company, "prospect", seniority="vp" if j == 0 else None)
+        people = [g.person(company, "prospect", seniority="vp" if j == 0 else None,
+                           tier=rng.choice("ABBCCC"))  # deals already have a rep's attention
                   for j in range(rng.randint(2, 4))]
         stakes = {}
         for j, p in enumerate(people):
@@ -133,6 +134,8 @@ def generate(seed: int, start: datetime, days: int) -> DemoData:
     # -- open leads, graded A/B/C; some send an inquiry
     for i in range(10):
         lead = g.person(companies[8 + i % 6], "lead", tier="ABCABCABCA"[i])
+        if i == 9:  # a lead typed in without an address: its emails fail and are reported
+            lead.fields["email"] = None
         if i % 2 == 0:
             g.event(g.at(rng.randint(1, 12), rng.choice([2, 9, 13, 20])), "inquiry_received", contact=lead.id,
                     source="test" if i == 8 else rng.choice(["website", "trade show", "referral"]))

@@ -76,8 +76,8 @@ def reactions(seed: int, msg: dict[str, Any], links: list[str], not_before: date
 def _purchase(rng: random.Random, msg: dict[str, Any], ev, delay: float) -> None:
     """A click on a win-back offer, a renewal or a tier-A touch sometimes ends in a purchase."""
     template = msg["template"] or ""
-    chance = 0.35 if template.startswith("winback_") else 0.3 if template.startswith("renewal") else \
-        0.08 if template == "tier_a_touch" else 0.0
+    chance = 0.2 if template.startswith("winback_") else 0.3 if template.startswith("renewal") else \
+        0.06 if template == "tier_a_touch" else 0.0
     if chance and rng.random() < chance:
         ev(delay + rng.uniform(30, 48 * 60), "purchased", amount=rng.choice([1200, 2400, 5000, 9000]))
 
