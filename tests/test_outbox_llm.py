@@ -1,6 +1,6 @@
 """`renderer: llm` sends in production: written by the configured model through
-the guards, cached in the store's render cache, held (failed and reported)
-when the model's answer does not pass."""
+the guards, cached in the store's render cache, held for review (never sent,
+never failed) when the model's answer does not pass."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fsl.store.schema import actions, render_cache
+from fsl.store.schema import actions, journal, render_cache
 
 from .llm_server import GOOD_SUBJECT, FakeLLMServer, Reply
 from .test_ops_support import SmtpServer, at, cli, make_project, populate, runtime
@@ -41,15 +41,17 @@ def test_llm_messages_are_written_guarded_cached_or_held(tmp_path: Path) -> None
         llm.queue(Reply.good(), Reply.breaking("emails"), Reply.breaking("emails"), Reply.breaking("emails"))
         result = cli("tick", "--now", at(), "--format", "json", cwd=tmp_path)
         report = json.loads(result.stdout)
-        assert result.exit_code == 1 and report["delivered"] == 1 and report["failed"] == 1
-        assert "held for review" in report["failures"][0]["error"]
+        assert result.exit_code == 0 and report["delivered"] == 1 and report["failed"] == 0
         assert [a["subject"] for a in smtp.sink.arrivals] == [GOOD_SUBJECT]
     rt = runtime(config)
     with rt.db.read() as conn:
         cached = conn.execute(sa.select(sa.func.count()).select_from(render_cache)).scalar()
         statuses = sorted(conn.execute(sa.select(actions.c.status)).scalars())
+        renders = [json.loads(r) for r in conn.execute(sa.select(journal.c.reason)
+                                                      .where(journal.c.kind == "llm_render")).scalars()]
     rt.close()
-    assert cached == 1 and statuses == ["delivered", "failed"]
+    assert cached == 1 and statuses == ["delivered", "held"]
+    assert sorted(r["status"] for r in renders) == ["held", "ok"]  # every render journaled, ok ones too
 
 
 def test_without_a_model_llm_templates_fail_clearly(tmp_path: Path) -> None:

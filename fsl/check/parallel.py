@@ -48,6 +48,7 @@ def check_files(files: list[Path], project) -> list[Diagnostic]:
     """Diagnostics of every file (the caller adds config and discovery problems)."""
     global _project
     _project = project
+    _warm(project)
     workers = min(os.cpu_count() or 1, 8)
     # contiguous chunks keep "first definition" in file order for E203
     size = -(-len(files) // (workers * 4))
@@ -63,6 +64,20 @@ def check_files(files: list[Path], project) -> list[Diagnostic]:
     ctx = CheckContext(modules, project.config, project.templates)
     report_duplicate_playbooks(ctx)
     return diags + ctx.diags
+
+
+def _warm(project) -> None:
+    """Load the grammar and every template once, before forking, so that the
+    workers inherit them instead of each loading its own copy."""
+    from ..syntax.parser import _parser
+
+    _parser()
+    if project.templates is not None:
+        for name in project.templates.names():
+            try:
+                project.templates.lookup(name)
+            except Exception:  # noqa: BLE001 - a broken template is reported by the check itself
+                pass
 
 
 def _stub_modules(heads) -> list[n.Module]:

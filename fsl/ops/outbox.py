@@ -170,7 +170,21 @@ class Outbox:
         self.report = report
         self.token = owner_token()
         self.adapters = _Adapters(runtime)
+        self._llm = None  # fsl.llm.queue.LLMOutbox, made at the first `renderer: llm` send
         report.recovered += recover(runtime)
+
+    def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
+        """A `renderer: llm` send: the model writes it behind the guards, or it
+        is held for review (fsl.llm.queue); the demo's placeholder otherwise."""
+        rt = self.runtime
+        llm = rt.config.llm
+        if rt.llm_placeholder or llm is None or not llm.base_url or not llm.model:
+            return _llm_message(rt, item.rec, item.contact, need)
+        if self._llm is None:
+            from fsl.llm.queue import LLMOutbox
+
+            self._llm = LLMOutbox(rt, self.now)
+        return self._llm.message(item.key, item.rec, item.contact, need)
 
     def claim(self) -> tuple[str, int]:
         return self.token, int(time.time()) + LEASE_SECONDS
@@ -236,7 +250,7 @@ class Outbox:
             try:
                 msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars)
             except NeedsModel as need:
-                msg = _llm_message(rt, rec, item.contact, need)
+                msg = self._llm_message(item, need)
         except RenderFailed as exc:
             return None, DeliveryResult("failed", f"cannot render: {exc.reason}")
         adapter = self.adapters.get(msg)
@@ -258,6 +272,8 @@ class Outbox:
             for item, msg, result in outcomes:
                 if item.key not in ours:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
+                if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
+                    continue  # a model-written send held for review (fsl.llm.queue)
                 rec = item.rec
                 channel = rt.config.channels.get(rec.channel or "") if rec.kind == "send" else None
                 s = settle(result, item.attempts, now, _policy(rt, channel))
@@ -328,8 +344,8 @@ def _task_row(item: Item, msg: OutMessage, now: datetime) -> dict[str, Any]:
 # ---------------------------------------------------------------- renderer: llm
 
 def _llm_message(runtime: "Runtime", rec, contact, need: NeedsModel) -> OutMessage:
-    """A `renderer: llm` send: the configured model writes it (cached in the
-    store, guarded), or -- in the demo only -- its rendered prompt stands in."""
+    """A `renderer: llm` send without a configured model: in the demo its
+    rendered prompt stands in; anywhere else it fails clearly."""
     from fsl.delivery.message import idempotency_key
     from fsl.templates import TemplateError, render_template
 
@@ -337,9 +353,6 @@ def _llm_message(runtime: "Runtime", rec, contact, need: NeedsModel) -> OutMessa
     payload = {"key": idempotency_key(rec), "playbook": rec.playbook, "step": rec.step, "contact": rec.contact,
                "deal": rec.deal, "template": rec.template, "contact_email": contact.fields.get("email")}
     to = contact.fields.get("email") if channel.adapter == "smtp" else contact.fields.get("phone")
-    llm = runtime.config.llm
-    if not runtime.llm_placeholder and llm is not None and llm.base_url and llm.model:
-        return _llm_render(runtime, rec, contact, need, channel, payload, to)
     if not runtime.llm_placeholder:
         raise RenderFailed(f"template {rec.template!r} is written by a model (renderer: llm) "
                            "and fsl.yaml configures no llm endpoint")
@@ -351,21 +364,3 @@ def _llm_message(runtime: "Runtime", rec, contact, need: NeedsModel) -> OutMessa
             "no model is configured here.]\n\n" + prompt.text)
     return OutMessage(key=payload["key"], channel=channel.name, kind="send", to=to, subject=prompt.subject,
                       text=text, payload=payload)
-
-
-def _llm_render(runtime: "Runtime", rec, contact, need: NeedsModel, channel, payload, to) -> OutMessage:
-    from fsl.llm.client import LLMClient
-    from fsl.llm.guards import GuardSettings
-    from fsl.llm.render import render_llm_sync
-    from fsl.store.cache import SqlRenderCache
-
-    prog = runtime.engine().programs.get(rec.playbook)
-    guards = GuardSettings.for_message(need.template, contact=contact.fields, sender=channel.settings.get("from"),
-                                       offer=rec.offer, offer_max=prog.plan.offer_max if prog else None)
-    outcome = render_llm_sync(need.template, need.context, guards, LLMClient(runtime.config.llm),
-                              SqlRenderCache(runtime.db))
-    if outcome.status != "ok" or outcome.draft is None:
-        raise RenderFailed("held for review: " + "; ".join(outcome.reasons))
-    return OutMessage(key=payload["key"], channel=channel.name, kind="send", to=to,
-                      subject=outcome.draft.subject, text=outcome.draft.body, payload=payload)
-

@@ -14,7 +14,7 @@
   asks for `fsl db upgrade` (migrations can be long, and an operator wants to
   choose the moment).  Only an empty database is created implicitly.
 
-A later release adds `Migration(2, "what it does", function)` to MIGRATIONS,
+A later release adds `Migration(N, "what it does", function)` to MIGRATIONS,
 changes schema.py to match, and raises nothing else.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .db import Database, StoreError
-from .schema import meta, metadata
+from .schema import meta, metadata, reviews
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,16 @@ def _v1(conn: Connection) -> None:  # pragma: no cover - version 1 is created fr
     metadata.create_all(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """The review queue of model-written sends (fsl.llm.review): one new table,
+    nothing existing changes (a held send's action row gets status `held`)."""
+    reviews.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
+    Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
 ]
 
 

@@ -213,3 +213,32 @@ ticks = Table(  # one row per tick, for `fsl status`
     Column("now", Instant, nullable=False),  # the instant ticked to
     Column("report", Text),  # JSON counts
 )
+
+reviews = Table(  # renderer: llm sends the guards or an outage held (fsl.llm.review); schema v2
+    "reviews", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("action_id", BigInteger, nullable=False),  # actions.id: the send this is about
+    Column("action_key", String(400), nullable=False),
+    Column("enrollment", BigInteger, nullable=False),
+    Column("contact", Name, nullable=False),
+    Column("deal", Name),
+    Column("playbook", Name, nullable=False),
+    Column("step", Name, nullable=False),
+    Column("template", Name),
+    # held | approved | rejected | sent  (approved = waiting in the outbox with the text below)
+    Column("status", String(10), nullable=False),
+    Column("cause", String(20), nullable=False),  # guards | model_unavailable
+    Column("reasons", Text, nullable=False),  # JSON list of strings
+    Column("subject", Text),  # the last draft (held) or the approved text
+    Column("body", Text),
+    Column("verdicts", Text),  # JSON: the render's journal record (fsl.llm.render.RenderOutcome.to_journal)
+    Column("asks", Integer, nullable=False, default=0),  # model outages in a row (backoff)
+    Column("retry_at", Instant),  # model_unavailable: when the outbox asks again; NULL = wait for a person
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Column("decided_at", Instant),
+    Column("decided_by", String(200)),
+    Column("note", Text),
+    UniqueConstraint("action_key", name="uq_reviews_action"),  # one review per send, ever
+    Index("ix_reviews_open", "created_at", **_partial("status = 'held'")),
+)

@@ -134,14 +134,9 @@ def describe_unexpected(e: UnexpectedToken, text: str, file: str) -> Diagnostic:
         help_ = "a step, `if`, `elif`, `else`, `match` or `case` line ends with ':' and opens an indented block"
     elif tok.type == "_INDENT":
         help_ = "this line is indented more than the line before, which does not open a block"
-    elif tok.type == "NAME" and _literal(tok.type) is None and str(tok) in _KEYWORDS:
-        help_ = f"'{tok}' is a keyword"
+    elif str(tok) in _KEYWORDS and "NAME" in expected:
+        help_ = f"'{tok}' is a keyword and cannot be used as a name"
     return Diagnostic.make("E101", message, span, help_)
 
 
-_KEYWORDS = set(
-    """playbook step after at day every max cron send task wait up to for if elif else match case
-    goto end set let stop pause until on when where as and or not in cap per total enroll reenroll
-    never timezone default window skip holidays offer discount expires with description owner
-    priority check across deal notify true false none""".split()
-)
+from .scanner import RESERVED as _KEYWORDS  # noqa: E402 - one list of reserved words
