@@ -510,7 +510,7 @@ def test_goto_applies_the_target_timing_from_now_and_end_as_names_the_outcome():
         if vars.n >= 3:
             end as exhausted
         goto loop
-    step never:
+    step unreached:
         send email "nurture"
 """
     out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z")])

@@ -116,10 +116,10 @@ def test_nudge_and_winback_funnels(src):
     assert [(f.stage, f.count) for f in nudge.funnel] == [("enrolled", 4), ("first", 4), ("second", 3)]
     assert (nudge.active, nudge.outcomes, nudge.sent, nudge.tasks) == (1, {"completed": 3}, {"email": 7}, {"call": 4})
     # w1 twice (won back, then churned again and re-enrolled), w2..w5
-    assert [(f.stage, f.count) for f in winback.funnel] == [("enrolled", 6), ("hello", 6), ("offer", 3), ("last", 1)]
+    assert [(f.stage, f.count) for f in winback.funnel] == [("enrolled", 6), ("hello", 6), ("deal_offer", 3), ("last", 1)]
     assert winback.outcomes == {"completed": 1, "stopped": 1, "won_back": 3}
     assert winback.active == 1
-    assert step(winback, "offer").sent == {"email": 2, "sms": 1}
+    assert step(winback, "deal_offer").sent == {"email": 2, "sms": 1}
     assert (winback.engagement.opened, winback.engagement.unsubscribed) == (2, 1)  # w1, w3 / w4
 
 
