@@ -45,15 +45,22 @@ def contact_zone(contact: Contact, config: Config | None) -> tzinfo:
     return UTC
 
 
+# Values that localize() and jsonable() hand back unchanged (exact types only:
+# a subclass of str or int takes the general path).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def localize(value: Any, zone: tzinfo) -> Any:
     """Aware datetimes (also inside lists and dicts) as LocalInstant in `zone`."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         t = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         t = t.astimezone(zone)
         return LocalInstant(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond,
                             tzinfo=t.tzinfo, fold=t.fold)
     if isinstance(value, dict):
-        return {k: localize(v, zone) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else localize(v, zone) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [localize(v, zone) for v in value]
     return value
@@ -102,6 +109,8 @@ def template_context(record: ActionRecord, contact: Contact, deal: Deal | None, 
 
 def jsonable(value: Any) -> Any:
     """Plain JSON data: instants as UTC ISO with Z, dates as YYYY-MM-DD."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         t = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -110,7 +119,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else jsonable(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
     return str(value)

@@ -27,6 +27,7 @@ from fsl.compiler.plan import Plan
 
 from .enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
 from .evaluate import Ctx, Dur
+from .gcpolicy import relaxed
 from .ingest import apply_event
 from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
 from .program import Cap, Program, build
@@ -144,11 +145,12 @@ class Engine:
         """Process every instant up to `until` (or just before it)."""
         if not self.started:
             self.start(min(until, self.next_instant() or until))
-        while True:
-            t = self.next_instant()
-            if t is None or t > until or (t == until and not inclusive):
-                break
-            self.process(t)
+        with relaxed():
+            while True:
+                t = self.next_instant()
+                if t is None or t > until or (t == until and not inclusive):
+                    break
+                self.process(t)
         self.now = until
 
     def tick(self, now: datetime | None = None) -> None:

@@ -112,6 +112,9 @@ def compile_expr(tree: Any) -> Fn:
         return _const(tree["name"])
     if "list" in tree:
         items = [compile_expr(x) for x in tree["list"]]
+        consts = _constants(tree["list"])
+        if consts is not None:  # a fresh list each time, as below, without calling closures
+            return lambda ctx: list(consts)
         return lambda ctx: [f(ctx) for f in items]
     if "path" in tree:
         return _path(tree["path"])
@@ -130,6 +133,26 @@ def compile_expr(tree: Any) -> Fn:
 
 def _const(v: Any) -> Fn:
     return lambda ctx: v
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _constants(trees: list) -> tuple | None:
+    """The values of a list of literal strings / numbers / booleans / none,
+    or None when an item is anything else (computed, or a mutable value)."""
+    out = []
+    for x in trees:
+        if isinstance(x, dict) and len(x) == 1 and ("lit" in x or "name" in x):
+            v = x["lit"] if "lit" in x else x["name"]
+        elif not isinstance(x, dict):
+            v = x
+        else:
+            return None
+        if type(v) not in _IMMUTABLE:
+            return None
+        out.append(v)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------- paths
@@ -280,6 +303,17 @@ def _in(ctx, a, b) -> bool:
         return False
     if isinstance(b, str):
         return isinstance(a, str) and a in b
+    if type(a) is str and type(b) is list:
+        # _eq of a str with any runtime value is plain ==, which never raises
+        for x in b:
+            if x is None or isinstance(x, bool):
+                continue
+            try:
+                if a == x:
+                    return True
+            except Exception:
+                pass
+        return False
     try:
         return any(_eq(ctx, a, x) for x in b)
     except TypeError:

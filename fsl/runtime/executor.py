@@ -46,7 +46,11 @@ class Segment:
     resume: tuple[int, ...] | None = None  # where a wait resumes
 
     def counted(self, cap) -> int:
-        return sum(1 for a in self.actions if cap.counts(a.kind, a.channel))
+        n = 0
+        for a in self.actions:
+            if cap.counts(a.kind, a.channel):
+                n += 1
+        return n
 
 
 class _Run:

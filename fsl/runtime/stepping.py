@@ -45,8 +45,11 @@ def wake(engine: "Engine", en: Enrollment, t: "datetime") -> None:
     if cap is not None:
         engine.end(en, "cap_reached", t, f"{cap.describe()} reached", cap.line, step.name)
         return
-    ok_at, cap, never = rolling_ok_at(prog.caps_rolling + engine.global_caps, seg, en, t,
-                                      engine.store, ctx.zone, prog.holidays)
+    rolling = prog.caps_rolling + engine.global_caps
+    if rolling:
+        ok_at, cap, never = rolling_ok_at(rolling, seg, en, t, engine.store, ctx.zone, prog.holidays)
+    else:
+        ok_at, cap, never = t, None, False
     if never:
         engine.end(en, "cap_reached", t, f"step {step.name} sends more than {cap.describe()} allows",
                    cap.line, step.name)

@@ -161,7 +161,7 @@ class MemoryStore:
         self._checks = _Heap()
         self._actions: list[ActionRecord] = []
         self._keys: set[tuple] = set()
-        self._sends: dict[Scope, list[datetime]] = {}
+        self._sends: dict[Scope, tuple[datetime, ...]] = {}
         self._messages: dict[tuple[str, str], list[ActionRecord]] = {}
         self._journal: list[JournalEntry] = []
         self._next_id = 0
@@ -283,12 +283,19 @@ class MemoryStore:
             return
         self._keys.add(rec.key)
         self._actions.append(rec)
+        # Kept as tuples of datetimes: a few sends per scope, and a tuple of
+        # atoms is not tracked by the garbage collector (a list would be, and
+        # there are several per contact).
+        sends, at = self._sends, rec.at
         for scope in send_scopes(rec):
-            lst = self._sends.setdefault(scope, [])
-            if lst and lst[-1] > rec.at:
-                bisect.insort(lst, rec.at)
+            times = sends.get(scope)
+            if times is None:
+                sends[scope] = (at,)
+            elif times[-1] > at:
+                i = bisect.bisect_right(times, at)
+                sends[scope] = times[:i] + (at,) + times[i:]
             else:
-                lst.append(rec.at)
+                sends[scope] = times + (at,)
         if rec.kind == "send":
             self._messages.setdefault((rec.contact, rec.step), []).append(rec)
 

@@ -321,6 +321,27 @@ def add_duration(
         return t + timedelta(hours=amount)
     if u == "seconds":
         return t + timedelta(seconds=amount)
+    if u == "business_days" and amount == 0:
+        return t
+    # Calendar-local results depend only on the instant (not on t's tzinfo),
+    # the amount, the zone and the calendar, and always come out in UTC: they
+    # are memoised when the calendar is hashable (None or a HolidayCalendar).
+    # The key is the instant in UTC: aware datetimes that differ only by
+    # `fold` compare equal within their own zone though they are different
+    # instants.
+    if (holiday_calendar is None or type(holiday_calendar) is HolidayCalendar) \
+            and type(zone) is ZoneInfo and type(amount) is int and type(t) is datetime and t.tzinfo is not None:
+        return _calendar_add(t if t.tzinfo is UTC else t.astimezone(UTC), amount, u, zone, holiday_calendar)
+    return _calendar_add_uncached(t, amount, u, zone, holiday_calendar)
+
+
+@lru_cache(maxsize=32768)
+def _calendar_add(t: datetime, amount: int, u: str, zone: ZoneInfo, holiday_calendar: object | None) -> datetime:
+    return _calendar_add_uncached(t, amount, u, zone, holiday_calendar)
+
+
+def _calendar_add_uncached(t: datetime, amount: int, u: str, zone: ZoneInfo,
+                           holiday_calendar: object | None) -> datetime:
     local = to_local(t, zone)
     if u == "days":
         return localize(local + timedelta(days=amount), zone)
