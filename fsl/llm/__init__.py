@@ -5,6 +5,10 @@
     client  `LLMClient` (OpenAI-compatible endpoint, own retries), `ModelUnavailable`
     cache   `RenderCache` protocol, `MemoryCache`, `SQLiteCache`, `cache_key`
     render  `render_llm`, `render_many`, their sync wrappers, `RenderOutcome`
+    queue   the outbox's `renderer: llm` path: send what passed, hold the rest (`LLMOutbox`)
+    review  the review queue (`reviews` table, schema v2): held, approved, rejected, released, sent
+    preview `fsl render` (the step evaluated for one contact) and the helpers of `review edit/retry`
+    commands  `fsl review [approve|reject|edit|retry]`, `fsl render`
 
 Nothing in this package sends a message: an `ok` outcome may be sent by the
 caller, a `held` one goes to review.

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.store.schema import actions, enrollments, journal, reviews
+from fsl.store.schema import actions, enrollments, events, journal, reviews
 
 OPEN = "held"
 MAX_AUTO_ASKS = 6  # model outages in a row before a held message waits for a person
@@ -187,8 +187,24 @@ def _action(conn: Connection, review: dict) -> dict:
     return dict(row)
 
 
-def _open(conn: Connection, review_id: int, verb: str, force: bool = False) -> tuple[dict, dict]:
+def later_stop(conn: Connection, review: dict, stop_types: Iterable[str]) -> str | None:
+    """An event of the contact, since the message was written, that a `stop on` or
+    `pause on` of its playbook names (unsubscribed, replied, ...): had the message
+    been pending, it would have been cancelled -- even if the enrollment has
+    ended by now."""
+    types = tuple(stop_types)
+    if not types:
+        return None
+    row = conn.execute(sa.select(events.c.type, events.c.at)
+                       .where(events.c.contact == review["contact"], events.c.type.in_(types),
+                              events.c.at >= review["action_at"]).order_by(events.c.at).limit(1)).first()
+    return f"the contact has a `{row.type}` event since this message was written" if row is not None else None
+
+
+def _open(conn: Connection, review_id: int, verb: str, force: bool = False,
+          stop_types: Iterable[str] = ()) -> tuple[dict, dict]:
     review = get(conn, review_id)
+    review["stale"] = review["stale"] or later_stop(conn, review, stop_types)
     if review["status"] != OPEN:
         raise ReviewError(f"message {review_id} is {review['status']}, not held: nothing to {verb}", 1)
     action = _action(conn, review)
@@ -201,13 +217,14 @@ def _open(conn: Connection, review_id: int, verb: str, force: bool = False) -> t
 
 
 def approve(conn: Connection, review_id: int, by: str, *, subject: str | None = None, body: str | None = None,
-            verdicts: list[dict] | None = None, force: bool = False, note: str | None = None) -> dict:
+            verdicts: list[dict] | None = None, force: bool = False, note: str | None = None,
+            stop_types: Iterable[str] = ()) -> dict:
     """Approve the held draft (or the text given, for `edit`): the outbox sends exactly it.
 
     The action goes back to `pending` at its own instant (so the next tick
     takes it, whatever its clock), with its attempts reset: an outage's
     re-asks must not use up the channel's delivery retries."""
-    review, action = _open(conn, review_id, "edit" if body is not None else "approve", force)
+    review, action = _open(conn, review_id, "edit" if body is not None else "approve", force, stop_types)
     edited = body is not None
     subject = subject if subject is not None else review["subject"]
     body = body if edited else review["body"]
@@ -245,9 +262,10 @@ def reject(conn: Connection, review_id: int, by: str, note: str | None = None) -
     return {**review, "status": "rejected"}
 
 
-def for_retry(conn: Connection, review_id: int, force: bool = False) -> tuple[dict, dict]:
+def for_retry(conn: Connection, review_id: int, force: bool = False,
+              stop_types: Iterable[str] = ()) -> tuple[dict, dict]:
     """The review and its action, checked for `fsl review retry`."""
-    return _open(conn, review_id, "retry", force)
+    return _open(conn, review_id, "retry", force, stop_types)
 
 
 def release(conn: Connection, review: dict, action: dict, by: str, outcome: dict) -> None:

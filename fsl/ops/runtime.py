@@ -18,6 +18,11 @@ working set; write every change back; COMMIT (fsl/store/sqlstore.py).  The
 engine is the simulator's, unchanged: same store state, same events, same
 clock, same decisions.
 
+On PostgreSQL any number of workers tick the same store at once: the tick
+runs inside `db.sharing()`, its claims skip what other workers hold, and a
+batch PostgreSQL aborts as a deadlock (two batches locking extra contacts in
+opposite orders) is simply redone (fsl/store/lease.py).
+
 The data API used by `fsl contacts/deals/events import`, `fsl event` and
 `fsl enroll` is here too (`put_contacts`, `put_deals`, `record_events`,
 `enroll`), so that imports schedule `enroll when` checks like the engine
@@ -28,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,8 +50,13 @@ from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
 from fsl.store.rows import event_row
-from fsl.store.schema import checks, enrollments, events, ticks
+from fsl.store import lease
+from fsl.store.db import insert_ignore
+from fsl.store.rows import action_from
+from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
+
+from .outbox import Item, Outbox
 
 UTC = timezone.utc
 BATCH = 500
@@ -190,14 +201,22 @@ class Runtime:
         engine.warnings.clear()
         self.store.counts.clear()
         tick_id = self._log_start(now)
-        clock = engine.now
-        previous: tuple | None = None
         outbox = None
         if deliver:
-            from .outbox import Outbox
-
-            outbox = self._outbox = Outbox(self, now, report)
+            outbox = self._outbox = LeasedOutbox(self, now, report)  # takes back stale claims: exclusive
             self.store.claim_as = outbox.claim
+        with self.db.sharing():
+            self._tick(engine, now, report, stop, progress, outbox, started)
+        report.interrupted = report.interrupted or stop()
+        report.seconds = time.perf_counter() - started
+        self._log_end(tick_id, report)
+        return report
+
+    def _tick(self, engine: Engine, now: datetime, report: TickReport, stop: Callable[[], bool],
+              progress: Callable[[str, int], None] | None, outbox: Any, started: float) -> None:
+        clock = engine.now
+        previous: tuple | None = None
+        held_by_others = False
         try:
             while not stop():
                 t = self._next_instant()
@@ -206,10 +225,13 @@ class Runtime:
                 t = max(t, clock)
                 done = (report.events, report.checks, report.woken)
                 if previous == (t, done):
-                    break  # the same instant again and nothing moved: never spin
+                    # the same instant again and nothing moved: never spin.  With many
+                    # workers, what is left of t is in other workers' hands.
+                    held_by_others = self.db.shared
+                    break
                 self._instant(engine, t, report, stop, progress)
                 previous, clock = (t, done), t
-            if not report.interrupted:
+            if not report.interrupted and not held_by_others:  # others' work at t keeps its instant
                 clock = max(clock, minute_floor(now))
             self._set_clock(clock)
             engine.now = clock
@@ -227,10 +249,6 @@ class Runtime:
             if outbox is not None:
                 outbox.hand_over_records(self.store.take_handoff())  # claimed: never left behind
                 outbox.close()
-        report.interrupted = report.interrupted or stop()
-        report.seconds = time.perf_counter() - started
-        self._log_end(tick_id, report)
-        return report
 
     def _instant(self, engine: Engine, t: datetime, report: TickReport, stop: Callable[[], bool],
                  progress: Callable[[str, int], None] | None) -> None:
@@ -240,20 +258,31 @@ class Runtime:
         engine.begin_instant(t)
         engine._zones.clear()
         store.history.horizon = t - self.cap_span if self.cap_span is not None else None
+        def events_batch() -> list:
+            got = store.claim_events(t, limit)
+            for e in got:
+                engine.apply_event(e)
+            return got
+
+        def checks_batch() -> int:
+            n = store.claim_checks(t, limit)
+            run_checks(engine, t)
+            return n
+
+        def due_batch() -> int:
+            n = store.claim_due(t, limit)
+            engine.wake_due(t)
+            return n
+
         while True:  # 1. events
-            with store.transaction():
-                got = store.claim_events(t, limit)
-                for e in got:
-                    engine.apply_event(e)
+            got = self._batch(engine, events_batch)
             report.events += len(got)
             if not got or self._halt(stop, report):
                 break
         if report.interrupted:
             return
         while True:  # 2. enroll-when checks
-            with store.transaction():
-                n = store.claim_checks(t, limit)
-                run_checks(engine, t)
+            n = self._batch(engine, checks_batch)
             report.checks += n
             if not n or self._halt(stop, report):
                 break
@@ -261,15 +290,29 @@ class Runtime:
             return
         engine.checks_done = True
         while True:  # 3. due enrollments
-            with store.transaction():
-                n = store.claim_due(t, limit)
-                engine.wake_due(t)
+            n = self._batch(engine, due_batch)
             self._hand_over()
             report.woken += n
             if progress is not None and n:
                 progress("steps", n)
             if not n or self._halt(stop, report):
                 break
+
+    def _batch(self, engine: Engine, work: Callable[[], Any], attempts: int = 5) -> Any:
+        """One batch in one transaction; redone when PostgreSQL aborted it as a
+        deadlock with another worker's batch (nothing of it was committed)."""
+        for attempt in range(attempts):
+            counts, warnings = Counter(self.store.counts), len(engine.warnings)
+            try:
+                with self.store.transaction():
+                    return work()
+            except sa.exc.DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == attempts - 1:
+                    raise
+                self.store.counts = counts
+                del engine.warnings[warnings:]
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _hand_over(self) -> None:
         """What the batch just committed as claimed goes to its channels now."""
@@ -301,19 +344,21 @@ class Runtime:
         return min(found) if found else None
 
     def _set_clock(self, clock: datetime) -> None:
+        """Only forward: workers finishing in any order never move it back."""
+        value = epoch(clock)
         with self.db.write() as conn:
-            old = registry.get_meta(conn, "clock")
-            if old is None or int(old) < epoch(clock):
-                registry.set_meta(conn, "clock", str(epoch(clock)))
+            conn.execute(insert_ignore(self.db, meta).values(key="clock", value=str(value)))
+            conn.execute(meta.update().where(meta.c.key == "clock",
+                                             sa.cast(meta.c.value, sa.BigInteger) < value).values(value=str(value)))
 
     def _log_start(self, now: datetime) -> int:
-        with self.db.write() as conn:
+        with self.db.sharing(), self.db.write() as conn:
             return conn.execute(ticks.insert().values(started_at=int(time.time()), now=epoch(now))).inserted_primary_key[0]
 
     def _log_end(self, tick_id: int, report: TickReport) -> None:
         data = report.to_json()
         data["failures"] = data["failures"][:20]
-        with self.db.write() as conn:
+        with self.db.sharing(), self.db.write() as conn:
             conn.execute(ticks.update().where(ticks.c.id == tick_id)
                          .values(finished_at=int(time.time()), report=json.dumps(data)))
 
@@ -391,3 +436,28 @@ def _chunks(items: Iterable, size: int):
             chunk = []
     if chunk:
         yield chunk
+
+
+class LeasedOutbox(Outbox):
+    """The outbox whose drain claims with `FOR UPDATE SKIP LOCKED` when many
+    workers share the store (PostgreSQL, `db.sharing()`): two workers never
+    claim the same row and never wait for each other's (fsl/store/lease.py)."""
+
+    def _claim(self, limit: int) -> list[Item]:
+        rt = self.runtime
+        if not rt.db.shared:
+            return super()._claim(limit)
+        with rt.db.write() as conn:
+            token, until = self.claim()
+            rows = lease.claim_outbox(conn, epoch(self.now), limit, token, until)
+        if not rows:
+            return []
+        store = rt.store
+        with store.snapshot():
+            store.prefetch_entities([r["contact"] for r in rows], [r["deal"] for r in rows if r["deal"]])
+            items = []
+            for r in rows:
+                rec, vars = action_from(r)
+                items.append(Item(r["key"], rec, vars, store.get_contact(r["contact"]),
+                                  store.get_deal(r["deal"]) if r["deal"] else None, int(r["attempts"])))
+        return items

@@ -8,14 +8,28 @@ same due enrollment as due -- the second one waits (busy timeout) and then
 sees the first one's result.  That one rule is what makes overlapping ticks
 safe on SQLite.
 
-On PostgreSQL the same guarantee comes, for now, from a transaction-scoped
-advisory lock taken by every writer (the equivalent of SQLite's write lock).
-Spreading the work over many workers (`FOR UPDATE SKIP LOCKED` on due rows)
-is the next step; the code above this module does not change for it.
+On PostgreSQL every writer takes a transaction-scoped advisory lock, the
+"writer lock", in one of two modes:
+
+* **exclusive** (the default, the equivalent of SQLite's write lock): deploys,
+  imports, `fsl enroll`, the outbox's recovery, the clock.  Rare writers whose
+  correctness then needs no further thought.
+* **shared**, inside `db.sharing()`: the tick's batches and deliveries.  Any
+  number of workers hold it at once; they exclude each other per row and per
+  contact / deal instead (fsl/store/lease.py: `FOR UPDATE SKIP LOCKED` claims
+  plus contact and deal advisory locks).  An exclusive writer waits for the
+  running batches and holds new ones back, so it never sees half a batch.
+
+Every PostgreSQL session also gets `idle_in_transaction_session_timeout`
+and TCP keepalives: a worker cut from the database (no FIN ever reaches the
+server) loses its transaction -- and with it every row and advisory lock it
+held -- after LEASE_SECONDS at most.  A SIGKILLed worker's socket is closed
+by its kernel, so the server releases its locks at once.
 """
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +41,9 @@ from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_MS = 60_000
 _PG_WRITE_LOCK = 0x46534C  # "FSL": the advisory lock of writers on PostgreSQL
+# A PostgreSQL transaction idle this long (its worker hung or cut off) is
+# aborted by the server: the lease deadline of every row lock it held.
+LEASE_SECONDS = 30
 
 
 class StoreError(Exception):
@@ -40,16 +57,34 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, echo)
         self.dialect = self.engine.dialect.name
+        self._shared = threading.local()
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def shared(self) -> bool:
+        """Whether writes of this thread take the writer lock in shared mode (PostgreSQL)."""
+        return self.dialect == "postgresql" and getattr(self._shared, "on", False)
+
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+    def sharing(self) -> Iterator[None]:
+        """Writes in this block (this thread) take the writer lock in shared mode:
+        the caller promises to lock what it touches per row / contact / deal."""
+        before = getattr(self._shared, "on", False)
+        self._shared.on = True
+        try:
+            yield
+        finally:
+            self._shared.on = before
+
+    @contextmanager
+    def write(self, *, exclusive: bool = False) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error.
+        `exclusive` takes the whole writer lock even inside `sharing()`."""
         with self.engine.connect() as conn:
-            conn.execution_options(fsl_write=True)
+            conn.execution_options(fsl_write="shared" if self.shared and not exclusive else "exclusive")
             with conn.begin():
                 yield conn
 
@@ -79,9 +114,21 @@ def _make_engine(url: str, echo: bool) -> Engine:
         except Exception as exc:  # noqa: BLE001 - a missing driver, a bad option
             raise StoreError(f"cannot use the store {url!r}: {exc}") from None
 
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_conn, _record) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET idle_in_transaction_session_timeout = '{LEASE_SECONDS}s'")
+                cur.execute("SET tcp_keepalives_idle = 10")
+                cur.execute("SET tcp_keepalives_interval = 5")
+                cur.execute("SET tcp_keepalives_count = 3")
+            dbapi_conn.commit()
+
         @event.listens_for(engine, "begin")
         def _pg_begin(conn: Connection) -> None:
-            if conn.get_execution_options().get("fsl_write"):
+            mode = conn.get_execution_options().get("fsl_write")
+            if mode == "shared":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK})")
+            elif mode:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
 
         return engine

@@ -46,10 +46,21 @@ def _v2(conn: Connection) -> None:
     reviews.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    """Scale-out (fsl.store.lease): enrollment ids from a sequence on PostgreSQL,
+    starting after the ids already given.  Nothing to do on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql("CREATE SEQUENCE IF NOT EXISTS fsl_enrollment_ids")
+    conn.exec_driver_sql("SELECT setval('fsl_enrollment_ids', (SELECT COALESCE(max(id), 0) + 1 FROM enrollments), "
+                         "false)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
     Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
+    Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
 ]
 
 

@@ -16,7 +16,7 @@ is brought here by the ordered migrations.  Conventions:
 """
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Column, Index, Integer, MetaData, Sequence, String, Table, Text,
                         UniqueConstraint, text)
 
 metadata = MetaData()
@@ -95,6 +95,10 @@ events = Table(
     Index("ix_events_contact", "contact", "type", "at"),
     Index("ix_events_flag", "flag", **_partial("flag IS NOT NULL")),
 )
+
+# Enrollment ids on PostgreSQL, where many workers enroll at once (schema v3;
+# SQLite has one writer at a time and keeps max + 1: no sequence there).
+enrollment_ids = Sequence("fsl_enrollment_ids", metadata=metadata)
 
 enrollments = Table(
     "enrollments", metadata,

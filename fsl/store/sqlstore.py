@@ -16,6 +16,10 @@ write-behind unit of work:
   with executemany -- and then it commits.  Nothing survives the transaction
   in memory, so the next batch reads what other processes committed.
 
+On PostgreSQL inside `Database.sharing()` (many workers), the claims skip
+rows and contacts / deals other workers hold, and everything else a batch
+reads is locked first (fsl/store/lease.py says why and how).
+
 So a batch is atomic: a tick killed at any instant loses the batch it was in
 and nothing else, and the next tick redoes exactly that work.
 
@@ -38,6 +42,7 @@ from sqlalchemy.engine import Connection
 from fsl.runtime.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 from fsl.runtime.store import Scope
 
+from . import lease
 from . import rows as R
 from .codec import dumps, epoch, instant
 from .db import Database, upsert
@@ -70,6 +75,7 @@ class SqlStore:
         # after each commit `take_handoff()` gives them to the outbox.
         self.claim_as: Callable[[], tuple[str, int]] | None = None
         self._handoff: list[tuple] = []
+        self.leasing = False  # PostgreSQL, shared writer lock: lock contacts and deals (lease.py)
         self._reset()
 
     # ------------------------------------------------------------ transactions
@@ -82,11 +88,13 @@ class SqlStore:
         try:
             with self.db.write() as conn:
                 self.conn = self.history.conn = conn
+                self.leasing = self.db.shared
                 yield self
                 self.flush()
                 committed = self._outgoing
         finally:
             self.conn = self.history.conn = None
+            self.leasing = False
             self._reset()
         self._handoff.extend(committed)  # only once the commit went through
 
@@ -141,7 +149,26 @@ class SqlStore:
         self._cancels: dict[int, str] = {}
         self._outgoing: list[tuple] = []  # claimed by write_back, handed over after the commit
         self._next_id: int | None = None
+        self._held: dict[int, set[str]] = {lease.CONTACT: set(), lease.DEAL: set()}
         self.history.reset()
+
+    def _guard(self, namespace: int, ids: Iterable[str | None]) -> None:
+        """Many workers: wait for the locks of these contacts / deals before reading them."""
+        if not self.leasing:
+            return
+        held = self._held[namespace]
+        todo = {i for i in ids if i and i not in held}
+        if todo:
+            lease.lock(self._c(), namespace, todo)
+            held.update(todo)
+
+    def _hold(self, rows: Iterable[Any], deal_blank: str | None = None) -> None:
+        """Claimed rows: their contacts and deals were locked by the claim itself."""
+        for r in rows:
+            if r["contact"]:
+                self._held[lease.CONTACT].add(r["contact"])
+            if r["deal"] and r["deal"] != deal_blank:
+                self._held[lease.DEAL].add(r["deal"])
 
     # ------------------------------------------------------------ contacts, deals
     def put_contact(self, contact: Contact) -> None:
@@ -201,6 +228,7 @@ class SqlStore:
 
     def _load_contacts(self, ids: Iterable[str]) -> None:
         todo = sorted({i for i in ids if i not in self._contacts})
+        self._guard(lease.CONTACT, todo)
         for chunk in _chunks(todo):
             for row in self._c().execute(sa.select(contacts).where(contacts.c.id.in_(chunk))).mappings():
                 contact = self._contacts[row["id"]] = R.contact_from(row)
@@ -210,6 +238,7 @@ class SqlStore:
 
     def _load_deals(self, ids: Iterable[str]) -> None:
         todo = sorted({i for i in ids if i is not None and i not in self._deals})
+        self._guard(lease.DEAL, todo)
         for chunk in _chunks(todo):
             c = self._c()
             found = {r["id"]: r for r in c.execute(sa.select(deals).where(deals.c.id.in_(chunk))).mappings()}
@@ -292,7 +321,11 @@ class SqlStore:
         they are marked applied when the transaction commits."""
         q = (sa.select(events).where(events.c.status == "pending", events.c.at < epoch(t) + MINUTE)
              .order_by(events.c.at, events.c.id).limit(limit))
-        got = [R.event_from(row) for row in self._c().execute(q).mappings()]
+        if self.leasing:
+            q = q.where(*lease.try_locks(events)).with_for_update(skip_locked=True)
+        rows = list(self._c().execute(q).mappings())
+        self._hold(rows)
+        got = [R.event_from(row) for row in rows]
         for e in got:
             e.at = e.at.replace(second=0)
             self._claimed[e.row_id] = e
@@ -319,11 +352,14 @@ class SqlStore:
 
     def _load_contact_enrollments(self, contact_ids: Iterable[str]) -> None:
         todo = sorted({i for i in contact_ids if i not in self._by_contact})
+        self._guard(lease.CONTACT, todo)
         for i in todo:
             self._by_contact[i] = {}
         for chunk in _chunks(todo):
             q = sa.select(enrollments).where(enrollments.c.contact.in_(chunk)).order_by(enrollments.c.id)
-            for row in self._c().execute(q).mappings():
+            found = list(self._c().execute(q).mappings())
+            self._guard(lease.DEAL, [row["deal"] for row in found])  # their rows only change under both locks
+            for row in found:
                 en = self._adopt(row)
                 self._by_contact[en.contact][en.id] = en
 
@@ -333,7 +369,10 @@ class SqlStore:
         return self._by_contact[contact_id]
 
     def new_enrollment_id(self) -> int:
-        """max + 1 under the write lock (every writer holds it: db.py)."""
+        """max + 1 under the write lock on SQLite (one writer at a time: db.py);
+        a sequence on PostgreSQL, where workers enroll at once (lease.py)."""
+        if self.db.dialect == "postgresql":
+            return lease.next_ids(self._c(), 1)[0]
         if self._next_id is None:
             self._next_id = self._c().execute(sa.select(sa.func.max(enrollments.c.id))).scalar() or 0
         self._next_id += 1
@@ -348,6 +387,12 @@ class SqlStore:
 
     def get_enrollment(self, enrollment_id: int) -> Enrollment | None:
         en = self._enr.get(enrollment_id)
+        if en is None and self.leasing:
+            owner = self._c().execute(sa.select(enrollments.c.contact, enrollments.c.deal)
+                                      .where(enrollments.c.id == enrollment_id)).first()
+            if owner is not None:
+                self._guard(lease.CONTACT, [owner[0]])
+                self._guard(lease.DEAL, [owner[1]])
         if en is None:
             row = self._c().execute(sa.select(enrollments).where(enrollments.c.id == enrollment_id)).mappings().first()
             en = self._adopt(row) if row is not None else None
@@ -376,6 +421,9 @@ class SqlStore:
     def deal_enrollments(self, deal_id: str, playbook: str) -> list[Enrollment]:
         q = sa.select(enrollments).where(enrollments.c.deal == deal_id, enrollments.c.playbook == playbook,
                                          enrollments.c.status != ENDED)
+        if self.leasing:
+            self._guard(lease.DEAL, [deal_id])
+            self._guard(lease.CONTACT, self._c().execute(q.with_only_columns(enrollments.c.contact)).scalars())
         for row in self._c().execute(q).mappings():
             self._adopt(row)
         return sorted((en for en in self._enr.values()
@@ -403,7 +451,14 @@ class SqlStore:
         e = enrollments.c
         q = (sa.select(enrollments).where(e.wake_at.is_not(None), e.wake_at <= epoch(t))
              .order_by(e.wake_at, e.rank, e.playbook, e.contact, e.id).limit(limit))
-        got = [self._adopt(row) for row in self._c().execute(q).mappings()]
+        if self.leasing:
+            q = q.where(*lease.try_locks(enrollments)).with_for_update(skip_locked=True)
+        rows = list(self._c().execute(q).mappings())
+        if self.leasing:
+            self._hold(rows)
+            waiting = lease.pending_event_contacts(self._c(), [r["contact"] for r in rows], epoch(t) + MINUTE)
+            rows = [r for r in rows if r["contact"] not in waiting]
+        got = [self._adopt(row) for row in rows]
         self._due.extend(en.id for en in got)
         self._prefetch(got)
         return len(got)
@@ -446,7 +501,12 @@ class SqlStore:
         k = checks.c
         q = (sa.select(k.playbook, k.contact, k.deal, k.at).where(k.at <= epoch(t))
              .order_by(k.at, k.rank, k.playbook, k.contact, k.deal).limit(limit))
-        got = [(instant(at), ("when", pb, cid, deal)) for pb, cid, deal, at in self._c().execute(q)]
+        if self.leasing:
+            q = q.where(*lease.try_locks(checks, deal_blank="")).with_for_update(skip_locked=True)
+        rows = list(self._c().execute(q).mappings())
+        if self.leasing:
+            self._hold(rows, deal_blank="")
+        got = [(instant(r["at"]), ("when", r["playbook"], r["contact"], r["deal"])) for r in rows]
         self._check_queue.extend(got)
         cids = [key[2] for _, key in got]
         self._load_contacts(cids)
