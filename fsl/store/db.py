@@ -118,6 +118,9 @@ def _make_engine(url: str, echo: bool) -> Engine:
         def _pg_connect(dbapi_conn, _record) -> None:
             with dbapi_conn.cursor() as cur:
                 cur.execute(f"SET idle_in_transaction_session_timeout = '{LEASE_SECONDS}s'")
+                # psycopg prepares a statement run 5 times; a generic plan of the
+                # batch's IN-list lookups can be a scan of the whole table: plan each.
+                cur.execute("SET plan_cache_mode = force_custom_plan")
                 cur.execute("SET tcp_keepalives_idle = 10")
                 cur.execute("SET tcp_keepalives_interval = 5")
                 cur.execute("SET tcp_keepalives_count = 3")
