@@ -221,6 +221,10 @@ class Outbox:
                          .values(status="sending", claimed_by=token, lease_until=lease, attempts=a.attempts + 1))
             rows = list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))
                         .mappings())
+        return self.items_of(rows)
+
+    def items_of(self, rows) -> list[Item]:
+        """Claimed outbox rows -> items with their contacts and deals, loaded in one go."""
         store = self.runtime.store
         with store.snapshot():
             store.prefetch_entities([r["contact"] for r in rows], [r["deal"] for r in rows if r["deal"]])

@@ -52,7 +52,6 @@ from fsl.store.codec import epoch, instant
 from fsl.store.rows import event_row
 from fsl.store import lease
 from fsl.store.db import insert_ignore
-from fsl.store.rows import action_from
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
@@ -452,12 +451,4 @@ class LeasedOutbox(Outbox):
             rows = lease.claim_outbox(conn, epoch(self.now), limit, token, until)
         if not rows:
             return []
-        store = rt.store
-        with store.snapshot():
-            store.prefetch_entities([r["contact"] for r in rows], [r["deal"] for r in rows if r["deal"]])
-            items = []
-            for r in rows:
-                rec, vars = action_from(r)
-                items.append(Item(r["key"], rec, vars, store.get_contact(r["contact"]),
-                                  store.get_deal(r["deal"]) if r["deal"] else None, int(r["attempts"])))
-        return items
+        return self.items_of(rows)
