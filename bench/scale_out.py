@@ -26,24 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tick_speed import NOW, PLAYBOOK, TEMPLATE, Recorder, generate  # noqa: E402
+from tick_speed import CONFIG, NOW, PLAYBOOK, TEMPLATE, Recorder, generate  # noqa: E402
 
-CONFIG = """\
-version: 1
-sequences: sequences/
-templates: templates/
-store: "{url}"
-timezone: UTC
-schema:
-  contact:
-    first_name: string
-    company: string
-    tier: {{enum: [A, B, C]}}
-events:
-  signed_up: {{}}
-channels:
-  email: {{adapter: smtp, host: 127.0.0.1, port: 9, from: "Acme <hello@acme.example>"}}
-"""
 
 
 def project(folder: Path, url: str) -> Path:

@@ -67,7 +67,7 @@ CONFIG = """\
 version: 1
 sequences: sequences/
 templates: templates/
-store: sqlite:///{db}
+store: "{url}"
 timezone: UTC
 schema:
   contact:
@@ -88,7 +88,7 @@ def make_project(folder: Path) -> Path:
     (folder / "sequences" / "nurture.fsl").write_text(PLAYBOOK)
     (folder / "templates" / "welcome.md").write_text(TEMPLATE)
     (folder / "templates" / "checkin.md").write_text(TEMPLATE.replace("Welcome", "Checking in"))
-    (folder / "fsl.yaml").write_text(CONFIG.format(db=folder / "fsl.db"))
+    (folder / "fsl.yaml").write_text(CONFIG.format(url=f"sqlite:///{folder / 'fsl.db'}"))
     return folder / "fsl.yaml"
 
 
