@@ -44,3 +44,33 @@ def pg_url():
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_urls():
+    """A function giving a fresh schema's URL per call (all dropped afterwards)."""
+    url = postgres_url()
+    if not url:
+        pytest.skip("FSL_TEST_POSTGRES_URL is not set")
+    made: list[str] = []
+    try:
+        admin = sa.create_engine(_driver(url), connect_args={"connect_timeout": 5})
+        with admin.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - set but unreachable: a failure, not a skip
+        pytest.fail(f"FSL_TEST_POSTGRES_URL={url} is set but unusable: {type(exc).__name__}: {exc}")
+
+    def fresh() -> str:
+        schema = f"fsl_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        made.append(schema)
+        return schema_url(url, schema)
+
+    try:
+        yield fresh
+    finally:
+        with admin.begin() as conn:
+            for schema in made:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()

@@ -32,6 +32,7 @@ from fsl.store import plans as registry
 from fsl.store import rows as R
 from fsl.store.codec import epoch
 from fsl.store.schema import contacts, enrollments, journal
+from fsl.store.segment_checks import first_check_filter, first_checks
 
 from .runtime import Runtime, utcnow
 
@@ -122,11 +123,36 @@ def _when_changed(runtime: Runtime, engine, name: str) -> bool:
 
 
 def _schedule_checks(runtime: Runtime, engine, programs: list, at: datetime) -> int:
-    """The first check of every candidate, contact by contact, a batch per transaction."""
+    """The first check of every candidate, contact by contact, a batch per transaction.
+
+    A data-driven segment (looked at again only when data changes) gets a
+    first check only for the contacts its SQL pre-filter admits: for the
+    others the check would be false and leave nothing behind.  Where the
+    playbook's shape allows, the rows are written by INSERT ... SELECT
+    without loading a contact (store/segment_checks.py)."""
+    dense, n = [], 0
+    for prog in programs:
+        if not runtime.store.segment_sql:
+            dense.append(prog)
+            continue
+        only = first_check_filter(prog, runtime.db.dialect, at)
+        only = sa.true() if only is None else only
+        with runtime.db.write() as conn:  # one set-based statement per zone, no contact loaded
+            done = first_checks(conn, prog, at, runtime.db.dialect, only)
+        if done is not None:
+            n += done
+        else:
+            n += _first_checks(runtime, engine, [prog], at, only)
+    if dense:
+        n += _first_checks(runtime, engine, dense, at, sa.true())
+    return n
+
+
+def _first_checks(runtime: Runtime, engine, programs: list, at: datetime, only) -> int:
     store, last, n = runtime.store, "", 0
     while True:
         with runtime.db.read() as conn:
-            ids = list(conn.execute(sa.select(contacts.c.id).where(contacts.c.id > last)
+            ids = list(conn.execute(sa.select(contacts.c.id).where(contacts.c.id > last, only)
                                     .order_by(contacts.c.id).limit(runtime.batch_size)).scalars())
         if not ids:
             return n

@@ -36,6 +36,11 @@ the *same* Message-ID.  What is guaranteed, precisely:
 
 A failing contact never blocks the others: a retry is scheduled later in
 the queue (ordered by next attempt), and failures are reported.
+
+A large tick hands its batches' actions to a delivery process instead
+(delivery_process.py): claimed by the child's token rather than the tick's,
+delivered and settled by the child exactly as above, while the engine goes
+on with the next batches on the other core.  `Outbox._pipeline` says when.
 """
 from __future__ import annotations
 
@@ -66,15 +71,25 @@ _SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_
 LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 BATCH = 200
 NETWORK = ("smtp", "webhook")
+# A tick starts a delivery process (delivery="auto") once it has handed over
+# this many messages itself.  Why not at once: spawning costs ~0.5 s of CPU
+# and ~60 MB, while 1,000 messages render in-process in ~0.03 s, so small
+# ticks (and most tests) stay in-process; a tick that is this far in usually
+# has thousands more, which then render on the other core.  Until the child
+# is ready the tick goes on delivering itself, and a tick that ends first
+# just kills it (nothing was claimed for it).
+START_AFTER = 1000
 
 
 # ---------------------------------------------------------------- ownership
 
 def _start_time(pid: int) -> str:
-    """The process's start time (Linux /proc), so a recycled pid is not mistaken for it."""
+    """The process's start time (Linux /proc), so a recycled pid is not mistaken for it;
+    "" for a zombie (dead, not yet reaped by its parent: a killed delivery process)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return "" if fields[0] in (b"Z", b"X") else fields[19].decode()
     except (OSError, IndexError):
         return "?"
 
@@ -119,6 +134,24 @@ def recover(runtime: "Runtime") -> int:
     return len(stale)
 
 
+def take_back(runtime: "Runtime", token: str, keys: list[str] | None = None) -> int:
+    """Rows still `sending` under `token` (a delivery process that is joined or
+    dead), or only those of `keys`, back to `pending` for the next delivery."""
+    a = actions.c
+    chunks = [None] if keys is None else [keys[i:i + 500] for i in range(0, len(keys), 500)]
+    n = 0
+    with runtime.db.write() as conn:
+        for chunk in chunks:
+            stmt = actions.update().where(a.status == "sending", a.claimed_by == token)
+            if chunk is not None:
+                stmt = stmt.where(a.key.in_(chunk))
+            n += conn.execute(stmt.values(status="pending", claimed_by=None, lease_until=None,
+                                          last_error="outcome unknown: the delivery process handing it over "
+                                                     "stopped; handed over again with the same Message-ID")
+                              ).rowcount
+    return n
+
+
 # ---------------------------------------------------------------- delivery
 
 class _Adapters:
@@ -160,18 +193,28 @@ class Outbox:
 
     The tick claims the actions each engine batch records in the batch's own
     transaction (`claim()` gives the store the token and lease) and hands
-    them over as soon as that transaction commits (`hand_over`), from the
-    objects still in memory; `drain` then delivers whatever else is due
-    (retries, and what an interrupted tick left behind)."""
+    them over as soon as that transaction commits (`hand_over_records`):
+    from the objects still in memory, or by key to the tick's delivery
+    process once it has one; `drain` then delivers whatever else is due
+    (retries, and what an interrupted tick left behind).  The delivery
+    process itself runs an Outbox too, without `recover_first`."""
 
-    def __init__(self, runtime: "Runtime", now: datetime, report: "TickReport") -> None:
+    def __init__(self, runtime: "Runtime", now: datetime, report: "TickReport", *,
+                 recover_first: bool = True) -> None:
         self.runtime = runtime
         self.now = now
         self.report = report
         self.token = owner_token()
         self.adapters = _Adapters(runtime)
         self._llm = None  # fsl.llm.queue.LLMOutbox, made at the first `renderer: llm` send
-        report.recovered += recover(runtime)
+        self.helper = None  # delivery_process.DeliveryProcess, once this tick started one
+        self._tried = False  # a tick starts at most one
+        self._inline = 0  # messages this tick handed over in-process
+        self._claimed_for = self.token  # the token of the claims made since the last hand-over
+        if recover_first:
+            report.recovered += recover(runtime)
+        if getattr(runtime, "delivery", "inline") == "process":
+            self._start(wait=True)
 
     def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
         """A `renderer: llm` send: the model writes it behind the guards, or it
@@ -187,20 +230,112 @@ class Outbox:
         return self._llm.message(item.key, item.rec, item.contact, need)
 
     def claim(self) -> tuple[str, int]:
+        """(token, lease) of the actions an engine batch records: the delivery
+        process's once it is ready, else this tick's own."""
+        helper = self.helper
+        self._claimed_for = helper.token if helper is not None and helper.active else self.token
+        return self._claimed_for, int(time.time()) + LEASE_SECONDS
+
+    def own_claim(self) -> tuple[str, int]:
+        """(token, lease) of what this process claims to hand over itself."""
         return self.token, int(time.time()) + LEASE_SECONDS
 
     def close(self) -> None:
-        self.adapters.close()
+        try:
+            self._retire()
+        finally:
+            self.adapters.close()
 
     def hand_over_records(self, handoff: list[tuple]) -> None:
-        """Actions claimed by an engine batch: (key, record, vars, contact, deal)."""
+        """Actions claimed by the engine batches committed since the last call:
+        (key, record, vars, contact, deal).  All were claimed for one token:
+        the delivery process starts serving claims only here, after them."""
         if handoff:
-            self.hand_over([Item(key, rec, vars or {}, contact, deal, 1)
-                            for key, rec, vars, contact, deal in handoff])
+            keys = [h[0] for h in handoff]
+            if self._claimed_for == self.token:
+                self._inline += len(handoff)
+                self.hand_over([Item(key, rec, vars or {}, contact, deal, 1)
+                                for key, rec, vars, contact, deal in handoff])
+            elif self.helper is None or self.helper.token != self._claimed_for:
+                # claimed for a delivery process already finished (a stopped tick): due again
+                self.report.recovered += take_back(self.runtime, self._claimed_for, keys)
+            elif not self.helper.send(keys):
+                pass  # it died: `_retire` takes its rows back
+        self._pipeline()
+
+    # ------------------------------------------------------------ the delivery process
+    def _pipeline(self) -> None:
+        """Start the delivery process when this tick is large (START_AFTER), and
+        switch claims to it once it is ready; stop using a dead one."""
+        helper = self.helper
+        if helper is None:
+            if (not self._tried and self._inline >= START_AFTER
+                    and getattr(self.runtime, "delivery", "inline") == "auto"):
+                self._start(wait=False)
+        elif helper.state == "starting":
+            if helper.ready():
+                self._activate()
+        elif not helper.active:
+            self.runtime.db.gate = None
+
+    def _start(self, wait: bool) -> None:
+        from . import delivery_process as dp
+
+        self._tried = True
+        why = dp.usable(self.runtime)
+        if why is None and not wait and dp.cores() < 2:
+            why = "one core: nothing to overlap"  # auto only; a forced start is obeyed
+        if why is not None:
+            self.report.delivery_process = {"started": False, "why": why}
+            return
+        self.helper = dp.DeliveryProcess(self.runtime, self.now)
+        if wait and self.helper.ready(dp.READY_TIMEOUT):
+            self._activate()
+
+    def _activate(self) -> None:
+        if self.helper.turns is not None:  # SQLite: take write turns with it
+            self.runtime.db.gate = self.helper.turns.tick
+
+    def _retire(self) -> None:
+        """Finish the delivery process, count what it did, and take back what it
+        claimed and did not settle (it died, or a stopped tick never sent it)."""
+        helper, self.helper = self.helper, None
+        if helper is None:
+            return
+        try:
+            result = helper.finish()
+        finally:
+            self.runtime.db.gate = None
+        info: dict[str, Any] = {"started": True, "delivered": 0, "seconds": 0.0, "peak_mb": None,
+                                "waited": helper.waited, "error": helper.error}
+        if result is not None:
+            r = self.report
+            r.delivered += result["delivered"]
+            r.retried += result["retried"]
+            r.failed += result["failed"]
+            r.failures.extend(result["failures"])
+            info.update(delivered=result["delivered"], seconds=result["seconds"], peak_mb=result["peak_mb"])
+        if helper.token is not None:
+            info["taken_back"] = taken = take_back(self.runtime, helper.token)
+            self.report.recovered += taken
+        self.report.delivery_process = info
+
+    def load(self, keys: list[str]) -> list[Item]:
+        """The rows of `keys` still claimed by this outbox (the delivery process's side)."""
+        a = actions.c
+        rows: list = []
+        with self.runtime.db.read() as conn:
+            for i in range(0, len(keys), 500):
+                rows += conn.execute(sa.select(actions).where(a.key.in_(keys[i:i + 500]), a.status == "sending",
+                                                              a.claimed_by == self.token)
+                                     .order_by(a.id)).mappings().all()
+        return self.items_of(rows)
 
     def drain(self, stop: Callable[[], bool] = lambda: False,
               progress: Callable[[str, int], None] | None = None, batch: int = BATCH) -> None:
-        """Every other due outbox row: claim a batch, hand it over, settle; repeat."""
+        """Every other due outbox row: claim a batch, hand it over, settle; repeat.
+        The delivery process is finished first, so what it left is due again here."""
+        self._retire()
         while not stop():
             items = self._claim(batch)
             if not items:
@@ -216,7 +351,7 @@ class Outbox:
                                     .order_by(a.next_attempt_at, a.id).limit(limit)).scalars())
             if not ids:
                 return []
-            token, lease = self.claim()
+            token, lease = self.own_claim()
             conn.execute(actions.update().where(a.id.in_(ids))
                          .values(status="sending", claimed_by=token, lease_until=lease, attempts=a.attempts + 1))
             rows = list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))

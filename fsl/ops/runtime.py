@@ -71,6 +71,7 @@ class TickReport:
     instants: int = 0
     events: int = 0
     checks: int = 0
+    checks_in_sql: int = 0  # due checks moved on in SQL without loading the candidate
     woken: int = 0
     steps: int = 0
     actions: dict[str, int] = field(default_factory=dict)
@@ -84,6 +85,9 @@ class TickReport:
     seconds: float = 0.0
     engine_seconds: float = 0.0
     deliver_seconds: float = 0.0
+    # the tick's delivery process (outbox.py, delivery_process.py), when it
+    # tried one: delivered, seconds (busy), peak_mb, waited, error, taken_back
+    delivery_process: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,11 +101,17 @@ class Runtime:
     """See the module docstring.  `adapters` overrides channels by name (the
     demo's .eml sink, the benchmark's recorder); `llm_placeholder` renders
     `renderer: llm` templates from their prompt when no model is configured
-    (the demo only)."""
+    (the demo only).  `delivery` says where a delivering tick renders and
+    hands over: "auto" (in-process, and in a delivery process of its own
+    once the tick proves large: outbox.START_AFTER), "inline" or "process"
+    (from the first batch; tests)."""
 
     def __init__(self, config: Config, db: Database, templates: TemplateStore | None = None, *,
                  batch_size: int = BATCH, adapters: dict[str, Any] | None = None,
-                 llm_placeholder: bool = False) -> None:
+                 llm_placeholder: bool = False, delivery: str = "auto") -> None:
+        if delivery not in ("auto", "inline", "process"):
+            raise ValueError(f"delivery must be auto, inline or process, not {delivery!r}")
+        self.delivery = delivery
         self.config = config
         self.db = db
         self.templates = templates if templates is not None else TemplateStore(config.templates)
@@ -280,7 +290,9 @@ class Runtime:
                 break
         if report.interrupted:
             return
-        while True:  # 2. enroll-when checks
+        # 2. enroll-when checks: those that cannot match move on in SQL, the engine looks at the rest
+        report.checks_in_sql += self._batch(engine, lambda: store.pass_over_checks(t, engine.ordered))
+        while True:
             n = self._batch(engine, checks_batch)
             report.checks += n
             if not n or self._halt(stop, report):
@@ -447,7 +459,7 @@ class LeasedOutbox(Outbox):
         if not rt.db.shared:
             return super()._claim(limit)
         with rt.db.write() as conn:
-            token, until = self.claim()
+            token, until = self.own_claim()
             rows = lease.claim_outbox(conn, epoch(self.now), limit, token, until)
         if not rows:
             return []

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -58,6 +58,9 @@ class Database:
         self.engine = _make_engine(url, echo)
         self.dialect = self.engine.dialect.name
         self._shared = threading.local()
+        # Entered around every write transaction when set: the write turns of
+        # a tick and its delivery process on one SQLite file (turns.py).
+        self.gate: Callable[[], ContextManager[None]] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,10 +86,11 @@ class Database:
     def write(self, *, exclusive: bool = False) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on error.
         `exclusive` takes the whole writer lock even inside `sharing()`."""
-        with self.engine.connect() as conn:
-            conn.execution_options(fsl_write="shared" if self.shared and not exclusive else "exclusive")
-            with conn.begin():
-                yield conn
+        with self.gate() if self.gate is not None else nullcontext():
+            with self.engine.connect() as conn:
+                conn.execution_options(fsl_write="shared" if self.shared and not exclusive else "exclusive")
+                with conn.begin():
+                    yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -16,20 +16,33 @@ contact (one level), `== != < <= > >=` against string, number and boolean
 literals (with Python's type rules: a boolean is not a number, strings
 compare by code point), `== none` / `!= none`, `in` / `not in` a list of
 literals, `and` / `or` / `not`, and `count(EVENT)` compared with a number
-(events applied up to now).  Left to Python (None): deal and stakeholder
-fields, `let`s, arithmetic, `days_since` and windowed `count` (both depend
-on the contact's time zone), engagement functions.
+(events applied up to now).  `let`s are inlined first.
+
+`_loose` widens what cannot be exact but can be bounded, used only where a
+superset is enough (never under `not`): `days_since(contact.F)` and
+`count(EVENT, D)` compared with a number.  Both depend on the contact's time
+zone, which SQL does not know, so the clause allows the widest error a zone
+can cause: a few days on `days_since`, two days on a window of days or
+weeks (windows in minutes and hours are exact; business days, which depend
+on holidays, are left to Python).
+
+Left to Python (None): deal and stakeholder fields, arithmetic, engagement
+functions, now().
 
 JSON access differs: SQLite `json_type` / `json_extract` on the TEXT
 column, PostgreSQL `jsonb_typeof` / `->>` on a cast to jsonb.
 """
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+
+from fsl.runtime.evaluate import _NOMINAL
 
 from .schema import contacts, events
 
@@ -37,9 +50,27 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def prefilter(tree: Any, dialect: str, now: int) -> ColumnElement | None:
-    """A clause true for every contact the expression holds for (None: no narrowing)."""
-    return _superset(tree, _Json(dialect), now)
+def prefilter(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None) -> ColumnElement | None:
+    """A clause true for every contact the expression holds for (None: no narrowing).
+
+    The clause is never NULL for a contact, so `NOT clause` is its exact
+    complement (the candidates the expression cannot hold for)."""
+    return _superset(inline_lets(tree, lets or {}), _Json(dialect), now)
+
+
+def inline_lets(tree: Any, lets: dict[str, Any], _seen: frozenset = frozenset()) -> Any:
+    """The tree with each `let` reference replaced by its definition (a cycle,
+    which the checker rejects anyway, is left as a reference: not translated)."""
+    if isinstance(tree, dict):
+        name = tree.get("let")
+        if isinstance(name, str) and len(tree) == 1:
+            if name in lets and name not in _seen:
+                return inline_lets(lets[name], lets, _seen | {name})
+            return tree
+        return {k: inline_lets(v, lets, _seen) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [inline_lets(v, lets, _seen) for v in tree]
+    return tree
 
 
 def _superset(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
@@ -49,7 +80,89 @@ def _superset(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
     if isinstance(tree, dict) and tree.get("op") == "or":
         parts = [_superset(a, j, now) for a in tree["args"]]
         return None if any(p is None for p in parts) else sa.or_(*parts)
-    return _exact(tree, j, now)
+    exact = _exact(tree, j, now)
+    return exact if exact is not None else _loose(tree, j, now)
+
+
+# ---------------------------------------------------------------- loose bounds
+
+_DAY = 86400
+_ZONE_SLACK_DAYS = 2  # a window of days in a zone differs from the nominal one by < 1 day; twice that
+
+
+def _loose(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
+    """A NULL-free superset of `days_since(contact.F) OP n` or `count(E, D) OP n`."""
+    if not isinstance(tree, dict) or tree.get("op") not in _FLIP or len(tree.get("args", ())) != 2:
+        return None
+    op, (a, b) = tree["op"], tree["args"]
+    if isinstance(a, dict) and "lit" in a:
+        a, b, op = b, a, _FLIP[op]
+    lit = b.get("lit") if isinstance(b, dict) else None
+    if not _number(lit) or not isinstance(a, dict):
+        return None
+    if a.get("call") == "days_since" and len(a.get("args", ())) == 1:
+        name = _field(a["args"][0])
+        return None if name is None else _days_since(j, name, op, lit, now)
+    if a.get("call") == "count" and len(a.get("args", ())) == 2:
+        return _window_count(a, op, lit, now)
+    return None
+
+
+def _days_bounds(op: str, n: float) -> tuple[int | None, int | None]:
+    """The integer range [lo, hi] (None: open) of whole days L with `L op n`."""
+    floor, ceil = math.floor(n), math.ceil(n)
+    return {">": (floor + 1, None), ">=": (ceil, None), "<": (None, ceil - 1), "<=": (None, floor),
+            "==": (int(n), int(n)) if n == int(n) else (1, 0), "!=": (None, None)}[op]
+
+
+def _days_since(j: "_Json", name: str, op: str, n: float, now: int) -> ColumnElement | None:
+    """days_since(contact.F) is L = whole days between the local wall clocks.
+    With X the date the field stores (UTC date of a datetime, or the date) and
+    D today's UTC date, each local date is within a day of X and of D, and the
+    floor of the wall-clock difference costs at most one more: D-X-3 <= L <= D-X+2."""
+    lo, hi = _days_bounds(op, n)
+    if lo is not None and hi is not None and lo > hi:
+        return sa.false()
+    stored = j.date_text(name)
+    today = datetime.fromtimestamp(now, timezone.utc).date()
+    terms = [stored.is_not(None)]
+    try:
+        if lo is not None:  # L >= lo  =>  D - X >= lo - 2  =>  X <= D - (lo - 2)
+            terms.append(stored <= (today - timedelta(days=lo - 2)).isoformat())
+        if hi is not None:  # L <= hi  =>  D - X <= hi + 3  =>  X >= D - (hi + 3)
+            terms.append(stored >= (today - timedelta(days=hi + 3)).isoformat())
+    except OverflowError:  # a bound beyond year 1..9999: that side does not narrow
+        terms = terms[:1]
+    return sa.and_(*terms)
+
+
+def _window_count(call: dict, op: str, n: float, now: int) -> ColumnElement | None:
+    """count(E, D) op n, with the window widened (for lower bounds on the count)
+    or narrowed (for upper bounds) by the most a zone can move its start."""
+    event = _count({"call": "count", "args": call["args"][:1]})
+    dur = call["args"][1].get("dur") if isinstance(call["args"][1], dict) else None
+    if event is None or not dur:
+        return None
+    amount, unit = dur
+    if unit not in ("seconds", "minutes", "hours", "days", "weeks") or not _number(amount) or amount < 0:
+        return None
+    span = amount * _NOMINAL[unit]
+    exact = unit in ("seconds", "minutes", "hours") or amount != int(amount)  # fixed seconds: no zone
+    slack = 0 if exact else _ZONE_SLACK_DAYS * _DAY
+
+    def counted(since: float) -> ColumnElement:
+        return (sa.select(sa.func.count()).select_from(events)
+                .where(events.c.contact == contacts.c.id, events.c.type == event, events.c.status == "done",
+                       events.c.at <= now, events.c.at > math.floor(since)).scalar_subquery())
+
+    wide, narrow = counted(now - span - slack), counted(now - span + slack)
+    if op in (">", ">="):
+        return _compare(wide, op, n)
+    if op in ("<", "<="):
+        return _compare(narrow, op, n)
+    if op == "==":
+        return sa.and_(wide >= n, narrow <= n)
+    return None
 
 
 def _exact(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
@@ -171,6 +284,18 @@ class _Json:
             value = sa.cast(contacts.c.fields, _JSONB)[name].astext
             return value.collate("C") if ordered else value  # code point order, as Python
         return sa.func.json_extract(contacts.c.fields, f'$."{name}"')
+
+    def date_text(self, name: str) -> ColumnElement:
+        """'YYYY-MM-DD' of a stored datetime ({"$t": UTC iso}) or date ({"$d": iso}); else NULL."""
+        if self.pg:
+            value = sa.cast(contacts.c.fields, _JSONB)
+            stored = sa.func.coalesce(sa.func.jsonb_extract_path_text(value, name, "$t"),
+                                      sa.func.jsonb_extract_path_text(value, name, "$d"))
+        else:
+            stored = sa.func.coalesce(sa.func.json_extract(contacts.c.fields, f'$."{name}"."$t"'),
+                                      sa.func.json_extract(contacts.c.fields, f'$."{name}"."$d"'))
+        text = sa.func.substr(stored, 1, 10)
+        return text.collate("C") if self.pg else text  # ISO dates order as strings, byte by byte
 
     def num(self, name: str) -> ColumnElement:
         if self.pg:

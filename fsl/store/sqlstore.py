@@ -76,6 +76,7 @@ class SqlStore:
         self.claim_as: Callable[[], tuple[str, int]] | None = None
         self._handoff: list[tuple] = []
         self.leasing = False  # PostgreSQL, shared writer lock: lock contacts and deals (lease.py)
+        self.segment_sql = True  # due checks that cannot match are moved on in SQL (segment_checks.py)
         self._reset()
 
     # ------------------------------------------------------------ transactions
@@ -515,6 +516,15 @@ class SqlStore:
         self._load_deals_of(cids)
         self._load_deals([key[3] for _, key in got if key[3]] + [d for c in cids for d in self._deals_of[c]])
         return len(got)
+
+    def pass_over_checks(self, t: datetime, programs: Iterable[Any]) -> int:
+        """Move on, in SQL, the checks due at t whose candidates cannot match
+        (segment_checks.py); the rest stay for claim_checks.  Returns how many."""
+        if not self.segment_sql:
+            return 0
+        from .segment_checks import pass_over
+
+        return pass_over(self._c(), programs, t, self.db.dialect, self.leasing)
 
     def pop_check(self, now: datetime) -> tuple[datetime, tuple] | None:
         while self._check_queue:

@@ -1,0 +1,208 @@
+"""`enroll when` checks passed over in SQL (issue #6).
+
+Why: a segment over a million contacts is looked at on its schedule, and
+loading every candidate (its contact, events, enrollments, deals) into
+Python to find the few that match is what made large segments slow.
+`segment_sql.prefilter` gives a clause P that holds for every contact the
+expression can hold for, and is never NULL; so the due checks of contacts
+with NOT P are ones the engine would evaluate to false.  What the engine does
+after a false check depends only on the check's schedule, so it is done here
+in one statement per playbook (per time zone where the schedule reads one):
+
+* data-driven (no schedule, nothing time-dependent): the candidate is looked
+  at again only when its data changes (enrolling.recheck), so the row is
+  deleted -- exactly what a false check does;
+* every minute (a time-dependent expression, no schedule): the row moves to
+  the next minute.  The engine may set a later time (when the contact can
+  re-enter); a check before that does nothing, so an earlier one is safe;
+* `check every D`: the row moves to t + D, in the candidate's zone when D is
+  calendar days (grouped by zone value);
+* `check cron`: the row moves to the next firing in the candidate's zone.
+
+The rows left due -- P holds, or the playbook's shape is not handled here --
+are claimed and evaluated by the engine as before, so the enrollments are
+the same by construction (tests/test_segment_checks.py runs ticks with and
+without this pass and compares every enrollment).
+
+Deploy uses the same clause: a data-driven segment's first checks are
+scheduled only for the contacts with P (`first_check_filter`).
+
+Zones: the zone of a candidate comes from the playbook's `timezone`
+expression.  When that is a contact field (or absent), zone-dependent
+schedules group by the field's value; any other expression (a deal field,
+arithmetic) leaves that playbook's checks to the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from fsl.runtime.evaluate import add
+from fsl.runtime.program import Program
+from fsl.runtime.timecalc import ceil_minute, next_cron, resolve_zone
+from fsl.runtime.timing import MINUTE
+
+from .codec import epoch
+from .schema import checks, contacts
+from .segment_sql import _field, _Json, prefilter
+
+_FIXED_UNITS = ("seconds", "minutes", "hours")
+
+
+@dataclass(frozen=True)
+class PassOver:
+    """How one playbook's false checks move on: `drop`, or a next time per zone."""
+    playbook: str
+    unmatched: ColumnElement  # NOT P over `contacts`
+    drop: bool
+    zone_field: str | None  # the contact field naming the zone, when the next time depends on it
+    next_at: Callable[[str | None], datetime] | None  # raw zone value -> the next check
+
+
+def plan_pass_over(prog: Program, dialect: str, t: datetime) -> PassOver | None:
+    """The pass-over of a playbook's checks due at t, or None to leave them all to the engine."""
+    ew = prog.enroll_when
+    if ew is None:
+        return None
+    clause = prefilter(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets)
+    if clause is None:
+        return None
+    unmatched = sa.not_(clause)
+    if ew.check_cron is None and ew.check_every is None:
+        if not ew.time_dependent:
+            return PassOver(prog.name, unmatched, True, None, None)
+        return PassOver(prog.name, unmatched, False, None, lambda _: t + MINUTE)
+    zone_dependent = ew.check_cron is not None or ew.check_every.unit not in _FIXED_UNITS
+    zone_field = None
+    if zone_dependent:
+        source = _zone_source(prog)
+        if source is False:
+            return None  # the zone comes from something SQL cannot group by
+        zone_field = source
+
+    def zone(raw: str | None):
+        return resolve_zone(raw, prog.tz_default, prog.project_zone)
+
+    if ew.check_cron is not None:
+        cron = ew.check_cron
+        return PassOver(prog.name, unmatched, False, zone_field, lambda raw: next_cron(cron, t, zone(raw)))
+    every = ew.check_every
+    return PassOver(prog.name, unmatched, False, zone_field,
+                    lambda raw: ceil_minute(add(t, every, zone(raw), prog.holidays)))
+
+
+def _zone_source(prog: Program) -> str | None | bool:
+    """The contact field the zone is read from; None when there is no
+    expression (one zone for all); False when it is any other expression."""
+    tree = prog.plan.timezone.expr
+    if tree is None:
+        return None
+    name = _field(tree)
+    return name if name is not None else False
+
+
+def pass_over(conn: Connection, programs: Iterable[Program], t: datetime, dialect: str,
+              skip_locked: bool) -> int:
+    """Move on every due check that cannot match; returns how many."""
+    done = 0
+    for prog in programs:
+        plan = plan_pass_over(prog, dialect, t)
+        if plan is not None:
+            done += _apply(conn, plan, epoch(t), _Json(dialect), skip_locked)
+    return done
+
+
+def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bool) -> int:
+    k = checks.alias("due")
+    zone = _zone_value(j, plan.zone_field) if plan.zone_field is not None else None
+
+    def keys(*extra: ColumnElement) -> sa.Select:
+        q = (sa.select(k.c.playbook, k.c.contact, k.c.deal).join(contacts, contacts.c.id == k.c.contact)
+             .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched, *extra))
+        # Many workers: rows another worker claimed are its own (it evaluates them); never wait.
+        return q.with_for_update(skip_locked=True, of=k) if skip_locked else q
+
+    target = sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal)
+    if plan.drop:
+        return conn.execute(checks.delete().where(target.in_(keys()))).rowcount or 0
+    if zone is None:
+        at = epoch(plan.next_at(None))
+        return conn.execute(checks.update().where(target.in_(keys())).values(at=at)).rowcount or 0
+    done = 0
+    values = list(conn.execute(sa.select(zone).select_from(k).join(contacts, contacts.c.id == k.c.contact)
+                               .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched)
+                               .distinct()).scalars())
+    by_time: dict[int, list[Any]] = {}
+    for raw in values:
+        by_time.setdefault(epoch(plan.next_at(raw)), []).append(raw)
+    for at, raws in sorted(by_time.items()):
+        named = [r for r in raws if r is not None]
+        match = [zone.in_(named)] if named else []
+        if None in raws:
+            match.append(zone.is_(None))
+        done += conn.execute(checks.update().where(target.in_(keys(sa.or_(*match)))).values(at=at)).rowcount or 0
+    return done
+
+
+def _zone_value(j: _Json, name: str) -> ColumnElement:
+    """The zone field as the engine reads it: its text when it is a string, else NULL."""
+    return sa.case((j.is_str(name), j.text(name)), else_=sa.null())
+
+
+def first_check_filter(prog: Program, dialect: str, t: datetime) -> ColumnElement | None:
+    """For a data-driven segment, the contacts worth a first check (P); None: all of them."""
+    plan = plan_pass_over(prog, dialect, t)
+    if plan is None or not plan.drop:
+        return None
+    return sa.not_(plan.unmatched)
+
+
+def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str, only: ColumnElement) -> int | None:
+    """Every candidate's first check (enrolling._first) as INSERT ... SELECT
+    over the contacts with `only`, one statement per zone group; None when
+    the playbook's candidates are contact-deal links or its zone is not a
+    contact field (the engine schedules those contact by contact)."""
+    ew = prog.enroll_when
+    if ew is None or ew.uses_deal:
+        return None
+    zone_field = None
+    if ew.check_cron is not None:
+        source = _zone_source(prog)
+        if source is False:
+            return None
+        zone_field = source
+    j = _Json(dialect)
+    zone = _zone_value(j, zone_field) if zone_field is not None else None
+    groups: dict[int, list[Any]] = {}
+    if zone is None:
+        groups[epoch(ceil_minute(at))] = [None]
+    else:
+        for raw in conn.execute(sa.select(zone).where(only).distinct()).scalars():
+            z = resolve_zone(raw, prog.tz_default, prog.project_zone)
+            groups.setdefault(epoch(ceil_minute(next_cron(ew.check_cron, at - MINUTE, z))), []).append(raw)
+    done = 0
+    for when, raws in sorted(groups.items()):
+        match = [only]
+        if zone is not None:
+            named = [r for r in raws if r is not None]
+            match.append(sa.or_(*([zone.in_(named)] if named else []), *([zone.is_(None)] if None in raws else [])))
+        rows = sa.select(sa.literal(prog.name), contacts.c.id, sa.literal(""), sa.literal(when),
+                         sa.literal(prog.order[0])).where(*match)
+        stmt = _insert(dialect).from_select(["playbook", "contact", "deal", "at", "rank"], rows)
+        stmt = stmt.on_conflict_do_update(index_elements=["playbook", "contact", "deal"],
+                                          set_={"at": stmt.excluded.at, "rank": stmt.excluded.rank})
+        done += conn.execute(stmt).rowcount or 0
+    return done
+
+
+def _insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(checks)
