@@ -54,6 +54,7 @@ from .segment_sql import _field, _Json, prefilter
 _FIXED_UNITS = ("seconds", "minutes", "hours")
 
 
+
 @dataclass(frozen=True)
 class PassOver:
     """How one playbook's false checks move on: `drop`, or a next time per zone."""
@@ -127,26 +128,35 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
         # Many workers: rows another worker claimed are its own (it evaluates them); never wait.
         return q.with_for_update(skip_locked=True, of=k) if skip_locked else q
 
-    target = sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal)
+    # The outer terms repeat the subquery's so that the statement walks the due index, not the table.
+    own = (checks.c.playbook == plan.playbook, checks.c.at <= now)
+
+    def target(*extra: ColumnElement) -> tuple[ColumnElement, ...]:
+        return (*own, sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal).in_(keys(*extra)))
+
     if plan.drop:
-        return conn.execute(checks.delete().where(target.in_(keys()))).rowcount or 0
+        return conn.execute(checks.delete().where(*target())).rowcount or 0
     if zone is None:
         at = epoch(plan.next_at(None))
-        return conn.execute(checks.update().where(target.in_(keys())).values(at=at)).rowcount or 0
-    done = 0
+        return conn.execute(checks.update().where(*target()).values(at=at)).rowcount or 0
     values = list(conn.execute(sa.select(zone).select_from(k).join(contacts, contacts.c.id == k.c.contact)
                                .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched)
                                .distinct()).scalars())
+    if not values:
+        return 0
     by_time: dict[int, list[Any]] = {}
     for raw in values:
         by_time.setdefault(epoch(plan.next_at(raw)), []).append(raw)
+    whens = []
     for at, raws in sorted(by_time.items()):
         named = [r for r in raws if r is not None]
-        match = [zone.in_(named)] if named else []
-        if None in raws:
-            match.append(zone.is_(None))
-        done += conn.execute(checks.update().where(target.in_(keys(sa.or_(*match)))).values(at=at)).rowcount or 0
-    return done
+        match = ([zone.in_(named)] if named else []) + ([zone.is_(None)] if None in raws else [])
+        whens.append((sa.or_(*match), at))
+    # One pass over the due rows: each row's next time by its contact's zone (a value
+    # that appeared since the DISTINCT above keeps its time: the engine looks at it).
+    next_at = (sa.select(sa.case(*whens, else_=checks.c.at)).where(contacts.c.id == checks.c.contact)
+               .scalar_subquery())
+    return conn.execute(checks.update().where(*target()).values(at=next_at)).rowcount or 0
 
 
 def _zone_value(j: _Json, name: str) -> ColumnElement:
