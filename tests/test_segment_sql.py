@@ -96,6 +96,10 @@ def _tree(rng: random.Random, depth: int = 0):
         args = [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]},
                 {"lit": rng.choice([0, 1, 2, 3, 7, 14, 30, 1.5, -1])}]
         return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
+    if kind < 0.9:  # loose: days since the latest event of a kind
+        args = [{"call": "days_since", "args": [{"call": "last", "args": [{"name": rng.choice(EVENTS)}]}]},
+                {"lit": rng.choice([0, 1, 2, 3, 5, 9, 1.5])}]
+        return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
     if kind < 0.94:  # loose: a windowed count
         window = {"dur": rng.choice([[6, "hours"], [90, "minutes"], [1, "days"], [3, "days"], [1, "weeks"],
                                      [2, "weeks"], [2, "business_days"]])}
@@ -119,6 +123,10 @@ class _Env:
     def count(self, ctx, event, since):
         return sum(1 for c, t, at in self.history if c == ctx.contact.id and t == event and at <= ctx.now
                    and (since is None or at > since))
+
+    def last(self, ctx, event):
+        times = [at for c, t, at in self.history if c == ctx.contact.id and t == event and at <= ctx.now]
+        return max(times) if times else None
 
 
 def _check(url: str, seed: int) -> None:
@@ -187,7 +195,11 @@ def _loose_only(url: str) -> None:
         trees = [{"op": ">", "args": [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]}, {"lit": 30}]},
                  {"op": "==", "args": [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]}, {"lit": 3}]},
                  {"op": ">=", "args": [{"call": "count", "args": [{"name": "opened"}, {"dur": [3, "days"]}]}, {"lit": 2}]},
-                 {"op": "<", "args": [{"call": "count", "args": [{"name": "clicked"}, {"dur": [1, "weeks"]}]}, {"lit": 1}]}]
+                 {"op": "<", "args": [{"call": "count", "args": [{"name": "clicked"}, {"dur": [1, "weeks"]}]}, {"lit": 1}]},
+                 {"op": "<=", "args": [{"call": "days_since", "args": [{"call": "last", "args": [{"name": "opened"}]}]},
+                                       {"lit": 3}]},
+                 {"op": ">", "args": [{"call": "days_since", "args": [{"call": "last", "args": [{"name": "opened"}]}]},
+                                      {"lit": 10}]}]
         for tree in trees:
             f = compile_expr(tree)
             want = {c.id for c in people

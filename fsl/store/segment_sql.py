@@ -19,8 +19,8 @@ literals, `and` / `or` / `not`, and `count(EVENT)` compared with a number
 (events applied up to now).  `let`s are inlined first.
 
 `_loose` widens what cannot be exact but can be bounded, used only where a
-superset is enough (never under `not`): `days_since(contact.F)` and
-`count(EVENT, D)` compared with a number.  Both depend on the contact's time
+superset is enough (never under `not`): `days_since(contact.F)`,
+`days_since(last(EVENT))` and `count(EVENT, D)` compared with a number.  Both depend on the contact's time
 zone, which SQL does not know, so the clause allows the widest error a zone
 can cause: a few days on `days_since`, two days on a window of days or
 weeks (windows in minutes and hours are exact; business days, which depend
@@ -101,6 +101,10 @@ def _loose(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
     if not _number(lit) or not isinstance(a, dict):
         return None
     if a.get("call") == "days_since" and len(a.get("args", ())) == 1:
+        last = _count({"call": "count", "args": a["args"][0].get("args", [])}) \
+            if isinstance(a["args"][0], dict) and a["args"][0].get("call") == "last" else None
+        if last is not None:
+            return _days_since_last(last, op, lit, now)
         name = _field(a["args"][0])
         return None if name is None else _days_since(j, name, op, lit, now)
     if a.get("call") == "count" and len(a.get("args", ())) == 2:
@@ -133,6 +137,27 @@ def _days_since(j: "_Json", name: str, op: str, n: float, now: int) -> ColumnEle
             terms.append(stored >= (today - timedelta(days=hi + 3)).isoformat())
     except OverflowError:  # a bound beyond year 1..9999: that side does not narrow
         terms = terms[:1]
+    return sa.and_(*terms)
+
+
+def _days_since_last(event: str, op: str, n: float, now: int) -> ColumnElement:
+    """days_since(last(E)) op n.  L counts whole local days from the latest E;
+    a zone moves local time differences by less than a day, so L >= lo needs
+    no E in the last lo - 2 days (and one before), L <= hi one in the last hi + 3."""
+    lo, hi = _days_bounds(op, n)
+    if lo is not None and hi is not None and lo > hi:
+        return sa.false()
+
+    def some(after: float | None) -> ColumnElement:
+        q = sa.select(events.c.id).where(events.c.contact == contacts.c.id, events.c.type == event,
+                                         events.c.status == "done", events.c.at <= now)
+        return sa.exists(q if after is None else q.where(events.c.at > math.floor(after)))
+
+    terms = [some(None)]  # last(E) is none without one: the comparison is false
+    if lo is not None and lo - 2 > 0:
+        terms.append(sa.not_(some(now - (lo - 2) * _DAY)))
+    if hi is not None:
+        terms.append(some(now - (hi + 3) * _DAY))
     return sa.and_(*terms)
 
 
