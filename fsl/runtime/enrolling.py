@@ -69,7 +69,7 @@ def _suppressed(engine: "Engine", prog: Program, contact_id: str, at: datetime) 
     `enroll when` / `reenroll after` from writing to them again, which the law
     (CAN-SPAM, GDPR) and every user expect.  Task-only playbooks still enroll.
     """
-    if not any(step.sends for step in prog.plan.steps):
+    if not prog.sends:
         return False
     store = engine.store
     return any(e.at <= at for kind in SUPPRESSING for e in store.contact_events(contact_id, kind))

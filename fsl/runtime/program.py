@@ -207,6 +207,7 @@ class Program:
     tz_default: str | None
     project_zone: str | None
     source_file: str | None = None
+    sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
     _zones: dict = field(default_factory=dict)
 
     def zone(self, ctx: Ctx) -> ZoneInfo:
@@ -265,6 +266,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         tz_expr=_opt(plan.timezone.expr), tz_default=plan.timezone.default,
         project_zone=project_zone,
         source_file=plan.source.file if plan.source else None,
+        sends=any(step.sends for step in plan.steps),
     )
 
 
