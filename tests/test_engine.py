@@ -892,3 +892,28 @@ def test_an_unsubscribed_contact_is_never_enrolled_again_by_a_sending_playbook()
               start="2026-11-23T00:00:00Z", until="2026-12-10T00:00:00Z")
     assert [a[2] for a in acts(out)] == ["a"]  # stopped, and never enrolled again
     assert outcomes(out) == [("c1", "p", "stopped", "2026-11-24T12:00:00Z")]
+
+
+def test_zone_read_from_the_deal_follows_the_deal():
+    """A zone read from a deal field is looked up again for each step (the
+    contact's version says nothing about the deal): the third step, scheduled
+    when the second runs, is at 09:00 in the zone the deal names by then."""
+    src = """\
+playbook p:
+    enroll on meeting_ended
+    timezone deal.pain_point default "UTC"
+    step first:
+        task call "first"
+    step second after 1 day:
+        task call "second"
+    step third at day 4 09:00:
+        task call "third"
+"""
+    contacts = [{"id": "c1", "first_name": "A", "seniority": "vp", "tier": "A", "ltv": 1, "status": "active"}]
+    deals = [{"id": "d1", "name": "N", "stage": "demo", "amount": 1, "pain_point": "UTC",
+              "stakeholders": [{"contact": "c1", "role": "champion", "attended": True}]}]
+    events = [{"at": "2026-11-23T10:00:00Z", "type": "meeting_ended", "contact": "c1", "deal": "d1"},
+              {"at": "2026-11-24T10:00:00Z", "type": "update", "deal": "d1", "set": {"pain_point": "Asia/Tokyo"}}]
+    out = run(src, contacts, events, deals)
+    assert acts(out, "at", "step") == [("2026-11-23T10:00:00Z", "first"), ("2026-11-24T10:00:00Z", "second"),
+                                       ("2026-11-26T00:00:00Z", "third")]  # 09:00 in Tokyo

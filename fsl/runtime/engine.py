@@ -220,6 +220,9 @@ class Engine:
         deal = self.store.get_deal(en.deal) if en.deal is not None else None
         stake = deal.stakeholders.get(en.contact) if deal is not None else None
         ctx = Ctx(now, contact, deal, stake, event, en, None, self.services, prog.lets, prog.holidays)
+        if not prog.zone_by_contact:  # read from the deal or an event: no version says when it changed
+            ctx.zone = prog.zone(ctx)
+            return ctx
         version = contact.version if contact is not None else -1
         cached = self._zones.get(en.id)
         if cached is not None and cached[0] == version:

@@ -208,6 +208,7 @@ class Program:
     project_zone: str | None
     source_file: str | None = None
     sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
+    zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
     _zones: dict = field(default_factory=dict)
 
     def zone(self, ctx: Ctx) -> ZoneInfo:
@@ -267,7 +268,24 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         project_zone=project_zone,
         source_file=plan.source.file if plan.source else None,
         sends=any(step.sends for step in plan.steps),
+        zone_by_contact=_contact_only(plan.timezone.expr),
     )
+
+
+def _contact_only(tree: Any) -> bool:
+    """Whether an expression reads nothing but the contact's fields (no deal,
+    stakeholder, event, let or function): then its value changes only with
+    the contact's version."""
+    if isinstance(tree, dict):
+        if "let" in tree or "call" in tree:
+            return False
+        path = tree.get("path")
+        if path is not None and (not path or path[0] != "contact"):
+            return False
+        return all(_contact_only(v) for v in tree.values())
+    if isinstance(tree, list):
+        return all(_contact_only(v) for v in tree)
+    return True
 
 
 def _opt(tree) -> Fn | None:
