@@ -145,9 +145,9 @@ def _schedule_checks(runtime: Runtime, engine, programs: list, at: datetime) -> 
             n += _first_checks(runtime, engine, [prog], at, only)
     if dense:
         n += _first_checks(runtime, engine, dense, at, sa.true())
-    if runtime.db.dialect == "sqlite" and n:
-        # Statistics, so that SQLite walks due checks by the due index rather than by
-        # playbook (the primary key's first column, which matches every row).
+    if n:
+        # Statistics, so that the database walks due checks by the due index rather than
+        # by playbook (the primary key's first column, which matches every row).
         with runtime.db.write() as conn:
             conn.exec_driver_sql("ANALYZE checks")
     return n

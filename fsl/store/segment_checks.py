@@ -150,13 +150,21 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     whens = []
     for at, raws in sorted(by_time.items()):
         named = [r for r in raws if r is not None]
-        match = ([zone.in_(named)] if named else []) + ([zone.is_(None)] if None in raws else [])
-        whens.append((sa.or_(*match), at))
-    # One pass over the due rows: each row's next time by its contact's zone (a value
-    # that appeared since the DISTINCT above keeps its time: the engine looks at it).
-    next_at = (sa.select(sa.case(*whens, else_=checks.c.at)).where(contacts.c.id == checks.c.contact)
-               .scalar_subquery())
-    return conn.execute(checks.update().where(*target()).values(at=next_at)).rowcount or 0
+        whens.append((named, None in raws, at))
+    # One pass over the due rows (UPDATE ... FROM the due rows with their contact's zone):
+    # each row's next time by that zone; a value that appeared since the DISTINCT above
+    # keeps the row's time, so the engine looks at it.
+    q = (sa.select(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"))
+         .join(contacts, contacts.c.id == k.c.contact)
+         .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched))
+    due = (q.with_for_update(skip_locked=True, of=k) if skip_locked else q).subquery("moving")
+    cases = [(sa.or_(*([due.c.zone.in_(named)] if named else []), *([due.c.zone.is_(None)] if none else [])), at)
+             for named, none, at in whens]
+    stmt = (checks.update()
+            .where(*own, checks.c.contact == due.c.contact, checks.c.deal == due.c.deal,
+                   checks.c.playbook == due.c.playbook)
+            .values(at=sa.case(*cases, else_=checks.c.at)))
+    return conn.execute(stmt).rowcount or 0
 
 
 def _zone_value(j: _Json, name: str) -> ColumnElement:
@@ -206,7 +214,9 @@ def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str, on
         stmt = _insert(dialect).from_select(["playbook", "contact", "deal", "at", "rank"], rows)
         stmt = stmt.on_conflict_do_update(index_elements=["playbook", "contact", "deal"],
                                           set_={"at": stmt.excluded.at, "rank": stmt.excluded.rank})
-        done += conn.execute(stmt).rowcount or 0
+        conn.execute(stmt)
+        # (psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT: count what was matched)
+        done += conn.execute(sa.select(sa.func.count()).select_from(contacts).where(*match)).scalar() or 0
     return done
 
 
