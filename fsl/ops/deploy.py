@@ -135,14 +135,13 @@ def _schedule_checks(runtime: Runtime, engine, programs: list, at: datetime) -> 
         if not runtime.store.segment_sql:
             dense.append(prog)
             continue
-        only = first_check_filter(prog, runtime.db.dialect, at)
-        only = sa.true() if only is None else only
-        with runtime.db.write() as conn:  # one set-based statement per zone, no contact loaded
-            done = first_checks(conn, prog, at, runtime.db.dialect, only)
+        with runtime.db.write() as conn:  # set-based, no contact loaded
+            done = first_checks(conn, prog, at, runtime.db.dialect)
         if done is not None:
             n += done
-        else:
-            n += _first_checks(runtime, engine, [prog], at, only)
+            continue
+        only = first_check_filter(prog, runtime.db.dialect, at)
+        n += _first_checks(runtime, engine, [prog], at, sa.true() if only is None else only)
     if dense:
         n += _first_checks(runtime, engine, dense, at, sa.true())
     if n:

@@ -63,21 +63,42 @@ class PassOver:
     drop: bool
     zone_field: str | None  # the contact field naming the zone, when the next time depends on it
     next_at: Callable[[str | None], datetime] | None  # raw zone value -> the next check
+    parsed: Any = None  # PostgreSQL: LATERAL (contacts.fields::jsonb), joined after contacts
+
+    def json(self, dialect: str) -> _Json:
+        return _Json(dialect, self.parsed.c.doc if self.parsed is not None else None)
+
+    def over_contacts(self, q: sa.Select) -> sa.Select:
+        """q (which joins contacts) with the parsed fields its clauses read."""
+        return q.join(self.parsed, sa.true()) if self.parsed is not None else q
 
 
-def plan_pass_over(prog: Program, dialect: str, t: datetime) -> PassOver | None:
-    """The pass-over of a playbook's checks due at t, or None to leave them all to the engine."""
+def _parsed(dialect: str) -> Any:
+    """PostgreSQL casts the text of `fields` to jsonb at every read; a LATERAL
+    subquery (fenced by OFFSET 0, so it is not folded back in) casts it once per row."""
+    if dialect != "postgresql":
+        return None
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return sa.select(sa.cast(contacts.c.fields, JSONB).label("doc")).correlate(contacts).offset(0).lateral("parsed")
+
+
+def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = True) -> PassOver | None:
+    """The pass-over of a playbook's checks due at t, or None to leave them all to the engine.
+    lateral=False: its clauses read `contacts` alone (no parsed-fields join needed)."""
     ew = prog.enroll_when
     if ew is None:
         return None
-    clause = prefilter(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets)
+    parsed = _parsed(dialect) if lateral else None
+    clause = prefilter(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets,
+                       parsed.c.doc if parsed is not None else None)
     if clause is None:
         return None
     unmatched = sa.not_(clause)
     if ew.check_cron is None and ew.check_every is None:
         if not ew.time_dependent:
-            return PassOver(prog.name, unmatched, True, None, None)
-        return PassOver(prog.name, unmatched, False, None, lambda _: t + MINUTE)
+            return PassOver(prog.name, unmatched, True, None, None, parsed)
+        return PassOver(prog.name, unmatched, False, None, lambda _: t + MINUTE, parsed)
     zone_dependent = ew.check_cron is not None or ew.check_every.unit not in _FIXED_UNITS
     zone_field = None
     if zone_dependent:
@@ -91,10 +112,10 @@ def plan_pass_over(prog: Program, dialect: str, t: datetime) -> PassOver | None:
 
     if ew.check_cron is not None:
         cron = ew.check_cron
-        return PassOver(prog.name, unmatched, False, zone_field, lambda raw: next_cron(cron, t, zone(raw)))
+        return PassOver(prog.name, unmatched, False, zone_field, lambda raw: next_cron(cron, t, zone(raw)), parsed)
     every = ew.check_every
     return PassOver(prog.name, unmatched, False, zone_field,
-                    lambda raw: ceil_minute(add(t, every, zone(raw), prog.holidays)))
+                    lambda raw: ceil_minute(add(t, every, zone(raw), prog.holidays)), parsed)
 
 
 def _zone_source(prog: Program) -> str | None | bool:
@@ -114,7 +135,7 @@ def pass_over(conn: Connection, programs: Iterable[Program], t: datetime, dialec
     for prog in programs:
         plan = plan_pass_over(prog, dialect, t)
         if plan is not None:
-            done += _apply(conn, plan, epoch(t), _Json(dialect), skip_locked)
+            done += _apply(conn, plan, epoch(t), plan.json(dialect), skip_locked)
     return done
 
 
@@ -123,7 +144,8 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     zone = _zone_value(j, plan.zone_field) if plan.zone_field is not None else None
 
     def keys(*extra: ColumnElement) -> sa.Select:
-        q = (sa.select(k.c.playbook, k.c.contact, k.c.deal).join(contacts, contacts.c.id == k.c.contact)
+        q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal)
+                                .join(contacts, contacts.c.id == k.c.contact))
              .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched, *extra))
         # Many workers: rows another worker claimed are its own (it evaluates them); never wait.
         return q.with_for_update(skip_locked=True, of=k) if skip_locked else q
@@ -139,7 +161,8 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     if zone is None:
         at = epoch(plan.next_at(None))
         return conn.execute(checks.update().where(*target()).values(at=at)).rowcount or 0
-    values = list(conn.execute(sa.select(zone).select_from(k).join(contacts, contacts.c.id == k.c.contact)
+    values = list(conn.execute(plan.over_contacts(sa.select(zone).select_from(k)
+                                                  .join(contacts, contacts.c.id == k.c.contact))
                                .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched)
                                .distinct()).scalars())
     if not values:
@@ -154,8 +177,8 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     # One pass over the due rows (UPDATE ... FROM the due rows with their contact's zone):
     # each row's next time by that zone; a value that appeared since the DISTINCT above
     # keeps the row's time, so the engine looks at it.
-    q = (sa.select(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"))
-         .join(contacts, contacts.c.id == k.c.contact)
+    q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"))
+                            .join(contacts, contacts.c.id == k.c.contact))
          .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched))
     due = (q.with_for_update(skip_locked=True, of=k) if skip_locked else q).subquery("moving")
     cases = [(sa.or_(*([due.c.zone.in_(named)] if named else []), *([due.c.zone.is_(None)] if none else [])), at)
@@ -174,17 +197,17 @@ def _zone_value(j: _Json, name: str) -> ColumnElement:
 
 def first_check_filter(prog: Program, dialect: str, t: datetime) -> ColumnElement | None:
     """For a data-driven segment, the contacts worth a first check (P); None: all of them."""
-    plan = plan_pass_over(prog, dialect, t)
+    plan = plan_pass_over(prog, dialect, t, lateral=False)
     if plan is None or not plan.drop:
         return None
     return sa.not_(plan.unmatched)
 
 
-def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str, only: ColumnElement) -> int | None:
-    """Every candidate's first check (enrolling._first) as INSERT ... SELECT
-    over the contacts with `only`, one statement per zone group; None when
-    the playbook's candidates are contact-deal links or its zone is not a
-    contact field (the engine schedules those contact by contact)."""
+def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str) -> int | None:
+    """Every candidate's first check (enrolling._first) as one INSERT ... SELECT
+    over the contacts -- only those with P for a data-driven segment; None
+    when the playbook's candidates are contact-deal links or its zone is not
+    a contact field (the engine schedules those contact by contact)."""
     ew = prog.enroll_when
     if ew is None or ew.uses_deal:
         return None
@@ -194,30 +217,36 @@ def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str, on
         if source is False:
             return None
         zone_field = source
-    j = _Json(dialect)
-    zone = _zone_value(j, zone_field) if zone_field is not None else None
-    groups: dict[int, list[Any]] = {}
-    if zone is None:
-        groups[epoch(ceil_minute(at))] = [None]
+    plan = plan_pass_over(prog, dialect, at)
+    parsed = plan.parsed if plan is not None else _parsed(dialect)
+    only = sa.not_(plan.unmatched) if plan is not None and plan.drop else sa.true()
+    j = _Json(dialect, parsed.c.doc if parsed is not None else None)
+    zone = _zone_value(j, zone_field) if zone_field is not None else sa.null()
+
+    def over(q: sa.Select) -> sa.Select:
+        return q.join(parsed, sa.true()) if parsed is not None else q
+
+    if zone_field is None:
+        counts = [(None, conn.execute(over(sa.select(sa.func.count()).select_from(contacts)).where(only)).scalar())]
     else:
-        for raw in conn.execute(sa.select(zone).where(only).distinct()).scalars():
-            z = resolve_zone(raw, prog.tz_default, prog.project_zone)
-            groups.setdefault(epoch(ceil_minute(next_cron(ew.check_cron, at - MINUTE, z))), []).append(raw)
-    done = 0
-    for when, raws in sorted(groups.items()):
-        match = [only]
-        if zone is not None:
-            named = [r for r in raws if r is not None]
-            match.append(sa.or_(*([zone.in_(named)] if named else []), *([zone.is_(None)] if None in raws else [])))
-        rows = sa.select(sa.literal(prog.name), contacts.c.id, sa.literal(""), sa.literal(when),
-                         sa.literal(prog.order[0])).where(*match)
-        stmt = _insert(dialect).from_select(["playbook", "contact", "deal", "at", "rank"], rows)
-        stmt = stmt.on_conflict_do_update(index_elements=["playbook", "contact", "deal"],
-                                          set_={"at": stmt.excluded.at, "rank": stmt.excluded.rank})
-        conn.execute(stmt)
-        # (psycopg reports no row count for INSERT ... SELECT ... ON CONFLICT: count what was matched)
-        done += conn.execute(sa.select(sa.func.count()).select_from(contacts).where(*match)).scalar() or 0
-    return done
+        counts = conn.execute(over(sa.select(zone.label("zone"), sa.func.count()).select_from(contacts))
+                              .where(only).group_by(zone)).all()
+    if not any(n for _, n in counts):
+        return 0
+    whens: dict[int, list[Any]] = {}
+    for raw, _ in counts:
+        first = ceil_minute(next_cron(ew.check_cron, at - MINUTE, resolve_zone(raw, prog.tz_default, prog.project_zone))
+                            if ew.check_cron is not None else at)
+        whens.setdefault(epoch(first), []).append(raw)
+    cases = [(sa.or_(*([zone.in_([r for r in raws if r is not None])] if any(r is not None for r in raws) else []),
+                     *([zone.is_(None)] if None in raws else [])), when) for when, raws in whens.items()]
+    when = sa.case(*cases, else_=sa.null()) if zone_field is not None else sa.literal(next(iter(whens)))
+    rows = over(sa.select(sa.literal(prog.name), contacts.c.id, sa.literal(""), when, sa.literal(prog.order[0]))
+                .select_from(contacts)).where(only, when.is_not(None))
+    stmt = _insert(dialect).from_select(["playbook", "contact", "deal", "at", "rank"], rows)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["playbook", "contact", "deal"],
+                                            set_={"at": stmt.excluded.at, "rank": stmt.excluded.rank}))
+    return sum(n for _, n in counts)  # (psycopg gives no row count for INSERT ... SELECT ... ON CONFLICT)
 
 
 def _insert(dialect: str):

@@ -50,12 +50,13 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def prefilter(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None) -> ColumnElement | None:
+def prefilter(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None,
+              parsed: ColumnElement | None = None) -> ColumnElement | None:
     """A clause true for every contact the expression holds for (None: no narrowing).
 
     The clause is never NULL for a contact, so `NOT clause` is its exact
     complement (the candidates the expression cannot hold for)."""
-    return _superset(inline_lets(tree, lets or {}), _Json(dialect), now)
+    return _superset(inline_lets(tree, lets or {}), _Json(dialect, parsed), now)
 
 
 def inline_lets(tree: Any, lets: dict[str, Any], _seen: frozenset = frozenset()) -> Any:
@@ -281,12 +282,18 @@ def _number(v: Any) -> bool:
 class _Json:
     """The typed reads of one contact field, per dialect; every test is NULL-free."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, parsed: ColumnElement | None = None) -> None:
+        """`parsed`: on PostgreSQL, the contact's fields already cast to jsonb once per
+        row (a LATERAL column, segment_checks.py); by default each read casts the text."""
         self.pg = dialect == "postgresql"
+        self._parsed = parsed
+
+    def _doc(self) -> ColumnElement:
+        return self._parsed if self._parsed is not None else sa.cast(contacts.c.fields, _JSONB)
 
     def _type(self, name: str) -> ColumnElement:
         if self.pg:
-            return sa.func.coalesce(sa.func.jsonb_typeof(sa.cast(contacts.c.fields, _JSONB)[name]), "missing")
+            return sa.func.coalesce(sa.func.jsonb_typeof(self._doc()[name]), "missing")
         return sa.func.coalesce(sa.func.json_type(contacts.c.fields, f'$."{name}"'), "missing")
 
     def present(self, name: str) -> ColumnElement:
@@ -301,19 +308,19 @@ class _Json:
     def is_bool(self, name: str, value: bool) -> ColumnElement:
         if self.pg:
             return sa.and_(self._type(name) == "boolean",
-                           sa.cast(contacts.c.fields, _JSONB)[name].astext == ("true" if value else "false"))
+                           self._doc()[name].astext == ("true" if value else "false"))
         return self._type(name) == ("true" if value else "false")
 
     def text(self, name: str, ordered: bool = False) -> ColumnElement:
         if self.pg:
-            value = sa.cast(contacts.c.fields, _JSONB)[name].astext
+            value = self._doc()[name].astext
             return value.collate("C") if ordered else value  # code point order, as Python
         return sa.func.json_extract(contacts.c.fields, f'$."{name}"')
 
     def date_text(self, name: str) -> ColumnElement:
         """'YYYY-MM-DD' of a stored datetime ({"$t": UTC iso}) or date ({"$d": iso}); else NULL."""
         if self.pg:
-            value = sa.cast(contacts.c.fields, _JSONB)
+            value = self._doc()
             stored = sa.func.coalesce(sa.func.jsonb_extract_path_text(value, name, "$t"),
                                       sa.func.jsonb_extract_path_text(value, name, "$d"))
         else:
@@ -324,7 +331,7 @@ class _Json:
 
     def num(self, name: str) -> ColumnElement:
         if self.pg:
-            value = sa.cast(contacts.c.fields, _JSONB)[name].astext
+            value = self._doc()[name].astext
             return sa.case((self._type(name) == "number", sa.cast(value, sa.Numeric)), else_=None)
         return sa.func.json_extract(contacts.c.fields, f'$."{name}"')
 
