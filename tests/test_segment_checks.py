@@ -132,7 +132,7 @@ def _ticks(config: Path, url: str | None, now, workers: int) -> tuple[int, int]:
     return sum(g[0] for g in got), sum(g[1] for g in got)
 
 
-def _run(folder: Path, url: str | None, sql: bool, names: list[str], hours: int,
+def _run(folder: Path, url: str | None, sql: bool, names: list[str], hours: tuple[int, int],
          workers: int = 1) -> tuple[dict, int, int]:
     """The timeline; returns (what happened, checks the engine made, checks done in SQL)."""
     rng = random.Random(11)
@@ -142,9 +142,10 @@ def _run(folder: Path, url: str | None, sql: bool, names: list[str], hours: int,
     engine_checks = sql_checks = 0
     try:
         people = [_person(rng, i) for i in range(100)]
-        rt.put_contacts(people, now=START)
-        deploy(rt, [], now=START)
-        for hour in range(0, hours, 3):
+        first, last = hours
+        rt.put_contacts(people, now=START + timedelta(hours=first))
+        deploy(rt, [], now=START + timedelta(hours=first))
+        for hour in range(first, last, 3):
             now = START + timedelta(hours=hour)
             changed = rng.sample(people, 10)
             for c in changed:
@@ -181,7 +182,8 @@ def _run(folder: Path, url: str | None, sql: bool, names: list[str], hours: int,
     return seen, engine_checks, sql_checks
 
 
-def _compare(folder: Path, url: Callable[[], str | None], names: list[str], hours: int, workers: int = 1) -> None:
+def _compare(folder: Path, url: Callable[[], str | None], names: list[str], hours: tuple[int, int],
+             workers: int = 1) -> None:
     on = _run(folder / "on", url(), True, names, hours, workers)
     off = _run(folder / "off", url(), False, names, hours)
     (seen_on, engine_on, sql_on), (seen_off, engine_off, sql_off) = on, off
@@ -196,19 +198,20 @@ def _compare(folder: Path, url: Callable[[], str | None], names: list[str], hour
     assert engine_on * 3 < engine_off, (engine_on, engine_off)
 
 
-# Scheduled and data-driven shapes over a day and a half (two 09:00s in every zone);
-# the every-minute shape over nine hours (an instant a minute: slow with the engine alone).
-SHAPES = [(["vip", "engaged", "german"], 36), (["fresh", "vip"], 9)]
+# Hours after START: scheduled and data-driven shapes over a day and a half (two 09:00s
+# in every zone); the every-minute shape over nine hours across UTC midnight (where
+# `days_since` moves), an instant a minute: slow with the engine alone.
+SHAPES = [(["vip", "engaged", "german"], (0, 36)), (["fresh", "vip"], (18, 27))]
 
 
 @pytest.mark.parametrize("names,hours", SHAPES)
-def test_sqlite_pass_over_changes_nothing(tmp_path: Path, names: list[str], hours: int) -> None:
+def test_sqlite_pass_over_changes_nothing(tmp_path: Path, names: list[str], hours: tuple[int, int]) -> None:
     _compare(tmp_path, lambda: None, names, hours)
 
 
 @pytest.mark.parametrize("names,hours", SHAPES)
 def test_postgresql_pass_over_changes_nothing(tmp_path: Path, pg_urls, names: list[str],  # noqa: F811
-                                              hours: int) -> None:
+                                              hours: tuple[int, int]) -> None:
     _compare(tmp_path, pg_urls, names, hours)
 
 
@@ -216,4 +219,26 @@ def test_postgresql_pass_over_with_two_workers_changes_nothing(tmp_path: Path, p
     """Two workers tick each instant at once (small batches, so their claims and
     pass-overs interleave; rows the other holds are skipped, never waited for):
     the same enrollments as one worker with the engine alone."""
-    _compare(tmp_path, pg_urls, ["vip", "engaged", "german"], 36, workers=2)
+    _compare(tmp_path, pg_urls, ["vip", "engaged", "german"], (0, 36), workers=2)
+
+
+def test_every_minute_segment_sleeps_until_utc_midnight(tmp_path: Path) -> None:
+    """`days_since` of a field only changes the pre-filter when the UTC date
+    changes: a contact it excludes is not looked at each minute but at the
+    next midnight, in SQL (and a playbook's tick has one instant a day, not 1440)."""
+    rt = Runtime.open(_project(tmp_path, ["fresh"]))
+    try:
+        later = {"id": "c1", "first_name": "A", "timezone": "Asia/Kathmandu", "tier": "A",
+                 "signed": START + timedelta(days=6)}
+        never = {"id": "c2", "first_name": "B", "timezone": "UTC", "tier": "A"}  # no date: days_since is none
+        rt.put_contacts([Contact("c1", later), Contact("c2", never)], now=START + timedelta(hours=10))
+        deploy(rt, [], now=START + timedelta(hours=10))
+        report = rt.tick(START + timedelta(hours=30), deliver=False)
+        # 10:00 (deploy) and midnight; each time both rows move on in SQL, none reaches the engine
+        assert (report.instants, report.checks, report.checks_in_sql) == (2, 0, 4)
+        with rt.db.read() as conn:
+            rows = conn.execute(sa.select(checks.c.contact, checks.c.at).order_by(checks.c.contact)).all()
+        midnight = int((START + timedelta(days=2)).timestamp())
+        assert rows == [("c1", midnight), ("c2", midnight)]
+    finally:
+        rt.close()

@@ -13,8 +13,11 @@ in one statement per playbook (per time zone where the schedule reads one):
   at again only when its data changes (enrolling.recheck), so the row is
   deleted -- exactly what a false check does;
 * every minute (a time-dependent expression, no schedule): the row moves to
-  the next minute.  The engine may set a later time (when the contact can
-  re-enter); a check before that does nothing, so an earlier one is safe;
+  the next minute -- or sleeps until the next UTC midnight when P's only
+  dependence on time is `days_since` of a field (it compares dates), or until
+  data changes when P does not depend on time at all: until P can hold,
+  every check the engine would make is false.  The engine may set a later
+  time (when the contact can re-enter); a check before that does nothing;
 * `check every D`: the row moves to t + D, in the candidate's zone when D is
   calendar days (grouped by zone value);
 * `check cron`: the row moves to the next firing in the candidate's zone.
@@ -35,7 +38,7 @@ arithmetic) leaves that playbook's checks to the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
@@ -49,7 +52,7 @@ from fsl.runtime.timing import MINUTE
 
 from .codec import epoch
 from .schema import checks, contacts
-from .segment_sql import _field, _Json, prefilter
+from .segment_sql import _field, _Json, prefilter_moves
 
 _FIXED_UNITS = ("seconds", "minutes", "hours")
 
@@ -90,14 +93,19 @@ def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = Tru
     if ew is None:
         return None
     parsed = _parsed(dialect) if lateral else None
-    clause = prefilter(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets,
-                       parsed.c.doc if parsed is not None else None)
+    clause, moves = prefilter_moves(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets,
+                                    parsed.c.doc if parsed is not None else None)
     if clause is None:
         return None
     unmatched = sa.not_(clause)
     if ew.check_cron is None and ew.check_every is None:
-        if not ew.time_dependent:
+        # Until P can hold, every check the engine would make is false: the row may sleep
+        # until data changes it (recheck) or time can change P.
+        if not ew.time_dependent or not moves:
             return PassOver(prog.name, unmatched, True, None, None, parsed)
+        if moves == {"day"}:
+            midnight = datetime.combine(t.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+            return PassOver(prog.name, unmatched, False, None, lambda _: midnight, parsed)
         return PassOver(prog.name, unmatched, False, None, lambda _: t + MINUTE, parsed)
     zone_dependent = ew.check_cron is not None or ew.check_every.unit not in _FIXED_UNITS
     zone_field = None

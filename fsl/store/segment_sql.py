@@ -56,7 +56,17 @@ def prefilter(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = N
 
     The clause is never NULL for a contact, so `NOT clause` is its exact
     complement (the candidates the expression cannot hold for)."""
-    return _superset(inline_lets(tree, lets or {}), _Json(dialect, parsed), now)
+    return prefilter_moves(tree, dialect, now, lets, parsed)[0]
+
+
+def prefilter_moves(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None,
+                    parsed: ColumnElement | None = None) -> tuple[ColumnElement | None, frozenset[str]]:
+    """The pre-filter, and when its value can change with time alone: {} never
+    (only data changes it), {"day"} at UTC midnight (days_since of a field
+    compares dates), {"minute"} any minute (windows of events)."""
+    j = _Json(dialect, parsed)
+    clause = _superset(inline_lets(tree, lets or {}), j, now)
+    return clause, frozenset(j.moves) if clause is not None else frozenset()
 
 
 def inline_lets(tree: Any, lets: dict[str, Any], _seen: frozenset = frozenset()) -> Any:
@@ -105,11 +115,18 @@ def _loose(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
         last = _count({"call": "count", "args": a["args"][0].get("args", [])}) \
             if isinstance(a["args"][0], dict) and a["args"][0].get("call") == "last" else None
         if last is not None:
+            j.moves.add("minute")
             return _days_since_last(last, op, lit, now)
         name = _field(a["args"][0])
-        return None if name is None else _days_since(j, name, op, lit, now)
+        if name is None:
+            return None
+        j.moves.add("day")
+        return _days_since(j, name, op, lit, now)
     if a.get("call") == "count" and len(a.get("args", ())) == 2:
-        return _window_count(a, op, lit, now)
+        clause = _window_count(a, op, lit, now)
+        if clause is not None:
+            j.moves.add("minute")
+        return clause
     return None
 
 
@@ -287,6 +304,7 @@ class _Json:
         row (a LATERAL column, segment_checks.py); by default each read casts the text."""
         self.pg = dialect == "postgresql"
         self._parsed = parsed
+        self.moves: set[str] = set()  # what time does to the clauses built (prefilter_moves)
 
     def _doc(self) -> ColumnElement:
         return self._parsed if self._parsed is not None else sa.cast(contacts.c.fields, _JSONB)
