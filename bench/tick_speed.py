@@ -1,6 +1,6 @@
 """How fast is a production tick on the embedded SQLite store?
 
-    python bench/tick_speed.py [--total 1000000] [--due 100000] [--batch 500]
+    python bench/tick_speed.py [--total 1000000] [--due 100000] [--batch 500] [--delivery auto]
 
 Builds a store with TOTAL enrollments (contacts and enrollments written with
 executemany, not through the engine), DUE of them due now, the rest waiting
@@ -10,13 +10,22 @@ days ahead, then measures in one run:
   from 10k to TOTAL -- it must stay flat (target < 50 ms);
 * one tick that executes the DUE steps: the engine on SQL batches, template
   rendering and a recording channel (step executions per second, target
-  >= 10,000; the engine phase -- claim, prefetch, decide, write back, commit
-  -- and the delivery -- render, hand over, settle, done as each batch
-  commits -- separately, and the whole tick);
+  >= 10,000 for the whole tick; the engine phase -- claim, prefetch, decide,
+  write back, commit -- and the delivery -- render, hand over, settle --
+  separately).  With `--delivery auto` (the default, what `fsl tick` does)
+  a tick this large delivers from a delivery process of its own, pipelined
+  with the engine (fsl/ops/delivery_process.py): the delivery figures are
+  then that process's, and "waited" is what the tick spent waiting for it;
+  `--delivery inline` measures the in-process delivery (the engine and the
+  delivery one after the other, batch by batch);
+* the engine alone: the same tick without delivery (`deliver=False`) on a
+  copy of the store taken just before, so that the whole tick can be compared
+  with it on the machine as it is during this run (skip: --no-reference);
 * the same rows written with raw sqlite3 executemany (the ceiling), and the
   tick's ratio to it;
-* peak memory of the measuring process (target < 300 MB); the store is
-  generated in a child process so that its memory does not count.
+* peak memory of the measuring process, and of the delivery process if any
+  (target < 300 MB each); the store is generated in a child process so that
+  its memory does not count.
 """
 from __future__ import annotations
 
@@ -33,6 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from recorder import Recorder  # noqa: E402 - importable by name: the delivery process gets a copy
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday afternoon
@@ -90,24 +102,6 @@ def make_project(folder: Path) -> Path:
     (folder / "templates" / "checkin.md").write_text(TEMPLATE.replace("Welcome", "Checking in"))
     (folder / "fsl.yaml").write_text(CONFIG.format(url=f"sqlite:///{folder / 'fsl.db'}"))
     return folder / "fsl.yaml"
-
-
-class Recorder:
-    """A channel that keeps what it is handed (the benchmark's sink)."""
-
-    settle_each = False
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-
-    def deliver(self, msg):
-        from fsl.delivery.channels.base import delivered
-
-        self.keys.append(msg.key)
-        return delivered("recorded")
-
-    def close(self) -> None:
-        pass
 
 
 # ---------------------------------------------------------------- generation (child process)
@@ -218,6 +212,9 @@ def main() -> None:
     ap.add_argument("--due", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--dir", type=Path, default=None, help="where to build the store (default: a temp folder)")
+    ap.add_argument("--delivery", choices=("auto", "inline", "process"), default="auto",
+                    help="where the big tick delivers (Runtime(delivery=...))")
+    ap.add_argument("--no-reference", action="store_true", help="skip the engine-alone tick on a copy of the store")
     args = ap.parse_args()
 
     from fsl.ops.runtime import Runtime
@@ -226,7 +223,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="fsl-bench-", dir=args.dir))
     config_path = make_project(folder)
-    rt = Runtime.open(config_path, batch_size=args.batch)
+    rt = Runtime.open(config_path, batch_size=args.batch, delivery=args.delivery)
     from fsl.api import compile_project
     from fsl.project import Project
 
@@ -236,7 +233,7 @@ def main() -> None:
             registry.register(conn, plan, "nurture.fsl", PLAYBOOK, epoch(NOW))
             registry.set_current(conn, plan, epoch(NOW))
         registry.set_meta(conn, "clock", str(epoch(NOW - timedelta(hours=2))))
-    recorder = Recorder()
+    recorder = Recorder(folder / "recorded.txt")
     rt.adapters = {"email": recorder}
     rt.engine()
     print(f"store: {folder / 'fsl.db'}; {args.total:,} enrollments, {args.due:,} due; batch {args.batch}")
@@ -259,7 +256,11 @@ def main() -> None:
     idle.append((args.total, ms))
     print(f"  idle tick with {args.total:>9,} enrollments ({args.due:,} due later today): {ms:6.1f} ms")
 
-    # 2. the big tick
+    # 2. the big tick (and a copy of the store for the engine-alone reference)
+    if not args.no_reference:
+        src, dst = sqlite3.connect(folder / "fsl.db"), sqlite3.connect(folder / "reference.db")
+        src.backup(dst)  # a consistent copy, WAL included
+        src.close(), dst.close()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0, c0 = time.perf_counter(), time.process_time()
     rep = rt.tick(NOW)
@@ -273,26 +274,60 @@ def main() -> None:
 
         journal_rows = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar()
     steps = rep.steps
+    recorded = recorder.keys()
+    once = "each once" if set(recorded.values()) == {1} else f"{sum(recorded.values()):,} hand-overs"
     print(f"\ntick at {NOW:%Y-%m-%dT%H:%MZ}: {steps:,} step executions, {rep.actions}, "
-          f"{rep.delivered:,} delivered ({len(recorder.keys):,} recorded by the channel), {journal_rows:,} journal rows")
+          f"{rep.delivered:,} delivered ({len(recorded):,} keys recorded by the channel, {once}), "
+          f"{journal_rows:,} journal rows")
+    dp = rep.delivery_process or {}
+    inline = rep.delivered - dp.get("handed_over", 0)
     print(f"  engine phase (select, prefetch, run, write back): {rep.engine_seconds:7.2f} s  "
           f"= {steps / rep.engine_seconds:9,.0f} steps/s")
-    print(f"  delivery (render, hand over, settle):            {rep.deliver_seconds:7.2f} s  "
-          f"= {rep.delivered / max(rep.deliver_seconds, 1e-9):9,.0f} messages/s")
+    if dp.get("ready"):
+        print(f"  delivery in this process ({inline:,} messages rendered before the delivery process took over; "
+              f"keys handed to it, waits for it): {rep.deliver_seconds:.2f} s")
+        print(f"  delivery process (load, render, hand over {dp['handed_over']:,} messages; the tick's batches "
+              f"settle them): {dp['seconds']:.2f} s busy = {dp['handed_over'] / max(dp['seconds'], 1e-9):,.0f} "
+              f"messages/s; {dp['cpu']:.2f} s CPU; the tick waited {dp['waited']:.2f} s for it")
+    else:
+        why = f" ({dp.get('why') or dp.get('error')})" if dp else ""
+        print(f"  delivery (render, hand over, settle), in-process{why}: {rep.deliver_seconds:7.2f} s  "
+              f"= {rep.delivered / max(rep.deliver_seconds, 1e-9):9,.0f} messages/s")
     print(f"  whole tick:                                       {total:7.2f} s  = {steps / total:9,.0f} steps/s "
           f"(target >= 10,000)")
     print(f"  whole tick, CPU time of this process:             {total_cpu:7.2f} s  = {steps / total_cpu:9,.0f} steps/s "
           "(steadier than wall time on a shared machine)")
+    if dp.get("ready"):
+        both = total_cpu + dp["cpu"]
+        print(f"  whole tick, CPU time of both processes:           {both:7.2f} s  = {steps / both:9,.0f} steps/s "
+              "(the work, whichever core did it)")
     print(f"  peak memory of this process: {rss:.0f} MB (before the tick {rss_before:.0f} MB; target < 300 MB)")
+    if dp.get("peak_mb"):
+        print(f"  peak memory of the delivery process: {dp['peak_mb']:.0f} MB")
 
-    # 3. the ceiling
+    # 3. the engine alone, on the copy
+    if not args.no_reference:
+        ref = Runtime.open(config_path, store_url=f"sqlite:///{folder / 'reference.db'}", batch_size=args.batch)
+        ref.engine()
+        t0 = time.perf_counter()
+        alone = ref.tick(NOW, deliver=False)
+        engine_alone = time.perf_counter() - t0
+        ref.close()
+        (folder / "reference.db").unlink()
+        print(f"  the engine alone (the same tick without delivery, on a copy of the store): {engine_alone:.2f} s  "
+              f"= {alone.steps / engine_alone:,.0f} steps/s; the whole tick runs at "
+              f"{engine_alone / total * alone.steps / max(steps, 1):.0%} of that")
+
+    # 4. the ceiling
     raw = raw_ceiling(folder / "raw.db", steps, journal_rows, args.batch)
     print(f"\nraw sqlite3 executemany of the same row writes: {raw:.2f} s "
           f"({steps / raw:,.0f} steps/s); the tick takes {total / raw:.1f}x that")
     flat = max(ms for _, ms in idle) / max(min(ms for _, ms in idle), 1e-9)
     print(f"\nsummary: {steps / total:,.0f} steps/s end to end, {steps / rep.engine_seconds:,.0f} steps/s engine; "
           f"idle tick {idle[0][1]:.1f} ms at {idle[0][0]:,} -> {idle[-1][1]:.1f} ms at {idle[-1][0]:,} "
-          f"(x{flat:.2f}); peak {rss:.0f} MB; {total / raw:.1f}x raw executemany")
+          f"(x{flat:.2f}); peak {rss:.0f} MB"
+          + (f" (delivery process {dp['peak_mb']:.0f} MB)" if dp.get("peak_mb") else "")
+          + f"; {total / raw:.1f}x raw executemany")
     rt.close()
 
 

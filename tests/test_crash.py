@@ -66,6 +66,18 @@ def _smtp_server(port: int, path: str, ready) -> None:
         controller.stop()
 
 
+def smtp_sink_process(arrivals_file: Path) -> tuple[int, mp.Process]:
+    """`_smtp_server` in its own process (ticks are SIGKILLed around it), up and
+    listening; returns (its port, the process to kill at the end)."""
+    port = free_port()
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    server = spawn.Process(target=_smtp_server, args=(port, str(arrivals_file), ready), daemon=True)
+    server.start()
+    assert ready.wait(30)
+    return port, server
+
+
 def _tick(config: str, now_iso: str) -> None:
     from fsl.ops.runtime import Runtime
     from fsl.runtime.scenario import parse_instant
@@ -77,13 +89,8 @@ def _tick(config: str, now_iso: str) -> None:
 
 
 def test_sigkilled_ticks_lose_nothing_and_send_nothing_twice(tmp_path: Path) -> None:
-    port = free_port()
     arrivals_file = tmp_path / "arrivals.jsonl"
-    spawn = mp.get_context("spawn")
-    ready = spawn.Event()
-    server = spawn.Process(target=_smtp_server, args=(port, str(arrivals_file), ready), daemon=True)
-    server.start()
-    assert ready.wait(30)
+    port, server = smtp_sink_process(arrivals_file)
     try:
         config = make_project(tmp_path, port=port, attempts=8)
         populate(config, N)

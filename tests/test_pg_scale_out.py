@@ -29,15 +29,15 @@ import random
 import signal
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from fsl.delivery.message import message_id
 
-from .test_crash import _smtp_server
-from .test_ops_support import FOLLOWUP, HELLO, T0, free_port
+from .test_crash import smtp_sink_process
+from .test_ops_support import FOLLOWUP, HELLO, T0
 from .test_pg_support import pg_url  # noqa: F401 - the fixture
 
 N = 2000
@@ -158,13 +158,8 @@ def _within(times: list[int], limit: int, span: int) -> bool:
 
 def test_four_workers_sigkilled_deliver_exactly_once_and_keep_caps(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
     started = time.monotonic()
-    port = free_port()
     arrivals_file = tmp_path / "arrivals.jsonl"
-    spawn = mp.get_context("spawn")
-    ready = spawn.Event()
-    server = spawn.Process(target=_smtp_server, args=(port, str(arrivals_file), ready), daemon=True)
-    server.start()
-    assert ready.wait(30)
+    port, server = smtp_sink_process(arrivals_file)
     fork = mp.get_context("fork")
     live: list = []
     kills = 0

@@ -5,6 +5,9 @@
 | `runtime.py` | `Runtime`: config + templates + store + engine; the tick; the data API for imports |
 | `deploy.py` | compile, register plans by hash, `--migrate` by step name |
 | `outbox.py` | claim, render, hand to channels, settle; retries; crash recovery |
+| `claims.py` | claim tokens (host, pid, start time), taking rows back from dead claimers |
+| `settling.py` | outcomes of hand-overs recorded in bulk; those a delivery process leaves to its tick |
+| `delivery_process.py` | a large tick's delivery in a process of its own, pipelined with the engine |
 | `eml.py` | a channel adapter writing `.eml` files (the demo's mail sink) |
 | `cmd_runtime.py` | `fsl deploy`, `fsl tick`, `fsl worker`, `fsl db upgrade` |
 | `cmd_observe.py` | `fsl status`, `fsl explain`, `fsl tasks` |

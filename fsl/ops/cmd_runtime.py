@@ -110,6 +110,10 @@ def _print_tick(report, prefix: str = "") -> None:
         line += f", {report.recovered} taken back after an interrupted delivery"
     line += f" ({report.seconds:.2f}s)" + (" [interrupted]" if report.interrupted else "")
     click.echo(line)
+    dp = report.delivery_process or {}
+    if dp.get("error"):  # nothing is lost (its rows were taken back), but it should not happen
+        click.echo(f"  the delivery process failed: {dp['error'].strip().splitlines()[-1]}; "
+                   f"{dp.get('taken_back', 0)} message(s) taken back from it")
     for f in report.failures:
         click.echo(f"  failed: {f['contact']} {f['playbook']}/{f['step']} via {f['channel']}: {f['error']}")
 

@@ -41,13 +41,14 @@ A large tick hands its batches' actions to a delivery process instead
 (delivery_process.py): claimed by the child's token rather than the tick's,
 delivered and settled by the child exactly as above, while the engine goes
 on with the next batches on the other core.  `Outbox._pipeline` says when.
+On SQLite the outcomes of local channels are committed by the tick's next
+batch (settling.Outcomes says why), so there the accepted-but-not-settled
+window of a crash spans up to two batches of such messages, which these
+channels absorb by key; network channels keep their one-message window.
 """
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
@@ -58,98 +59,29 @@ from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, rende
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
 from fsl.runtime.model import ActionRecord, Contact, Deal
-from fsl.store import bulk
 from fsl.store.codec import epoch
-from fsl.store.db import insert_ignore
 from fsl.store.rows import action_from
-from fsl.store.schema import actions, tasks
+from fsl.store.schema import actions, enrollments, events
+
+from .claims import LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
+from .settling import Deferred, Outcomes, Settled, count, ours, record
 
 if TYPE_CHECKING:
     from .runtime import Runtime, TickReport
 
-_SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until")
-LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 BATCH = 200
 NETWORK = ("smtp", "webhook")
-# A tick starts a delivery process (delivery="auto") once it has handed over
-# this many messages itself.  Why not at once: spawning costs ~0.5 s of CPU
-# and ~60 MB, while 1,000 messages render in-process in ~0.03 s, so small
-# ticks (and most tests) stay in-process; a tick that is this far in usually
-# has thousands more, which then render on the other core.  Until the child
-# is ready the tick goes on delivering itself, and a tick that ends first
-# just kills it (nothing was claimed for it).
-START_AFTER = 1000
-
-
-# ---------------------------------------------------------------- ownership
-
-def _start_time(pid: int) -> str:
-    """The process's start time (Linux /proc), so a recycled pid is not mistaken for it;
-    "" for a zombie (dead, not yet reaped by its parent: a killed delivery process)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return "" if fields[0] in (b"Z", b"X") else fields[19].decode()
-    except (OSError, IndexError):
-        return "?"
-
-
-def owner_token() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_alive(token: str | None) -> bool:
-    """False when the claimer is known to be gone (same host, process dead or replaced)."""
-    if not token:
-        return False
-    try:
-        host, pid_text, started, _ = token.rsplit(":", 3)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return True  # another machine: only its lease can tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return started == "?" or _start_time(pid) == started
-
-
-def recover(runtime: "Runtime") -> int:
-    """Take back `sending` rows whose claimer died or whose lease ran out."""
-    wall = int(time.time())
-    with runtime.db.write() as conn:
-        rows = conn.execute(sa.select(actions.c.id, actions.c.claimed_by, actions.c.lease_until)
-                            .where(actions.c.status == "sending")).all()
-        stale = [r.id for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
-        if stale:
-            conn.execute(actions.update().where(actions.c.id.in_(stale), actions.c.status == "sending")
-                         .values(status="pending", claimed_by=None, lease_until=None,
-                                 last_error="outcome unknown: the tick handing it over stopped; "
-                                            "handed over again with the same Message-ID"))
-    return len(stale)
-
-
-def take_back(runtime: "Runtime", token: str, keys: list[str] | None = None) -> int:
-    """Rows still `sending` under `token` (a delivery process that is joined or
-    dead), or only those of `keys`, back to `pending` for the next delivery."""
-    a = actions.c
-    chunks = [None] if keys is None else [keys[i:i + 500] for i in range(0, len(keys), 500)]
-    n = 0
-    with runtime.db.write() as conn:
-        for chunk in chunks:
-            stmt = actions.update().where(a.status == "sending", a.claimed_by == token)
-            if chunk is not None:
-                stmt = stmt.where(a.key.in_(chunk))
-            n += conn.execute(stmt.values(status="pending", claimed_by=None, lease_until=None,
-                                          last_error="outcome unknown: the delivery process handing it over "
-                                                     "stopped; handed over again with the same Message-ID")
-                              ).rowcount
-    return n
+# A tick starts a delivery process (delivery="auto") when it begins with at
+# least this many due enrollments and pending events, or once it has handed
+# over this many messages itself.  Why not always: starting one costs ~1 s of
+# CPU (a fresh interpreter importing fsl) and ~70 MB, and until it is up
+# (~1 s, some 10,000 steps of the engine) what is claimed for it waits; a
+# tick whose engine ends first stops it and delivers those itself (a few us a
+# message more than in-process).  Below a few thousand messages the process
+# would hardly be up before the engine ends, and 5,000 messages render
+# in-process in ~0.2 s: small and mid-size ticks (and most tests) stay
+# in-process; a larger one renders on the other core while the engine goes on.
+START_AFTER = 5000
 
 
 # ---------------------------------------------------------------- delivery
@@ -186,6 +118,7 @@ class Item:
     contact: Contact | None
     deal: Deal | None
     attempts: int  # this hand-over included
+    id: int | None = None  # the row id, when loaded from the table
 
 
 class Outbox:
@@ -200,21 +133,23 @@ class Outbox:
     process itself runs an Outbox too, without `recover_first`."""
 
     def __init__(self, runtime: "Runtime", now: datetime, report: "TickReport", *,
-                 recover_first: bool = True) -> None:
+                 recover_first: bool = True, token: str | None = None) -> None:
         self.runtime = runtime
         self.now = now
         self.report = report
-        self.token = owner_token()
+        self.token = token or owner_token()
         self.adapters = _Adapters(runtime)
         self._llm = None  # fsl.llm.queue.LLMOutbox, made at the first `renderer: llm` send
         self.helper = None  # delivery_process.DeliveryProcess, once this tick started one
         self._tried = False  # a tick starts at most one
         self._inline = 0  # messages this tick handed over in-process
         self._claimed_for = self.token  # the token of the claims made since the last hand-over
+        self.defer = False  # the delivery process on SQLite: outcomes of local channels go to the tick
         if recover_first:
             report.recovered += recover(runtime)
-        if getattr(runtime, "delivery", "inline") == "process":
-            self._start(wait=True)
+        mode = getattr(runtime, "delivery", "inline")
+        if mode == "process" or (mode == "auto" and recover_first and self._backlog() >= START_AFTER):
+            self._start(wait=mode == "process")
 
     def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
         """A `renderer: llm` send: the model writes it behind the guards, or it
@@ -231,7 +166,7 @@ class Outbox:
 
     def claim(self) -> tuple[str, int]:
         """(token, lease) of the actions an engine batch records: the delivery
-        process's once it is ready, else this tick's own."""
+        process's from its start (it may still be starting), else this tick's own."""
         helper = self.helper
         self._claimed_for = helper.token if helper is not None and helper.active else self.token
         return self._claimed_for, int(time.time()) + LEASE_SECONDS
@@ -257,26 +192,32 @@ class Outbox:
                 self.hand_over([Item(key, rec, vars or {}, contact, deal, 1)
                                 for key, rec, vars, contact, deal in handoff])
             elif self.helper is None or self.helper.token != self._claimed_for:
-                # claimed for a delivery process already finished (a stopped tick): due again
-                self.report.recovered += take_back(self.runtime, self._claimed_for, keys)
+                # claimed for a delivery process already finished (a stopped tick), never sent to it
+                take_back(self.runtime, self._claimed_for, keys, untouched=True)
             elif not self.helper.send(keys):
                 pass  # it died: `_retire` takes its rows back
         self._pipeline()
 
     # ------------------------------------------------------------ the delivery process
     def _pipeline(self) -> None:
-        """Start the delivery process when this tick is large (START_AFTER), and
-        switch claims to it once it is ready; stop using a dead one."""
+        """Start the delivery process once this tick proves large (START_AFTER);
+        stop taking write turns with a dead one."""
         helper = self.helper
         if helper is None:
             if (not self._tried and self._inline >= START_AFTER
                     and getattr(self.runtime, "delivery", "inline") == "auto"):
                 self._start(wait=False)
-        elif helper.state == "starting":
-            if helper.ready():
-                self._activate()
         elif not helper.active:
             self.runtime.db.gate = None
+
+    def _backlog(self) -> int:
+        """Due enrollments and pending events up to `now`, counted up to
+        START_AFTER (two range scans of partial indexes: an idle tick stays cheap)."""
+        t, e, v = epoch(self.now), enrollments.c, events.c
+        with self.runtime.db.read() as conn:
+            return sum(conn.execute(sa.select(sa.func.count()).select_from(q.limit(START_AFTER).subquery())).scalar()
+                       for q in (sa.select(e.id).where(e.wake_at <= t),
+                                 sa.select(v.id).where(v.status == "pending", v.at <= t)))
 
     def _start(self, wait: bool) -> None:
         from . import delivery_process as dp
@@ -288,13 +229,15 @@ class Outbox:
         if why is not None:
             self.report.delivery_process = {"started": False, "why": why}
             return
-        self.helper = dp.DeliveryProcess(self.runtime, self.now)
-        if wait and self.helper.ready(dp.READY_TIMEOUT):
-            self._activate()
-
-    def _activate(self) -> None:
+        try:
+            self.helper = dp.DeliveryProcess(self.runtime, self.now)
+        except OSError as exc:  # no interpreter to start (an embedded Python), no fds left, ...
+            self.report.delivery_process = {"started": False, "why": f"cannot start it: {exc}"}
+            return
         if self.helper.turns is not None:  # SQLite: take write turns with it
             self.runtime.db.gate = self.helper.turns.tick
+        if wait:  # forced: a process that cannot start fails the tick's first batches, not its last
+            self.helper.ready(dp.READY_TIMEOUT)
 
     def _retire(self) -> None:
         """Finish the delivery process, count what it did, and take back what it
@@ -306,29 +249,41 @@ class Outbox:
             result = helper.finish()
         finally:
             self.runtime.db.gate = None
-        info: dict[str, Any] = {"started": True, "delivered": 0, "seconds": 0.0, "peak_mb": None,
-                                "waited": helper.waited, "error": helper.error}
+        if helper.outcomes:  # its last outcomes (also those of a process that died since)
+            last = Deferred(self, helper.token, helper.take_outcomes())
+            with self.runtime.db.write() as conn:
+                last.write(conn)
+            last.done()
+        info: dict[str, Any] = {"started": True, "ready": helper.ready_seen, "handed_over": helper.handled,
+                                "delivered": 0, "seconds": 0.0, "cpu": 0.0, "peak_mb": None, "waited": helper.waited,
+                                "error": helper.error}
         if result is not None:
             r = self.report
             r.delivered += result["delivered"]
             r.retried += result["retried"]
             r.failed += result["failed"]
             r.failures.extend(result["failures"])
-            info.update(delivered=result["delivered"], seconds=result["seconds"], peak_mb=result["peak_mb"])
-        if helper.token is not None:
-            info["taken_back"] = taken = take_back(self.runtime, helper.token)
+            info.update(delivered=result["delivered"], seconds=result["seconds"], cpu=result["cpu"],
+                        peak_mb=result["peak_mb"])
+        # what it did not settle; untouched if it never came up (its claims' attempts undone)
+        info["taken_back"] = taken = take_back(self.runtime, helper.token, untouched=not helper.ready_seen)
+        if helper.ready_seen:
             self.report.recovered += taken
         self.report.delivery_process = info
 
     def load(self, keys: list[str]) -> list[Item]:
-        """The rows of `keys` still claimed by this outbox (the delivery process's side)."""
-        a = actions.c
+        """The rows of `keys` still claimed by this outbox (the delivery process's
+        side).  Plain SQL on the driver: Core's row processing of every column
+        was a tenth of this process's time per message."""
+        mark = "?" if self.runtime.db.is_sqlite else "%s"
+        cols = [c.name for c in actions.columns]
         rows: list = []
         with self.runtime.db.read() as conn:
             for i in range(0, len(keys), 500):
-                rows += conn.execute(sa.select(actions).where(a.key.in_(keys[i:i + 500]), a.status == "sending",
-                                                              a.claimed_by == self.token)
-                                     .order_by(a.id)).mappings().all()
+                chunk = keys[i:i + 500]
+                sql = (f"SELECT {', '.join(cols)} FROM actions WHERE key IN ({', '.join([mark] * len(chunk))}) "
+                       f"AND status = 'sending' AND claimed_by = {mark} ORDER BY id")
+                rows += [dict(zip(cols, r)) for r in conn.exec_driver_sql(sql, (*chunk, self.token))]
         return self.items_of(rows)
 
     def drain(self, stop: Callable[[], bool] = lambda: False,
@@ -367,10 +322,13 @@ class Outbox:
             for r in rows:
                 rec, vars = action_from(r)
                 items.append(Item(r["key"], rec, vars, store.get_contact(r["contact"]),
-                                  store.get_deal(r["deal"]) if r["deal"] else None, int(r["attempts"])))
+                                  store.get_deal(r["deal"]) if r["deal"] else None, int(r["attempts"]), r["id"]))
         return items
 
-    def hand_over(self, items: list[Item]) -> None:
+    def hand_over(self, items: list[Item]) -> "Outcomes | None":
+        """Render, hand over and settle.  With `defer` (the delivery process on
+        SQLite) the outcomes of batch-settled channels are returned instead of
+        written: the tick writes them in its next engine batch (`Outcomes`)."""
         later: list[tuple] = []
         for item in items:
             msg, result = self._one(item)
@@ -378,8 +336,19 @@ class Outbox:
                 self._settle([(item, msg, result)])
             else:
                 later.append((item, msg, result))
-        if later:
+        if not later:
+            return None
+        if not self.defer:
             self._settle(later)
+            return None
+        llm = self._llm.notes if self._llm is not None else {}
+        if any(item.key in llm for item, _, _ in later):  # model-written: settled with their review, here
+            self._settle([o for o in later if o[0].key in llm])
+            later = [o for o in later if o[0].key not in llm]
+        out = Outcomes()
+        for o in later:
+            out.add(o[0], self._decide(*o))
+        return out
 
     def _one(self, item: Item) -> tuple[OutMessage | None, DeliveryResult]:
         rt, rec = self.runtime, item.rec
@@ -402,39 +371,42 @@ class Outbox:
 
     def _settle(self, outcomes: list[tuple]) -> None:
         """Record the outcomes of handed-over actions still ours, in one transaction."""
-        rt, report, now, a = self.runtime, self.report, self.now, actions.c
+        rt = self.runtime
         with rt.db.write() as conn:
-            keys = [item.key for item, _, _ in outcomes]
-            ours = set(conn.execute(sa.select(a.key).where(a.key.in_(keys), a.status == "sending",
-                                                           a.claimed_by == self.token)).scalars())
-            updates, new_tasks = [], []
+            mine = ours(conn, [item.key for item, _, _ in outcomes], self.token)
+            done = []
             for item, msg, result in outcomes:
-                if item.key not in ours:
+                if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
                 if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
                     continue  # a model-written send held for review (fsl.llm.queue)
-                rec = item.rec
-                channel = rt.config.channels.get(rec.channel or "") if rec.kind == "send" else None
-                s = settle(result, item.attempts, now, _policy(rt, channel))
-                if s.status == "delivered":
-                    mid = None
-                    if channel is not None and channel.adapter == "smtp" and msg is not None:
-                        mid = message_id(msg.key, _domain(rt, channel))
-                    updates.append(("delivered", None, None, epoch(now), mid, None, None, item.key))
-                    report.delivered += 1
-                    if msg is not None and _is_task(msg, channel):
-                        new_tasks.append(_task_row(item, msg, now))
-                elif s.status == "retry":
-                    updates.append(("pending", epoch(s.next_at), s.detail, None, None, None, None, item.key))
-                    report.retried += 1
-                else:
-                    updates.append(("failed", None, s.detail, None, None, None, None, item.key))
-                    report.failed += 1
-                    report.failures.append({"key": item.key, "contact": rec.contact, "playbook": rec.playbook,
-                                            "step": rec.step, "channel": rec.channel, "error": s.detail})
-            bulk.update(conn, actions, _SETTLED, "key", updates)
-            if new_tasks:
-                conn.execute(insert_ignore(rt.db, tasks), new_tasks)
+                done.append(self._decide(item, msg, result))
+            record(rt.db, conn, done)
+        count(self.report, done)
+
+    def _decide(self, item: Item, msg: OutMessage | None, result: DeliveryResult) -> "Settled":
+        """What the outcome of a hand-over makes of its row (retry policy, Message-ID, to-do item)."""
+        rt, now, rec = self.runtime, self.now, item.rec
+        channel = rt.config.channels.get(rec.channel or "") if rec.kind == "send" else None
+        s = settle(result, item.attempts, now, _policy(rt, channel))
+        if s.status == "delivered":
+            mid = None
+            if channel is not None and channel.adapter == "smtp" and msg is not None:
+                mid = message_id(msg.key, _domain(rt, channel))
+            task = _task_row(item, msg, now) if msg is not None and _is_task(msg, channel) else None
+            return Settled(item.key, ("delivered", None, None, epoch(now), mid, None, None, item.key), task, None)
+        if s.status == "retry":
+            return Settled(item.key, ("pending", epoch(s.next_at), s.detail, None, None, None, None, item.key))
+        failure = {"key": item.key, "contact": rec.contact, "playbook": rec.playbook, "step": rec.step,
+                   "channel": rec.channel, "error": s.detail}
+        return Settled(item.key, ("failed", None, s.detail, None, None, None, None, item.key), None, failure)
+
+    def deferred(self) -> "Deferred | None":
+        """The outcomes the delivery process left to the tick, for its next engine batch."""
+        helper = self.helper
+        if helper is None or not helper.outcomes:
+            return None
+        return Deferred(self, helper.token, helper.take_outcomes())
 
 
 def deliver(runtime: "Runtime", now: datetime, report: "TickReport", *,

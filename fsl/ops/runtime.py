@@ -103,14 +103,16 @@ class Runtime:
     `renderer: llm` templates from their prompt when no model is configured
     (the demo only).  `delivery` says where a delivering tick renders and
     hands over: "auto" (in-process, and in a delivery process of its own
-    once the tick proves large: outbox.START_AFTER), "inline" or "process"
-    (from the first batch; tests)."""
+    when the tick is large: outbox.START_AFTER), "inline" (say, with as many
+    workers as cores) or "process" (from the first batch; tests); default:
+    the FSL_DELIVERY environment variable, else "auto"."""
 
     def __init__(self, config: Config, db: Database, templates: TemplateStore | None = None, *,
                  batch_size: int = BATCH, adapters: dict[str, Any] | None = None,
-                 llm_placeholder: bool = False, delivery: str = "auto") -> None:
+                 llm_placeholder: bool = False, delivery: str | None = None) -> None:
+        delivery = delivery or os.environ.get("FSL_DELIVERY") or "auto"
         if delivery not in ("auto", "inline", "process"):
-            raise ValueError(f"delivery must be auto, inline or process, not {delivery!r}")
+            raise OpsError(f"delivery must be auto, inline or process, not {delivery!r} (FSL_DELIVERY)")
         self.delivery = delivery
         self.config = config
         self.db = db
@@ -311,14 +313,25 @@ class Runtime:
 
     def _batch(self, engine: Engine, work: Callable[[], Any], attempts: int = 5) -> Any:
         """One batch in one transaction; redone when PostgreSQL aborted it as a
-        deadlock with another worker's batch (nothing of it was committed)."""
+        deadlock with another worker's batch (nothing of it was committed).
+        It also records the outcomes the delivery process left to the tick
+        (outbox.Settled): one writer, one commit, on SQLite."""
         for attempt in range(attempts):
             counts, warnings = Counter(self.store.counts), len(engine.warnings)
+            deferred = self._outbox.deferred() if self._outbox is not None else None
             try:
                 with self.store.transaction():
-                    return work()
-            except sa.exc.DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == attempts - 1:
+                    result = work()
+                    if deferred is not None:
+                        deferred.write(self.store.conn)
+                if deferred is not None:
+                    deferred.done()
+                return result
+            except BaseException as exc:
+                if deferred is not None:
+                    deferred.put_back()
+                if (not isinstance(exc, sa.exc.DBAPIError) or getattr(exc.orig, "sqlstate", None) != "40P01"
+                        or attempt == attempts - 1):
                     raise
                 self.store.counts = counts
                 del engine.warnings[warnings:]

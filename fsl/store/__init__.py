@@ -10,6 +10,7 @@
 | `sqlstore.py` | `SqlStore`: the engine's `Store` protocol, a write-behind working set per transaction |
 | `history.py` | send history for caps, message resolution |
 | `writeback.py` | the batch's changes written with executemany |
+| `turns.py` | write turns between a tick and its delivery process on one SQLite file |
 | `plans.py` | plans by hash, the current plan of each playbook, meta values |
 | `cache.py` | the LLM render cache table |
 | `queries.py` | read-side queries of `fsl status`, `explain`, `tasks` |

@@ -36,6 +36,17 @@ except ImportError:  # pragma: no cover - not on POSIX: no delivery process (see
     fcntl = None  # type: ignore[assignment]
 
 AVAILABLE = fcntl is not None
+_PREFIX = "fsl-turns-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Turns:
@@ -48,7 +59,14 @@ class Turns:
 
     @classmethod
     def create(cls) -> "Turns":
-        return cls(tempfile.mkdtemp(prefix="fsl-turns-"))
+        """New lock files in a temporary folder named after this process; the
+        folders of dead processes (a SIGKILLed tick cannot remove its own) go."""
+        tmp = tempfile.gettempdir()
+        for name in os.listdir(tmp):
+            owner = name[len(_PREFIX):].split("-", 1)[0] if name.startswith(_PREFIX) else ""
+            if owner.isdigit() and not _alive(int(owner)):
+                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+        return cls(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
 
     @contextmanager
     def tick(self) -> Iterator[None]:
