@@ -209,16 +209,29 @@ def test_sqlite_pass_over_changes_nothing(tmp_path: Path, names: list[str], hour
     _compare(tmp_path, lambda: None, names, hours)
 
 
+def test_sqlite_pass_over_in_small_chunks_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    """Chunks of 7 rows (pass-over) and 9 contacts (deploy), one transaction each."""
+    from fsl.store import segment_checks
+
+    monkeypatch.setattr(segment_checks, "CHUNK", 7)
+    monkeypatch.setattr(segment_checks, "FIRST_CHUNK", 9)
+    _compare(tmp_path, lambda: None, ["vip", "engaged", "german"], (0, 36))
+
+
 @pytest.mark.parametrize("names,hours", SHAPES)
 def test_postgresql_pass_over_changes_nothing(tmp_path: Path, pg_urls, names: list[str],  # noqa: F811
                                               hours: tuple[int, int]) -> None:
     _compare(tmp_path, pg_urls, names, hours)
 
 
-def test_postgresql_pass_over_with_two_workers_changes_nothing(tmp_path: Path, pg_urls) -> None:  # noqa: F811
+def test_postgresql_pass_over_with_two_workers_changes_nothing(tmp_path: Path, pg_urls,  # noqa: F811
+                                                               monkeypatch) -> None:
     """Two workers tick each instant at once (small batches, so their claims and
     pass-overs interleave; rows the other holds are skipped, never waited for):
     the same enrollments as one worker with the engine alone."""
+    from fsl.store import segment_checks
+
+    monkeypatch.setattr(segment_checks, "CHUNK", 5)  # forked workers inherit it: small interleaved chunks
     _compare(tmp_path, pg_urls, ["vip", "engaged", "german"], (0, 36), workers=2)
 
 

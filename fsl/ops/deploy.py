@@ -135,8 +135,7 @@ def _schedule_checks(runtime: Runtime, engine, programs: list, at: datetime) -> 
         if not runtime.store.segment_sql:
             dense.append(prog)
             continue
-        with runtime.db.write() as conn:  # set-based, no contact loaded
-            done = first_checks(conn, prog, at, runtime.db.dialect)
+        done = first_checks(runtime.db, prog, at, runtime.db.dialect)  # set-based, no contact loaded
         if done is not None:
             n += done
             continue

@@ -293,7 +293,10 @@ class Runtime:
         if report.interrupted:
             return
         # 2. enroll-when checks: those that cannot match move on in SQL, the engine looks at the rest
-        report.checks_in_sql += self._batch(engine, lambda: store.pass_over_checks(t, engine.ordered))
+        while moved := self._batch(engine, lambda: store.pass_over_checks(t, engine.ordered)):
+            report.checks_in_sql += moved  # a chunk per transaction (segment_checks.CHUNK)
+            if self._halt(stop, report):
+                return
         while True:
             n = self._batch(engine, checks_batch)
             report.checks += n

@@ -136,25 +136,43 @@ def _zone_source(prog: Program) -> str | None | bool:
     return name if name is not None else False
 
 
+# Rows moved per call, contacts per deploy statement: one is one transaction, so this
+# bounds how long another writer waits (SQLite) and the memory of temporary tables.
+CHUNK = 20_000
+FIRST_CHUNK = 50_000
+
+
 def pass_over(conn: Connection, programs: Iterable[Program], t: datetime, dialect: str,
-              skip_locked: bool) -> int:
-    """Move on every due check that cannot match; returns how many."""
+              skip_locked: bool, limit: int | None = None) -> int:
+    """Move on up to `limit` (CHUNK) due checks that cannot match; returns how
+    many (call again until it returns 0)."""
+    limit = limit or CHUNK
     done = 0
     for prog in programs:
+        if done >= limit:
+            break
         plan = plan_pass_over(prog, dialect, t)
         if plan is not None:
-            done += _apply(conn, plan, epoch(t), plan.json(dialect), skip_locked)
+            done += _apply(conn, plan, epoch(t), plan.json(dialect), skip_locked, limit - done)
     return done
 
 
-def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bool) -> int:
+def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bool, limit: int) -> int:
     k = checks.alias("due")
     zone = _zone_value(j, plan.zone_field) if plan.zone_field is not None else None
+    # In the due index's order: each chunk walks that index from the first row still due
+    # (moved rows are past `now`), not the playbook's every row from the start.
+    due_order = (k.c.at, k.c.rank, k.c.playbook, k.c.contact, k.c.deal)
+    # ... which the planners take only when the playbook test cannot use the primary key
+    # (its first column matches every row of the playbook; SQLite's sampled statistics
+    # do not always say so).
+    same_playbook = sa.func.coalesce(k.c.playbook, "") == plan.playbook
 
     def keys(*extra: ColumnElement) -> sa.Select:
         q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal)
                                 .join(contacts, contacts.c.id == k.c.contact))
-             .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched, *extra))
+             .where(same_playbook, k.c.at <= now, plan.unmatched, *extra)
+             .order_by(*due_order).limit(limit))
         # Many workers: rows another worker claimed are its own (it evaluates them); never wait.
         return q.with_for_update(skip_locked=True, of=k) if skip_locked else q
 
@@ -169,10 +187,12 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     if zone is None:
         at = epoch(plan.next_at(None))
         return conn.execute(checks.update().where(*target()).values(at=at)).rowcount or 0
-    values = list(conn.execute(plan.over_contacts(sa.select(zone).select_from(k)
-                                                  .join(contacts, contacts.c.id == k.c.contact))
-                               .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched)
-                               .distinct()).scalars())
+    # The zones of the rows this call can move (at most `limit`: never a scan of all due rows).
+    sample = (plan.over_contacts(sa.select(zone.label("zone")).select_from(k)
+                                 .join(contacts, contacts.c.id == k.c.contact))
+              .where(same_playbook, k.c.at <= now, plan.unmatched)
+              .order_by(*due_order).limit(limit).subquery())
+    values = list(conn.execute(sa.select(sample.c.zone).distinct()).scalars())
     if not values:
         return 0
     by_time: dict[int, list[Any]] = {}
@@ -183,11 +203,14 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
         named = [r for r in raws if r is not None]
         whens.append((named, None in raws, at))
     # One pass over the due rows (UPDATE ... FROM the due rows with their contact's zone):
-    # each row's next time by that zone; a value that appeared since the DISTINCT above
-    # keeps the row's time, so the engine looks at it.
+    # each row's next time by that zone.  Only zones seen above are taken (one that
+    # appeared since, from another writer, waits for the next call).
+    named_all = [r for r in values if r is not None]
+    known = sa.or_(*([zone.in_(named_all)] if named_all else []), *([zone.is_(None)] if None in values else []))
     q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"))
                             .join(contacts, contacts.c.id == k.c.contact))
-         .where(k.c.playbook == plan.playbook, k.c.at <= now, plan.unmatched))
+         .where(same_playbook, k.c.at <= now, plan.unmatched, known)
+         .order_by(*due_order).limit(limit))
     due = (q.with_for_update(skip_locked=True, of=k) if skip_locked else q).subquery("moving")
     cases = [(sa.or_(*([due.c.zone.in_(named)] if named else []), *([due.c.zone.is_(None)] if none else [])), at)
              for named, none, at in whens]
@@ -211,11 +234,12 @@ def first_check_filter(prog: Program, dialect: str, t: datetime) -> ColumnElemen
     return sa.not_(plan.unmatched)
 
 
-def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str) -> int | None:
-    """Every candidate's first check (enrolling._first) as one INSERT ... SELECT
-    over the contacts -- only those with P for a data-driven segment; None
-    when the playbook's candidates are contact-deal links or its zone is not
-    a contact field (the engine schedules those contact by contact)."""
+def first_checks(db: Any, prog: Program, at: datetime, dialect: str, chunk: int | None = None) -> int | None:
+    """Every candidate's first check (enrolling._first) by INSERT ... SELECT
+    over the contacts -- only those with P for a data-driven segment -- a
+    chunk of contacts per transaction; None when the playbook's candidates
+    are contact-deal links or its zone is not a contact field (the engine
+    schedules those contact by contact)."""
     ew = prog.enroll_when
     if ew is None or ew.uses_deal:
         return None
@@ -229,32 +253,54 @@ def first_checks(conn: Connection, prog: Program, at: datetime, dialect: str) ->
     parsed = plan.parsed if plan is not None else _parsed(dialect)
     only = sa.not_(plan.unmatched) if plan is not None and plan.drop else sa.true()
     j = _Json(dialect, parsed.c.doc if parsed is not None else None)
-    zone = _zone_value(j, zone_field) if zone_field is not None else sa.null()
+    zone = _zone_value(j, zone_field) if zone_field is not None else None
+    firsts: dict[Any, int] = {}  # raw zone value -> first check
+
+    def first(raw: Any) -> int:
+        if raw not in firsts:
+            z = resolve_zone(raw, prog.tz_default, prog.project_zone)
+            firsts[raw] = epoch(ceil_minute(next_cron(ew.check_cron, at - MINUTE, z) if ew.check_cron else at))
+        return firsts[raw]
 
     def over(q: sa.Select) -> sa.Select:
         return q.join(parsed, sa.true()) if parsed is not None else q
 
-    if zone_field is None:
-        counts = [(None, conn.execute(over(sa.select(sa.func.count()).select_from(contacts)).where(only)).scalar())]
+    done, last, chunk = 0, None, chunk or FIRST_CHUNK
+    while True:
+        with db.write() as conn:
+            bound = conn.execute(sa.select(contacts.c.id).where(*([contacts.c.id > last] if last else []))
+                                 .order_by(contacts.c.id).offset(chunk - 1).limit(1)).scalar()
+            span = [c for c in ((contacts.c.id > last) if last else None,
+                                (contacts.c.id <= bound) if bound is not None else None) if c is not None]
+            done += _first_chunk(conn, prog, dialect, over, sa.and_(only, *span), zone, first)
+        if bound is None:
+            return done
+        last = bound
+
+
+def _first_chunk(conn: Connection, prog: Program, dialect: str, over: Callable, where: ColumnElement,
+                 zone: ColumnElement | None, first: Callable[[Any], int]) -> int:
+    if zone is None:
+        n = conn.execute(over(sa.select(sa.func.count()).select_from(contacts)).where(where)).scalar() or 0
+        when: ColumnElement = sa.literal(first(None))
     else:
         counts = conn.execute(over(sa.select(zone.label("zone"), sa.func.count()).select_from(contacts))
-                              .where(only).group_by(zone)).all()
-    if not any(n for _, n in counts):
+                              .where(where).group_by(zone)).all()
+        n = sum(c for _, c in counts)
+        by_time: dict[int, list[Any]] = {}
+        for raw, _ in counts:
+            by_time.setdefault(first(raw), []).append(raw)
+        cases = [(sa.or_(*([zone.in_([r for r in raws if r is not None])] if any(r is not None for r in raws) else []),
+                         *([zone.is_(None)] if None in raws else [])), t) for t, raws in by_time.items()]
+        when = sa.case(*cases, else_=sa.null()) if cases else sa.null()
+    if not n:
         return 0
-    whens: dict[int, list[Any]] = {}
-    for raw, _ in counts:
-        first = ceil_minute(next_cron(ew.check_cron, at - MINUTE, resolve_zone(raw, prog.tz_default, prog.project_zone))
-                            if ew.check_cron is not None else at)
-        whens.setdefault(epoch(first), []).append(raw)
-    cases = [(sa.or_(*([zone.in_([r for r in raws if r is not None])] if any(r is not None for r in raws) else []),
-                     *([zone.is_(None)] if None in raws else [])), when) for when, raws in whens.items()]
-    when = sa.case(*cases, else_=sa.null()) if zone_field is not None else sa.literal(next(iter(whens)))
     rows = over(sa.select(sa.literal(prog.name), contacts.c.id, sa.literal(""), when, sa.literal(prog.order[0]))
-                .select_from(contacts)).where(only, when.is_not(None))
+                .select_from(contacts)).where(where, when.is_not(None))
     stmt = _insert(dialect).from_select(["playbook", "contact", "deal", "at", "rank"], rows)
     conn.execute(stmt.on_conflict_do_update(index_elements=["playbook", "contact", "deal"],
                                             set_={"at": stmt.excluded.at, "rank": stmt.excluded.rank}))
-    return sum(n for _, n in counts)  # (psycopg gives no row count for INSERT ... SELECT ... ON CONFLICT)
+    return n  # (psycopg gives no row count for INSERT ... SELECT ... ON CONFLICT)
 
 
 def _insert(dialect: str):
