@@ -293,7 +293,8 @@ class Runtime:
         if report.interrupted:
             return
         # 2. enroll-when checks: those that cannot match move on in SQL, the engine looks at the rest
-        while moved := self._batch(engine, lambda: store.pass_over_checks(t, engine.ordered)):
+        segments = [prog for prog in engine.ordered if prog.enroll_when is not None]
+        while segments and (moved := self._batch(engine, lambda: store.pass_over_checks(t, segments))):
             report.checks_in_sql += moved  # a chunk per transaction (segment_checks.CHUNK)
             if self._halt(stop, report):
                 return
