@@ -13,8 +13,10 @@ gives exactly the Python answer.
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -66,6 +68,12 @@ def _data(rng: random.Random, n: int = 300):
     return people, history
 
 
+def _compared(rng: random.Random, left: dict, lit) -> dict:
+    """left OP lit under a random operator, the literal first one time in five."""
+    args = [left, {"lit": lit}]
+    return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
+
+
 def _lit(rng: random.Random):
     v = rng.choice([x for x in VALUES if not isinstance(x, (list, dict))])
     return {"lit": v}
@@ -93,18 +101,15 @@ def _tree(rng: random.Random, depth: int = 0):
         return {"op": rng.choice([">", ">=", "==", "<"]),
                 "args": [{"call": "count", "args": [{"name": rng.choice(EVENTS)}]}, {"lit": rng.randrange(3)}]}
     if kind < 0.86:  # loose: days_since of a date or datetime, in the contact's zone
-        args = [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]},
-                {"lit": rng.choice([0, 1, 2, 3, 7, 14, 30, 1.5, -1])}]
-        return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
+        return _compared(rng, {"call": "days_since", "args": [{"path": ["contact", "signed"]}]},
+                         rng.choice([0, 1, 2, 3, 7, 14, 30, 1.5, -1]))
     if kind < 0.9:  # loose: days since the latest event of a kind
-        args = [{"call": "days_since", "args": [{"call": "last", "args": [{"name": rng.choice(EVENTS)}]}]},
-                {"lit": rng.choice([0, 1, 2, 3, 5, 9, 1.5])}]
-        return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
+        last = {"call": "last", "args": [{"name": rng.choice(EVENTS)}]}
+        return _compared(rng, {"call": "days_since", "args": [last]}, rng.choice([0, 1, 2, 3, 5, 9, 1.5]))
     if kind < 0.94:  # loose: a windowed count
         window = {"dur": rng.choice([[6, "hours"], [90, "minutes"], [1, "days"], [3, "days"], [1, "weeks"],
                                      [2, "weeks"], [2, "business_days"]])}
-        args = [{"call": "count", "args": [{"name": rng.choice(EVENTS)}, window]}, {"lit": rng.randrange(4)}]
-        return {"op": rng.choice(["==", "!=", "<", "<=", ">", ">="]), "args": args if rng.random() < 0.8 else args[::-1]}
+        return _compared(rng, {"call": "count", "args": [{"name": rng.choice(EVENTS)}, window]}, rng.randrange(4))
     if kind < 0.97:
         return {"let": rng.choice(sorted(LETS))}
     # not translatable: left to Python
@@ -129,18 +134,33 @@ class _Env:
         return max(times) if times else None
 
 
-def _check(url: str, seed: int) -> None:
-    rng = random.Random(seed)
-    people, history = _data(rng)
+@contextmanager
+def _stored(url: str, people: list[Contact], history: list[tuple]) -> Iterator[Any]:
+    """A fresh store holding these contacts and (contact, type, at) events, all applied."""
     db = open_store(url)
     try:
         with db.write() as conn:
             conn.execute(contacts.insert(), [{"id": c.id, "fields": dumps(c.fields), "version": 0} for c in people])
             conn.execute(events.insert(), [{"at": epoch(at), "type": t, "contact": c, "fields": "{}", "status": "done"}
                                            for c, t, at in history])
+        yield db
+    finally:
+        db.dispose()
+
+
+def _selected(db: Any, clause: Any) -> set[str]:
+    """The contact ids a clause selects (all of them for None)."""
+    q = sa.select(contacts.c.id)
+    with db.read() as conn:
+        return set(conn.execute(q if clause is None else q.where(clause)).scalars())
+
+
+def _check(url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    people, history = _data(rng)
+    with _stored(url, people, history) as db:
         env = _Env(history)
         by_id = {c.id: c for c in people}
-        exact_trees = 0
         lets = {k: compile_expr(v) for k, v in LETS.items()}
 
         def holds(f, c) -> bool:
@@ -152,14 +172,9 @@ def _check(url: str, seed: int) -> None:
             f = compile_expr(tree)
             want = {c.id for c in people if holds(f, c)}
             clause = prefilter(tree, db.dialect, epoch(NOW), LETS)
-            q = sa.select(contacts.c.id)
-            if clause is not None:
-                q = q.where(clause)
-            with db.read() as conn:
-                got = set(conn.execute(q).scalars())
-                if clause is not None:  # never NULL: NOT clause is the exact complement
-                    rest = set(conn.execute(sa.select(contacts.c.id).where(sa.not_(clause))).scalars())
-                    assert rest == {c.id for c in people} - got, tree
+            got = _selected(db, clause)
+            if clause is not None:  # never NULL: NOT clause is the exact complement
+                assert _selected(db, sa.not_(clause)) == {c.id for c in people} - got, tree
             assert want <= got, (tree, sorted(want - got))
             assert {i for i in got if holds(f, by_id[i])} == want
             narrowed += len(got) < len(people)
@@ -167,8 +182,6 @@ def _check(url: str, seed: int) -> None:
                 exact_trees += 1
                 assert got == want, (tree, sorted(got ^ want))
         assert exact_trees > 80 and narrowed > 150
-    finally:
-        db.dispose()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -185,12 +198,7 @@ def _loose_only(url: str) -> None:
     """days_since and windowed counts alone narrow a lot, and lose no one."""
     rng = random.Random(7)
     people, history = _data(rng, 400)
-    db = open_store(url)
-    try:
-        with db.write() as conn:
-            conn.execute(contacts.insert(), [{"id": c.id, "fields": dumps(c.fields), "version": 0} for c in people])
-            conn.execute(events.insert(), [{"at": epoch(at), "type": t, "contact": c, "fields": "{}", "status": "done"}
-                                           for c, t, at in history])
+    with _stored(url, people, history) as db:
         env = _Env(history)
         trees = [{"op": ">", "args": [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]}, {"lit": 30}]},
                  {"op": "==", "args": [{"call": "days_since", "args": [{"path": ["contact", "signed"]}]}, {"lit": 3}]},
@@ -204,13 +212,9 @@ def _loose_only(url: str) -> None:
             f = compile_expr(tree)
             want = {c.id for c in people
                     if truthy(f(Ctx(NOW, c, env=env, zone=ZoneInfo(c.fields["timezone"]))))}
-            with db.read() as conn:
-                got = set(conn.execute(sa.select(contacts.c.id).where(prefilter(tree, db.dialect, epoch(NOW))))
-                          .scalars())
+            got = _selected(db, prefilter(tree, db.dialect, epoch(NOW)))
             assert want <= got, (tree, sorted(want - got))
             assert len(got) < len(people) * 0.8, (tree, len(got), len(want))  # it does narrow
-    finally:
-        db.dispose()
 
 
 def test_sqlite_loose_bounds_narrow(tmp_path: Path) -> None:
@@ -232,12 +236,7 @@ def _dst_window(url: str) -> None:
     person = Contact("c1", {"id": "c1", "timezone": "America/New_York",
                             "signed": datetime(2026, 10, 29, 15, 0, tzinfo=timezone.utc)})
     history = [("c1", "opened", at)]
-    db = open_store(url)
-    try:
-        with db.write() as conn:
-            conn.execute(contacts.insert(), [{"id": "c1", "fields": dumps(person.fields), "version": 0}])
-            conn.execute(events.insert(), [{"at": epoch(at), "type": "opened", "contact": "c1", "fields": "{}",
-                                            "status": "done"}])
+    with _stored(url, [person], history) as db:
         late = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)
         cases = [(now, {"op": ">=", "args": [{"call": "count", "args": [{"name": "opened"}, {"dur": [3, "days"]}]},
                                              {"lit": 1}]}),
@@ -245,12 +244,7 @@ def _dst_window(url: str) -> None:
                                               {"lit": 3}]})]
         for now, tree in cases:
             assert truthy(compile_expr(tree)(Ctx(now, person, env=_Env(history), zone=nyc))), tree
-            with db.read() as conn:
-                got = list(conn.execute(sa.select(contacts.c.id).where(prefilter(tree, db.dialect, epoch(now))))
-                           .scalars())
-            assert got == ["c1"], tree
-    finally:
-        db.dispose()
+            assert _selected(db, prefilter(tree, db.dialect, epoch(now))) == {"c1"}, tree
 
 
 def test_sqlite_windows_across_dst(tmp_path: Path) -> None:

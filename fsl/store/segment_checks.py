@@ -160,65 +160,52 @@ def pass_over(conn: Connection, programs: Iterable[Program], t: datetime, dialec
 def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bool, limit: int) -> int:
     k = checks.alias("due")
     zone = _zone_value(j, plan.zone_field) if plan.zone_field is not None else None
-    # In the due index's order: each chunk walks that index from the first row still due
-    # (moved rows are past `now`), not the playbook's every row from the start.
-    due_order = (k.c.at, k.c.rank, k.c.playbook, k.c.contact, k.c.deal)
-    # ... which the planners take only when the playbook test cannot use the primary key
-    # (its first column matches every row of the playbook; SQLite's sampled statistics
-    # do not always say so).
-    same_playbook = sa.func.coalesce(k.c.playbook, "") == plan.playbook
 
-    def keys(*extra: ColumnElement) -> sa.Select:
-        q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal)
-                                .join(contacts, contacts.c.id == k.c.contact))
-             .where(same_playbook, k.c.at <= now, plan.unmatched, *extra)
-             .order_by(*due_order).limit(limit))
+    def due(*columns: ColumnElement, where: tuple = (), lock: bool = True) -> sa.Select:
+        """The next `limit` due rows of the playbook that cannot match, in the due
+        index's order: each chunk walks that index from the first row still due
+        (moved rows are past `now`).  The planners take that index only when the
+        playbook test cannot use the primary key, whose first column matches every
+        row of the playbook (SQLite's sampled statistics do not always say so)."""
+        q = (plan.over_contacts(sa.select(*columns).select_from(k).join(contacts, contacts.c.id == k.c.contact))
+             .where(sa.func.coalesce(k.c.playbook, "") == plan.playbook, k.c.at <= now, plan.unmatched, *where)
+             .order_by(k.c.at, k.c.rank, k.c.playbook, k.c.contact, k.c.deal).limit(limit))
         # Many workers: rows another worker claimed are its own (it evaluates them); never wait.
-        return q.with_for_update(skip_locked=True, of=k) if skip_locked else q
+        return q.with_for_update(skip_locked=True, of=k) if skip_locked and lock else q
 
     # The outer terms repeat the subquery's so that the statement walks the due index, not the table.
     own = (checks.c.playbook == plan.playbook, checks.c.at <= now)
-
-    def target(*extra: ColumnElement) -> tuple[ColumnElement, ...]:
-        return (*own, sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal).in_(keys(*extra)))
-
+    keys = sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal).in_(due(k.c.playbook, k.c.contact, k.c.deal))
     if plan.drop:
-        return conn.execute(checks.delete().where(*target())).rowcount or 0
+        return conn.execute(checks.delete().where(*own, keys)).rowcount or 0
     if zone is None:
         at = epoch(plan.next_at(None))
-        return conn.execute(checks.update().where(*target()).values(at=at)).rowcount or 0
+        return conn.execute(checks.update().where(*own, keys).values(at=at)).rowcount or 0
     # The zones of the rows this call can move (at most `limit`: never a scan of all due rows).
-    sample = (plan.over_contacts(sa.select(zone.label("zone")).select_from(k)
-                                 .join(contacts, contacts.c.id == k.c.contact))
-              .where(same_playbook, k.c.at <= now, plan.unmatched)
-              .order_by(*due_order).limit(limit).subquery())
+    sample = due(zone.label("zone"), lock=False).subquery()
     values = list(conn.execute(sa.select(sample.c.zone).distinct()).scalars())
     if not values:
         return 0
     by_time: dict[int, list[Any]] = {}
     for raw in values:
         by_time.setdefault(epoch(plan.next_at(raw)), []).append(raw)
-    whens = []
-    for at, raws in sorted(by_time.items()):
-        named = [r for r in raws if r is not None]
-        whens.append((named, None in raws, at))
     # One pass over the due rows (UPDATE ... FROM the due rows with their contact's zone):
     # each row's next time by that zone.  Only zones seen above are taken (one that
     # appeared since, from another writer, waits for the next call).
-    named_all = [r for r in values if r is not None]
-    known = sa.or_(*([zone.in_(named_all)] if named_all else []), *([zone.is_(None)] if None in values else []))
-    q = (plan.over_contacts(sa.select(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"))
-                            .join(contacts, contacts.c.id == k.c.contact))
-         .where(same_playbook, k.c.at <= now, plan.unmatched, known)
-         .order_by(*due_order).limit(limit))
-    due = (q.with_for_update(skip_locked=True, of=k) if skip_locked else q).subquery("moving")
-    cases = [(sa.or_(*([due.c.zone.in_(named)] if named else []), *([due.c.zone.is_(None)] if none else [])), at)
-             for named, none, at in whens]
+    moving = due(k.c.playbook, k.c.contact, k.c.deal, zone.label("zone"), where=(_one_of(zone, values),)
+                 ).subquery("moving")
     stmt = (checks.update()
-            .where(*own, checks.c.contact == due.c.contact, checks.c.deal == due.c.deal,
-                   checks.c.playbook == due.c.playbook)
-            .values(at=sa.case(*cases, else_=checks.c.at)))
+            .where(*own, checks.c.contact == moving.c.contact, checks.c.deal == moving.c.deal,
+                   checks.c.playbook == moving.c.playbook)
+            .values(at=sa.case(*[(_one_of(moving.c.zone, raws), at) for at, raws in sorted(by_time.items())],
+                               else_=checks.c.at)))
     return conn.execute(stmt).rowcount or 0
+
+
+def _one_of(value: ColumnElement, raws: list[Any]) -> ColumnElement:
+    """value is one of these zone values (None among them: or NULL)."""
+    named = [r for r in raws if r is not None]
+    return sa.or_(*([value.in_(named)] if named else []), *([value.is_(None)] if None in raws else []))
 
 
 def _zone_value(j: _Json, name: str) -> ColumnElement:
@@ -290,8 +277,7 @@ def _first_chunk(conn: Connection, prog: Program, dialect: str, over: Callable, 
         by_time: dict[int, list[Any]] = {}
         for raw, _ in counts:
             by_time.setdefault(first(raw), []).append(raw)
-        cases = [(sa.or_(*([zone.in_([r for r in raws if r is not None])] if any(r is not None for r in raws) else []),
-                         *([zone.is_(None)] if None in raws else [])), t) for t, raws in by_time.items()]
+        cases = [(_one_of(zone, raws), t) for t, raws in by_time.items()]
         when = sa.case(*cases, else_=sa.null()) if cases else sa.null()
     if not n:
         return 0
