@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from fsl.store.members import one_of
 from fsl.store.schema import actions
 
 if TYPE_CHECKING:
@@ -97,6 +98,6 @@ def take_back(runtime: "Runtime", token: str, keys: list[str] | None = None, *, 
         for chunk in chunks:
             stmt = actions.update().where(a.status == "sending", a.claimed_by == token)
             if chunk is not None:
-                stmt = stmt.where(a.key.in_(chunk))
+                stmt = stmt.where(one_of(conn, a.key, chunk))
             n += conn.execute(stmt.values(**values)).rowcount
     return n

@@ -304,6 +304,7 @@ def _serve(spec: _Spec, conn) -> None:
     from fsl.store import open_store
     from fsl.templates import TemplateStore
 
+    from .gc_policy import batch_collections
     from .outbox import Outbox
     from .runtime import Runtime, TickReport
 
@@ -318,7 +319,7 @@ def _serve(spec: _Spec, conn) -> None:
     conn.send(("ready", outbox.token))
     busy = 0.0
     try:
-        with db.sharing():  # PostgreSQL: settle in shared mode, beside the tick's batches
+        with db.sharing(), batch_collections():  # PostgreSQL: settle in shared mode, beside the tick's batches
             while True:
                 try:
                     keys = conn.recv()

@@ -60,6 +60,7 @@ from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
 from fsl.runtime.model import ActionRecord, Contact, Deal
 from fsl.store.codec import epoch
+from fsl.store.members import one_of
 from fsl.store.rows import action_from
 from fsl.store.schema import actions, enrollments, events
 
@@ -307,9 +308,9 @@ class Outbox:
             if not ids:
                 return []
             token, lease = self.own_claim()
-            conn.execute(actions.update().where(a.id.in_(ids))
+            conn.execute(actions.update().where(one_of(conn, a.id, ids))
                          .values(status="sending", claimed_by=token, lease_until=lease, attempts=a.attempts + 1))
-            rows = list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))
+            rows = list(conn.execute(sa.select(actions).where(one_of(conn, a.id, ids)).order_by(a.next_attempt_at, a.id))
                         .mappings())
         return self.items_of(rows)
 

@@ -55,6 +55,7 @@ from fsl.store.db import insert_ignore
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
+from .gc_policy import batch_collections
 from .outbox import Item, Outbox
 
 UTC = timezone.utc
@@ -216,7 +217,7 @@ class Runtime:
         if deliver:
             outbox = self._outbox = LeasedOutbox(self, now, report)  # takes back stale claims: exclusive
             self.store.claim_as = outbox.claim
-        with self.db.sharing():
+        with self.db.sharing(), batch_collections():
             self._tick(engine, now, report, stop, progress, outbox, started)
         report.interrupted = report.interrupted or stop()
         report.seconds = time.perf_counter() - started

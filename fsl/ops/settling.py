@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fsl.store import bulk
 from fsl.store.codec import epoch
 from fsl.store.db import insert_ignore
+from fsl.store.members import one_of
 from fsl.store.schema import actions, tasks
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def _delivered(conn, ids: list[int], mids: list[str | None], token: str, at: int
 
 def ours(conn, keys: list[str], token: str) -> set[str]:
     a = actions.c
-    return set(conn.execute(sa.select(a.key).where(a.key.in_(keys), a.status == "sending",
+    return set(conn.execute(sa.select(a.key).where(one_of(conn, a.key, keys), a.status == "sending",
                                                    a.claimed_by == token)).scalars())
 
 

@@ -5,11 +5,15 @@
 | `db.py` | connections; SQLite WAL + BEGIN IMMEDIATE writers; PostgreSQL writer lock |
 | `schema.py` | the tables and their (partial) indexes |
 | `migrations.py` | schema versions, ordered migrations, `fsl db upgrade`, refusing newer schemas |
-| `codec.py` | instants as epoch seconds, JSON with tagged datetimes / dates / durations |
+| `codec.py` | instants as epoch seconds, JSON (orjson) with tagged datetimes / dates / durations |
 | `rows.py` | model objects <-> rows |
 | `sqlstore.py` | `SqlStore`: the engine's `Store` protocol, a write-behind working set per transaction |
 | `history.py` | send history for caps, message resolution |
 | `writeback.py` | the batch's changes written with executemany |
+| `bulk.py` | executemany on the driver for the rows a batch writes by the thousand |
+| `members.py` | `column IN values` with one bound parameter (json_each / = ANY) |
+| `lease.py` | row and advisory locks when several workers share PostgreSQL |
+| `segment_sql.py`, `segment_checks.py` | `enroll when` as SQL; checks that cannot match moved on in SQL |
 | `turns.py` | write turns between a tick and its delivery process on one SQLite file |
 | `plans.py` | plans by hash, the current plan of each playbook, meta values |
 | `cache.py` | the LLM render cache table |

@@ -8,17 +8,38 @@ payloads) is JSON text, written by us rather than by a dialect's JSON type so
 that both databases store the same bytes and the values the engine uses
 (aware datetimes, dates, durations) survive the round trip: they are tagged
 as `{"$t": iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
+
+The JSON goes through orjson: a tick encodes and decodes an enrollment's
+state, an action payload and a contact's fields for every step, and the
+standard library's encoder (with a `default` per datetime) and decoder (with
+an `object_hook` per object) took a tenth of the engine's time.  orjson has
+no object hook, so decoding walks the value for tags only when the text can
+hold one (it contains `"$`).
+
+Integers beyond 64 bits: orjson refuses to write them and would read them
+back as floats.  `dumps` then falls back to the standard library and ends
+the text with a space (still JSON, for SQLite's json functions and
+PostgreSQL's jsonb alike), and `loads` sends a text ending with a space to
+the standard library: such a number comes back exact.  Migration 4
+(migrations.py) marks the texts an older fsl wrote.  A text orjson cannot
+parse at all (the `NaN` the standard library wrote) is read by the standard
+library too.  One difference on purpose: orjson writes a float NaN or
+infinity as `null` (the standard library wrote `NaN`, which is not JSON and
+which PostgreSQL's jsonb rejects).
 """
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from fsl.runtime.evaluate import Dur
 
 UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def epoch(t: datetime | None) -> int | None:
@@ -27,20 +48,43 @@ def epoch(t: datetime | None) -> int | None:
         return None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return int((t - _EPOCH).total_seconds() // 1)
+    # timestamp() is exact to the microsecond at these magnitudes; floor, not int(), before 1970
+    return math.floor(t.timestamp())
 
 
 def instant(s: int | None) -> datetime | None:
     """Seconds since the epoch -> an aware UTC datetime."""
     if s is None:
         return None
-    return datetime.fromtimestamp(int(s), UTC)
+    return _instant(int(s))
+
+
+@lru_cache(maxsize=4096)
+def _instant(s: int) -> datetime:
+    # A batch reads the same few instants over and over (the wake-up minute,
+    # start times): datetimes are immutable, so one object serves them all.
+    return datetime.fromtimestamp(s, UTC)
+
+
+def iso(t: datetime | None) -> str | None:
+    """An instant as ISO text in UTC (untagged: for fields known to hold instants, rows.py)."""
+    if t is None:
+        return None
+    if t.tzinfo is not UTC:
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.isoformat()
+
+
+def from_iso(value: Any) -> datetime | None:
+    """The inverse of `iso`; also takes a value already decoded from a tag (older rows)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        t = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return {"$t": t.astimezone(UTC).isoformat()}
+        return {"$t": iso(value)}
     if isinstance(value, date):
         return {"$d": value.isoformat()}
     if isinstance(value, Dur):
@@ -62,15 +106,60 @@ def _hook(obj: dict) -> Any:
     return obj
 
 
+def _untag(value: Any) -> Any:
+    """`_hook` applied bottom-up, as the standard library's object_hook would."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                value[k] = _untag(v)
+        return _hook(value)
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)):
+                value[i] = _untag(v)
+    return value
+
+
+# datetimes and dataclasses (Dur) go to _default to be tagged; int keys become text as before
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 _ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
 _DECODER = json.JSONDecoder(object_hook=_hook)
 
 
+SLOW_PATH = " "  # the end of a text only the standard library reads exactly (integers beyond 64 bits)
+
+
 def dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(value) + SLOW_PATH
 
 
 def loads(text: str | None) -> Any:
     if text is None or text == "":
         return None
-    return _DECODER.decode(text)
+    if text[-1] == SLOW_PATH:
+        return _DECODER.decode(text)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _DECODER.decode(text)
+    return _untag(value) if '"$' in text else value
+
+
+def needs_slow_path(text: str) -> bool:
+    """Whether a text written without the mark holds an integer orjson would read as a float."""
+    def big(value: Any) -> bool:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return not -2**63 <= value < 2**64
+        if isinstance(value, dict):
+            return any(big(v) for v in value.values())
+        if isinstance(value, list):
+            return any(big(v) for v in value)
+        return False
+
+    try:
+        return big(json.loads(text))
+    except ValueError:
+        return False

@@ -33,6 +33,7 @@ from fsl.runtime.model import ActionRecord
 from fsl.runtime.store import Scope, send_scopes
 
 from .codec import epoch, instant
+from .members import one_of
 from .rows import action_from
 from .schema import actions
 
@@ -99,7 +100,7 @@ class SendHistory:
             fresh = {(kind, k) for k in keys}
             touched: set[Scope] = set()
             for i in range(0, len(keys), 500):
-                q = sa.select(*_COLS).where(column.in_(keys[i:i + 500]), actions.c.kind.in_(_COUNTED))
+                q = sa.select(*_COLS).where(one_of(self.conn, column, keys[i:i + 500]), actions.c.kind.in_(_COUNTED))
                 if windowed and self.horizon is not None:
                     q = q.where(actions.c.at > epoch(self.horizon))
                 for row in self.conn.execute(q):
@@ -136,8 +137,13 @@ class SendHistory:
             self._new_msgs.setdefault((rec.contact, rec.step), []).append(rec)
         if rec.kind not in _COUNTED:
             return
+        # which of the record's three sources are loaded (source_of, once per source, not per scope)
+        loaded = self._loaded
+        c, e = ("c", rec.contact) in loaded, ("e", rec.enrollment) in loaded
+        by_kind = {"contact": c, "playbook": c, "enrollment": e,
+                   "deal": rec.deal is not None and ("d", rec.deal) in loaded}
         for scope in send_scopes(rec):
-            if source_of(scope) in self._loaded:
+            if by_kind[scope[0]]:
                 lst = self._sends.setdefault(scope, [])
                 if lst and lst[-1] > rec.at:
                     bisect.insort(lst, rec.at)

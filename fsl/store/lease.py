@@ -39,6 +39,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .members import one_of
 from .schema import actions
 
 CONTACT = 0x46534C01  # advisory lock namespaces (first key of the two-int form)
@@ -88,7 +89,7 @@ def claim_outbox(conn: Connection, now: int, limit: int, token: str, lease_until
                             .with_for_update(skip_locked=True)).scalars())
     if not ids:
         return []
-    conn.execute(actions.update().where(a.id.in_(ids))
+    conn.execute(actions.update().where(one_of(conn, a.id, ids))
                  .values(status="sending", claimed_by=token, lease_until=lease_until, attempts=a.attempts + 1))
-    return list(conn.execute(sa.select(actions).where(a.id.in_(ids)).order_by(a.next_attempt_at, a.id))
+    return list(conn.execute(sa.select(actions).where(one_of(conn, a.id, ids)).order_by(a.next_attempt_at, a.id))
                 .mappings())

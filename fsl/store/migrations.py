@@ -56,11 +56,35 @@ def _v3(conn: Connection) -> None:
                          "false)")
 
 
+_JSON_COLUMNS = (("contacts", "id", "fields"), ("deals", "id", "fields"), ("stakeholders", "deal, contact", "fields"),
+                 ("events", "id", "fields"), ("enrollments", "id", "state"), ("actions", "key", "payload"))
+
+
+def _v4(conn: Connection) -> None:
+    """JSON texts holding an integer beyond 64 bits get codec.SLOW_PATH at their
+    end, so that the faster decoder (orjson) leaves them to the exact one.
+    Only texts with a run of twenty digits can hold one: SQL finds those, Python
+    decides."""
+    from .codec import SLOW_PATH, needs_slow_path
+
+    twenty = ("{col} ~ '[0-9]{{20}}'" if conn.dialect.name == "postgresql"
+              else "{col} GLOB '*" + "[0-9]" * 20 + "*'")
+    for table, key, col in _JSON_COLUMNS:
+        keys = [k.strip() for k in key.split(",")]
+        found = conn.exec_driver_sql(f"SELECT {key}, {col} FROM {table} WHERE {twenty.format(col=col)}").fetchall()
+        marks = [(*row[:-1],) for row in found if not row[-1].endswith(SLOW_PATH) and needs_slow_path(row[-1])]
+        where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(keys))
+        if marks:
+            conn.execute(sa.text(f"UPDATE {table} SET {col} = {col} || :mark WHERE {where}"),
+                         [{"mark": SLOW_PATH, **{f"k{i}": v for i, v in enumerate(m)}} for m in marks])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
     Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
     Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
+    Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", _v4),
 ]
 
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from fsl.runtime.model import ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 
-from .codec import dumps, epoch, instant, loads
+from .codec import dumps, epoch, from_iso, instant, iso, loads
 
 
 @dataclass(slots=True)
@@ -25,23 +25,33 @@ class StoredEvent(Event):
 # ------------------------------------------------------------- enrollments
 
 def enrollment_state(en: Enrollment) -> str:
-    """The engine's working state of an enrollment, as JSON."""
+    """The engine's working state of an enrollment, as JSON.  Its instants are
+    plain ISO text, not tagged (codec.py): the keys say what they hold, and an
+    untagged text decodes without a walk for tags -- this is read and written
+    for every step a tick runs.  Rows written with tags read the same."""
     return dumps({
         "step": en.step, "resume": list(en.resume) if en.resume is not None else None,
-        "repeat": en.repeat, "runs": en.runs, "anchor": en.anchor, "due_at": en.due_at,
-        "vars": en.vars, "offer": en.offer, "paused_until": en.paused_until,
-        "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": en.wait_since,
+        "repeat": en.repeat, "runs": en.runs, "anchor": iso(en.anchor), "due_at": iso(en.due_at),
+        "vars": en.vars, "offer": en.offer, "paused_until": iso(en.paused_until),
+        "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": iso(en.wait_since),
         "last_deferral": en.last_deferral,
     })
 
 
+# The columns a step can change, in the order of `enrollment_changes`: what
+# write-back compares with the row as it was read, and updates.
+CHANGING = ("status", "rank", "wake_at", "ended_at", "outcome", "reason", "state", "plan_hash")
+
+
+def enrollment_changes(en: Enrollment, wake_at: datetime | None, rank: int) -> tuple:
+    """The CHANGING columns' values."""
+    return (en.status, rank, epoch(wake_at), epoch(en.ended_at), en.outcome, en.reason, enrollment_state(en),
+            en.plan_hash)
+
+
 def enrollment_row(en: Enrollment, wake_at: datetime | None, rank: int) -> dict[str, Any]:
-    return {
-        "id": en.id, "playbook": en.playbook, "plan_hash": en.plan_hash, "contact": en.contact,
-        "deal": en.deal, "status": en.status, "rank": rank, "wake_at": epoch(wake_at),
-        "started_at": epoch(en.started_at), "ended_at": epoch(en.ended_at), "outcome": en.outcome,
-        "reason": en.reason, "state": enrollment_state(en),
-    }
+    return {"id": en.id, "playbook": en.playbook, "contact": en.contact, "deal": en.deal,
+            "started_at": epoch(en.started_at), **dict(zip(CHANGING, enrollment_changes(en, wake_at, rank)))}
 
 
 def enrollment_from(row: Mapping[str, Any]) -> Enrollment:
@@ -51,9 +61,10 @@ def enrollment_from(row: Mapping[str, Any]) -> Enrollment:
         id=int(row["id"]), playbook=row["playbook"], plan_hash=row["plan_hash"], contact=row["contact"],
         deal=row["deal"], started_at=instant(row["started_at"]), status=row["status"],
         step=s.get("step", 0), resume=tuple(resume) if resume is not None else None,
-        repeat=s.get("repeat", 0), runs=s.get("runs") or {}, anchor=s.get("anchor"), due_at=s.get("due_at"),
-        vars=s.get("vars") or {}, offer=s.get("offer"), paused_until=s.get("paused_until"),
-        wait_event=s.get("wait_event"), wait_ordinal=s.get("wait_ordinal", -1), wait_since=s.get("wait_since"),
+        repeat=s.get("repeat", 0), runs=s.get("runs") or {}, anchor=from_iso(s.get("anchor")),
+        due_at=from_iso(s.get("due_at")), vars=s.get("vars") or {}, offer=s.get("offer"),
+        paused_until=from_iso(s.get("paused_until")), wait_event=s.get("wait_event"),
+        wait_ordinal=s.get("wait_ordinal", -1), wait_since=from_iso(s.get("wait_since")),
         ended_at=instant(row["ended_at"]), outcome=row["outcome"], reason=row["reason"],
         last_deferral=s.get("last_deferral"),
     )
@@ -100,7 +111,12 @@ def parse_key(text: str) -> tuple[int, str, int, int]:
     return int(enrollment), step, int(iteration), int(action)
 
 
-def action_row(rec: ActionRecord, vars: Mapping[str, Any] | None) -> dict[str, Any]:
+ACTION = ("key", "enrollment", "contact", "deal", "playbook", "step", "kind", "channel", "template", "at", "line",
+          "payload", "status", "attempts", "next_attempt_at", "claimed_by", "lease_until", "last_error")
+_DELIVERABLE = frozenset(("send", "task", "notify"))
+
+
+def action_payload(rec: ActionRecord, vars: Mapping[str, Any] | None) -> str:
     payload: dict[str, Any] = {}
     for name in ("offer", "to", "text", "due", "data"):
         value = getattr(rec, name)
@@ -108,14 +124,27 @@ def action_row(rec: ActionRecord, vars: Mapping[str, Any] | None) -> dict[str, A
             payload[name] = value
     if vars:
         payload["vars"] = vars
-    deliverable = rec.kind in ("send", "task", "notify")
-    return {
-        "key": action_key(rec.key), "enrollment": rec.enrollment, "contact": rec.contact, "deal": rec.deal,
-        "playbook": rec.playbook, "step": rec.step, "kind": rec.kind, "channel": rec.channel,
-        "template": rec.template, "at": epoch(rec.at), "line": rec.line, "payload": dumps(payload),
-        "status": "pending" if deliverable else "done", "attempts": 0,
-        "next_attempt_at": epoch(rec.at) if deliverable else None,
-    }
+    return dumps(payload)
+
+
+def action_values(rec: ActionRecord, vars: Mapping[str, Any] | None, status: str | None = None, *,
+                  attempts: int = 0, claimed_by: str | None = None, lease_until: int | None = None,
+                  last_error: str | None = None) -> tuple:
+    """An action's row, in ACTION order.  A send, task or notification waits
+    in the outbox (`pending`, due at its instant) unless `status` says
+    otherwise; anything else is `done` at once."""
+    at = epoch(rec.at)
+    deliverable = rec.kind in _DELIVERABLE
+    if status is None:
+        status = "pending" if deliverable else "done"
+    due = at if deliverable and status in ("pending", "sending") else None
+    return (action_key(rec.key), rec.enrollment, rec.contact, rec.deal, rec.playbook, rec.step, rec.kind,
+            rec.channel, rec.template, at, rec.line, action_payload(rec, vars), status, attempts, due, claimed_by,
+            lease_until, last_error)
+
+
+def is_deliverable(rec: ActionRecord) -> bool:
+    return rec.kind in _DELIVERABLE
 
 
 def action_from(row: Mapping[str, Any]) -> tuple[ActionRecord, dict[str, Any]]:

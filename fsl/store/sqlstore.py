@@ -34,6 +34,7 @@ import bisect
 from collections import Counter, deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -47,14 +48,11 @@ from . import rows as R
 from .codec import dumps, epoch, instant
 from .db import Database, upsert
 from .history import SendHistory
+from .members import one_of
 from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
 
 MINUTE = 60
-_ENR_CHANGING = ("status", "rank", "wake_at", "ended_at", "outcome", "reason", "state", "plan_hash")
-
-
-def _snap(row: dict) -> tuple:
-    return tuple(row[k] for k in _ENR_CHANGING)
+_snap = itemgetter(*R.CHANGING)  # a row -> the values write-back compares with (rows.enrollment_changes)
 
 
 class SqlStore:
@@ -231,7 +229,7 @@ class SqlStore:
         todo = sorted({i for i in ids if i not in self._contacts})
         self._guard(lease.CONTACT, todo)
         for chunk in _chunks(todo):
-            for row in self._c().execute(sa.select(contacts).where(contacts.c.id.in_(chunk))).mappings():
+            for row in self._c().execute(sa.select(contacts).where(one_of(self._c(), contacts.c.id, chunk))).mappings():
                 contact = self._contacts[row["id"]] = R.contact_from(row)
                 self._contact_snap[row["id"]] = contact.version
         for i in todo:
@@ -242,9 +240,9 @@ class SqlStore:
         self._guard(lease.DEAL, todo)
         for chunk in _chunks(todo):
             c = self._c()
-            found = {r["id"]: r for r in c.execute(sa.select(deals).where(deals.c.id.in_(chunk))).mappings()}
+            found = {r["id"]: r for r in c.execute(sa.select(deals).where(one_of(c, deals.c.id, chunk))).mappings()}
             stakes: dict[str, list] = {}
-            q = sa.select(stakeholders).where(stakeholders.c.deal.in_(chunk)).order_by(stakeholders.c.contact)
+            q = sa.select(stakeholders).where(one_of(c, stakeholders.c.deal, chunk)).order_by(stakeholders.c.contact)
             for s in c.execute(q).mappings():
                 stakes.setdefault(s["deal"], []).append(s)
             for did, row in found.items():
@@ -259,7 +257,7 @@ class SqlStore:
         for i in todo:
             self._deals_of[i] = []
         for chunk in _chunks(todo):
-            q = sa.select(stakeholders.c.contact, stakeholders.c.deal).where(stakeholders.c.contact.in_(chunk))
+            q = sa.select(stakeholders.c.contact, stakeholders.c.deal).where(one_of(self._c(), stakeholders.c.contact, chunk))
             for cid, did in self._c().execute(q.order_by(stakeholders.c.contact, stakeholders.c.deal)):
                 self._deals_of[cid].append(did)
 
@@ -295,7 +293,7 @@ class SqlStore:
     def _load_events(self, contact_ids: Iterable[str]) -> None:
         todo = sorted({i for i in contact_ids if i is not None and i not in self._events_loaded})
         for chunk in _chunks(todo):
-            q = (sa.select(events).where(events.c.contact.in_(chunk), events.c.status == "done")
+            q = (sa.select(events).where(one_of(self._c(), events.c.contact, chunk), events.c.status == "done")
                  .order_by(events.c.at, events.c.id))
             for row in self._c().execute(q).mappings():
                 self._index_event(R.event_from(row))
@@ -357,7 +355,7 @@ class SqlStore:
         for i in todo:
             self._by_contact[i] = {}
         for chunk in _chunks(todo):
-            q = sa.select(enrollments).where(enrollments.c.contact.in_(chunk)).order_by(enrollments.c.id)
+            q = sa.select(enrollments).where(one_of(self._c(), enrollments.c.contact, chunk)).order_by(enrollments.c.id)
             found = list(self._c().execute(q).mappings())
             self._guard(lease.DEAL, [row["deal"] for row in found])  # their rows only change under both locks
             for row in found:
