@@ -100,7 +100,10 @@ def test_a_stop_after_the_hold_blocks_approval(tmp_path: Path) -> None:
     with FakeLLMServer() as llm:
         llm.responder = lambda request: Reply.breaking("offer")
         config = _project(tmp_path, llm.base_url)
-        cli("tick", "--now", at(), cwd=tmp_path)
+        report = json.loads(cli("tick", "--now", at(), "--format", "json", cwd=tmp_path).stdout)
+        assert (report["held"], report["delivered"], report["failed"]) == (1, 0, 0)
+        shown = cli("tick", "--now", at(minutes=1), cwd=tmp_path).stdout
+        assert "held" not in shown  # nothing new held by that tick
         review, _ = _one(config)
         assert review["status"] == "held"
         assert cli("event", "unsubscribed", "--contact", "c0001", "--at", at(minutes=5), cwd=tmp_path).exit_code == 0

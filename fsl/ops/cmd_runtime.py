@@ -106,6 +106,8 @@ def _print_tick(report, prefix: str = "") -> None:
     line = (f"{prefix}tick {report.now}: {report.instants} instant(s), {report.events} event(s), "
             f"{report.steps} step(s), {acts}; delivered {report.delivered}, retry {report.retried}, "
             f"failed {report.failed}")
+    if report.held:
+        line += f", {report.held} held for review (`fsl review`)"
     if report.recovered:
         line += f", {report.recovered} taken back after an interrupted delivery"
     line += f" ({report.seconds:.2f}s)" + (" [interrupted]" if report.interrupted else "")

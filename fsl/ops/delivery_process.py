@@ -337,7 +337,7 @@ def _serve(spec: _Spec, conn) -> None:
     import resource
 
     conn.send(("report", {
-        "delivered": report.delivered, "retried": report.retried, "failed": report.failed,
+        "delivered": report.delivered, "retried": report.retried, "failed": report.failed, "held": report.held,
         "failures": report.failures, "seconds": busy, "cpu": time.process_time(),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))

@@ -263,6 +263,7 @@ class Outbox:
             r.delivered += result["delivered"]
             r.retried += result["retried"]
             r.failed += result["failed"]
+            r.held += result["held"]
             r.failures.extend(result["failures"])
             info.update(delivered=result["delivered"], seconds=result["seconds"], cpu=result["cpu"],
                         peak_mb=result["peak_mb"])
@@ -380,7 +381,8 @@ class Outbox:
                 if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
                 if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
-                    continue  # a model-written send held for review (fsl.llm.queue)
+                    self.report.held += 1  # a model-written send held for review (fsl.llm.queue)
+                    continue
                 done.append(self._decide(item, msg, result))
             record(rt.db, conn, done)
         count(self.report, done)

@@ -80,6 +80,7 @@ class TickReport:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
+    held: int = 0  # model-written sends held for review (fsl.llm.queue): `fsl review` lists them
     recovered: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False

@@ -229,7 +229,8 @@ class SqlStore:
         todo = sorted({i for i in ids if i not in self._contacts})
         self._guard(lease.CONTACT, todo)
         for chunk in _chunks(todo):
-            for row in self._c().execute(sa.select(contacts).where(one_of(self._c(), contacts.c.id, chunk))).mappings():
+            q = sa.select(contacts).where(one_of(self._c(), contacts.c.id, chunk))
+            for row in self._c().execute(q).mappings():
                 contact = self._contacts[row["id"]] = R.contact_from(row)
                 self._contact_snap[row["id"]] = contact.version
         for i in todo:
@@ -257,8 +258,9 @@ class SqlStore:
         for i in todo:
             self._deals_of[i] = []
         for chunk in _chunks(todo):
-            q = sa.select(stakeholders.c.contact, stakeholders.c.deal).where(one_of(self._c(), stakeholders.c.contact, chunk))
-            for cid, did in self._c().execute(q.order_by(stakeholders.c.contact, stakeholders.c.deal)):
+            s = stakeholders.c
+            q = sa.select(s.contact, s.deal).where(one_of(self._c(), s.contact, chunk)).order_by(s.contact, s.deal)
+            for cid, did in self._c().execute(q):
                 self._deals_of[cid].append(did)
 
     # ------------------------------------------------------------ events

@@ -64,15 +64,21 @@ def _enrollments(store: "SqlStore", conn) -> None:
             continue
         values = R.enrollment_changes(en, wake, rank)
         before = store._enr_snap.get(eid)
-        if values == before:
-            continue
-        columns = R.CHANGING if before is None else tuple(c for c, a, b in zip(R.CHANGING, values, before) if a != b)
-        changed.setdefault(columns, []).append(
-            (*(values if before is None else (a for a, b in zip(values, before) if a != b)), eid))
+        if values != before:
+            columns, moved = _differences(values, before)
+            changed.setdefault(columns, []).append((*moved, eid))
     if new:
         bulk.insert(conn, enrollments, _ENROLLMENT, new)
     for columns, rows in changed.items():
         bulk.update(conn, enrollments, columns, "id", rows)
+
+
+def _differences(values: tuple, before: tuple | None) -> tuple[tuple[str, ...], list]:
+    """The CHANGING columns whose values differ from the row as read, and their new values."""
+    if before is None:
+        return R.CHANGING, list(values)
+    pairs = [(c, v) for c, v, b in zip(R.CHANGING, values, before) if v != b]
+    return tuple(c for c, _ in pairs), [v for _, v in pairs]
 
 
 def _actions(store: "SqlStore", conn) -> None:
