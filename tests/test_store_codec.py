@@ -102,8 +102,16 @@ def test_enrollment_state_written_with_tags_by_an_older_fsl_reads_the_same() -> 
 
 # ------------------------------------------------------------------ migration 4
 
-def test_migration_4_marks_the_texts_holding_big_integers(tmp_path: Path) -> None:
-    db = open_store(f"sqlite:///{tmp_path}/fsl.db")
+def test_migration_4_marks_the_texts_holding_big_integers_on_sqlite(tmp_path: Path) -> None:
+    _migration_4_marks_the_texts_holding_big_integers(f"sqlite:///{tmp_path}/fsl.db")
+
+
+def test_migration_4_marks_the_texts_holding_big_integers_on_postgresql(pg_url: str) -> None:  # noqa: F811
+    _migration_4_marks_the_texts_holding_big_integers(pg_url)
+
+
+def _migration_4_marks_the_texts_holding_big_integers(url: str) -> None:
+    db = open_store(url)
     big = json.dumps({"account": BIG, "n": 1})  # as the standard library wrote it: no mark
     digits = json.dumps({"phone": "123456789012345678901234"})  # twenty digits in a string: nothing to do
     with db.write() as conn:

@@ -71,8 +71,8 @@ def _v4(conn: Connection) -> None:
               else "{col} GLOB '*" + "[0-9]" * 20 + "*'")
     for table, key, col in _JSON_COLUMNS:
         keys = [k.strip() for k in key.split(",")]
-        found = conn.exec_driver_sql(f"SELECT {key}, {col} FROM {table} WHERE {twenty.format(col=col)}").fetchall()
-        marks = [(*row[:-1],) for row in found if not row[-1].endswith(SLOW_PATH) and needs_slow_path(row[-1])]
+        found = conn.exec_driver_sql(f"SELECT {key}, {col} FROM {table} WHERE {twenty.format(col=col)}")
+        marks = [row[:-1] for row in found if not row[-1].endswith(SLOW_PATH) and needs_slow_path(row[-1])]
         where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(keys))
         if marks:
             conn.execute(sa.text(f"UPDATE {table} SET {col} = {col} || :mark WHERE {where}"),
