@@ -311,8 +311,8 @@ class Outbox:
             token, lease = self.own_claim()
             conn.execute(actions.update().where(one_of(conn, a.id, ids))
                          .values(status="sending", claimed_by=token, lease_until=lease, attempts=a.attempts + 1))
-            rows = list(conn.execute(sa.select(actions).where(one_of(conn, a.id, ids)).order_by(a.next_attempt_at, a.id))
-                        .mappings())
+            q = sa.select(actions).where(one_of(conn, a.id, ids)).order_by(a.next_attempt_at, a.id)
+            rows = list(conn.execute(q).mappings())
         return self.items_of(rows)
 
     def items_of(self, rows) -> list[Item]:

@@ -10,9 +10,10 @@ that both databases store the same bytes and the values the engine uses
 as `{"$t": iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
 
 The JSON goes through orjson: a tick encodes and decodes an enrollment's
-state, an action payload and a contact's fields for every step, and the
-standard library's encoder (with a `default` per datetime) and decoder (with
-an `object_hook` per object) took a tenth of the engine's time.  orjson has
+state, an action payload and a contact's fields for every step.  Measured
+on an enrollment state: 3.5 µs to decode with the standard library's
+`object_hook`, 0.8 µs with orjson; 6.5 µs to encode with a `default` per
+datetime, 3.2 µs with orjson.  orjson has
 no object hook, so decoding walks the value for tags only when the text can
 hold one (it contains `"$`).
 
@@ -149,17 +150,9 @@ def loads(text: str | None) -> Any:
 
 
 def needs_slow_path(text: str) -> bool:
-    """Whether a text written without the mark holds an integer orjson would read as a float."""
-    def big(value: Any) -> bool:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return not -2**63 <= value < 2**64
-        if isinstance(value, dict):
-            return any(big(v) for v in value.values())
-        if isinstance(value, list):
-            return any(big(v) for v in value)
-        return False
-
+    """Whether a text written without the mark holds an integer orjson would
+    read as a float: `dumps` would write its value with the mark today."""
     try:
-        return big(json.loads(text))
+        return dumps(json.loads(text)).endswith(SLOW_PATH)
     except ValueError:
         return False

@@ -137,13 +137,8 @@ class SendHistory:
             self._new_msgs.setdefault((rec.contact, rec.step), []).append(rec)
         if rec.kind not in _COUNTED:
             return
-        # which of the record's three sources are loaded (source_of, once per source, not per scope)
-        loaded = self._loaded
-        c, e = ("c", rec.contact) in loaded, ("e", rec.enrollment) in loaded
-        by_kind = {"contact": c, "playbook": c, "enrollment": e,
-                   "deal": rec.deal is not None and ("d", rec.deal) in loaded}
         for scope in send_scopes(rec):
-            if by_kind[scope[0]]:
+            if source_of(scope) in self._loaded:
                 lst = self._sends.setdefault(scope, [])
                 if lst and lst[-1] > rec.at:
                     bisect.insort(lst, rec.at)

@@ -1,9 +1,10 @@
 """`column IN (values)` with one bound parameter, however many the values.
 
 SQLAlchemy renders `column.in_(list)` with a placeholder per value and
-processes every value at each execution: about 2 microseconds a value.  A
-tick's batch asks for its 500 contacts, their events, their send history
-and their enrollments that way, and those lists cost a tenth of the tick.
+processes every value at each execution: about 2 microseconds a value
+(measured on a batch's event lookup over 500 contacts: 2.3 µs a contact
+through `in_`, 0.4 µs with one parameter).  A tick's batch asks for its
+contacts, their events, their send history and their enrollments that way.
 Here the list travels as one parameter -- a JSON array read by `json_each`
 on SQLite, an array compared with `= ANY` on PostgreSQL -- so the statement
 compiles once and the database, not Python, walks the list.  Both forms
