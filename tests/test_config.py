@@ -16,7 +16,7 @@ from fsl.config import (
 )
 from fsl.durations import Duration, parse_duration
 
-CONFORMANCE = (Path(__file__).resolve().parents[2] / "shared" / "conformance").resolve()
+from .conftest import CONFORMANCE  # noqa: E402
 
 
 def write(tmp_path: Path, text: str) -> Path:

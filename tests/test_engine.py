@@ -21,7 +21,7 @@ from fsl.runtime.store import MemoryStore
 from fsl.syntax.parser import parse_module
 
 UTC = timezone.utc
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+from .conftest import CONFORMANCE as SUITE  # noqa: E402
 CONFIG, _ = load_config(SUITE / "fsl.yaml")
 
 

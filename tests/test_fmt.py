@@ -21,7 +21,7 @@ from fsl.syntax.parser import parse_module
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "fmt"
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+from .conftest import CONFORMANCE  # noqa: E402
 PAIRS = sorted(p.name[: -len(".in.fsl")] for p in FIXTURES.glob("*.in.fsl"))
 VALID = sorted((CONFORMANCE / "valid").glob("*.fsl"))
 

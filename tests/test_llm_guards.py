@@ -327,7 +327,9 @@ def test_guards_stay_fast_on_hostile_text(unit):
     text = unit * (20000 // len(unit))
     started = time.perf_counter()
     check(Draft(subject=text[:200], body=text), settings())
-    assert time.perf_counter() - started < 0.5
+    # A hang detector, not a speed measurement: a backtracking regex takes hours on this
+    # text, a linear one milliseconds; 30 s leaves room for any busy machine.
+    assert time.perf_counter() - started < 30
 
 
 @settings_h(max_examples=150, deadline=None)

@@ -188,18 +188,16 @@ def test_500_forever_is_held(server):
 def test_429_retry_after_is_honoured(server):
     server.queue(Reply.error(429, {"Retry-After": "1"}))
     client = client_for(server)
-    started = time.monotonic()
     out = render(server, client)
-    elapsed = time.monotonic() - started
     assert out.status == "ok" and server.count == 2 and client.stats.rate_limited == 1
-    assert 0.95 <= elapsed < 2.5
+    # the retry came no sooner than asked (a busy machine only makes the gap longer)
+    assert server.arrivals[1] - server.arrivals[0] >= 0.95
 
 
 def test_429_asking_too_long_a_wait_is_held_at_once(server):
     server.queue(Reply.error(429, {"Retry-After": "3600"}))
-    started = time.monotonic()
     out = render(server, client_for(server, max_retry_after=5))
-    assert out.status == "held" and server.count == 1 and time.monotonic() - started < 1
+    assert out.status == "held" and server.count == 1  # no retry: held at once
     assert "3600 s" in out.reasons[0]
 
 
@@ -216,9 +214,8 @@ def test_retry_after_forms():
 def test_stall_past_the_timeout_is_held(server):
     server.queue(Reply.stall(3.0))
     client = client_for(server, timeout_seconds=0.3, max_retries=0)
-    started = time.monotonic()
     out = render(server, client)
-    assert out.status == "held" and time.monotonic() - started < 1.5
+    assert out.status == "held" and server.count == 1
     assert out.reasons == ("model: model unavailable: no answer within 0.3 s (1 attempt)",)
 
 

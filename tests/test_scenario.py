@@ -11,7 +11,7 @@ from fsl.runtime.commands import simulate_command
 from fsl.runtime.commands import test_command as fsl_test
 from fsl.runtime.scenario import ScenarioError, load_scenario
 
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+from .conftest import CONFORMANCE as SUITE  # noqa: E402
 
 PLAYBOOK = """playbook basic:
     enroll on meeting_ended

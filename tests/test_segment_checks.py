@@ -125,9 +125,9 @@ def _ticks(config: Path, url: str | None, now, workers: int) -> tuple[int, int]:
     procs = [ctx.Process(target=_tick, args=(str(config), url, now.isoformat(), out)) for _ in range(workers)]
     for proc in procs:
         proc.start()
-    got = [out.get(timeout=120) for _ in procs]
+    got = [out.get(timeout=600) for _ in procs]
     for proc in procs:
-        proc.join(timeout=60)
+        proc.join(timeout=600)
         assert proc.exitcode == 0
     return sum(g[0] for g in got), sum(g[1] for g in got)
 

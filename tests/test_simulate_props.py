@@ -21,7 +21,7 @@ from fsl.runtime.timecalc import is_allowed
 from fsl.syntax.parser import parse_module
 
 UTC = timezone.utc
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+from .conftest import CONFORMANCE as SUITE  # noqa: E402
 START = datetime(2026, 11, 20, tzinfo=UTC)  # Thanksgiving falls inside
 UNTIL = START + timedelta(days=24)
 

@@ -17,7 +17,9 @@ from fsl.templates import (
     render_template,
 )
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "templates"
+from .conftest import CONFORMANCE  # noqa: E402
+
+TEMPLATES = CONFORMANCE / "templates"
 
 
 @pytest.fixture(scope="module")
