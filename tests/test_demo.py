@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from email import message_from_bytes
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from fsl.ops.demo.run import PACKAGED, run
 from fsl.store import open_store
 
 from .test_ops_support import cli
@@ -81,7 +84,26 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert cli("demo", "--start", "someday", cwd=tmp_path).exit_code == 2
 
 
-def test_the_packaged_copy_of_the_examples_runs(tmp_path: Path) -> None:
-    result = run(tmp_path / "packaged", days=2, source=PACKAGED)
-    assert {b["playbook"] for b in result.playbooks} and result.ticks == 48
-    assert (tmp_path / "packaged" / "templates").is_dir()
+def test_an_installed_wheel_carries_the_examples(tmp_path: Path) -> None:
+    """`fsl demo` from a wheel (not the checkout) finds the one copy of sequences/."""
+    root = Path(__file__).resolve().parents[1]
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels),
+                            str(root)], capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr
+    site = tmp_path / "site"
+    (wheel,) = wheels.glob("fsl-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    packaged = site / "fsl" / "demo" / "sequences"
+    assert sorted(p.name for p in packaged.glob("*.fsl")) == sorted(p.name for p in (root / "sequences").glob("*.fsl"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import fsl.demo.run as r; print(r.sequences_source())"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert where.stdout.strip() == str(packaged), where.stderr  # the wheel's copy, not the checkout's
+    demo = subprocess.run([sys.executable, "-m", "fsl", "demo", "--days", "2", "--out", str(tmp_path / "d")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert demo.returncode == 0, demo.stderr
+    assert "summary per playbook" in demo.stdout and (tmp_path / "d" / "templates").is_dir()
+
+

@@ -69,9 +69,9 @@ def check_files(files: list[Path], project) -> list[Diagnostic]:
 def _warm(project) -> None:
     """Load the grammar and every template once, before forking, so that the
     workers inherit them instead of each loading its own copy."""
-    from ..syntax.parser import _parser
+    from ..syntax.grammar import lark_parser
 
-    _parser()
+    lark_parser()
     if project.templates is not None:
         for name in project.templates.names():
             try:

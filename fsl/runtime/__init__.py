@@ -1,4 +1,14 @@
-"""The FSL runtime: the engine that executes compiled plans, and the
-simulator built on it.  See README.md in this folder for the modules and the
-decisions taken where the specification is silent.  (Nothing is imported
-here, so `fsl check` stays fast.)"""
+"""The production runtime: the tick over the SQL store, the outbox, delivery.
+
+| module | concern |
+| --- | --- |
+| `runtime.py` | `Runtime`: config + templates + store + engine; the tick; the data API for imports |
+| `deploy.py` | compile, register plans by hash, `--migrate` by step name |
+| `outbox.py` | claim, render, hand to channels, settle; retries; crash recovery |
+| `claims.py` | claim tokens (host, pid, start time), taking rows back from dead claimers |
+| `settling.py` | outcomes of hand-overs recorded in bulk; those a delivery process leaves to its tick |
+| `delivery_process.py` | a large tick's delivery in a process of its own, pipelined with the engine |
+
+The deterministic engine it drives is `fsl/engine/`; the SQL store is `fsl/store/`;
+the commands that call it are `fsl/cli/`.
+"""

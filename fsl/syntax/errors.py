@@ -10,6 +10,7 @@ from lark import Token
 from lark.exceptions import UnexpectedToken
 
 from ..diagnostics import Diagnostic, Span
+from .grammar import lark_parser
 
 # What each named terminal is, for a reader.
 _WORDS = {
@@ -32,10 +33,8 @@ _EXPR_START = {"DOTTED", "NAME", "STRING", "NUMBER", "PERCENT", "DURATION", "TIM
 
 
 def _literal(name: str) -> str | None:
-    from .parser import _parser
-
     try:
-        term = _parser()[0].get_terminal(name)
+        term = lark_parser()[0].get_terminal(name)
     except KeyError:
         return None
     pattern = term.pattern

@@ -1,0 +1,281 @@
+"""The engine: one loop for the simulator and the production runtime.
+
+`Engine(plans, config, store, clock)` keeps no state of its own beyond caches
+and the queue of events not yet ingested: everything it decides goes to the
+store.  Time only moves through `run_until(instant)` (or `tick(now)`), which
+visits the interesting instants in order -- the next event, the next due
+enrollment, the next `enroll when` check -- and never walks minute by minute.
+At each instant T (RUNTIME.md section 3):
+
+1. events of T's minute are ingested (stop/pause rules, waits, enroll on),
+   so a reply at 10:00 stops a step due at 10:00;
+2. `enroll when` checks due at T run;
+3. enrollments due at or before T wake, in the same-instant order: higher
+   playbook priority first, then playbook name, then contact id.
+
+The pieces: stepping.py (a due enrollment: window, caps, stop when, execute),
+ingest.py (an event), enrolling.py (enroll on / enroll when / reenroll).
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from fsl.compiler.plan import Plan
+
+from fsl.engine.enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
+from fsl.engine.evaluate import Ctx, Dur
+from fsl.engine.gcpolicy import relaxed
+from fsl.engine.ingest import apply_event
+from fsl.engine.model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
+from fsl.engine.program import Cap, Program, build
+from fsl.engine.stepping import wake
+from fsl.engine.memstore import MemoryStore, Store
+from fsl.engine.timing import iso, minute_floor
+
+UTC = timezone.utc
+
+# A step that runs more often than this at one instant is in a loop with no
+# delay (the checker reports those as E302); the enrollment fails instead of
+# hanging the runtime.
+MAX_RUNS_PER_INSTANT = 200
+
+
+class Services:
+    """What expressions ask of the store: engagement of this enrollment's
+    messages, and the contact's event history (count, last)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def engaged(self, ctx: Ctx, kind: str, step: str | None, link: str | None) -> bool:
+        now = ctx.now
+        for e in self.store.enrollment_events(ctx.enrollment.id):
+            if e.type == kind and e.at <= now and (step is None or e.step == step) \
+                    and (link is None or e.fields.get("link") == link):
+                return True
+        return False
+
+    def count(self, ctx: Ctx, event: str, since: datetime | None) -> int:
+        evs = self.store.contact_events(ctx.contact.id, event)
+        hi = bisect.bisect_right(evs, ctx.now, key=_at)
+        lo = bisect.bisect_right(evs, since, key=_at) if since is not None else 0
+        return max(hi - lo, 0)
+
+    def last(self, ctx: Ctx, event: str) -> datetime | None:
+        evs = self.store.contact_events(ctx.contact.id, event)
+        hi = bisect.bisect_right(evs, ctx.now, key=_at)
+        return evs[hi - 1].at if hi else None
+
+
+def _at(e: Event) -> datetime:
+    return e.at
+
+
+class Engine:
+    def __init__(self, plans: Iterable[Plan], config: Any = None, store: Store | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock = clock
+        project_zone = getattr(config, "timezone", None)
+        self.by_hash: dict[str, Program] = {}
+        self.programs: dict[str, Program] = {}
+        for plan in plans:
+            prog = build(plan, project_zone)
+            self.programs[prog.name] = prog
+            self.by_hash[prog.hash or prog.name] = prog
+        self.ordered = sorted(self.programs.values(), key=lambda p: p.order)
+        self.global_caps = [Cap(c.channel, c.limit, Dur(c.per.amount, c.per.unit), False, 0, "contact")
+                            for c in getattr(config, "caps", None) or []]
+        self.services = Services(self.store)
+        self.warnings: list[tuple[datetime, str, int | None]] = []
+        self.now: datetime | None = None
+        self.checks_done = False  # at the current instant: are `enroll when` checks over?
+        self.started = False
+        self._pending: list[tuple[datetime, int, Event]] = []
+        self._seq = 0
+        self._zones: dict[int, tuple[int, Any]] = {}
+        self._runs: dict[int, int] = {}  # executions per enrollment at the current instant
+
+    # ------------------------------------------------------------------ data
+    def add_contact(self, contact: Contact) -> None:
+        self.store.put_contact(contact)
+        if self.started:
+            schedule_candidate(self, contact.id, None, self.now)
+
+    def add_deal(self, deal: Deal) -> None:
+        self.store.put_deal(deal)
+        if self.started:
+            for cid in deal.stakeholders:
+                schedule_candidate(self, cid, deal.id, self.now)
+
+    def ingest(self, event: Event) -> None:
+        """Queue an event; it is applied when the clock reaches its minute.
+        An event arriving late (before the instant already processed) keeps
+        its own instant but is applied now: time never runs backwards."""
+        event.at = minute_floor(event.at)
+        self._seq += 1
+        event.seq = self._seq
+        when = event.at if self.now is None or not self.started or event.at >= self.now else self.now
+        heapq.heappush(self._pending, (when, self._seq, event))
+
+    def record_history(self, event: Event) -> None:
+        """An event from before the clock started: known to count() and
+        last(), but it triggers nothing."""
+        event.at = minute_floor(event.at)
+        self.store.add_event(event)
+
+    # ------------------------------------------------------------------ time
+    def start(self, at: datetime) -> None:
+        """Start the clock: schedule the first `enroll when` checks."""
+        self.now = at
+        if not self.started:
+            self.started = True
+            start_checks(self, at)
+
+    def next_instant(self) -> datetime | None:
+        times = [t for t in (self._pending[0][0] if self._pending else None,
+                             self.store.next_wake(), self.store.next_check()) if t is not None]
+        return min(times) if times else None
+
+    def run_until(self, until: datetime, inclusive: bool = True) -> None:
+        """Process every instant up to `until` (or just before it)."""
+        if not self.started:
+            self.start(min(until, self.next_instant() or until))
+        with relaxed():
+            while True:
+                t = self.next_instant()
+                if t is None or t > until or (t == until and not inclusive):
+                    break
+                self.process(t)
+        self.now = until
+
+    def tick(self, now: datetime | None = None) -> None:
+        """One production pass: everything due at or before now."""
+        self.run_until(now if now is not None else self.clock())
+
+    def process(self, t: datetime) -> None:
+        self.begin_instant(t)
+        while self._pending and self._pending[0][0] <= t:
+            apply_event(self, heapq.heappop(self._pending)[2])
+        run_checks(self, t)
+        self.checks_done = True
+        self.wake_due(t)
+
+    # The three phases of an instant, callable one by one: the production
+    # tick (fsl/runtime/runtime.py) runs each phase in batches, one transaction
+    # per batch, and feeds the events itself.
+    def begin_instant(self, t: datetime) -> None:
+        """Enter instant t: checks not run yet, loop counters reset."""
+        self.now = t
+        self.checks_done = False
+        self._runs = {}
+
+    def apply_event(self, event: Event) -> None:
+        """Apply one event now (its own instant is kept)."""
+        apply_event(self, event)
+
+    def wake_due(self, t: datetime) -> None:
+        """Wake every enrollment the store says is due at or before t."""
+        runs = self._runs
+        while (en := self.store.pop_due(t)) is not None:
+            runs[en.id] = n = runs.get(en.id, 0) + 1
+            if n > MAX_RUNS_PER_INSTANT:
+                self.end(en, "failed", t, f"ran {n} times at one instant: a loop with no delay")
+                continue
+            try:
+                wake(self, en, t)
+            except Exception as exc:  # an error the enrollment cannot get past
+                self.end(en, "failed", t, f"error: {type(exc).__name__}: {exc}")
+
+    def resume(self, at: datetime) -> None:
+        """Continue a clock started earlier (production: the store already
+        holds the `enroll when` schedule, so nothing is scheduled again)."""
+        self.now = at
+        self.started = True
+
+    def cancel_outbox(self, en: Enrollment, reason: str) -> None:
+        """A stop or pause rule acted: the enrollment's messages not yet
+        handed to a channel are cancelled (RUNTIME.md section 4)."""
+        self.store.cancel_pending(en.id, reason)
+
+    # --------------------------------------------------------------- helpers
+    def program(self, en: Enrollment) -> Program:
+        return self.by_hash[en.plan_hash]
+
+    def order(self, en: Enrollment) -> tuple:
+        prog = self.by_hash[en.plan_hash]
+        return (*prog.order, en.contact, en.id)
+
+    def schedule(self, en: Enrollment, at: datetime | None) -> None:
+        self.store.set_wake(en.id, at, self.order(en) if at is not None else ())
+
+    def ctx(self, en: Enrollment, now: datetime, event: Event | None = None) -> Ctx:
+        """The evaluation context of an enrollment, in its contact's zone."""
+        prog = self.by_hash[en.plan_hash]
+        contact = self.store.get_contact(en.contact)
+        deal = self.store.get_deal(en.deal) if en.deal is not None else None
+        stake = deal.stakeholders.get(en.contact) if deal is not None else None
+        ctx = Ctx(now, contact, deal, stake, event, en, None, self.services, prog.lets, prog.holidays)
+        if not prog.zone_by_contact:  # read from the deal or an event: no version says when it changed
+            ctx.zone = prog.zone(ctx)
+            return ctx
+        version = contact.version if contact is not None else -1
+        cached = self._zones.get(en.id)
+        if cached is not None and cached[0] == version:
+            ctx.zone = cached[1]
+        else:
+            ctx.zone = prog.zone(ctx)
+            self._zones[en.id] = (version, ctx.zone)
+        return ctx
+
+    def candidate_ctx(self, prog: Program, contact: Contact, deal: Deal | None, now: datetime,
+                      event: Event | None = None) -> Ctx:
+        """The context of a contact (and deal) that is not enrolled yet."""
+        stake = deal.stakeholders.get(contact.id) if deal is not None else None
+        ctx = Ctx(now, contact, deal, stake, event, None, None, self.services, prog.lets, prog.holidays)
+        ctx.zone = prog.zone(ctx)
+        return ctx
+
+    def touched(self, contact_id: str) -> None:
+        """A contact's data changed: data-driven `enroll when`s look again."""
+        recheck(self, contact_id)
+
+    def end(self, en: Enrollment, outcome: str, at: datetime, reason: str, line: int = 0,
+            step: str | None = None) -> None:
+        if en.status == ENDED:
+            return
+        en.status, en.ended_at, en.outcome, en.reason = ENDED, at, outcome, reason
+        en.paused_until = None
+        en.wait_event = None
+        self.store.ended(en)
+        self._zones.pop(en.id, None)
+        self.note(at, "ended", f"ended as {outcome}: {reason}", en, line=line, step=step)
+        after_end(self, en)
+
+    def pause(self, en: Enrollment, until: datetime, at: datetime, reason: str, line: int) -> None:
+        if en.status == PAUSED and en.paused_until is not None and en.paused_until >= until:
+            return
+        en.status, en.paused_until = PAUSED, until
+        self.schedule(en, until)
+        self.note(at, "paused", f"paused until {iso(until)}: {reason}", en, line=line)
+
+    # --------------------------------------------------------------- journal
+    def note(self, at: datetime, kind: str, reason: str, en: Enrollment | None = None, *,
+             contact: str | None = None, playbook: str | None = None, step: str | None = None,
+             line: int = 0) -> None:
+        if en is not None:
+            contact, playbook = en.contact, en.playbook
+            if step is None:
+                prog = self.by_hash.get(en.plan_hash)
+                if prog is not None and en.step < len(prog.steps):
+                    step = prog.steps[en.step].name
+        self.store.journal(JournalEntry(at, kind, reason, en.id if en is not None else None,
+                                        contact, playbook, step, line))
+
+    def warn(self, at: datetime, message: str, line: int | None = None, contact: str | None = None) -> None:
+        self.warnings.append((at, message, line))
+        self.note(at, "warning", message, contact=contact, line=line or 0)

@@ -1,0 +1,103 @@
+"""Who holds an outbox row: claim tokens, and taking rows back from the dead.
+
+A row being handed over is `sending`, with its claimer's token and a
+wall-clock lease (outbox.py).  The token names the process (host, pid, start
+time), so that a later tick can tell a claimer that died from one still at
+work: `recover` takes back the rows of dead claimers and of expired leases,
+`take_back` those of one claimer the tick knows is done (its delivery
+process, joined or dead).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from fsl.store.members import one_of
+from fsl.store.schema import actions
+
+if TYPE_CHECKING:
+    from fsl.runtime.runtime import Runtime
+
+LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (Linux /proc), so a recycled pid is not mistaken for it;
+    "" for a zombie (dead, not yet reaped by its parent: a killed delivery process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return "" if fields[0] in (b"Z", b"X") else fields[19].decode()
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_token(pid: int | None = None) -> str:
+    """This process's claim token, or a child's (`pid`: the tick names its
+    delivery process's token as soon as it exists)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(token: str | None) -> bool:
+    """False when the claimer is known to be gone (same host, process dead or replaced)."""
+    if not token:
+        return False
+    try:
+        host, pid_text, started, _ = token.rsplit(":", 3)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True  # another machine: only its lease can tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not started:  # named when the process was already a zombie
+        return False
+    return started == "?" or _start_time(pid) == started
+
+
+def recover(runtime: "Runtime") -> int:
+    """Take back `sending` rows whose claimer died or whose lease ran out."""
+    wall = int(time.time())
+    with runtime.db.write() as conn:
+        rows = conn.execute(sa.select(actions.c.id, actions.c.claimed_by, actions.c.lease_until)
+                            .where(actions.c.status == "sending")).all()
+        stale = [r.id for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
+        if stale:
+            conn.execute(actions.update().where(actions.c.id.in_(stale), actions.c.status == "sending")
+                         .values(status="pending", claimed_by=None, lease_until=None,
+                                 last_error="outcome unknown: the tick handing it over stopped; "
+                                            "handed over again with the same Message-ID"))
+    return len(stale)
+
+
+def take_back(runtime: "Runtime", token: str, keys: list[str] | None = None, *, untouched: bool = False) -> int:
+    """Rows still `sending` under `token` (a delivery process that is joined or
+    dead), or only those of `keys`, back to `pending` for the next delivery.
+    `untouched`: the process never read them, so their claim's attempt is undone."""
+    a = actions.c
+    chunks = [None] if keys is None else [keys[i:i + 500] for i in range(0, len(keys), 500)]
+    values: dict[str, Any] = {"status": "pending", "claimed_by": None, "lease_until": None}
+    if untouched:
+        values["attempts"] = a.attempts - 1
+    else:
+        values["last_error"] = ("outcome unknown: the delivery process handing it over stopped; "
+                                "handed over again with the same Message-ID")
+    n = 0
+    with runtime.db.write() as conn:
+        for chunk in chunks:
+            stmt = actions.update().where(a.status == "sending", a.claimed_by == token)
+            if chunk is not None:
+                stmt = stmt.where(one_of(conn, a.key, chunk))
+            n += conn.execute(stmt.values(**values)).rowcount
+    return n
