@@ -80,7 +80,7 @@ def smtp_sink_process(arrivals_file: Path) -> tuple[int, mp.Process]:
 
 def _tick(config: str, now_iso: str) -> None:
     from fsl.runtime.runtime import Runtime
-    from fsl.engine.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     rt = Runtime.open(config, batch_size=20)
     rt.tick(parse_instant(now_iso))

@@ -277,7 +277,7 @@ def test_a_killed_delivery_process_leaves_its_messages_to_the_next_tick(tmp_path
 
 def _forked_tick(config: str, now_iso: str) -> None:
     from fsl.runtime.runtime import Runtime
-    from fsl.engine.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     rt = Runtime.open(config, batch_size=20, delivery="process")
     rt.tick(parse_instant(now_iso))

@@ -15,8 +15,9 @@ from fsl.compiler import compile_module
 from fsl.config import load_config
 from fsl.engine.engine import Engine
 from fsl.engine.model import Contact, Deal, Event
-from fsl.engine.scenario import Scenario, parse_instant
-from fsl.engine.simulate import simulate, to_json
+from fsl.simulator.scenario import Scenario
+from fsl.timecalc import parse_instant
+from fsl.simulator.simulate import simulate, to_json
 from fsl.engine.memstore import MemoryStore
 from fsl.syntax.parser import parse_module
 

@@ -129,7 +129,7 @@ def _populate(config: Path) -> None:
 def _worker(config: str, now_iso: str) -> None:
     """What `fsl worker` does, ticking to a fixed instant until nothing is due."""
     from fsl.runtime.runtime import Runtime
-    from fsl.engine.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     now = parse_instant(now_iso)
     rt = Runtime.open(config, batch_size=50)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from fsl.cli.scenarios import simulate_command
 from fsl.cli.scenarios import test_command as fsl_test
-from fsl.engine.scenario import ScenarioError, load_scenario
+from fsl.simulator.scenario import ScenarioError, load_scenario
 
 from .conftest import CONFORMANCE as SUITE  # noqa: E402
 

@@ -15,9 +15,9 @@ from fsl.compiler import compile_module
 from fsl.config import load_config
 from fsl.engine.evaluate import add
 from fsl.engine.model import ENDED, Contact, Event
-from fsl.engine.scenario import Scenario
-from fsl.engine.simulate import Simulation, simulate, to_json
-from fsl.engine.timecalc import is_allowed
+from fsl.simulator.scenario import Scenario
+from fsl.simulator.simulate import Simulation, simulate, to_json
+from fsl.timecalc import is_allowed
 from fsl.syntax.parser import parse_module
 
 UTC = timezone.utc

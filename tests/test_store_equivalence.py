@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from fsl.runtime.runtime import Runtime
-from fsl.engine.scenario import load_scenario
-from fsl.engine.simulate import action_json, outcome_json, simulate, to_json
+from fsl.simulator.scenario import load_scenario
+from fsl.simulator.simulate import action_json, outcome_json, simulate, to_json
 from fsl.store import open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch

@@ -26,7 +26,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def parse_now(value: str | None, option: str = "--now") -> datetime | None:
-    from fsl.engine.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     if value is None:
         return None

@@ -17,7 +17,7 @@ from typing import Any, Callable, NoReturn
 
 import click
 
-from fsl.cli.common import CONFIG_OPTION, FORMAT_OPTION, fail, open_runtime, parse_now, print_json, progress
+from .common import CONFIG_OPTION, FORMAT_OPTION, fail, open_runtime, parse_now, print_json, progress
 
 UTC = timezone.utc
 AT_OPTION = click.option("--at", "--now", "at_text", metavar="ISO",

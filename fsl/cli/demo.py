@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from fsl.cli.common import FORMAT_OPTION, console, fail, parse_now, print_json
+from .common import FORMAT_OPTION, console, fail, parse_now, print_json
 
 UTC = timezone.utc
 TIMELINE_COLUMNS = [("enrolled", "enrolled"), ("email", "email"), ("sms", "sms"), ("tasks", "tasks"),

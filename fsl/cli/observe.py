@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from fsl.cli.common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
+from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
 
 UTC = timezone.utc
 

@@ -25,7 +25,7 @@ import click
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    from fsl.engine.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     t = parse_instant(value)
     if t is None:

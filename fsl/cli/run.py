@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from fsl.cli.common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json, progress
+from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json, progress
 
 
 # ------------------------------------------------------------------ deploy

@@ -29,8 +29,8 @@ from fsl.store.codec import epoch, instant
 from fsl.store.queries import mark_done
 from fsl.store.schema import actions, enrollments, events, tasks
 
-from fsl.demo import data as demo_data
-from fsl.demo.engagement import completes, reactions
+from . import data as demo_data
+from .engagement import completes, reactions
 
 UTC = timezone.utc
 MARKER = ".fsl-demo"

@@ -14,11 +14,11 @@ import bisect
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fsl.engine.evaluate import add
-from fsl.engine.executor import Segment
-from fsl.engine.model import Enrollment
-from fsl.engine.program import Cap
-from fsl.engine.memstore import Store
+from .evaluate import add
+from .executor import Segment
+from .model import Enrollment
+from .program import Cap
+from .memstore import Store
 
 _MINUTE = timedelta(minutes=1)
 

@@ -25,15 +25,15 @@ from typing import Any, Callable, Iterable
 
 from fsl.compiler.plan import Plan
 
-from fsl.engine.enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
-from fsl.engine.evaluate import Ctx, Dur
-from fsl.engine.gcpolicy import relaxed
-from fsl.engine.ingest import apply_event
-from fsl.engine.model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
-from fsl.engine.program import Cap, Program, build
-from fsl.engine.stepping import wake
-from fsl.engine.memstore import MemoryStore, Store
-from fsl.engine.timing import iso, minute_floor
+from .enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
+from .evaluate import Ctx, Dur
+from .gcpolicy import relaxed
+from .ingest import apply_event
+from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
+from .program import Cap, Program, build
+from .stepping import wake
+from .memstore import MemoryStore, Store
+from .timing import iso, minute_floor
 
 UTC = timezone.utc
 

@@ -15,21 +15,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from fsl.engine.evaluate import add, truthy
-from fsl.engine.model import Contact, Deal, Enrollment, Event
-from fsl.engine.program import Program
-from fsl.engine.timecalc import ceil_minute, next_cron
-from fsl.engine.timing import MINUTE, due_time
-
-if TYPE_CHECKING:
-    from fsl.engine.engine import Engine
+from .evaluate import add, truthy
+from .host import EngineHost
+from .model import Contact, Deal, Enrollment, Event
+from .program import Program
+from ..timecalc import ceil_minute, next_cron
+from .timing import MINUTE, due_time
 
 
 # ------------------------------------------------------------------- enroll
 
-def try_enroll(engine: "Engine", prog: Program, contact: Contact, deal: Deal | None, at: datetime,
+def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None, at: datetime,
                reason: str, line: int) -> Enrollment | None:
     """Enroll unless the contact runs this playbook or may not re-enter yet."""
     store = engine.store
@@ -62,7 +59,7 @@ def try_enroll(engine: "Engine", prog: Program, contact: Contact, deal: Deal | N
 SUPPRESSING = ("unsubscribed", "complained")
 
 
-def _suppressed(engine: "Engine", prog: Program, contact_id: str, at: datetime) -> bool:
+def _suppressed(engine: EngineHost, prog: Program, contact_id: str, at: datetime) -> bool:
     """Whether the contact opted out of messages (and this playbook sends any).
 
     `stop on unsubscribed` ends the running enrollment; this keeps a later
@@ -75,7 +72,7 @@ def _suppressed(engine: "Engine", prog: Program, contact_id: str, at: datetime) 
     return any(e.at <= at for kind in SUPPRESSING for e in store.contact_events(contact_id, kind))
 
 
-def _eligible_from(engine: "Engine", prog: Program, contact: Contact, deal: Deal | None,
+def _eligible_from(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None,
                    at: datetime) -> datetime | None:
     """The first instant >= at at which the contact may enter, or None for
     never (an enrollment runs, or ended under `reenroll never`)."""
@@ -91,7 +88,7 @@ def _eligible_from(engine: "Engine", prog: Program, contact: Contact, deal: Deal
     return max(at, ceil_minute(add(latest.ended_at, prog.reenroll_after, zone, prog.holidays)))
 
 
-def enroll_on(engine: "Engine", e: Event) -> None:
+def enroll_on(engine: EngineHost, e: Event) -> None:
     store = engine.store
     for prog in engine.ordered:
         for rule in prog.enroll_on.get(e.type, ()):
@@ -118,7 +115,7 @@ def enroll_on(engine: "Engine", e: Event) -> None:
                     try_enroll(engine, prog, contact, deal, e.at, reason, rule.line)
 
 
-def _deal_of(engine: "Engine", contact: Contact, e: Event) -> Deal | None:
+def _deal_of(engine: EngineHost, contact: Contact, e: Event) -> Deal | None:
     """The event's deal; without one, the contact's only deal if it has one."""
     store = engine.store
     if e.deal is not None:
@@ -134,7 +131,7 @@ def _scheduled(prog: Program) -> bool:
     return ew is not None and (ew.check_cron is not None or ew.check_every is not None)
 
 
-def _candidates(engine: "Engine", prog: Program, contact_id: str) -> list[tuple[str, str | None]]:
+def _candidates(engine: EngineHost, prog: Program, contact_id: str) -> list[tuple[str, str | None]]:
     if prog.enroll_when.uses_deal:
         return [(contact_id, d) for d in engine.store.deals_of(contact_id)]
     return [(contact_id, None)]
@@ -148,11 +145,11 @@ def _order(prog: Program, contact_id: str, deal_id: str | None) -> tuple:
     return (*prog.order, contact_id, deal_id or "")
 
 
-def _set(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None, at: datetime | None) -> None:
+def _set(engine: EngineHost, prog: Program, contact_id: str, deal_id: str | None, at: datetime | None) -> None:
     engine.store.set_check(_key(prog, contact_id, deal_id), at, _order(prog, contact_id, deal_id))
 
 
-def start_checks(engine: "Engine", at: datetime, programs: list[Program] | None = None,
+def start_checks(engine: EngineHost, at: datetime, programs: list[Program] | None = None,
                  contact_ids: list[str] | None = None) -> None:
     """The first check of every candidate of every `enroll when` (or of the
     programs and contacts given: a deploy schedules a new playbook's checks
@@ -165,7 +162,7 @@ def start_checks(engine: "Engine", at: datetime, programs: list[Program] | None 
                 _first(engine, prog, c, d, at)
 
 
-def schedule_candidate(engine: "Engine", contact_id: str, deal_id: str | None, at: datetime) -> None:
+def schedule_candidate(engine: EngineHost, contact_id: str, deal_id: str | None, at: datetime) -> None:
     """A contact or deal link added while the clock runs."""
     for prog in engine.ordered:
         if prog.enroll_when is None or (deal_id is not None and not prog.enroll_when.uses_deal):
@@ -175,7 +172,7 @@ def schedule_candidate(engine: "Engine", contact_id: str, deal_id: str | None, a
             _first(engine, prog, c, d, at)
 
 
-def _first(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None, at: datetime) -> None:
+def _first(engine: EngineHost, prog: Program, contact_id: str, deal_id: str | None, at: datetime) -> None:
     cron = prog.enroll_when.check_cron
     if cron:
         zone = _zone(engine, prog, contact_id, deal_id, at)
@@ -185,7 +182,7 @@ def _first(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None
     _set(engine, prog, contact_id, deal_id, ceil_minute(at))
 
 
-def _zone(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None, at: datetime):
+def _zone(engine: EngineHost, prog: Program, contact_id: str, deal_id: str | None, at: datetime):
     contact = engine.store.get_contact(contact_id)
     if contact is None:
         return None
@@ -193,7 +190,7 @@ def _zone(engine: "Engine", prog: Program, contact_id: str, deal_id: str | None,
     return engine.candidate_ctx(prog, contact, deal, at).zone
 
 
-def run_checks(engine: "Engine", t: datetime) -> None:
+def run_checks(engine: EngineHost, t: datetime) -> None:
     """Every check due at or before t, in the same-instant order."""
     store = engine.store
     while (got := store.pop_check(t)) is not None:
@@ -210,7 +207,7 @@ def run_checks(engine: "Engine", t: datetime) -> None:
             _set(engine, prog, contact_id, deal_id or None, nxt)
 
 
-def _check(engine: "Engine", prog: Program, contact: Contact, deal: Deal | None, t: datetime) -> datetime | None:
+def _check(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None, t: datetime) -> datetime | None:
     """Look at one candidate; return when to look next (None: on data change)."""
     ew = prog.enroll_when
     ctx = engine.candidate_ctx(prog, contact, deal, t)
@@ -227,7 +224,7 @@ def _check(engine: "Engine", prog: Program, contact: Contact, deal: Deal | None,
     return eligible  # every minute while it may enter; after_end() restarts it
 
 
-def recheck(engine: "Engine", contact_id: str) -> None:
+def recheck(engine: EngineHost, contact_id: str) -> None:
     """A contact's data changed: its every-minute checks look again (at this
     instant if the checks have not run yet, else at the next minute)."""
     if not engine.started or engine.now is None:
@@ -240,7 +237,7 @@ def recheck(engine: "Engine", contact_id: str) -> None:
             _set(engine, prog, c, d, when)
 
 
-def after_end(engine: "Engine", en: Enrollment) -> None:
+def after_end(engine: EngineHost, en: Enrollment) -> None:
     """An enrollment ended: every-minute checks resume when it may re-enter."""
     prog = engine.by_hash.get(en.plan_hash)
     if prog is None or prog.enroll_when is None or _scheduled(prog) or prog.reenroll_after is None:

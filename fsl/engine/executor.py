@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fsl.engine.evaluate import Ctx, Dur, _eq, shift, truthy
-from fsl.engine.model import Enrollment
-from fsl.engine.program import End, Goto, If, Match, Notify, Offer, Send, SetField, Step, Task, Wait, WaitFor
+from .evaluate import Ctx, Dur, _eq, shift, truthy
+from .model import Enrollment
+from .program import End, Goto, If, Match, Notify, Offer, Send, SetField, Step, Task, Wait, WaitFor
 
 
 @dataclass(slots=True)

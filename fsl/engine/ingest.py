@@ -13,19 +13,15 @@ warnings, never dropped, never raised.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fsl.engine.enrolling import enroll_on
-from fsl.engine.evaluate import truthy
-from fsl.engine.model import ENDED, PAUSED, Enrollment, Event
-from fsl.engine.timecalc import ceil_minute
-from fsl.engine.timing import iso, pause_end
-
-if TYPE_CHECKING:
-    from fsl.engine.engine import Engine
+from .enrolling import enroll_on
+from .evaluate import truthy
+from .host import EngineHost
+from .model import ENDED, PAUSED, Enrollment, Event
+from ..timecalc import ceil_minute
+from .timing import iso, pause_end
 
 
-def apply_event(engine: "Engine", e: Event) -> None:
+def apply_event(engine: EngineHost, e: Event) -> None:
     store = engine.store
     if e.type == "update":
         _update(engine, e)
@@ -64,7 +60,7 @@ def apply_event(engine: "Engine", e: Event) -> None:
 CONTACT_WIDE = frozenset({"unsubscribed", "bounced", "complained"})
 
 
-def _concerned(engine: "Engine", e: Event) -> list[Enrollment]:
+def _concerned(engine: EngineHost, e: Event) -> list[Enrollment]:
     store = engine.store
     if e.enrollment is not None and e.type not in CONTACT_WIDE:
         en = store.get_enrollment(e.enrollment)
@@ -79,7 +75,7 @@ def _concerned(engine: "Engine", e: Event) -> list[Enrollment]:
     return []
 
 
-def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
+def _rules(engine: EngineHost, en: Enrollment, e: Event) -> None:
     prog = engine.program(en)
     ctx = engine.ctx(en, e.at, e)
     for rule in prog.stop_on.get(e.type, ()):
@@ -101,7 +97,7 @@ def _rules(engine: "Engine", en: Enrollment, e: Event) -> None:
             return
 
 
-def _across_deal(engine: "Engine", e: Event) -> None:
+def _across_deal(engine: EngineHost, e: Event) -> None:
     """`stop on EVENT across deal`: the event of any stakeholder of a deal --
     enrolled in the playbook or not, whichever message it answers -- ends
     the playbook's enrollments on that deal (the buying committee is one
@@ -132,7 +128,7 @@ def _across_deal(engine: "Engine", e: Event) -> None:
                     break
 
 
-def _wait_over(engine: "Engine", en: Enrollment, e: Event) -> None:
+def _wait_over(engine: EngineHost, en: Enrollment, e: Event) -> None:
     """`wait up to D for EVENT [where ...]`: the contact's first such event
     after the wait began ends the wait (any message, any playbook)."""
     if en.wait_since is None or e.at < en.wait_since:
@@ -148,7 +144,7 @@ def _wait_over(engine: "Engine", en: Enrollment, e: Event) -> None:
         engine.schedule(en, en.due_at)
 
 
-def _update(engine: "Engine", e: Event) -> None:
+def _update(engine: EngineHost, e: Event) -> None:
     """`update`: change contact or deal data at the event's instant."""
     store = engine.store
     changes = e.fields.get("set") or {}

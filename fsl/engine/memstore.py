@@ -22,7 +22,7 @@ import heapq
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from .model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 
 # A scope of send history a cap counts (channel None: every send):
 #   ("contact", contact, channel)            global caps, per contact

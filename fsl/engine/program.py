@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from fsl.compiler.plan import Plan
 
-from fsl.engine.evaluate import Ctx, Dur, Fn, compile_expr
-from fsl.engine.timecalc import WindowRange, holiday_calendar, resolve_zone
+from .evaluate import Ctx, Dur, Fn, compile_expr
+from ..timecalc import WindowRange, holiday_calendar, resolve_zone
 
 # ------------------------------------------------------------------ actions
 

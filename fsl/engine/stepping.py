@@ -9,23 +9,19 @@ executed.  Each decision is journaled with its reason and source line.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
 
-from fsl.engine.caps import rolling_ok_at, total_exceeded
-from fsl.engine.evaluate import add, truthy
-from fsl.engine.executor import Segment, apply_effects, propose
-from fsl.engine.model import ACTIVE, PAUSED, WAITING, ActionRecord, Enrollment
-from fsl.engine.program import Program, Step
-from fsl.engine.timecalc import ceil_minute, is_holiday, next_allowed, to_local
-from fsl.engine.timing import due_time, iso, repeat_time
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from fsl.engine.engine import Engine
+from .caps import rolling_ok_at, total_exceeded
+from .evaluate import add, truthy
+from .executor import Segment, apply_effects, propose
+from .host import EngineHost
+from .model import ACTIVE, PAUSED, WAITING, ActionRecord, Enrollment
+from .program import Program, Step
+from ..timecalc import ceil_minute, is_holiday, next_allowed, to_local
+from .timing import due_time, iso, repeat_time
 
 
-def wake(engine: "Engine", en: Enrollment, t: "datetime") -> None:
+def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
     if en.status == PAUSED:
         if not _resume(engine, en, t):
             return
@@ -65,7 +61,7 @@ def wake(engine: "Engine", en: Enrollment, t: "datetime") -> None:
     _commit(engine, en, prog, step, seg, ctx, t)
 
 
-def _resume(engine: "Engine", en: Enrollment, t) -> bool:
+def _resume(engine: EngineHost, en: Enrollment, t) -> bool:
     """End a pause that is over; False when the enrollment sleeps on."""
     if en.paused_until is not None and en.paused_until > t:
         engine.schedule(en, en.paused_until)
@@ -82,7 +78,7 @@ def _resume(engine: "Engine", en: Enrollment, t) -> bool:
     return True
 
 
-def _window_open(engine: "Engine", en: Enrollment, prog: Program, step: Step, zone, t) -> bool:
+def _window_open(engine: EngineHost, en: Enrollment, prog: Program, step: Step, zone, t) -> bool:
     """Step 2: move a due time outside the window or on a holiday."""
     if prog.window is None and prog.holidays is None:
         return True
@@ -98,12 +94,12 @@ def _window_open(engine: "Engine", en: Enrollment, prog: Program, step: Step, zo
     return False
 
 
-def _defer(engine: "Engine", en: Enrollment, until, reason: str, line: int, step: str, t) -> None:
+def _defer(engine: EngineHost, en: Enrollment, until, reason: str, line: int, step: str, t) -> None:
     engine.schedule(en, until)
     engine.note(t, "deferred", f"deferred to {iso(until)}: {reason}", en, line=line, step=step)
 
 
-def _commit(engine: "Engine", en: Enrollment, prog: Program, step: Step, seg: Segment, ctx, t) -> None:
+def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Segment, ctx, t) -> None:
     """Step 5: record the segment's actions and effects, then move on."""
     fresh = en.resume is None
     iteration = en.runs.get(step.name, 0)
@@ -133,7 +129,7 @@ def _commit(engine: "Engine", en: Enrollment, prog: Program, step: Step, seg: Se
     _next(engine, en, prog, step, seg, ctx.zone, t)
 
 
-def _next(engine: "Engine", en: Enrollment, prog: Program, step: Step, seg: Segment, zone, t) -> None:
+def _next(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Segment, zone, t) -> None:
     control, node = seg.control, seg.node
     if control == "wait" or control == "wait_for":
         en.resume = seg.resume

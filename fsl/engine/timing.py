@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from fsl.engine.evaluate import Dur, add
-from fsl.engine.model import Enrollment
-from fsl.engine.program import Step
-from fsl.engine.timecalc import at_day, ceil_minute, localize, next_cron
+from .evaluate import Dur, add
+from .model import Enrollment
+from .program import Step
+from ..timecalc import at_day, ceil_minute, localize, next_cron
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)

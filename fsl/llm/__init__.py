@@ -5,10 +5,12 @@
     client  `LLMClient` (OpenAI-compatible endpoint, own retries), `ModelUnavailable`
     cache   `RenderCache` protocol, `MemoryCache`, `SQLiteCache`, `cache_key`
     render  `render_llm`, `render_many`, their sync wrappers, `RenderOutcome`
-    queue   the outbox's `renderer: llm` path: send what passed, hold the rest (`LLMOutbox`)
     review  the review queue (`reviews` table, schema v2): held, approved, rejected, released, sent
-    preview `fsl render` (the step evaluated for one contact) and the helpers of `review edit/retry`
-    commands  `fsl review [approve|reject|edit|retry]`, `fsl render`
+
+The runtime's side lives in fsl/runtime/: `llm_queue.py` (the outbox's
+`renderer: llm` path: send what passed, hold the rest) and `preview.py`
+(`fsl render` and the helpers of `review edit/retry`); the commands are
+fsl/cli/review.py.
 
 Nothing in this package sends a message: an `ok` outcome may be sent by the
 caller, a `held` one goes to review.

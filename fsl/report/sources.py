@@ -36,8 +36,8 @@ class Source:
 
 def from_scenario(path: Path) -> Source:
     """Run a scenario on the virtual clock; its data runs up to `until`."""
-    from fsl.engine.scenario import ScenarioError, load_scenario
-    from fsl.engine.simulate import simulate
+    from fsl.simulator.scenario import ScenarioError, load_scenario
+    from fsl.simulator.simulate import simulate
 
     try:
         scn = load_scenario(path)

@@ -13,15 +13,14 @@ import os
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from fsl.store.members import one_of
 from fsl.store.schema import actions
 
-if TYPE_CHECKING:
-    from fsl.runtime.runtime import Runtime
+from .host import RuntimeHost
 
 LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 
@@ -66,7 +65,7 @@ def owner_alive(token: str | None) -> bool:
     return started == "?" or _start_time(pid) == started
 
 
-def recover(runtime: "Runtime") -> int:
+def recover(runtime: RuntimeHost) -> int:
     """Take back `sending` rows whose claimer died or whose lease ran out."""
     wall = int(time.time())
     with runtime.db.write() as conn:
@@ -81,7 +80,7 @@ def recover(runtime: "Runtime") -> int:
     return len(stale)
 
 
-def take_back(runtime: "Runtime", token: str, keys: list[str] | None = None, *, untouched: bool = False) -> int:
+def take_back(runtime: RuntimeHost, token: str, keys: list[str] | None = None, *, untouched: bool = False) -> int:
     """Rows still `sending` under `token` (a delivery process that is joined or
     dead), or only those of `keys`, back to `pending` for the next delivery.
     `untouched`: the process never read them, so their claim's attempt is undone."""

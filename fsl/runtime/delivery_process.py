@@ -51,31 +51,26 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import socket
 import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fsl.store import turns as turns_mod
 
-from fsl.runtime.settling import Outcomes
-
-if TYPE_CHECKING:
-    from fsl.runtime.runtime import Runtime
+from .host import RuntimeHost
+from .settling import Outcomes
 
 WINDOW_BATCHES = 2  # engine batches of messages claimed for the child and not acknowledged, at most
 STARTUP_BATCHES = 40  # the same while it starts (~1 s: ~20 batches of the engine)
 READY_TIMEOUT = 60.0  # a child not up after this long is given up (a forced start waits as long)
 
 
-def usable(runtime: "Runtime") -> str | None:
+def usable(runtime: RuntimeHost) -> str | None:
     """Why a delivery process cannot serve this runtime, or None when it can."""
     if not turns_mod.AVAILABLE:
         return "no flock on this platform"
@@ -99,7 +94,7 @@ def cores() -> int:
 
 
 @dataclass
-class _Spec:
+class Spec:
     """What the child needs to build its runtime (sent pickled at spawn)."""
 
     url: str
@@ -120,15 +115,15 @@ class DeliveryProcess:
     process exists, so claims can go to it while it starts), then done,
     failed, or unused (the tick ended before it was up)."""
 
-    def __init__(self, runtime: "Runtime", now: datetime) -> None:
-        from fsl.runtime.claims import owner_token
+    def __init__(self, runtime: RuntimeHost, now: datetime) -> None:
+        from .claims import owner_token
 
         ours, theirs = socket.socketpair()
         env = dict(os.environ)  # the caller's import path, for fsl and the overrides' modules
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-c", "from fsl.runtime.delivery_process import main; main()",
+                [sys.executable, "-P", "-c", "from fsl.runtime.delivery_child import main; main()",
                  str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except BaseException:
@@ -151,7 +146,7 @@ class DeliveryProcess:
         self.waited = 0.0  # seconds the tick waited for the child (window full, end of tick)
         self.result: dict[str, Any] | None = None
         self.error: str | None = None
-        spec = _Spec(runtime.db.url, runtime.config, str(runtime.templates.folder), runtime.adapters,
+        spec = Spec(runtime.db.url, runtime.config, str(runtime.templates.folder), runtime.adapters,
                      runtime.llm_placeholder, now, self.turns.folder if self.turns else None, os.getpid(),
                      self.token)
         try:
@@ -263,83 +258,3 @@ class DeliveryProcess:
         if self.active:
             self.state = "failed"
             self.error = self.error or why
-
-
-# ---------------------------------------------------------------- the child
-
-def _follow_parent(parent: int) -> None:
-    """Die with the tick (Linux): an orphan would keep its claims from the next tick."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
-
-
-def main() -> None:
-    """The child's entry point: `python -c "...; main()" FD`."""
-    # ^C in a terminal reaches the whole process group: the tick decides when
-    # to stop, then this process finishes what it was given (a window's worth).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    conn = Connection(int(sys.argv[1]))
-    try:
-        spec = conn.recv()
-        _follow_parent(spec.parent)
-        _serve(spec, conn)
-    except BaseException:  # noqa: BLE001 - tell the tick why, then exit non-zero
-        try:
-            conn.send(("error", traceback.format_exc(limit=8)))
-        except Exception:  # noqa: BLE001 - the tick is gone too
-            pass
-        os._exit(1)
-
-
-def _serve(spec: _Spec, conn) -> None:
-    from fsl.engine.timing import iso
-    from fsl.store import open_store
-    from fsl.templates import TemplateStore
-
-    from fsl.runtime.gc_policy import batch_collections
-    from fsl.runtime.outbox import Outbox
-    from fsl.runtime.runtime import Runtime, TickReport
-
-    db = open_store(spec.url, create=False)
-    if spec.turns is not None:
-        db.gate = turns_mod.Turns(spec.turns).delivery
-    rt = Runtime(spec.config, db, TemplateStore(Path(spec.templates)), adapters=spec.adapters,
-                 llm_placeholder=spec.llm_placeholder, delivery="inline")
-    report = TickReport(iso(spec.now))
-    outbox = Outbox(rt, spec.now, report, recover_first=False, token=spec.token)
-    outbox.defer = db.is_sqlite  # see outbox.Settled
-    conn.send(("ready", outbox.token))
-    busy = 0.0
-    try:
-        with db.sharing(), batch_collections():  # PostgreSQL: settle in shared mode, beside the tick's batches
-            while True:
-                try:
-                    keys = conn.recv()
-                except EOFError:  # the tick is gone (no PDEATHSIG here): what it gave is done
-                    break
-                if keys is None:
-                    break
-                t0 = time.perf_counter()
-                outcomes = outbox.hand_over(outbox.load(keys))
-                busy += time.perf_counter() - t0
-                conn.send(("done", (len(keys), outcomes)))
-    finally:
-        outbox.close()
-        rt.close()
-    import resource
-
-    conn.send(("report", {
-        "delivered": report.delivered, "retried": report.retried, "failed": report.failed, "held": report.held,
-        "failures": report.failures, "seconds": busy, "cpu": time.process_time(),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
-    conn.close()
-    os._exit(0)  # all is closed and said: skip the interpreter's teardown, the tick is waiting

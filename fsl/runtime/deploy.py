@@ -34,7 +34,7 @@ from fsl.store.codec import epoch
 from fsl.store.schema import contacts, enrollments, journal
 from fsl.store.segment_checks import first_check_filter, first_checks
 
-from fsl.runtime.runtime import Runtime, utcnow
+from .runtime import Runtime, utcnow
 
 
 class DeployError(Exception):

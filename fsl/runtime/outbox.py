@@ -49,26 +49,23 @@ channels absorb by key; network channels keep their one-message window.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
-from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
 from fsl.store.rows import action_from
 from fsl.store.schema import actions, enrollments, events
 
-from fsl.runtime.claims import LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
-from fsl.runtime.settling import Deferred, Outcomes, Settled, count, ours, record
+from .claims import LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
+from .host import RuntimeHost, TickReport
+from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
 
-if TYPE_CHECKING:
-    from fsl.runtime.runtime import Runtime, TickReport
 
 BATCH = 200
 NETWORK = ("smtp", "webhook")
@@ -90,7 +87,7 @@ START_AFTER = 5000
 class _Adapters:
     """Configured channels (fsl.delivery), with overrides by channel name."""
 
-    def __init__(self, runtime: "Runtime") -> None:
+    def __init__(self, runtime: RuntimeHost) -> None:
         self.pool = AdapterPool(runtime.config)
         self.overrides = runtime.adapters
 
@@ -109,19 +106,6 @@ class _Adapters:
         self.pool.close()
 
 
-@dataclass(slots=True)
-class Item:
-    """One claimed action on its way to a channel."""
-
-    key: str
-    rec: ActionRecord
-    vars: dict
-    contact: Contact | None
-    deal: Deal | None
-    attempts: int  # this hand-over included
-    id: int | None = None  # the row id, when loaded from the table
-
-
 class Outbox:
     """One tick's delivery: its claim token, its channel adapters, its counts.
 
@@ -133,14 +117,14 @@ class Outbox:
     (retries, and what an interrupted tick left behind).  The delivery
     process itself runs an Outbox too, without `recover_first`."""
 
-    def __init__(self, runtime: "Runtime", now: datetime, report: "TickReport", *,
+    def __init__(self, runtime: RuntimeHost, now: datetime, report: TickReport, *,
                  recover_first: bool = True, token: str | None = None) -> None:
         self.runtime = runtime
         self.now = now
         self.report = report
         self.token = token or owner_token()
         self.adapters = _Adapters(runtime)
-        self._llm = None  # fsl.llm.queue.LLMOutbox, made at the first `renderer: llm` send
+        self._llm = None  # fsl.runtime.llm_queue.LLMOutbox, made at the first `renderer: llm` send
         self.helper = None  # delivery_process.DeliveryProcess, once this tick started one
         self._tried = False  # a tick starts at most one
         self._inline = 0  # messages this tick handed over in-process
@@ -154,13 +138,13 @@ class Outbox:
 
     def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
         """A `renderer: llm` send: the model writes it behind the guards, or it
-        is held for review (fsl.llm.queue); the demo's placeholder otherwise."""
+        is held for review (fsl.runtime.llm_queue); the demo's placeholder otherwise."""
         rt = self.runtime
         llm = rt.config.llm
         if rt.llm_placeholder or llm is None or not llm.base_url or not llm.model:
             return _llm_message(rt, item.rec, item.contact, need)
         if self._llm is None:
-            from fsl.llm.queue import LLMOutbox
+            from .llm_queue import LLMOutbox
 
             self._llm = LLMOutbox(rt, self.now)
         return self._llm.message(item.key, item.rec, item.contact, need)
@@ -221,7 +205,7 @@ class Outbox:
                                  sa.select(v.id).where(v.status == "pending", v.at <= t)))
 
     def _start(self, wait: bool) -> None:
-        from fsl.runtime import delivery_process as dp
+        from . import delivery_process as dp
 
         self._tried = True
         why = dp.usable(self.runtime)
@@ -381,7 +365,7 @@ class Outbox:
                 if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
                 if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
-                    self.report.held += 1  # a model-written send held for review (fsl.llm.queue)
+                    self.report.held += 1  # a model-written send held for review (fsl.runtime.llm_queue)
                     continue
                 done.append(self._decide(item, msg, result))
             record(rt.db, conn, done)
@@ -412,7 +396,7 @@ class Outbox:
         return Deferred(self, helper.token, helper.take_outcomes())
 
 
-def deliver(runtime: "Runtime", now: datetime, report: "TickReport", *,
+def deliver(runtime: RuntimeHost, now: datetime, report: TickReport, *,
             stop: Callable[[], bool] = lambda: False,
             progress: Callable[[str, int], None] | None = None, batch: int = BATCH) -> None:
     """Hand every due outbox row to its channel (see the module docstring)."""
@@ -423,7 +407,7 @@ def deliver(runtime: "Runtime", now: datetime, report: "TickReport", *,
         outbox.close()
 
 
-def _policy(runtime: "Runtime", channel):
+def _policy(runtime: RuntimeHost, channel):
     key = channel.name if channel is not None else None
     cache = runtime.__dict__.setdefault("_retry_policies", {})
     if key not in cache:
@@ -431,7 +415,7 @@ def _policy(runtime: "Runtime", channel):
     return cache[key]
 
 
-def _domain(runtime: "Runtime", channel) -> str | None:
+def _domain(runtime: RuntimeHost, channel) -> str | None:
     cache = runtime.__dict__.setdefault("_domains", {})
     if channel.name not in cache:
         cache[channel.name] = domain_of(channel.settings.get("from"))
@@ -457,7 +441,7 @@ def _task_row(item: Item, msg: OutMessage, now: datetime) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- renderer: llm
 
-def _llm_message(runtime: "Runtime", rec, contact, need: NeedsModel) -> OutMessage:
+def _llm_message(runtime: RuntimeHost, rec, contact, need: NeedsModel) -> OutMessage:
     """A `renderer: llm` send without a configured model: in the demo its
     rendered prompt stands in; anywhere else it fails clearly."""
     from fsl.delivery.message import idempotency_key

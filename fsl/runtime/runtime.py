@@ -34,7 +34,6 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -55,8 +54,10 @@ from fsl.store.db import insert_ignore
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
-from fsl.runtime.gc_policy import batch_collections
-from fsl.runtime.outbox import Item, Outbox
+from .gc_policy import batch_collections
+from .host import TickReport
+from .outbox import Outbox
+from .settling import Item
 
 UTC = timezone.utc
 BATCH = 500
@@ -64,35 +65,6 @@ BATCH = 500
 
 class OpsError(Exception):
     """A runtime command cannot run (no project, bad store, ...): exit 2."""
-
-
-@dataclass
-class TickReport:
-    now: str
-    instants: int = 0
-    events: int = 0
-    checks: int = 0
-    checks_in_sql: int = 0  # due checks moved on in SQL without loading the candidate
-    woken: int = 0
-    steps: int = 0
-    actions: dict[str, int] = field(default_factory=dict)
-    warnings: int = 0
-    delivered: int = 0
-    retried: int = 0
-    failed: int = 0
-    held: int = 0  # model-written sends held for review (fsl.llm.queue): `fsl review` lists them
-    recovered: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    interrupted: bool = False
-    seconds: float = 0.0
-    engine_seconds: float = 0.0
-    deliver_seconds: float = 0.0
-    # the tick's delivery process (outbox.py, delivery_process.py), when it
-    # tried one: delivered, seconds (busy), peak_mb, waited, error, taken_back
-    delivery_process: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def utcnow() -> datetime:

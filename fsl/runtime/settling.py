@@ -8,19 +8,40 @@ process leaves to its tick (see `Outcomes` for why).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.store import bulk
 from fsl.store.codec import epoch
 from fsl.store.db import insert_ignore
 from fsl.store.members import one_of
 from fsl.store.schema import actions, tasks
 
-if TYPE_CHECKING:
-    from fsl.runtime.outbox import Item, Outbox
-    from fsl.runtime.runtime import TickReport
+from .host import TickReport
+
+@dataclass(slots=True)
+class Item:
+    """One claimed action on its way to a channel."""
+
+    key: str
+    rec: ActionRecord
+    vars: dict
+    contact: Contact | None
+    deal: Deal | None
+    attempts: int  # this hand-over included
+    id: int | None = None  # the row id, when loaded from the table
+
+
+class OutboxView(Protocol):
+    """What `Deferred` reads of the outbox that made it (outbox.Outbox)."""
+
+    now: Any
+    report: TickReport
+    runtime: Any
+    helper: Any
+
 
 SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until")
 
@@ -78,7 +99,7 @@ class Deferred:
     """Outcomes written in an engine batch's transaction (Runtime._batch):
     `write` inside it, `done` after its commit, `put_back` when it failed."""
 
-    def __init__(self, outbox: "Outbox", token: str, outcomes: Outcomes) -> None:
+    def __init__(self, outbox: OutboxView, token: str, outcomes: Outcomes) -> None:
         self.outbox, self.token, self.outcomes = outbox, token, outcomes
         self.delivered = 0
         self.written: list[Settled] = []
@@ -131,7 +152,7 @@ def record(db, conn, done: list[Settled]) -> None:
         conn.execute(insert_ignore(db, tasks), new_tasks)
 
 
-def count(report: "TickReport", done: list[Settled]) -> None:
+def count(report: TickReport, done: list[Settled]) -> None:
     for s in done:
         status = s.update[0]
         if status == "delivered":

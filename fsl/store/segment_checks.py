@@ -47,7 +47,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fsl.engine.evaluate import add
 from fsl.engine.program import Program
-from fsl.engine.timecalc import ceil_minute, next_cron, resolve_zone
+from fsl.timecalc import ceil_minute, next_cron, resolve_zone
 from fsl.engine.timing import MINUTE
 
 from .codec import epoch

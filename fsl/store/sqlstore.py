@@ -50,6 +50,7 @@ from .db import Database, upsert
 from .history import SendHistory
 from .members import one_of
 from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
+from .writeback import write_back
 
 MINUTE = 60
 _snap = itemgetter(*R.CHANGING)  # a row -> the values write-back compares with (rows.enrollment_changes)
@@ -576,8 +577,6 @@ class SqlStore:
 
     # ------------------------------------------------------------ write-back
     def flush(self) -> None:
-        from .writeback import write_back
-
         write_back(self)
 
 

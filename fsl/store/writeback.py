@@ -9,7 +9,7 @@ cancels what the batch itself had just queued.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 
@@ -19,14 +19,43 @@ from .codec import dumps, epoch
 from .db import upsert
 from .schema import actions, checks, contacts, deals, enrollments, events, journal, stakeholders
 
-if TYPE_CHECKING:
-    from .sqlstore import SqlStore
+
+
+class Batch(Protocol):
+    """What write-back reads of a batch's working set (SqlStore provides it).
+
+    A protocol here, below the store, so that the store depends on its
+    write-back and not the other way round."""
+
+    db: Any
+    claim_as: Callable[[], Any] | None
+    _actions: list
+    _cancels: dict
+    _journal: list
+    _enr: dict
+    _rank: dict
+    _wake: dict
+    _new_enr: set
+    _enr_snap: dict
+    _outgoing: list
+    _contacts: dict
+    _deals: dict
+    _contact_snap: dict
+    _deal_snap: dict
+    _claimed: dict
+    _flags: dict
+    _new_events: list
+    _checks: dict
+
+    def _c(self) -> Any: ...
+
+    def rank_of(self, en: Any) -> Any: ...
 
 _ENROLLMENT = tuple(c.name for c in enrollments.columns)
 _JOURNAL = ("enrollment", "contact", "playbook", "step", "at", "kind", "reason", "line")
 
 
-def write_back(store: "SqlStore") -> None:
+def write_back(store: Batch) -> None:
     conn = store._c()
     now = epoch(datetime.now(timezone.utc))
     _enrollments(store, conn)
@@ -45,7 +74,7 @@ def write_back(store: "SqlStore") -> None:
     _checks(store, conn)
 
 
-def _enrollments(store: "SqlStore", conn) -> None:
+def _enrollments(store: Batch, conn) -> None:
     """New enrollments inserted; changed ones updated in the columns that changed
     only, one executemany per set of columns.  Why not all of them: SQLite
     rewrites an index whenever the UPDATE names one of its columns, changed or
@@ -81,7 +110,7 @@ def _differences(values: tuple, before: tuple | None) -> tuple[tuple[str, ...], 
     return tuple(c for c, _ in pairs), [v for _, v in pairs]
 
 
-def _actions(store: "SqlStore", conn) -> None:
+def _actions(store: Batch, conn) -> None:
     """New actions: `pending` for the outbox, or already claimed by the tick
     (store.claim_as) and queued for hand-over after the commit; cancelled at
     once when a stop or pause rule of this batch cancelled their enrollment's."""
@@ -101,7 +130,7 @@ def _actions(store: "SqlStore", conn) -> None:
     bulk.insert(conn, actions, R.ACTION, rows, ignore=True)
 
 
-def _contacts_and_deals(store: "SqlStore", conn, now: int) -> None:
+def _contacts_and_deals(store: Batch, conn, now: int) -> None:
     """Contacts changed when their version moved (model.py: the engine bumps it
     on every change); deals have no version and are compared as JSON."""
     changed = [(dumps(c.fields), c.version, now, cid) for cid, c in store._contacts.items()
@@ -121,7 +150,7 @@ def _contacts_and_deals(store: "SqlStore", conn, now: int) -> None:
                                                      for cid, f in deal.stakeholders.items()])
 
 
-def _events(store: "SqlStore", conn, now: int) -> None:
+def _events(store: Batch, conn, now: int) -> None:
     if store._claimed:
         bulk.update(conn, events, ("status", "at", "enrollment", "flag"), "id",
                     [("done", epoch(e.at), e.enrollment, store._flags.get(rid), rid)
@@ -130,7 +159,7 @@ def _events(store: "SqlStore", conn, now: int) -> None:
         conn.execute(events.insert(), [R.event_row(e, "done", flag, now) for e, flag in store._new_events])
 
 
-def _checks(store: "SqlStore", conn) -> None:
+def _checks(store: Batch, conn) -> None:
     gone, due = [], []
     for (_, playbook, contact, deal), (at, rank) in store._checks.items():
         key = {"playbook": playbook, "contact": contact, "deal": deal or ""}

@@ -19,8 +19,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from fsl.config import Channel
-from fsl.delivery.channels.base import DeliveryResult, delivered, failed
-from fsl.delivery.channels.smtp import SmtpAdapter
+from .base import DeliveryResult, delivered, failed
+from .smtp import SmtpAdapter
 from fsl.delivery.message import OutMessage, message_id
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

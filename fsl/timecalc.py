@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 from zoneinfo import ZoneInfo
 
 import holidays as _holidays
@@ -770,3 +770,24 @@ def next_cron(expr: str, after: datetime, zone: ZoneInfo) -> datetime:
         if u > after:
             return u
     raise ValueError(f"cron {expr!r} found no firing after {after.isoformat()}")
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """A YAML timestamp, ISO string (Z or offset) or date as an aware UTC
+    datetime; None when it is none of these."""
+    if isinstance(value, datetime):
+        t = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                     value.microsecond, tzinfo=value.tzinfo)
+        return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
+    return None

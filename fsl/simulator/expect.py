@@ -17,9 +17,11 @@ from typing import Any
 import click
 from ruamel.yaml import YAML
 
-from fsl.engine.scenario import ScenarioError, load_scenario, parse_instant
-from fsl.engine.simulate import simulate, to_json
 from fsl.engine.timing import iso
+from fsl.timecalc import parse_instant
+
+from .scenario import ScenarioError, load_scenario
+from .simulate import simulate, to_json
 
 _SHOW = ("at", "contact", "playbook", "step", "kind", "channel", "template", "offer")
 

@@ -28,7 +28,7 @@ from fsl.delivery import NeedsModel, RenderFailed, render_action
 from fsl.delivery.context import jsonable
 from fsl.llm import review as R
 from fsl.llm.guards import GuardSettings, check
-from fsl.llm.queue import guard_settings, held_of, render_need
+from .llm_queue import guard_settings, held_of, render_need
 from fsl.engine.model import ActionRecord, Enrollment
 from fsl.engine.program import If, Match, Send
 from fsl.engine.timing import iso
@@ -36,7 +36,7 @@ from fsl.store.rows import action_from
 from fsl.store.schema import actions
 
 if TYPE_CHECKING:
-    from fsl.runtime.runtime import Runtime
+    from .runtime import Runtime
 
 
 class PreviewError(Exception):

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fsl.engine.engine import Engine
-from fsl.engine.model import ENDED, ActionRecord, Enrollment
-from fsl.engine.scenario import Scenario
 from fsl.engine.memstore import MemoryStore
+from fsl.engine.model import ENDED, ActionRecord, Enrollment
 from fsl.engine.timing import iso
+
+from .scenario import Scenario
 
 
 @dataclass

@@ -11,9 +11,10 @@ from datetime import datetime
 
 from fsl.engine.engine import Engine
 from fsl.engine.model import ActionRecord, JournalEntry
-from fsl.engine.simulate import Simulation
-from fsl.engine.timecalc import get_zone, resolve_zone
 from fsl.engine.timing import iso
+from fsl.timecalc import get_zone, resolve_zone
+
+from .simulate import Simulation
 
 # Journal kinds shown; `executed` is shown as its actions, `event` as is.
 _SHOWN = {"enrolled", "deferred", "paused", "resumed", "ended", "branch", "event", "update", "warning",

@@ -27,7 +27,7 @@ journal row (kind `llm_render`) of the action's enrollment and step.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -38,9 +38,7 @@ from fsl.llm.guards import GuardSettings
 from fsl.llm.render import RenderOutcome
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
-
-if TYPE_CHECKING:
-    from fsl.runtime.runtime import Runtime
+from .host import RuntimeHost
 
 
 class HeldRender(RenderFailed):
@@ -51,7 +49,7 @@ class HeldRender(RenderFailed):
         self.held = held
 
 
-def guard_settings(runtime: "Runtime", rec, contact, template) -> GuardSettings:
+def guard_settings(runtime: RuntimeHost, rec, contact, template) -> GuardSettings:
     """The guards of one send: the template's rules, this contact, the channel's sender, the offer."""
     channel = runtime.config.channels.get(rec.channel or "")
     prog = runtime.engine().programs.get(rec.playbook)
@@ -60,7 +58,7 @@ def guard_settings(runtime: "Runtime", rec, contact, template) -> GuardSettings:
                                      offer=rec.offer, offer_max=prog.plan.offer_max if prog else None)
 
 
-def render_need(runtime: "Runtime", rec, contact, need: NeedsModel, guards: GuardSettings | None = None) -> RenderOutcome:
+def render_need(runtime: RuntimeHost, rec, contact, need: NeedsModel, guards: GuardSettings | None = None) -> RenderOutcome:
     """Ask the configured model for this send (through the store's render cache).
 
     The context is `need.context`, built by fsl.delivery for this contact
@@ -90,7 +88,7 @@ def held_of(outcome: RenderOutcome) -> R.Held:
 class LLMOutbox:
     """One tick's model-written sends: what each render decided, until its settle."""
 
-    def __init__(self, runtime: "Runtime", now: datetime) -> None:
+    def __init__(self, runtime: RuntimeHost, now: datetime) -> None:
         self.runtime = runtime
         self.now = now
         self.notes: dict[str, tuple[str, Any]] = {}  # key -> (ok | approved | held, journal or Held)

@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fsl.engine.model import Contact, Deal, Event
+from fsl.timecalc import parse_instant
 
 UTC = timezone.utc
 _BUILTIN_ENTITY = {"contact": {"id", "email", "phone", "timezone", "owner"}, "deal": {"id"}}
@@ -54,27 +55,6 @@ class Scenario:
 
 
 # ------------------------------------------------------------------ helpers
-
-def parse_instant(value: Any) -> datetime | None:
-    """A YAML timestamp, ISO string (Z or offset) or date as an aware UTC
-    datetime; None when it is none of these."""
-    if isinstance(value, datetime):
-        t = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                     value.microsecond, tzinfo=value.tzinfo)
-        return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(UTC)
-    return None
-
 
 def plain(value: Any) -> Any:
     """ruamel containers and timestamps -> plain Python data."""
