@@ -2,7 +2,8 @@
 
 Order of work for one event: data updates apply; the message an engagement
 event names is resolved to the enrollment that sent it; the event is kept;
-then `stop on` / `pause on` rules and pending `wait up to ... for`s act on
+an opt-out or a hard bounce suppresses the contact or the address
+(suppression.py); then `stop on` / `pause on` rules and pending `wait up to ... for`s act on
 the enrollments it concerns, and finally `enroll on` rules enroll.
 
 Which enrollments an event concerns: the one that sent the message it names;
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .enrolling import enroll_on
 from .evaluate import truthy
+from .suppression import hard_bounce, opts_out, suppress_bounced_address, suppress_contact
 from .model import ENDED, PAUSED, Enrollment, Event
 from .timecalc import ceil_minute
 from .timing import iso, pause_end
@@ -48,6 +50,10 @@ def apply_event(engine: "Engine", e: Event) -> None:
                 contact=e.contact, line=e.line or 0)
     if e.contact is not None:
         engine.touched(e.contact)
+        if opts_out(e):  # before the playbooks' own rules: suppression wins, whatever they say
+            suppress_contact(engine, e)
+        elif hard_bounce(e):
+            suppress_bounced_address(engine, e)
     for en in sorted(_concerned(engine, e), key=engine.order):
         if en.status != ENDED:
             _rules(engine, en, e)
