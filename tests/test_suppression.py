@@ -35,8 +35,8 @@ OPT_OUTS = [("replied", {"kind": "unsubscribe_request"}), ("unsubscribed", {}), 
 
 
 def people(*specs: tuple[str, str]) -> list[Contact]:
-    return [Contact(cid, {"id": cid, "email": email, "phone": "+15550100", "first_name": cid, "owner": "rep@acme.example"})
-            for cid, email in specs]
+    return [Contact(cid, {"id": cid, "email": email, "phone": "+15550100", "first_name": cid,
+                          "owner": "rep@acme.example"}) for cid, email in specs]
 
 
 def simulated(evs: list[Event], contacts: list[Contact], src: str | None = None):

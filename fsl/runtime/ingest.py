@@ -3,8 +3,9 @@
 Order of work for one event: data updates apply; the message an engagement
 event names is resolved to the enrollment that sent it; the event is kept;
 an opt-out or a hard bounce suppresses the contact or the address
-(suppression.py); then `stop on` / `pause on` rules and pending `wait up to ... for`s act on
-the enrollments it concerns, and finally `enroll on` rules enroll.
+(suppression.py); then `stop on` / `pause on` rules and pending `wait up to
+... for`s act on the enrollments it concerns, and finally `enroll on` rules
+enroll.
 
 Which enrollments an event concerns: the one that sent the message it names;
 when it names none (or the message is unknown), and for unsubscribes, bounces
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from .enrolling import enroll_on
 from .evaluate import truthy
-from .suppression import hard_bounce, opts_out, suppress_bounced_address, suppress_contact
 from .model import ENDED, PAUSED, Enrollment, Event
+from .suppression import hard_bounce, opts_out, suppress_bounced_address, suppress_contact
 from .timecalc import ceil_minute
 from .timing import iso, pause_end
 

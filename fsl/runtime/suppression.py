@@ -20,9 +20,10 @@ simulator and the production tick (the same engine over another store) agree:
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .evaluate import truthy
 from .model import ENDED, Contact, Enrollment, Event
 from .timing import iso
 
@@ -88,8 +89,6 @@ def _outcome(engine: "Engine", en: Enrollment, e: Event) -> tuple[str, int]:
     """`unsubscribed`, or what the playbook's own `stop on unsubscribed ... as NAME`
     (`stop on complained ... as NAME` for a complaint) names.  A plan does not
     say whether `as stopped` was written, so the default outcome gives way."""
-    from .evaluate import truthy
-
     prog = engine.program(en)
     kinds = ("complained", "unsubscribed") if e.type == "complained" else ("unsubscribed",)
     ctx = None
@@ -108,11 +107,14 @@ def _outcome(engine: "Engine", en: Enrollment, e: Event) -> tuple[str, int]:
 # ------------------------------------------------------------------ hard bounces
 
 def normalize(address: Any) -> str | None:
-    """The list's key: `Ana <Ana@X.com>` and ` ana@x.com` are one address."""
+    """The list's key: `Ana <Ana@X.com>` and ` ana@x.com` are one address.
+    None for what is no address (a mailbox or a number): a stray display name."""
     text = str(address).strip() if address is not None else ""
     if "<" in text:
         text = parseaddr(text)[1] or text
-    return text.lower() or None
+    if "@" not in text and not any(c.isdigit() for c in text):
+        return None
+    return text.lower()
 
 
 def suppress_bounced_address(engine: "Engine", e: Event) -> None:
@@ -141,7 +143,7 @@ def recipients(engine: "Engine", channel: str | None, to: Any, contact: Contact 
     adapter = ch.adapter if ch is not None else ("smtp" if (channel or "email") == "email" else "webhook")
     settings = ch.settings if ch is not None else {}
     text = recipient(to, contact or Contact("", {}), adapter, settings)
-    return [a for a in (normalize(p) for p in (text or "").split(",")) if a]
+    return [a for a in (normalize(addr or name) for name, addr in getaddresses([text or ""])) if a]
 
 
 def blocked_sends(engine: "Engine", en: Enrollment, actions: Iterable["Pending"]) -> dict[int, str]:
