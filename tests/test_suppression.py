@@ -1,4 +1,4 @@
-"""One opt-out stops everything (SIGNALS.md 1-3, fsl/runtime/suppression.py).
+"""One opt-out stops everything (SIGNALS.md 1-3, fsl/engine/suppression.py).
 
 The same timelines run through the simulator (memory store) and through
 production ticks (SQL store, outbox): `unsubscribed`, `complained` and a
@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from fsl.compiler import compile_module
 from fsl.config import load_config
-from fsl.runtime.model import Contact, Event
-from fsl.runtime.scenario import Scenario
-from fsl.runtime.simulate import simulate
+from fsl.engine.model import Contact, Event
+from fsl.simulator.scenario import Scenario
+from fsl.simulator.simulate import simulate
 from fsl.store.schema import actions
 from fsl.syntax.parser import parse_module
 
@@ -140,7 +140,7 @@ def project(request, tmp_path: Path) -> Path:
 
 
 def _start(config: Path, contacts: list[Contact]):
-    from fsl.ops.deploy import deploy
+    from fsl.runtime.deploy import deploy
 
     rt = runtime(config)
     deploy(rt, [], now=T0)

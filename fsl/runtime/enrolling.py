@@ -21,7 +21,7 @@ from .evaluate import add, truthy
 from .model import Contact, Deal, Enrollment, Event
 from .program import Program
 from .suppression import describe, opted_out
-from .timecalc import ceil_minute, next_cron
+from ..timecalc import ceil_minute, next_cron
 from .timing import MINUTE, due_time
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from .enrolling import enroll_on
 from .evaluate import truthy
 from .model import ENDED, PAUSED, Enrollment, Event
 from .suppression import hard_bounce, opts_out, suppress_bounced_address, suppress_contact
-from .timecalc import ceil_minute
+from ..timecalc import ceil_minute
 from .timing import iso, pause_end
 
 if TYPE_CHECKING:

@@ -80,7 +80,7 @@ def _v4(conn: Connection) -> None:
 
 
 def _v5(conn: Connection) -> None:
-    """The suppression list of addresses that bounced hard (fsl.runtime.suppression):
+    """The suppression list of addresses that bounced hard (fsl.engine.suppression):
     one new table, nothing existing changes."""
     suppressions.create(conn, checkfirst=True)
 

@@ -247,7 +247,7 @@ reviews = Table(  # renderer: llm sends the guards or an outage held (fsl.llm.re
     Index("ix_reviews_open", "created_at", **_partial("status = 'held'")),
 )
 
-suppressions = Table(  # addresses that bounced hard: no send goes to them again (fsl.runtime.suppression); schema v5
+suppressions = Table(  # addresses that bounced hard: no send goes to them again (fsl.engine.suppression); schema v5
     "suppressions", metadata,
     Column("address", String(320), primary_key=True),  # normalized: trimmed, lower case
     Column("at", Instant, nullable=False),  # the bounce's instant
