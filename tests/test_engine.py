@@ -829,8 +829,9 @@ def test_an_unsubscribe_from_one_message_stops_every_playbook_of_the_contact():
 """
     out = run(src, C1, [enroll("c1", "2026-11-23T10:00:00Z"),
                         enroll("c1", "2026-11-24T10:00:00Z", "unsubscribed", step="hello")])
-    assert outcomes(out) == [("c1", "one", "stopped", "2026-11-24T10:00:00Z"),
-                             ("c1", "two", "stopped", "2026-11-24T10:00:00Z")]
+    # SIGNALS.md 1: outcome `unsubscribed` unless `stop on unsubscribed ... as NAME` names another
+    assert outcomes(out) == [("c1", "one", "unsubscribed", "2026-11-24T10:00:00Z"),
+                             ("c1", "two", "unsubscribed", "2026-11-24T10:00:00Z")]
 
 
 # ------------------------------------------------- fixes found by the example scenarios
@@ -892,7 +893,7 @@ def test_an_unsubscribed_contact_is_never_enrolled_again_by_a_sending_playbook()
     out = run(src, contacts, [{"at": "2026-11-24T12:00:00Z", "type": "unsubscribed", "contact": "c1", "step": "a"}],
               start="2026-11-23T00:00:00Z", until="2026-12-10T00:00:00Z")
     assert [a[2] for a in acts(out)] == ["a"]  # stopped, and never enrolled again
-    assert outcomes(out) == [("c1", "p", "stopped", "2026-11-24T12:00:00Z")]
+    assert outcomes(out) == [("c1", "p", "unsubscribed", "2026-11-24T12:00:00Z")]
 
 
 def test_zone_read_from_the_deal_follows_the_deal():

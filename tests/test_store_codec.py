@@ -6,7 +6,6 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,11 +120,11 @@ def _migration_4_marks_the_texts_holding_big_integers(url: str) -> None:
         conn.execute(events.insert(), [{"at": 0, "type": "x", "fields": big, "status": "done"}])
         set_meta(conn, "schema_version", "3")
     before, after, ran = upgrade(db)
-    assert (before, after, [m.version for m in ran]) == (3, 4, [4])
+    assert (before, [m.version for m in ran][0]) == (3, 4)  # and any later migrations after it
     with db.read() as conn:
         got = dict(conn.execute(sa.select(contacts.c.id, contacts.c.fields)).all())
         ev = conn.execute(sa.select(events.c.fields)).scalar()
-        assert current_version(conn) == 4
+        assert current_version(conn) >= 4
     assert got == {"a": big + SLOW_PATH, "b": digits, "c": '{"n": 12}'} and ev == big + SLOW_PATH
     assert loads(got["a"])["account"] == BIG
     db.dispose()

@@ -20,6 +20,8 @@ from .evaluate import add, truthy
 from .host import EngineHost
 from .model import Contact, Deal, Enrollment, Event
 from .program import Program
+from .suppression import describe
+from .suppression import opted_out
 from ..timecalc import ceil_minute, next_cron
 from .timing import MINUTE, due_time
 
@@ -32,8 +34,9 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
     store = engine.store
     if store.active_enrollment(contact.id, prog.name) is not None:
         return None
-    if _suppressed(engine, prog, contact.id, at):
-        engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact unsubscribed or complained; "
+    opt_out = opted_out(engine, contact.id, at) if prog.sends else None
+    if opt_out is not None:  # task-only playbooks still enroll them
+        engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact opted out ({describe(opt_out)}); "
                     "a playbook that sends messages never enrolls them again", contact=contact.id, line=line)
         return None
     eligible = _eligible_from(engine, prog, contact, deal, at)
@@ -53,23 +56,6 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
     en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
     engine.schedule(en, en.due_at)
     return en
-
-
-# Events after which a contact may receive no more messages from any playbook.
-SUPPRESSING = ("unsubscribed", "complained")
-
-
-def _suppressed(engine: EngineHost, prog: Program, contact_id: str, at: datetime) -> bool:
-    """Whether the contact opted out of messages (and this playbook sends any).
-
-    `stop on unsubscribed` ends the running enrollment; this keeps a later
-    `enroll when` / `reenroll after` from writing to them again, which the law
-    (CAN-SPAM, GDPR) and every user expect.  Task-only playbooks still enroll.
-    """
-    if not prog.sends:
-        return False
-    store = engine.store
-    return any(e.at <= at for kind in SUPPRESSING for e in store.contact_events(contact_id, kind))
 
 
 def _eligible_from(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None,

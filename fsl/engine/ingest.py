@@ -2,8 +2,10 @@
 
 Order of work for one event: data updates apply; the message an engagement
 event names is resolved to the enrollment that sent it; the event is kept;
-then `stop on` / `pause on` rules and pending `wait up to ... for`s act on
-the enrollments it concerns, and finally `enroll on` rules enroll.
+an opt-out or a hard bounce suppresses the contact or the address
+(suppression.py); then `stop on` / `pause on` rules and pending `wait up to
+... for`s act on the enrollments it concerns, and finally `enroll on` rules
+enroll.
 
 Which enrollments an event concerns: the one that sent the message it names;
 when it names none (or the message is unknown), and for unsubscribes, bounces
@@ -17,6 +19,10 @@ from .enrolling import enroll_on
 from .evaluate import truthy
 from .host import EngineHost
 from .model import ENDED, PAUSED, Enrollment, Event
+from .suppression import hard_bounce
+from .suppression import opts_out
+from .suppression import suppress_bounced_address
+from .suppression import suppress_contact
 from ..timecalc import ceil_minute
 from .timing import iso, pause_end
 
@@ -44,6 +50,10 @@ def apply_event(engine: EngineHost, e: Event) -> None:
                 contact=e.contact, line=e.line or 0)
     if e.contact is not None:
         engine.touched(e.contact)
+        if opts_out(e):  # before the playbooks' own rules: suppression wins, whatever they say
+            suppress_contact(engine, e)
+        elif hard_bounce(e):
+            suppress_bounced_address(engine, e)
     for en in sorted(_concerned(engine, e), key=engine.order):
         if en.status != ENDED:
             _rules(engine, en, e)

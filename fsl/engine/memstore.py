@@ -102,6 +102,11 @@ class Store(Protocol):
     # handed to a channel (the memory store has no outbox: nothing to do)
     def cancel_pending(self, enrollment_id: int, reason: str) -> None: ...
 
+    # addresses that bounced hard (suppression.py): normalized address -> (since, why)
+    def suppress_address(self, address: str, at: datetime, reason: str, contact: str | None) -> None: ...
+    def address_suppression(self, address: str) -> tuple[datetime, str] | None: ...
+    def has_suppressed_addresses(self) -> bool: ...
+
 
 class _Heap:
     """A min-heap of (at, order, key) with lazy deletion: the current entry
@@ -164,6 +169,7 @@ class MemoryStore:
         self._sends: dict[Scope, tuple[datetime, ...]] = {}
         self._messages: dict[tuple[str, str], list[ActionRecord]] = {}
         self._journal: list[JournalEntry] = []
+        self._suppressed: dict[str, tuple[datetime, str]] = {}
         self._next_id = 0
 
     # contacts and deals --------------------------------------------------
@@ -324,3 +330,13 @@ class MemoryStore:
     # outbox -----------------------------------------------------------------
     def cancel_pending(self, enrollment_id: int, reason: str) -> None:
         """The simulator hands nothing to channels, so nothing is pending."""
+
+    # suppressed addresses ----------------------------------------------------
+    def suppress_address(self, address: str, at: datetime, reason: str, contact: str | None) -> None:
+        self._suppressed.setdefault(address, (at, reason))
+
+    def address_suppression(self, address: str) -> tuple[datetime, str] | None:
+        return self._suppressed.get(address)
+
+    def has_suppressed_addresses(self) -> bool:
+        return bool(self._suppressed)

@@ -17,6 +17,7 @@ from .executor import Segment, apply_effects, propose
 from .host import EngineHost
 from .model import ACTIVE, PAUSED, WAITING, ActionRecord, Enrollment
 from .program import Program, Step
+from .suppression import blocked_sends
 from ..timecalc import ceil_minute, is_holiday, next_allowed, to_local
 from .timing import due_time, iso, repeat_time
 
@@ -110,10 +111,14 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
     notes = iter(seg.notes)
     note = next(notes, None)
     touched_contact = False
+    blocked = blocked_sends(engine, en, seg.actions)  # addresses that bounced hard
     for i, p in enumerate(seg.actions):
         while note is not None and note[2] <= i:
             engine.note(t, "branch", note[0], en, line=note[1], step=step.name)
             note = next(notes, None)
+        if p.ordinal in blocked:
+            engine.note(t, "skipped", blocked[p.ordinal], en, line=p.line, step=step.name)
+            continue
         store.add_action(ActionRecord(
             (en.id, step.name, iteration, p.ordinal), t, en.id, en.contact, en.deal, en.playbook,
             step.name, p.kind, p.channel, p.template, p.offer, p.to, p.text, p.due, p.data, p.line))

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .db import Database, StoreError
-from .schema import meta, metadata, reviews
+from .schema import meta, metadata, reviews, suppressions
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,19 @@ def _v4(conn: Connection) -> None:
                          [{"mark": SLOW_PATH, **{f"k{i}": v for i, v in enumerate(m)}} for m in marks])
 
 
+def _v5(conn: Connection) -> None:
+    """The suppression list of addresses that bounced hard (fsl.engine.suppression):
+    one new table, nothing existing changes."""
+    suppressions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
     Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
     Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
     Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", _v4),
+    Migration(5, "suppressions: addresses that bounced hard, never sent to again", _v5),
 ]
 
 

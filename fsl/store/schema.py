@@ -246,3 +246,11 @@ reviews = Table(  # renderer: llm sends the guards or an outage held (fsl.llm.re
     UniqueConstraint("action_key", name="uq_reviews_action"),  # one review per send, ever
     Index("ix_reviews_open", "created_at", **_partial("status = 'held'")),
 )
+
+suppressions = Table(  # addresses that bounced hard: no send goes to them again (fsl.engine.suppression); schema v5
+    "suppressions", metadata,
+    Column("address", String(320), primary_key=True),  # normalized: trimmed, lower case
+    Column("at", Instant, nullable=False),  # the bounce's instant
+    Column("contact", Name),  # whose message bounced
+    Column("reason", Text, nullable=False),  # the bounce event, as `fsl explain` shows it
+)

@@ -46,11 +46,12 @@ from fsl.engine.memstore import Scope
 from . import lease
 from . import rows as R
 from .codec import dumps, epoch, instant
-from .db import Database, upsert
+from .db import Database, insert_ignore, upsert
 from .history import SendHistory
 from .members import one_of
 from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
 from .writeback import write_back
+from .schema import suppressions
 
 MINUTE = 60
 _snap = itemgetter(*R.CHANGING)  # a row -> the values write-back compares with (rows.enrollment_changes)
@@ -147,6 +148,8 @@ class SqlStore:
         self._keys: set[tuple] = set()
         self._journal: list[JournalEntry] = []
         self._cancels: dict[int, str] = {}
+        self._suppressed: dict[str, tuple[datetime, str] | None] = {}
+        self._any_suppressed: bool | None = None
         self._outgoing: list[tuple] = []  # claimed by write_back, handed over after the commit
         self._next_id: int | None = None
         self._held: dict[int, set[str]] = {lease.CONTACT: set(), lease.DEAL: set()}
@@ -564,6 +567,27 @@ class SqlStore:
 
     def cancel_pending(self, enrollment_id: int, reason: str) -> None:
         self._cancels[enrollment_id] = reason
+
+    # ------------------------------------------------------------ suppressed addresses
+    def suppress_address(self, address: str, at: datetime, reason: str, contact: str | None) -> None:
+        """Write-through: committed with the batch that ingested the bounce (first one wins)."""
+        self._c().execute(insert_ignore(self.db, suppressions).values(address=address, at=epoch(at),
+                                                                      contact=contact, reason=reason))
+        self._suppressed[address] = (at, reason)
+        self._any_suppressed = True
+
+    def address_suppression(self, address: str) -> tuple[datetime, str] | None:
+        if address not in self._suppressed:
+            row = self._c().execute(sa.select(suppressions.c.at, suppressions.c.reason)
+                                    .where(suppressions.c.address == address)).first()
+            self._suppressed[address] = (instant(row[0]), row[1]) if row is not None else None
+        return self._suppressed[address]
+
+    def has_suppressed_addresses(self) -> bool:
+        """Asked once per transaction: with an empty list a send costs no lookup."""
+        if self._any_suppressed is None:
+            self._any_suppressed = self._c().execute(sa.select(suppressions.c.address).limit(1)).first() is not None
+        return self._any_suppressed
 
     # ------------------------------------------------------------ journal
     def journal(self, entry: JournalEntry) -> None:
