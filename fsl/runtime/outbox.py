@@ -205,7 +205,7 @@ class Outbox:
                                  sa.select(v.id).where(v.status == "pending", v.at <= t)))
 
     def _start(self, wait: bool) -> None:
-        from fsl.cli.common import delivery_process as dp
+        from . import delivery_process as dp
 
         self._tried = True
         why = dp.usable(self.runtime)
