@@ -210,7 +210,7 @@ def _print_tasks(items: list[dict], now: datetime) -> None:
 def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | None) -> None:
     """Mark a task done (and record a `task_completed` event for its contact)."""
     from fsl.runtime.model import Event
-    from fsl.store.queries import get_task, mark_done
+    from fsl.store.queries import get_task, mark_done, task_action
 
     now = parse_now(now_text) or datetime.now(UTC)
     rt = open_runtime(config_path)
@@ -218,12 +218,14 @@ def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | 
         with rt.db.write() as conn:
             task = get_task(conn, task_id)
             changed = task is not None and mark_done(conn, task_id, now)
+            action = task_action(conn, task_id) if changed else None
         if task is None:
             fail(f"fsl tasks done: no task {task_id}")
         if changed:
+            # `action` lets `fsl report` tell this task from others of the same kind and step
             rt.record_events([Event(now, "task_completed", task["contact"], task["deal"], None,
                                     {"task": task_id, "kind": task["kind"], "playbook": task["playbook"],
-                                     "step": task["step"]})])
+                                     "step": task["step"], "action": action})])
         with rt.db.read() as conn:
             task = get_task(conn, task_id)
     finally:

@@ -186,6 +186,11 @@ def get_task(conn: Connection, task_id: int) -> dict[str, Any] | None:
     return task_json(r) if r is not None else None
 
 
+def task_action(conn: Connection, task_id: int) -> str | None:
+    """The key of the action that made the task (what `fsl report` matches completions by)."""
+    return conn.execute(sa.select(tasks.c.action_key).where(tasks.c.id == task_id)).scalar()
+
+
 def mark_done(conn: Connection, task_id: int, at: datetime) -> bool:
     """True when it was open and is now done."""
     return conn.execute(tasks.update().where(tasks.c.id == task_id, tasks.c.status == "open")
