@@ -48,19 +48,22 @@ def _table(title: str, *columns: str, caption: str | None = None) -> Table:
 
 
 def _engagement_cells(e: Engagement, base: int) -> list[str]:
-    def cell(n: int) -> str:
+    def cell(n: int | None) -> str:
+        if n is None:
+            return DASH
         return f"{n} {pct(n / base)}" if base else str(n)
 
-    return [cell(e.delivered), cell(e.opened), cell(e.clicked), cell(e.replied), cell(e.bounced),
+    return [cell(e.accepted), cell(e.delivered), cell(e.opened), cell(e.clicked), cell(e.replied), cell(e.bounced),
             cell(e.unsubscribed)]
 
 
 def _playbook(ps: PlaybookStats, width: int) -> Group:
     """One table when the terminal is wide enough, else steps and engagement apart."""
     title = f"{ps.name}" + (f" — {ps.description}" if ps.description else "")
-    caption = "engagement: enrollments (share of those messaged); to 1st reply: median"
+    caption = ("engagement: enrollments (share of those messaged); accepted: the mail server took it "
+               "(SMTP 250); delivered: the provider confirmed it; to 1st reply: median")
     base = ["step", "reached", "runs", "sent", "tasks"]
-    eng = ["delivered", "opened", "clicked", "replied", "bounced", "unsub."]
+    eng = ["accepted", "delivered", "opened", "clicked", "replied", "bounced", "unsub."]
     rows = [(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
              _engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
             for s in ps.steps]
