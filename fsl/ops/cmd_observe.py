@@ -13,7 +13,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from . import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
+from fsl.humantime import local
+
+from . import (CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, TZ_OPTION, console, display_zone, fail, open_runtime,
+               parse_now, print_json)
 
 UTC = timezone.utc
 
@@ -82,8 +85,9 @@ def _print_status(data: dict) -> None:
 @click.argument("contact")
 @click.option("--playbook", help="only this playbook's enrollments")
 @FORMAT_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
-def explain_command(contact: str, playbook: str | None, fmt: str, config_path: str | None) -> None:
+def explain_command(contact: str, playbook: str | None, fmt: str, tz: str | None, config_path: str | None) -> None:
     """The journal of decisions about a contact, with reasons and the plan's source lines."""
     from fsl.store.queries import explain
 
@@ -91,6 +95,7 @@ def explain_command(contact: str, playbook: str | None, fmt: str, config_path: s
     try:
         with rt.db.read() as conn:
             data = explain(conn, contact, playbook)
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if data is None:
@@ -100,43 +105,85 @@ def explain_command(contact: str, playbook: str | None, fmt: str, config_path: s
     if fmt == "json":
         print_json(data)
         return
-    _print_explain(data)
+    _print_explain(data, display_zone(tz, (data["fields"] or {}).get("timezone"), project_zone))
 
 
-def _print_explain(data: dict) -> None:
+def _print_explain(data: dict, zone) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
     if not data["known"]:
         out.print(f"{data['contact']} is not a known contact (events about it were kept and reported)")
+    out.print(f"{data['contact']}: times in {zone.key}"
+              + (f"; fields {_fields(data['fields'])}" if data["fields"] else ""), markup=False)
     for en in data["enrollments"]:
-        if en["status"] == "ended":
-            state = f"ended as {en['outcome']} at {en['ended_at']}: {en['reason']}"
-        else:
-            state = f"{en['status']}, next due {en['next_due']}"
         title = (f"{en['playbook']} (enrollment {en['enrollment']}"
                  + (f", deal {en['deal']}" if en["deal"] else "") + f", plan {en['plan'][:19]}) "
-                 f"started {en['started_at']}; {state}")
+                 f"started {local(en['started_at'], zone)}; {_state(en, zone)}")
         table = Table(title=title, title_justify="left")
         for col in ("at", "decision", "step", "why", "source"):
             table.add_column(col)
         for j in en["journal"]:
             src = j.get("source")
             where = f"{src['file'] or ''}:{src['line']}  {src['text']}" if src else (f"line {j['line']}" if j["line"] else "")
-            table.add_row(j["at"], j["kind"], j["step"] or "", j["reason"], where)
+            why = j["reason"] + (f" [{_event(j['event'])}]" if j.get("event") else "")
+            table.add_row(local(j["at"], zone), j["kind"], j["step"] or "", escape(why), escape(where))
         out.print(table)
         if en["messages"]:
             for m in en["messages"]:
                 what = f"{m['kind']} {m['channel'] or ''} {m['template'] or ''}".strip()
                 extra = f" ({m['error']})" if m["error"] and m["status"] != "delivered" else ""
-                out.print(f"  {m['at']} {m['step']}: {what} -> {m['status']}, {m['attempts']} attempt(s){extra}")
+                out.print(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
+                          f"{m['attempts']} attempt(s){extra}")
     if data["contact_journal"]:
         table = Table(title="about the contact (no enrollment)", title_justify="left")
         for col in ("at", "what", "why"):
             table.add_column(col)
         for j in data["contact_journal"]:
-            table.add_row(j["at"], j["kind"], j["reason"])
+            table.add_row(local(j["at"], zone), j["kind"], j["reason"])
         out.print(table)
+    if not data["enrollments"]:
+        _print_events(data.get("events") or [], zone)
+
+
+def _state(en: dict, zone) -> str:
+    """Where the enrollment stands; for a paused one, when it will really run
+    (the pause's end), not the step's nominal due time."""
+    if en["status"] == "ended":
+        return f"ended as {en['outcome']} at {local(en['ended_at'], zone)}: {en['reason']}"
+    runs_at = en.get("runs_at")
+    if en["status"] == "paused":
+        until = en.get("paused_until") or runs_at
+        return (f"paused until {local(until, zone)}; runs at {local(runs_at or until, zone)}"
+                f" (step due {local(en['next_due'], zone)})")
+    state = f"{en['status']}, next due {local(en['next_due'], zone)}"
+    return state + (f", runs at {local(runs_at, zone)}" if runs_at and runs_at != en["next_due"] else "")
+
+
+def _fields(fields: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _event(ev: dict) -> str:
+    return ev["type"] + (f" {_fields(ev['fields'])}" if ev["fields"] else "") + (f" step={ev['step']}" if ev["step"] else "")
+
+
+def _print_events(evs: list[dict], zone) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    if not evs:
+        out.print("no events and no enrollment")
+        return
+    table = Table(title=f"{len(evs)} event(s), no enrollment", title_justify="left")
+    for col in ("at", "event", "step", "fields", "note"):
+        table.add_column(col)
+    for ev in evs:
+        note = (ev["flag"] or "").replace("_", " ") or ("not processed yet" if ev["status"] == "pending" else "")
+        table.add_row(local(ev["at"], zone), ev["type"], ev["step"] or "", escape(_fields(ev["fields"])), note)
+    out.print(table)
 
 
 # ------------------------------------------------------------------ tasks
