@@ -26,8 +26,9 @@ UTC = timezone.utc
 @click.command("status")
 @FORMAT_OPTION
 @NOW_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
-def status_command(fmt: str, now_text: str | None, config_path: str | None) -> None:
+def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: str | None) -> None:
     """Per playbook: enrolled, ended by outcome, due now, outbox backlog, failures."""
     from fsl.store.queries import status, unknown_events
 
@@ -37,20 +38,21 @@ def status_command(fmt: str, now_text: str | None, config_path: str | None) -> N
         with rt.db.read() as conn:
             data = status(conn, now)
             data["unknown_event_list"] = unknown_events(conn, 10) if data["unknown_events"] else []
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if fmt == "json":
         print_json(data)
         return
-    _print_status(data)
+    _print_status(data, display_zone(tz, project_zone))
 
 
-def _print_status(data: dict) -> None:
+def _print_status(data: dict, zone) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"fsl status at {data['now']} (store clock {data['clock'] or 'not started'})",
-                  title_justify="left")
+    clock = local(data["clock"], zone) if data["clock"] else "not started"
+    table = Table(title=f"fsl status at {local(data['now'], zone)} (store clock {clock})", title_justify="left")
     for col in ("playbook", "active", "waiting", "paused", "ended (by outcome)", "due now", "outbox", "failed"):
         table.add_column(col, justify="left" if col in ("playbook", "ended (by outcome)") else "right")
     for b in data["playbooks"]:
@@ -65,17 +67,17 @@ def _print_status(data: dict) -> None:
         out.print("events kept but not understood: " +
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
-            out.print(f"  {e['at']} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+            out.print(f"  {local(e['at'], zone)} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
     if data["recent_failures"]:
         out.print("recent delivery failures:")
         for f in data["recent_failures"]:
-            out.print(f"  {f['at']} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
+            out.print(f"  {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
                       f"after {f['attempts']} attempt(s): {f['error']}")
     last = data["last_tick"]
     if last is not None:
         rep = last["report"] or {}
-        out.print(f"last tick: to {last['now']}, started {last['started_at']}, "
-                  f"{'finished ' + last['finished_at'] if last['finished_at'] else 'not finished'}"
+        out.print(f"last tick: to {local(last['now'], zone)}, started {local(last['started_at'], zone)}, "
+                  f"{'finished ' + local(last['finished_at'], zone) if last['finished_at'] else 'not finished'}"
                   + (f", {rep.get('steps', 0)} step(s), {rep.get('delivered', 0)} delivered" if rep else ""))
 
 
@@ -195,10 +197,11 @@ def _print_events(evs: list[dict], zone) -> None:
 @click.option("--all", "include_done", is_flag=True, help="include tasks already done")
 @FORMAT_OPTION
 @NOW_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def tasks_command(ctx: click.Context, owner: str | None, due: str, include_done: bool, fmt: str,
-                  now_text: str | None, config_path: str | None) -> None:
+                  now_text: str | None, tz: str | None, config_path: str | None) -> None:
     """The to-do list: calls, LinkedIn touches, escalations; `fsl tasks done ID` ticks one off."""
     if ctx.invoked_subcommand is not None:
         return
@@ -210,12 +213,13 @@ def tasks_command(ctx: click.Context, owner: str | None, due: str, include_done:
         before = _end_of_day(now, rt.config.timezone) if due == "today" else None
         with rt.db.read() as conn:
             items = open_tasks(conn, owner, before, include_done)
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if fmt == "json":
         print_json({"now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "tasks": items})
         return
-    _print_tasks(items, now)
+    _print_tasks(items, now, display_zone(tz, project_zone))
 
 
 def _end_of_day(now: datetime, zone_name: str) -> datetime:
@@ -228,19 +232,19 @@ def _end_of_day(now: datetime, zone_name: str) -> datetime:
     return end.astimezone(UTC) - timedelta(seconds=1)
 
 
-def _print_tasks(items: list[dict], now: datetime) -> None:
+def _print_tasks(items: list[dict], now: datetime, zone) -> None:
     from rich.table import Table
 
     out = console()
     if not items:
         out.print("no open tasks")
         return
-    table = Table(title=f"{len(items)} task(s)", title_justify="left")
+    table = Table(title=f"{len(items)} task(s), times in {zone.key}", title_justify="left")
     for col in ("id", "due", "kind", "for", "contact", "from", "task"):
         table.add_column(col)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     for t in items:
-        due = t["due"] + (" (overdue)" if t["status"] == "open" and t["due"] < stamp else "")
+        due = local(t["due"], zone) + (" (overdue)" if t["status"] == "open" and t["due"] < stamp else "")
         if t["status"] == "done":
             due += " done"
         text = t["text"] if not t["subject"] else f"{t['subject']}: {t['text']}"

@@ -46,14 +46,23 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
               help="the project file (default: the nearest fsl.yaml above the current folder)")
 @click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path),
               help="report on a simulation of this scenario instead of the production store")
+@click.option("--tz", "tz", metavar="ZONE",
+              help="show instants in this IANA zone (default: the project's `timezone`); JSON stays UTC")
 def report_command(since: datetime | None, until: datetime | None, playbook: str | None, fmt: str | None,
-                   html_path: Path | None, config_path: str | None, scenario: Path | None) -> None:
+                   html_path: Path | None, config_path: str | None, scenario: Path | None,
+                   tz: str | None) -> None:
     """Funnels, win-back rates and follow-up execution, per playbook and step."""
     from .compute import build_report
     from .sources import SourceError, from_project, from_scenario
 
     if since is not None and until is not None and until <= since:
         click.echo("fsl report: --until must be after --since", err=True)
+        sys.exit(2)
+    from fsl.runtime.timecalc import get_zone
+
+    if tz is not None and get_zone(tz) is None:
+        click.echo(f"fsl report: --tz: unknown time zone {tz!r}; expected an IANA name such as America/New_York",
+                   err=True)
         sys.exit(2)
     try:
         src = from_scenario(scenario) if scenario is not None else from_project(config_path)
@@ -80,7 +89,10 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
     elif fmt == "text" or html_path is None:
         from rich.console import Console
 
+        from fsl.humantime import zone_of
+
         from .terminal import render
 
-        render(report, Console(file=sys.stdout, highlight=False))
+        render(report, Console(file=sys.stdout, highlight=False),
+               zone_of(tz, getattr(src.config, "timezone", None)))
     sys.exit(0)

@@ -6,11 +6,15 @@ bars), then win-back, execution and outcomes by week.  It only formats a
 """
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from fsl.humantime import UTC_ZONE, local
 
 from .fmt import DASH, by_key, days, duration_hours, money, pct
 from .model import Engagement, PlaybookStats, RateRow, Report, Winback
@@ -18,8 +22,9 @@ from .model import Engagement, PlaybookStats, RateRow, Report, Winback
 _BAR = 28  # width of a funnel bar, in cells
 
 
-def render(report: Report, console: Console) -> None:
-    console.print(_header(report))
+def render(report: Report, console: Console, zone: ZoneInfo = UTC_ZONE) -> None:
+    """`zone`: the instants of the header are shown in it (`--tz`, the project's)."""
+    console.print(_header(report, zone))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     for ps in report.playbooks:
@@ -31,10 +36,12 @@ def render(report: Report, console: Console) -> None:
         console.print(_weeks(report))
 
 
-def _header(r: Report) -> Panel:
-    period = f"{r.since or 'the start'} → {r.until or 'the end of the data'}" if r.since or r.until else "all"
+def _header(r: Report, zone: ZoneInfo) -> Panel:
+    since = local(r.since, zone) if r.since else "the start"
+    until = local(r.until, zone) if r.until else "the end of the data"
+    period = f"{since} → {until}" if r.since or r.until else "all"
     text = Text.assemble(("FSL report", "bold"), f"   {r.source}\n",
-                         ("period ", "dim"), period, ("   data as of ", "dim"), r.as_of,
+                         ("period ", "dim"), period, ("   data as of ", "dim"), local(r.as_of, zone),
                          *((("   playbook ", "dim"), r.playbook) if r.playbook else ()))
     return Panel(text, box=box.ROUNDED, border_style="cyan")
 
