@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from fsl.runtime.timecalc import get_zone
+from fsl.timecalc import get_zone
 
 UTC_ZONE = ZoneInfo("UTC")
 

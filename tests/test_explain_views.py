@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from fsl.runtime.model import Contact, Event
+from fsl.engine.model import Contact, Event
 
 from .test_ops_support import T0, at, cli, make_project, populate, runtime
 
@@ -68,7 +68,7 @@ def test_explain_shows_instants_in_the_contact_zone_or_tz(tmp_path: Path) -> Non
                                     "timezone": "America/Chicago"})], now=T0)
     rt.record_events([Event(T0, "signed_up", "c1")])
     rt.close()
-    from fsl.ops.deploy import deploy
+    from fsl.runtime.deploy import deploy
 
     rt = runtime(tmp_path / "fsl.yaml")
     deploy(rt, [], now=T0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fsl.runtime.commands import test_command as fsl_test
+from fsl.cli.scenarios import test_command as fsl_test
 
 PLAYBOOK = """playbook basic:
     enroll on meeting_ended

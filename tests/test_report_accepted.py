@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 
 from .test_ops_support import T0, SmtpServer, at, cli, make_project, populate, runtime
 

@@ -1,4 +1,4 @@
-"""The production runtime and its commands (fsl/cli.py registers them lazily).
+"""The production runtime and its commands (fsl/cli/main.py registers them lazily).
 
 | module | concern |
 | --- | --- |
@@ -46,7 +46,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def parse_now(value: str | None, option: str = "--now") -> datetime | None:
-    from fsl.runtime.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     if value is None:
         return None
@@ -60,7 +60,7 @@ def display_zone(tz: str | None, *fallbacks: object):
     """The zone human output shows instants in: `--tz` (exit 2 when it is no
     zone), else the first valid of `fallbacks` (a contact's, the project's), else UTC."""
     from fsl.humantime import zone_of
-    from fsl.runtime.timecalc import get_zone
+    from fsl.timecalc import get_zone
 
     if tz is not None and get_zone(tz) is None:
         fail(f"--tz: unknown time zone {tz!r}; expected an IANA name such as America/New_York")
@@ -69,7 +69,7 @@ def display_zone(tz: str | None, *fallbacks: object):
 
 def open_runtime(config_path: str | None, **kwargs: Any):
     """The project's runtime, or exit 2 with the reason."""
-    from .runtime import OpsError, Runtime
+    from fsl.runtime.runtime import OpsError, Runtime
 
     try:
         return Runtime.open(config_path, **kwargs)

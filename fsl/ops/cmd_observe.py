@@ -15,7 +15,7 @@ import click
 
 from fsl.humantime import local
 
-from . import (CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, TZ_OPTION, console, display_zone, fail, open_runtime,
+from .common import (CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, TZ_OPTION, console, display_zone, fail, open_runtime,
                parse_now, print_json)
 
 UTC = timezone.utc
@@ -260,7 +260,7 @@ def _print_tasks(items: list[dict], now: datetime, zone) -> None:
 @CONFIG_OPTION
 def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | None) -> None:
     """Mark a task done (and record a `task_completed` event for its contact)."""
-    from fsl.runtime.model import Event
+    from fsl.engine.model import Event
     from fsl.store.queries import get_task, mark_done, task_action
 
     now = parse_now(now_text) or datetime.now(UTC)
