@@ -18,6 +18,10 @@ FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["text", "json
 NOW_OPTION = click.option("--now", "now_text", metavar="ISO",
                           help="the instant to act at, e.g. 2026-11-23T14:05:00Z (default: the wall clock)")
 
+TZ_OPTION = click.option("--tz", "tz", metavar="ZONE",
+                         help="show instants in this IANA zone (default: the project's `timezone`; "
+                              "explain: the contact's); JSON stays UTC")
+
 
 def fail(message: str, code: int = 2) -> None:
     """Print to stderr and exit (2: bad usage or unreadable input)."""
@@ -34,6 +38,17 @@ def parse_now(value: str | None, option: str = "--now") -> datetime | None:
     if t is None:
         fail(f"{option}: {value!r} is not an instant; expected e.g. 2026-11-23T14:05:00Z")
     return t
+
+
+def display_zone(tz: str | None, *fallbacks: object):
+    """The zone human output shows instants in: `--tz` (exit 2 when it is no
+    zone), else the first valid of `fallbacks` (a contact's, the project's), else UTC."""
+    from fsl.humantime import zone_of
+    from fsl.timecalc import get_zone
+
+    if tz is not None and get_zone(tz) is None:
+        fail(f"--tz: unknown time zone {tz!r}; expected an IANA name such as America/New_York")
+    return zone_of(tz, *fallbacks)
 
 
 def open_runtime(config_path: str | None, **kwargs: Any):

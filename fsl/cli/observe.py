@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
+from fsl.humantime import local
+from .common import TZ_OPTION
+from .common import display_zone
 
 UTC = timezone.utc
 
@@ -23,8 +26,9 @@ UTC = timezone.utc
 @click.command("status")
 @FORMAT_OPTION
 @NOW_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
-def status_command(fmt: str, now_text: str | None, config_path: str | None) -> None:
+def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: str | None) -> None:
     """Per playbook: enrolled, ended by outcome, due now, outbox backlog, failures."""
     from fsl.store.queries import status, unknown_events
 
@@ -34,20 +38,21 @@ def status_command(fmt: str, now_text: str | None, config_path: str | None) -> N
         with rt.db.read() as conn:
             data = status(conn, now)
             data["unknown_event_list"] = unknown_events(conn, 10) if data["unknown_events"] else []
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if fmt == "json":
         print_json(data)
         return
-    _print_status(data)
+    _print_status(data, display_zone(tz, project_zone))
 
 
-def _print_status(data: dict) -> None:
+def _print_status(data: dict, zone) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"fsl status at {data['now']} (store clock {data['clock'] or 'not started'})",
-                  title_justify="left")
+    clock = local(data["clock"], zone) if data["clock"] else "not started"
+    table = Table(title=f"fsl status at {local(data['now'], zone)} (store clock {clock})", title_justify="left")
     for col in ("playbook", "active", "waiting", "paused", "ended (by outcome)", "due now", "outbox", "failed"):
         table.add_column(col, justify="left" if col in ("playbook", "ended (by outcome)") else "right")
     for b in data["playbooks"]:
@@ -62,17 +67,17 @@ def _print_status(data: dict) -> None:
         out.print("events kept but not understood: " +
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
-            out.print(f"  {e['at']} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+            out.print(f"  {local(e['at'], zone)} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
     if data["recent_failures"]:
         out.print("recent delivery failures:")
         for f in data["recent_failures"]:
-            out.print(f"  {f['at']} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
+            out.print(f"  {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
                       f"after {f['attempts']} attempt(s): {f['error']}")
     last = data["last_tick"]
     if last is not None:
         rep = last["report"] or {}
-        out.print(f"last tick: to {last['now']}, started {last['started_at']}, "
-                  f"{'finished ' + last['finished_at'] if last['finished_at'] else 'not finished'}"
+        out.print(f"last tick: to {local(last['now'], zone)}, started {local(last['started_at'], zone)}, "
+                  f"{'finished ' + local(last['finished_at'], zone) if last['finished_at'] else 'not finished'}"
                   + (f", {rep.get('steps', 0)} step(s), {rep.get('delivered', 0)} delivered" if rep else ""))
 
 
@@ -82,8 +87,9 @@ def _print_status(data: dict) -> None:
 @click.argument("contact")
 @click.option("--playbook", help="only this playbook's enrollments")
 @FORMAT_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
-def explain_command(contact: str, playbook: str | None, fmt: str, config_path: str | None) -> None:
+def explain_command(contact: str, playbook: str | None, fmt: str, tz: str | None, config_path: str | None) -> None:
     """The journal of decisions about a contact, with reasons and the plan's source lines."""
     from fsl.store.queries import explain
 
@@ -91,6 +97,7 @@ def explain_command(contact: str, playbook: str | None, fmt: str, config_path: s
     try:
         with rt.db.read() as conn:
             data = explain(conn, contact, playbook)
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if data is None:
@@ -100,43 +107,85 @@ def explain_command(contact: str, playbook: str | None, fmt: str, config_path: s
     if fmt == "json":
         print_json(data)
         return
-    _print_explain(data)
+    _print_explain(data, display_zone(tz, (data["fields"] or {}).get("timezone"), project_zone))
 
 
-def _print_explain(data: dict) -> None:
+def _print_explain(data: dict, zone) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
     if not data["known"]:
         out.print(f"{data['contact']} is not a known contact (events about it were kept and reported)")
+    out.print(f"{data['contact']}: times in {zone.key}"
+              + (f"; fields {_fields(data['fields'])}" if data["fields"] else ""), markup=False)
     for en in data["enrollments"]:
-        if en["status"] == "ended":
-            state = f"ended as {en['outcome']} at {en['ended_at']}: {en['reason']}"
-        else:
-            state = f"{en['status']}, next due {en['next_due']}"
         title = (f"{en['playbook']} (enrollment {en['enrollment']}"
                  + (f", deal {en['deal']}" if en["deal"] else "") + f", plan {en['plan'][:19]}) "
-                 f"started {en['started_at']}; {state}")
+                 f"started {local(en['started_at'], zone)}; {_state(en, zone)}")
         table = Table(title=title, title_justify="left")
         for col in ("at", "decision", "step", "why", "source"):
             table.add_column(col)
         for j in en["journal"]:
             src = j.get("source")
             where = f"{src['file'] or ''}:{src['line']}  {src['text']}" if src else (f"line {j['line']}" if j["line"] else "")
-            table.add_row(j["at"], j["kind"], j["step"] or "", j["reason"], where)
+            why = j["reason"] + (f" [{_event(j['event'])}]" if j.get("event") else "")
+            table.add_row(local(j["at"], zone), j["kind"], j["step"] or "", escape(why), escape(where))
         out.print(table)
         if en["messages"]:
             for m in en["messages"]:
                 what = f"{m['kind']} {m['channel'] or ''} {m['template'] or ''}".strip()
                 extra = f" ({m['error']})" if m["error"] and m["status"] != "delivered" else ""
-                out.print(f"  {m['at']} {m['step']}: {what} -> {m['status']}, {m['attempts']} attempt(s){extra}")
+                out.print(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
+                          f"{m['attempts']} attempt(s){extra}")
     if data["contact_journal"]:
         table = Table(title="about the contact (no enrollment)", title_justify="left")
         for col in ("at", "what", "why"):
             table.add_column(col)
         for j in data["contact_journal"]:
-            table.add_row(j["at"], j["kind"], j["reason"])
+            table.add_row(local(j["at"], zone), j["kind"], j["reason"])
         out.print(table)
+    if not data["enrollments"]:
+        _print_events(data.get("events") or [], zone)
+
+
+def _state(en: dict, zone) -> str:
+    """Where the enrollment stands; for a paused one, when it will really run
+    (the pause's end), not the step's nominal due time."""
+    if en["status"] == "ended":
+        return f"ended as {en['outcome']} at {local(en['ended_at'], zone)}: {en['reason']}"
+    runs_at = en.get("runs_at")
+    if en["status"] == "paused":
+        until = en.get("paused_until") or runs_at
+        return (f"paused until {local(until, zone)}; runs at {local(runs_at or until, zone)}"
+                f" (step due {local(en['next_due'], zone)})")
+    state = f"{en['status']}, next due {local(en['next_due'], zone)}"
+    return state + (f", runs at {local(runs_at, zone)}" if runs_at and runs_at != en["next_due"] else "")
+
+
+def _fields(fields: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _event(ev: dict) -> str:
+    return ev["type"] + (f" {_fields(ev['fields'])}" if ev["fields"] else "") + (f" step={ev['step']}" if ev["step"] else "")
+
+
+def _print_events(evs: list[dict], zone) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    if not evs:
+        out.print("no events and no enrollment")
+        return
+    table = Table(title=f"{len(evs)} event(s), no enrollment", title_justify="left")
+    for col in ("at", "event", "step", "fields", "note"):
+        table.add_column(col)
+    for ev in evs:
+        note = (ev["flag"] or "").replace("_", " ") or ("not processed yet" if ev["status"] == "pending" else "")
+        table.add_row(local(ev["at"], zone), ev["type"], ev["step"] or "", escape(_fields(ev["fields"])), note)
+    out.print(table)
 
 
 # ------------------------------------------------------------------ tasks
@@ -148,10 +197,11 @@ def _print_explain(data: dict) -> None:
 @click.option("--all", "include_done", is_flag=True, help="include tasks already done")
 @FORMAT_OPTION
 @NOW_OPTION
+@TZ_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def tasks_command(ctx: click.Context, owner: str | None, due: str, include_done: bool, fmt: str,
-                  now_text: str | None, config_path: str | None) -> None:
+                  now_text: str | None, tz: str | None, config_path: str | None) -> None:
     """The to-do list: calls, LinkedIn touches, escalations; `fsl tasks done ID` ticks one off."""
     if ctx.invoked_subcommand is not None:
         return
@@ -163,12 +213,13 @@ def tasks_command(ctx: click.Context, owner: str | None, due: str, include_done:
         before = _end_of_day(now, rt.config.timezone) if due == "today" else None
         with rt.db.read() as conn:
             items = open_tasks(conn, owner, before, include_done)
+        project_zone = rt.config.timezone
     finally:
         rt.close()
     if fmt == "json":
         print_json({"now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "tasks": items})
         return
-    _print_tasks(items, now)
+    _print_tasks(items, now, display_zone(tz, project_zone))
 
 
 def _end_of_day(now: datetime, zone_name: str) -> datetime:
@@ -181,19 +232,19 @@ def _end_of_day(now: datetime, zone_name: str) -> datetime:
     return end.astimezone(UTC) - timedelta(seconds=1)
 
 
-def _print_tasks(items: list[dict], now: datetime) -> None:
+def _print_tasks(items: list[dict], now: datetime, zone) -> None:
     from rich.table import Table
 
     out = console()
     if not items:
         out.print("no open tasks")
         return
-    table = Table(title=f"{len(items)} task(s)", title_justify="left")
+    table = Table(title=f"{len(items)} task(s), times in {zone.key}", title_justify="left")
     for col in ("id", "due", "kind", "for", "contact", "from", "task"):
         table.add_column(col)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     for t in items:
-        due = t["due"] + (" (overdue)" if t["status"] == "open" and t["due"] < stamp else "")
+        due = local(t["due"], zone) + (" (overdue)" if t["status"] == "open" and t["due"] < stamp else "")
         if t["status"] == "done":
             due += " done"
         text = t["text"] if not t["subject"] else f"{t['subject']}: {t['text']}"
@@ -211,6 +262,7 @@ def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | 
     """Mark a task done (and record a `task_completed` event for its contact)."""
     from fsl.engine.model import Event
     from fsl.store.queries import get_task, mark_done
+    from fsl.store.queries import task_action
 
     now = parse_now(now_text) or datetime.now(UTC)
     rt = open_runtime(config_path)
@@ -218,12 +270,14 @@ def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | 
         with rt.db.write() as conn:
             task = get_task(conn, task_id)
             changed = task is not None and mark_done(conn, task_id, now)
+            action = task_action(conn, task_id) if changed else None
         if task is None:
             fail(f"fsl tasks done: no task {task_id}")
         if changed:
+            # `action` lets `fsl report` tell this task from others of the same kind and step
             rt.record_events([Event(now, "task_completed", task["contact"], task["deal"], None,
                                     {"task": task_id, "kind": task["kind"], "playbook": task["playbook"],
-                                     "step": task["step"]})])
+                                     "step": task["step"], "action": action})])
         with rt.db.read() as conn:
             task = get_task(conn, task_id)
     finally:

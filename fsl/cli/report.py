@@ -46,14 +46,23 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
               help="the project file (default: the nearest fsl.yaml above the current folder)")
 @click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path),
               help="report on a simulation of this scenario instead of the production store")
+@click.option("--tz", "tz", metavar="ZONE",
+              help="show instants in this IANA zone (default: the project's `timezone`); JSON stays UTC")
 def report_command(since: datetime | None, until: datetime | None, playbook: str | None, fmt: str | None,
-                   html_path: Path | None, config_path: str | None, scenario: Path | None) -> None:
+                   html_path: Path | None, config_path: str | None, scenario: Path | None,
+                   tz: str | None) -> None:
     """Funnels, win-back rates and follow-up execution, per playbook and step."""
     from fsl.report.compute import build_report
     from fsl.report.sources import SourceError, from_project, from_scenario
 
     if since is not None and until is not None and until <= since:
         click.echo("fsl report: --until must be after --since", err=True)
+        sys.exit(2)
+    from fsl.timecalc import get_zone
+
+    if tz is not None and get_zone(tz) is None:
+        click.echo(f"fsl report: --tz: unknown time zone {tz!r}; expected an IANA name such as America/New_York",
+                   err=True)
         sys.exit(2)
     try:
         src = from_scenario(scenario) if scenario is not None else from_project(config_path)
@@ -81,6 +90,9 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
         from rich.console import Console
 
         from fsl.report.terminal import render
+        from fsl.humantime import zone_of
 
-        render(report, Console(file=sys.stdout, highlight=False))
+
+        render(report, Console(file=sys.stdout, highlight=False),
+               zone_of(tz, getattr(src.config, "timezone", None)))
     sys.exit(0)

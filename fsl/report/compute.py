@@ -78,6 +78,7 @@ def playbook_stats(facts: Facts, cohort: list[Enrollment], name: str, plan: Plan
     touches = [t for en in cohort for t in facts.touches.get(en.id, ())]
     ps.engagement = engagement(touches)
     actions = [a for en in cohort for a in facts.actions.get(en.id, ())]
+    ps.engagement.accepted = facts.accepted_enrollments(a for a in actions if a.kind == "send")
     ps.sent = _count(a.channel for a in actions if a.kind == "send")
     ps.tasks = _count(a.channel for a in actions if a.kind == "task")
     ps.messaged = len({a.enrollment for a in actions if a.kind == "send"})
@@ -116,6 +117,8 @@ def step_stats(facts: Facts, cohort: list[Enrollment], step: str) -> StepStats:
     st.sent = dict(sorted(st.sent.items()))
     st.tasks = dict(sorted(st.tasks.items()))
     st.engagement = engagement(touches)
+    st.engagement.accepted = facts.accepted_enrollments(
+        a for en in cohort for a in facts.actions.get(en.id, ()) if a.step == step and a.kind == "send")
     st.median_hours_to_first_reply = statistics.median(hours) if hours else None
     return st
 

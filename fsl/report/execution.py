@@ -88,15 +88,40 @@ def completions(facts: Facts) -> dict[int, datetime]:
         lst.sort(key=lambda a: (a.at, a.due or a.at))
     done: dict[int, datetime] = {}
     for e in facts.events_of_type(TASK_DONE):
-        kind, playbook = e.fields.get("task"), e.fields.get("playbook")
+        action, kind, step, playbook = _names(e.fields, e.step)
         for a in tasks.get(e.contact or "", ()):
             if id(a) in done or a.at > e.at:
                 continue
-            if (kind is None or a.channel == kind) and (e.step is None or a.step == e.step) \
+            if action is not None:
+                if _key_text(a.key) == action:
+                    done[id(a)] = e.at
+                    break
+                continue
+            if (kind is None or a.channel == kind) and (step is None or a.step == step) \
                     and (playbook is None or a.playbook == playbook):
                 done[id(a)] = e.at
                 break
     return done
+
+
+def _names(fields: dict, event_step: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """(action key, task kind, step, playbook) a `task_completed` event names.
+
+    Two writers: a CRM hook or `fsl event` names the kind in `task`; `fsl
+    tasks done ID` puts the task's *id* in `task`, its kind in `kind`, its
+    step and playbook in fields and the exact action in `action` (events
+    recorded before `action` existed still match by kind, step, playbook)."""
+    task = fields.get("task")
+    is_id = isinstance(task, int) or (isinstance(task, str) and task.isdigit())
+    kind = fields.get("kind") if is_id else task
+    action = fields.get("action")
+    return (str(action) if action else None, None if kind is None else str(kind),
+            event_step or fields.get("step"), fields.get("playbook"))
+
+
+def _key_text(key: tuple) -> str:
+    # the form the store keeps action keys in (fsl/store/rows.py action_key)
+    return ":".join(map(str, key))
 
 
 def _owner(a: ActionRecord) -> str:

@@ -92,6 +92,9 @@ class Facts:
             self.actions.setdefault(a.enrollment, []).append(a)
             if a.kind == "set":
                 self.sets.append(a)
+        # sends a channel accepted; None when the store delivers nothing (a simulation)
+        accepted = getattr(store, "accepted_sends", None)
+        self.accepted: set[tuple] | None = set(accepted()) if accepted is not None else None
         self.events: list[Event] = sorted(store.events(), key=lambda e: (e.at, e.seq))
         self._by_type: dict[tuple[str | None, str], list[Event]] = {}
         for e in self.events:
@@ -111,6 +114,13 @@ class Facts:
 
     def sends(self, en: Enrollment) -> list[ActionRecord]:
         return [a for a in self.actions.get(en.id, ()) if a.kind == "send"]
+
+    def accepted_enrollments(self, sends: Iterable[ActionRecord]) -> int | None:
+        """How many enrollments had one of these sends accepted by the channel
+        (None when the store cannot tell)."""
+        if self.accepted is None:
+            return None
+        return len({a.enrollment for a in sends if a.key in self.accepted})
 
     def contact_events(self, contact: str, type_: str) -> list[Event]:
         """The contact's events of one type, by time."""

@@ -96,7 +96,8 @@ def _kpis(r: Report) -> str:
 
 
 def _engagement_cells(e: Engagement, base: int) -> list:
-    return [_share(e.delivered, base), _share(e.opened, base), _share(e.clicked, base),
+    return [DASH if e.accepted is None else _share(e.accepted, base), _share(e.delivered, base),
+            _share(e.opened, base), _share(e.clicked, base),
             _share(e.replied, base), _share(e.bounced, base), _share(e.unsubscribed, base)]
 
 
@@ -107,13 +108,14 @@ def _playbook(ps: PlaybookStats, funnel: Chart, engagement: Chart) -> str:
     pills += [f"<span class=pill><i class=dot style='background:{outcome_color(k, j)}'></i>{escape(k)} <b>{v}</b></span>"
               for j, (k, v) in enumerate(ps.outcomes.items())]
     pills.append(f"<span class=pill>median to first reply <b>{escape(duration_hours(ps.median_hours_to_first_reply))}</b></span>")
-    headers = ["step", "reached", "runs", "sent", "tasks", "delivered", "opened", "clicked", "replied",
+    headers = ["step", "reached", "runs", "sent", "tasks", "accepted", "delivered", "opened", "clicked", "replied",
                "bounced", "unsub.", "to 1st reply"]
     rows = [[s.name, s.reached, s.executed, _lines(s.sent), _lines(s.tasks), *_engagement_cells(s.engagement, s.messaged),
              duration_hours(s.median_hours_to_first_reply)] for s in ps.steps]
     total = ["all steps", ps.enrolled, sum(s.executed for s in ps.steps), _lines(ps.sent), _lines(ps.tasks),
              *_engagement_cells(ps.engagement, ps.messaged), duration_hours(ps.median_hours_to_first_reply)]
-    extra = []
+    extra = ["Shares are of the enrollments messaged; accepted: the mail server took the message (SMTP 250), "
+             "delivered: the provider confirmed it"]
     if ps.engagement.clicked_by_link:
         extra.append(f"Clicks by link: {by_key(ps.engagement.clicked_by_link)}")
     if ps.engagement.replied_by_kind:

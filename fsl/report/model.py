@@ -18,8 +18,14 @@ def ratio(num: int | float, den: int | float) -> float | None:
 
 class Engagement(BaseModel):
     """How many enrollments got each engagement event (counted once per
-    enrollment, or per enrollment and step at step level)."""
+    enrollment, or per enrollment and step at step level).
 
+    `accepted`: a channel took the message (SMTP 250, webhook 2xx), read from
+    the outbox; None where nothing is delivered (a simulation).  `delivered`:
+    the provider confirmed delivery (a `delivered` event), which many
+    set-ups never send."""
+
+    accepted: int | None = None
     delivered: int = 0
     opened: int = 0
     clicked: int = 0

@@ -6,11 +6,15 @@ bars), then win-back, execution and outcomes by week.  It only formats a
 """
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from fsl.humantime import UTC_ZONE, local
 
 from .fmt import DASH, by_key, days, duration_hours, money, pct
 from .model import Engagement, PlaybookStats, RateRow, Report, Winback
@@ -18,8 +22,9 @@ from .model import Engagement, PlaybookStats, RateRow, Report, Winback
 _BAR = 28  # width of a funnel bar, in cells
 
 
-def render(report: Report, console: Console) -> None:
-    console.print(_header(report))
+def render(report: Report, console: Console, zone: ZoneInfo = UTC_ZONE) -> None:
+    """`zone`: the instants of the header are shown in it (`--tz`, the project's)."""
+    console.print(_header(report, zone))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     for ps in report.playbooks:
@@ -31,10 +36,12 @@ def render(report: Report, console: Console) -> None:
         console.print(_weeks(report))
 
 
-def _header(r: Report) -> Panel:
-    period = f"{r.since or 'the start'} → {r.until or 'the end of the data'}" if r.since or r.until else "all"
+def _header(r: Report, zone: ZoneInfo) -> Panel:
+    since = local(r.since, zone) if r.since else "the start"
+    until = local(r.until, zone) if r.until else "the end of the data"
+    period = f"{since} → {until}" if r.since or r.until else "all"
     text = Text.assemble(("FSL report", "bold"), f"   {r.source}\n",
-                         ("period ", "dim"), period, ("   data as of ", "dim"), r.as_of,
+                         ("period ", "dim"), period, ("   data as of ", "dim"), local(r.as_of, zone),
                          *((("   playbook ", "dim"), r.playbook) if r.playbook else ()))
     return Panel(text, box=box.ROUNDED, border_style="cyan")
 
@@ -48,19 +55,22 @@ def _table(title: str, *columns: str, caption: str | None = None) -> Table:
 
 
 def _engagement_cells(e: Engagement, base: int) -> list[str]:
-    def cell(n: int) -> str:
+    def cell(n: int | None) -> str:
+        if n is None:
+            return DASH
         return f"{n} {pct(n / base)}" if base else str(n)
 
-    return [cell(e.delivered), cell(e.opened), cell(e.clicked), cell(e.replied), cell(e.bounced),
+    return [cell(e.accepted), cell(e.delivered), cell(e.opened), cell(e.clicked), cell(e.replied), cell(e.bounced),
             cell(e.unsubscribed)]
 
 
 def _playbook(ps: PlaybookStats, width: int) -> Group:
     """One table when the terminal is wide enough, else steps and engagement apart."""
     title = f"{ps.name}" + (f" — {ps.description}" if ps.description else "")
-    caption = "engagement: enrollments (share of those messaged); to 1st reply: median"
+    caption = ("engagement: enrollments (share of those messaged); accepted: the mail server took it "
+               "(SMTP 250); delivered: the provider confirmed it; to 1st reply: median")
     base = ["step", "reached", "runs", "sent", "tasks"]
-    eng = ["delivered", "opened", "clicked", "replied", "bounced", "unsub."]
+    eng = ["accepted", "delivered", "opened", "clicked", "replied", "bounced", "unsub."]
     rows = [(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
              _engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
             for s in ps.steps]

@@ -6,7 +6,9 @@ same key (instants compared to the minute, offers by their given keys); an
 extra simulated action is a failure.  Expected outcomes are matched as a
 set: each must find a simulated outcome agreeing on every key it gives, and
 every simulated outcome must be expected.  A section left out of `expect:`
-is not checked.  The report names the first difference.
+is not checked.  The report names every difference, each with the line of
+the scenario's expectation it concerns (an unexpected action or outcome: the
+line of its section).
 """
 from __future__ import annotations
 
@@ -66,43 +68,85 @@ def _same(key: str, want: Any, got: Any) -> bool:
     return want == got
 
 
+def _value(key: str, v: Any) -> str:
+    """A value as the scenario would write it: YAML's `null`, never Python's None."""
+    if v is None:
+        return "null"
+    if key in ("at", "expires"):
+        return iso(parse_instant(v)) or str(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_value(str(k), x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
 def _show(a: dict) -> str:
-    parts = []
-    for k in _SHOW:
-        if k in a:
-            v = a[k]
-            parts.append(f"{k}: {iso(parse_instant(v)) if k == 'at' and v is not None else v}")
-    return "{" + ", ".join(parts) + "}"
+    return "{" + ", ".join(f"{k}: {_value(k, a[k])}" for k in _SHOW if k in a) + "}"
 
 
-def compare(expect: dict, out: dict) -> str | None:
-    """The first difference between `expect:` and the simulation, or None."""
+def compare(expect: dict, out: dict, lines: dict | None = None) -> list[tuple[int | None, str]]:
+    """Every difference between `expect:` and the simulation, as (scenario
+    line, message); empty when they agree.  `lines` is `Scenario.expect_lines`."""
+    lines = lines or {}
+    found: list[tuple[int | None, str]] = []
     if "actions" in expect:
-        want, got = expect.get("actions") or [], out["actions"]
-        for i, w in enumerate(want):
-            if i >= len(got):
-                return f"action {i + 1} missing: expected {_show(w)}"
-            g = got[i]
-            for key, value in w.items():
-                if not _same(key, value, g.get(key)):
-                    return f"action {i + 1}: expected {_show(w)}, got {_show(g)} ({key} differs)"
-        if len(got) > len(want):
-            return f"unexpected action {len(want) + 1}: {_show(got[len(want)])}"
+        found += _actions(expect.get("actions") or [], out["actions"], lines)
     if "outcomes" in expect:
-        left = list(out["outcomes"])
-        for w in expect.get("outcomes") or []:
-            match = next((o for o in left if all(_same(k, v, o.get(k)) for k, v in w.items())), None)
-            if match is None:
-                return f"expected outcome {_outcome(w)} not found; got {', '.join(map(_outcome, left)) or 'none'}"
+        found += _outcomes(expect.get("outcomes") or [], out["outcomes"], lines)
+    return found
+
+
+def _at(lines: dict, key: str, i: int) -> int | None:
+    items = lines.get(key) or []
+    return items[i] if i < len(items) else lines.get(f"{key}_line")
+
+
+def _actions(want: list, got: list, lines: dict) -> list[tuple[int | None, str]]:
+    found = []
+    for i, w in enumerate(want):
+        if i >= len(got):
+            found.append((_at(lines, "actions", i), f"action {i + 1} missing: expected {_show(w)}"))
+            continue
+        g = got[i]
+        differ = [key for key, value in w.items() if not _same(key, value, g.get(key))]
+        if differ:
+            found.append((_at(lines, "actions", i), f"action {i + 1}: expected {_show(w)}, got {_show(g)} "
+                                                    f"({', '.join(differ)} differ{'s' if len(differ) == 1 else ''})"))
+    for i in range(len(want), len(got)):
+        found.append((lines.get("actions_line"), f"unexpected action {i + 1}: {_show(got[i])}"))
+    return found
+
+
+def _outcomes(want: list, got: list, lines: dict) -> list[tuple[int | None, str]]:
+    found = []
+    left = list(got)
+    for i, w in enumerate(want):
+        match = next((o for o in left if all(_same(k, v, o.get(k)) for k, v in w.items())), None)
+        if match is None:
+            found.append((_at(lines, "outcomes", i), f"expected outcome {_outcome(w)} not found; "
+                                                     f"got {', '.join(map(_outcome, left)) or 'none'}"))
+        else:
             left.remove(match)
-        if left:
-            return f"unexpected outcome {_outcome(left[0])}"
-    return None
+    if not found:  # else each leftover was already named in a failure's "got ..."
+        for o in left:
+            found.append((lines.get("outcomes_line"), f"unexpected outcome {_outcome(o)}"))
+    return found
 
 
 def _outcome(o: dict) -> str:
-    at = o.get("at")
-    return f"{o.get('contact')}/{o.get('playbook')} {o.get('outcome')} at {iso(parse_instant(at)) if at else at}"
+    """c1/basic stopped at 2026-11-27T16:00:00Z; keys an expectation leaves out are left out."""
+    who = "/".join(str(o[k]) for k in ("contact", "playbook") if o.get(k) is not None) or "any enrollment"
+    text = f"{who} {o['outcome']}" if o.get("outcome") is not None else who
+    if "at" in o:
+        text += f" at {_value('at', o['at'])}" if o["at"] is not None else " (still running, no end)"
+    return text
+
+
+def _where(scenario: Any, failure: dict) -> str:
+    """`file:line: message`, as compilers say it (editors jump to it)."""
+    line = failure["line"]
+    return f"{scenario}:{line}: {failure['message']}" if line else f"{scenario}: {failure['message']}"
 
 
 def run_tests(paths: list[Path], fmt: str = "text") -> int:
@@ -122,8 +166,10 @@ def run_tests(paths: list[Path], fmt: str = "text") -> int:
             results.append({"scenario": str(f), "status": "error", "message": f"{f}: no `expect:` to check"})
             bad = True
             continue
-        diff = compare(scn.expect, to_json(simulate(scn)))
-        results.append({"scenario": str(f), "status": "fail" if diff else "pass", "message": diff})
+        diffs = compare(scn.expect, to_json(simulate(scn)), scn.expect_lines)
+        failures = [{"line": line, "message": message} for line, message in diffs]
+        results.append({"scenario": str(f), "status": "fail" if diffs else "pass",
+                        "message": _where(f, failures[0]) if failures else None, "failures": failures})
     failed = sum(r["status"] == "fail" for r in results)
     passed = sum(r["status"] == "pass" for r in results)
     errors = sum(r["status"] == "error" for r in results)
@@ -132,6 +178,12 @@ def run_tests(paths: list[Path], fmt: str = "text") -> int:
     else:
         for r in results:
             head = {"pass": "PASS ", "fail": "FAIL ", "error": "ERROR"}[r["status"]]
+            if r["status"] == "fail":
+                n = len(r["failures"])
+                click.echo(f"{head} {r['scenario']}: {n} failed expectation{'s' if n > 1 else ''}")
+                for failure in r["failures"]:
+                    click.echo(f"  {_where(r['scenario'], failure)}")
+                continue
             click.echo(f"{head} {r['scenario']}" + (f": {r['message']}" if r["message"] else ""))
         if not files:
             click.echo("no scenario with an `expect:` found", err=True)

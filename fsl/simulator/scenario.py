@@ -310,4 +310,6 @@ def _expect_lines(expect: Any) -> dict:
         items = expect.get(key)
         if isinstance(items, list):
             out[key] = [_line(items, index=i) for i in range(len(items))]
+        if key in expect:
+            out[f"{key}_line"] = _line(expect, key)  # where unexpected actions / outcomes are reported
     return out

@@ -9,6 +9,7 @@ they stay cheap as history grows.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
@@ -99,9 +100,12 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
     q = sa.select(enrollments).where(e.contact == contact_id)
     if playbook is not None:
         q = q.where(e.playbook == playbook)
-    ens = [enrollment_from(r) for r in conn.execute(q.order_by(e.id)).mappings()]
+    rows = list(conn.execute(q.order_by(e.id)).mappings())
+    ens = [enrollment_from(r) for r in rows]
+    wakes = {r["id"]: r["wake_at"] for r in rows}
     if row is None and not ens:
         return None
+    evs = _contact_events(conn, contact_id)
     sources = _sources(conn, {en.plan_hash for en in ens})
     j = journal.c
     jq = sa.select(journal).where(j.contact == contact_id).order_by(j.id)
@@ -127,14 +131,42 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
             n = entry["line"]
             if n and 0 < n <= len(lines):
                 entry["source"] = {"file": file, "line": n, "text": lines[n - 1].strip()}
+            cause = _cause(entry, evs)
+            if cause is not None:
+                entry["event"] = cause
         out.append({"enrollment": en.id, "playbook": en.playbook, "plan": en.plan_hash, "deal": en.deal,
                     "status": en.status, "outcome": en.outcome, "reason": en.reason,
                     "started_at": iso(en.started_at), "ended_at": iso(en.ended_at),
                     "next_due": iso(en.due_at) if en.status != "ended" else None,
+                    # when the runtime will really take it up: a pause's end, a deferral, a wait's timeout
+                    "runs_at": _t(wakes.get(en.id)) if en.status != "ended" else None,
+                    "paused_until": iso(en.paused_until) if en.status == "paused" else None,
                     "journal": entries, "messages": msgs.get(en.id, [])})
     return {"contact": contact_id, "known": row is not None,
             "fields": loads(row["fields"]) if row is not None else None,
-            "enrollments": out, "contact_journal": by_enrollment.get(None, [])}
+            "enrollments": out, "contact_journal": by_enrollment.get(None, []), "events": evs}
+
+
+_RULE = re.compile(r"\b(?:stop|pause) on (\S+)")
+
+
+def _contact_events(conn: Connection, contact_id: str) -> list[dict[str, Any]]:
+    q = sa.select(events).where(events.c.contact == contact_id).order_by(events.c.at, events.c.id)
+    return [{"at": _t(r["at"]), "type": r["type"], "step": r["step"], "enrollment": r["enrollment"],
+             "fields": loads(r["fields"]) or {}, "status": r["status"], "flag": r["flag"]}
+            for r in conn.execute(q).mappings()]
+
+
+def _cause(entry: dict[str, Any], evs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The contact's event a `stop on` / `pause on` entry was decided on: its
+    type (from the reason) at the entry's instant (the engine journals the
+    event's own instant)."""
+    if entry["kind"] not in ("ended", "paused"):
+        return None
+    m = _RULE.search(entry["reason"] or "")
+    if m is None:
+        return None
+    return next((ev for ev in evs if ev["at"] == entry["at"] and ev["type"] == m.group(1)), None)
 
 
 def _sources(conn: Connection, hashes: set[str]) -> dict[str, tuple[str | None, list[str]]]:
@@ -184,6 +216,11 @@ def _owner_matches(owner: str, assignee: str | None) -> bool:
 def get_task(conn: Connection, task_id: int) -> dict[str, Any] | None:
     r = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().first()
     return task_json(r) if r is not None else None
+
+
+def task_action(conn: Connection, task_id: int) -> str | None:
+    """The key of the action that made the task (what `fsl report` matches completions by)."""
+    return conn.execute(sa.select(tasks.c.action_key).where(tasks.c.id == task_id)).scalar()
 
 
 def mark_done(conn: Connection, task_id: int, at: datetime) -> bool:

@@ -559,6 +559,14 @@ class SqlStore:
         for row in self._c().execute(sa.select(table).order_by(table.c.id)).mappings():
             yield R.action_from(row)[0]
 
+    def accepted_sends(self) -> set[tuple[int, str, int, int]]:
+        """Keys of the sends a channel accepted (SMTP 250, webhook 2xx): what
+        `fsl report` shows as "accepted", apart from provider-confirmed delivery."""
+        from .schema import actions as table
+
+        q = sa.select(table.c.key).where(table.c.kind == "send", table.c.delivered_at.is_not(None))
+        return {R.parse_key(k) for (k,) in self._c().execute(q)}
+
     def send_times(self, scope: Scope) -> Sequence[datetime]:
         return self.history.times(scope)
 
