@@ -89,9 +89,8 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
     elif fmt == "text" or html_path is None:
         from rich.console import Console
 
-        from fsl.report.terminal import render
         from fsl.humantime import zone_of
-
+        from fsl.report.terminal import render
 
         render(report, Console(file=sys.stdout, highlight=False),
                zone_of(tz, getattr(src.config, "timezone", None)))
