@@ -4,7 +4,7 @@
 | --- | --- |
 | `db.py` | connections; SQLite WAL + BEGIN IMMEDIATE writers; PostgreSQL writer lock |
 | `schema.py` | the tables and their (partial) indexes |
-| `migrations.py` | schema versions, ordered migrations, `fsl db upgrade`, refusing newer schemas |
+| `migrations/` | schema versions, the frozen migrations (`vN.py`), `fsl db upgrade`, refusing newer schemas |
 | `codec.py` | instants as epoch seconds, JSON (orjson) with tagged datetimes / dates / durations |
 | `rows.py` | model objects <-> rows |
 | `sqlstore.py` | `SqlStore`: the engine's `Store` protocol, a write-behind working set per transaction |

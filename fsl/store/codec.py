@@ -22,7 +22,7 @@ back as floats.  `dumps` then falls back to the standard library and ends
 the text with a space (still JSON, for SQLite's json functions and
 PostgreSQL's jsonb alike), and `loads` sends a text ending with a space to
 the standard library: such a number comes back exact.  Migration 4
-(migrations.py) marks the texts an older fsl wrote.  A text orjson cannot
+(migrations/v4.py) marks the texts an older fsl wrote.  A text orjson cannot
 parse at all (the `NaN` the standard library wrote) is read by the standard
 library too.  One difference on purpose: orjson writes a float NaN or
 infinity as `null` (the standard library wrote `NaN`, which is not JSON and

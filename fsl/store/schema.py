@@ -1,7 +1,7 @@
 """The tables of the production store (SQLAlchemy Core; SQLite and PostgreSQL).
 
 This module describes the *current* schema (SCHEMA_VERSION in
-migrations.py).  A fresh database is created from it directly; an older one
+migrations/).  A fresh database is created from it directly; an older one
 is brought here by the ordered migrations.  Conventions:
 
 * Instants that SQL compares or sorts are BIGINT seconds since the epoch, UTC

@@ -14,8 +14,12 @@
   asks for `fsl db upgrade` (migrations can be long, and an operator wants to
   choose the moment).  Only an empty database is created implicitly.
 
-A later release adds `Migration(N, "what it does", function)` to MIGRATIONS,
-changes schema.py to match, and raises nothing else.
+Each migration is a module `vN.py` of this package with an `apply(conn)`,
+frozen once released: it holds its DDL as it was then (its own MetaData), never
+schema.py's live tables. To add one (see fsl/store/README.md, "Adding a
+migration"): write `vN.py`, change schema.py to match, add `Migration(N, ...)`
+to MIGRATIONS; tests/test_migrations.py then replays every version and checks
+that the upgraded store equals a fresh one, on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .db import Database, StoreError
-from .schema import meta, metadata, reviews, suppressions
+from ..db import Database, StoreError
+from ..schema import meta, metadata
+from . import v1, v2, v3, v4, v5
 
 
 @dataclass(frozen=True)
@@ -36,62 +41,13 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def _v1(conn: Connection) -> None:  # pragma: no cover - version 1 is created fresh
-    metadata.create_all(conn)
-
-
-def _v2(conn: Connection) -> None:
-    """The review queue of model-written sends (fsl.llm.review): one new table,
-    nothing existing changes (a held send's action row gets status `held`)."""
-    reviews.create(conn, checkfirst=True)
-
-
-def _v3(conn: Connection) -> None:
-    """Scale-out (fsl.store.lease): enrollment ids from a sequence on PostgreSQL,
-    starting after the ids already given.  Nothing to do on SQLite."""
-    if conn.dialect.name != "postgresql":
-        return
-    conn.exec_driver_sql("CREATE SEQUENCE IF NOT EXISTS fsl_enrollment_ids")
-    conn.exec_driver_sql("SELECT setval('fsl_enrollment_ids', (SELECT COALESCE(max(id), 0) + 1 FROM enrollments), "
-                         "false)")
-
-
-_JSON_COLUMNS = (("contacts", "id", "fields"), ("deals", "id", "fields"), ("stakeholders", "deal, contact", "fields"),
-                 ("events", "id", "fields"), ("enrollments", "id", "state"), ("actions", "key", "payload"))
-
-
-def _v4(conn: Connection) -> None:
-    """JSON texts holding an integer beyond 64 bits get codec.SLOW_PATH at their
-    end, so that the faster decoder (orjson) leaves them to the exact one.
-    Only texts with a run of twenty digits can hold one: SQL finds those, Python
-    decides."""
-    from .codec import SLOW_PATH, needs_slow_path
-
-    twenty = ("{col} ~ '[0-9]{{20}}'" if conn.dialect.name == "postgresql"
-              else "{col} GLOB '*" + "[0-9]" * 20 + "*'")
-    for table, key, col in _JSON_COLUMNS:
-        keys = [k.strip() for k in key.split(",")]
-        found = conn.exec_driver_sql(f"SELECT {key}, {col} FROM {table} WHERE {twenty.format(col=col)}")
-        marks = [row[:-1] for row in found if not row[-1].endswith(SLOW_PATH) and needs_slow_path(row[-1])]
-        where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(keys))
-        if marks:
-            conn.execute(sa.text(f"UPDATE {table} SET {col} = {col} || :mark WHERE {where}"),
-                         [{"mark": SLOW_PATH, **{f"k{i}": v for i, v in enumerate(m)}} for m in marks])
-
-
-def _v5(conn: Connection) -> None:
-    """The suppression list of addresses that bounced hard (fsl.engine.suppression):
-    one new table, nothing existing changes."""
-    suppressions.create(conn, checkfirst=True)
-
-
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
-                 "actions (outbox), tasks, journal, render cache, ticks", _v1),
-    Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
-    Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
-    Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", _v4),
-    Migration(5, "suppressions: addresses that bounced hard, never sent to again", _v5),
+                 "actions (outbox), tasks, journal, render cache, ticks", v1.apply),
+    Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", v2.apply),
+    Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", v3.apply),
+    Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", v4.apply),
+    Migration(5, "suppressions: addresses that bounced hard, never sent to again", v5.apply),
 ]
 
 

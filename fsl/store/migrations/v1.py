@@ -1,0 +1,208 @@
+"""Migration 1: the initial schema.
+
+Frozen: the DDL as it was when version 1 was released, with its own
+MetaData, so a later edit of schema.py cannot change what this migration
+does (tests/test_migrations.py replays every version and compares the result
+with a fresh store).
+"""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+ID = BigInteger().with_variant(Integer(), "sqlite")
+Instant = BigInteger
+Name = String(200)
+
+
+def _partial(where: str) -> dict:
+    return {"sqlite_where": text(where), "postgresql_where": text(where)}
+
+
+meta = Table(
+    "fsl_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+plans = Table(
+    "plans", metadata,
+    Column("hash", String(80), primary_key=True),
+    Column("playbook", Name, nullable=False, index=True),
+    Column("plan", Text, nullable=False),  # plan_json of this one plan
+    Column("source_file", Text),
+    Column("source_text", Text),  # the .fsl file at deploy time, for `fsl explain`
+    Column("deployed_at", Instant, nullable=False),
+)
+
+playbooks = Table(  # the deployed version of each playbook
+    "playbooks", metadata,
+    Column("name", Name, primary_key=True),
+    Column("hash", String(80), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("deployed_at", Instant, nullable=False),
+)
+
+contacts = Table(
+    "contacts", metadata,
+    Column("id", Name, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    Column("updated_at", Instant),
+)
+
+deals = Table(
+    "deals", metadata,
+    Column("id", Name, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("updated_at", Instant),
+)
+
+stakeholders = Table(
+    "stakeholders", metadata,
+    Column("deal", Name, primary_key=True),
+    Column("contact", Name, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Index("ix_stakeholders_contact", "contact", "deal"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),  # arrival order
+    Column("at", Instant, nullable=False),
+    Column("type", Name, nullable=False),
+    Column("contact", Name),
+    Column("deal", Name),
+    Column("step", Name),
+    Column("fields", Text, nullable=False),
+    Column("status", String(10), nullable=False),  # pending | done
+    Column("flag", String(20)),  # unknown_contact | unknown_message | unknown_deal: kept, reported
+    Column("enrollment", BigInteger),  # the enrollment whose message it concerns
+    Column("received_at", Instant),
+    Index("ix_events_pending", "at", "id", **_partial("status = 'pending'")),
+    Index("ix_events_contact", "contact", "type", "at"),
+    Index("ix_events_flag", "flag", **_partial("flag IS NOT NULL")),
+)
+
+enrollments = Table(
+    "enrollments", metadata,
+    Column("id", ID, primary_key=True, autoincrement=False),
+    Column("playbook", Name, nullable=False),
+    Column("plan_hash", String(80), nullable=False),
+    Column("contact", Name, nullable=False),
+    Column("deal", Name),
+    Column("status", String(10), nullable=False),  # active | waiting | paused | ended
+    Column("rank", Integer, nullable=False),  # -priority: same-instant order
+    Column("wake_at", Instant),  # NULL when nothing is scheduled (ended)
+    Column("started_at", Instant, nullable=False),
+    Column("ended_at", Instant),
+    Column("outcome", Name),
+    Column("reason", Text),
+    Column("state", Text, nullable=False),  # the engine's state of the enrollment (rows.py)
+    Index("ix_enrollments_wake", "wake_at", "rank", "playbook", "contact", "id",
+          **_partial("wake_at IS NOT NULL")),
+    Index("ix_enrollments_contact", "contact", "playbook"),
+    Index("ix_enrollments_deal", "deal", "playbook", **_partial("deal IS NOT NULL")),
+    Index("ix_enrollments_playbook", "playbook", "status", "outcome"),
+    Index("ix_enrollments_open_plan", "plan_hash", **_partial("status <> 'ended'")),
+)
+
+checks = Table(  # `enroll when` schedule: when each candidate is looked at next
+    "checks", metadata,
+    Column("playbook", Name, primary_key=True),
+    Column("contact", Name, primary_key=True),
+    Column("deal", Name, primary_key=True),  # '' when the candidate is a contact alone
+    Column("at", Instant, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Index("ix_checks_due", "at", "rank", "playbook", "contact", "deal"),
+)
+
+actions = Table(  # every action record; sends, tasks and notifications are the outbox
+    "actions", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False),  # enrollment:step:iteration:action
+    Column("enrollment", BigInteger, nullable=False),
+    Column("contact", Name, nullable=False),
+    Column("deal", Name),
+    Column("playbook", Name, nullable=False),
+    Column("step", Name, nullable=False),
+    Column("kind", String(10), nullable=False),  # send | task | notify | set
+    Column("channel", Name),
+    Column("template", Name),
+    Column("at", Instant, nullable=False),
+    Column("line", Integer, nullable=False, default=0),
+    Column("payload", Text, nullable=False),  # offer, to, text, due, data, vars
+    # pending | sending | delivered | failed | cancelled; `done` for `set`
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Instant),
+    Column("last_error", Text),
+    Column("claimed_by", String(200)),  # the tick handing it to a channel
+    Column("lease_until", Instant),  # wall clock: after it, a stuck `sending` is taken back
+    Column("delivered_at", Instant),
+    Column("message_id", String(300)),
+    UniqueConstraint("key", name="uq_actions_key"),
+    Index("ix_actions_outbox", "next_attempt_at", "id", **_partial("status = 'pending'")),
+    Index("ix_actions_sending", "lease_until", **_partial("status = 'sending'")),
+    Index("ix_actions_failed", "playbook", **_partial("status = 'failed'")),
+    Index("ix_actions_contact", "contact", "at"),
+    Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
+    Index("ix_actions_enrollment", "enrollment"),
+)
+
+tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications
+    "tasks", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("action_key", String(400), nullable=False),
+    Column("enrollment", BigInteger, nullable=False),
+    Column("contact", Name, nullable=False),
+    Column("deal", Name),
+    Column("playbook", Name, nullable=False),
+    Column("step", Name, nullable=False),
+    Column("kind", Name, nullable=False),  # call, linkedin, escalation, notify, ...
+    Column("assignee", Text),
+    Column("subject", Text),
+    Column("text", Text, nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("status", String(10), nullable=False),  # open | done
+    Column("done_at", Instant),
+    UniqueConstraint("action_key", name="uq_tasks_action"),
+    Index("ix_tasks_open", "due_at", **_partial("status = 'open'")),
+)
+
+journal = Table(
+    "journal", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("enrollment", BigInteger),
+    Column("contact", Name),
+    Column("playbook", Name),
+    Column("step", Name),
+    Column("at", Instant, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("line", Integer, nullable=False, default=0),
+    Index("ix_journal_contact", "contact"),
+    Index("ix_journal_enrollment", "enrollment"),
+)
+
+render_cache = Table(  # fsl.llm.cache.RenderCache: first writer wins
+    "render_cache", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Instant, nullable=False),
+)
+
+ticks = Table(  # one row per tick, for `fsl status`
+    "ticks", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("started_at", Instant, nullable=False),  # wall clock
+    Column("finished_at", Instant),
+    Column("now", Instant, nullable=False),  # the instant ticked to
+    Column("report", Text),  # JSON counts
+)
+
+
+def apply(conn: Connection) -> None:
+    metadata.create_all(conn)
