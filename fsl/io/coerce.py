@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from fsl.config import FieldType
@@ -18,8 +18,12 @@ from fsl.diagnostics.core import did_you_mean
 from fsl.runtime.scenario import parse_instant
 
 MAX_TEXT = 100_000  # characters in one value
+MAX_DEPTH = 64  # nesting of JSON in one line or cell: deeper is a mistake or an attack, and json recurses
 TRUE = frozenset({"true", "yes", "1"})
 FALSE = frozenset({"false", "no", "0"})
+# Instants the runtime can compute with: a year-1 event overflows the first
+# `wait`, and no CRM record is older than Unix time or two centuries ahead.
+INSTANT_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2201, 1, 1, tzinfo=timezone.utc))
 _INT = re.compile(r"^[+-]?\d+$")
 
 
@@ -125,9 +129,16 @@ def _date(value: Any, what: str) -> date:
 
 
 def _datetime(value: Any, what: str) -> datetime:
-    t = parse_instant(value.strip() if isinstance(value, str) else value) if isinstance(value, (str, datetime)) else None
+    try:
+        t = parse_instant(value.strip() if isinstance(value, str) else value) if isinstance(value, (str, datetime)) else None
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC instant
+        t = None
     if t is None:
         raise Bad(f"{what}: expected an ISO 8601 instant such as 2026-11-23T14:00:00Z, got {_show(value)}")
+    low, high = INSTANT_RANGE
+    if not low <= t < high:
+        shown = value.isoformat() if isinstance(value, datetime) else value
+        raise Bad(f"{what}: {_show(shown)} is outside the years {low.year}-{high.year - 1}")
     return t
 
 
@@ -142,12 +153,41 @@ def _enum(ftype: FieldType, value: Any, what: str) -> str:
     raise Bad(f"{what}: {_show(text)} is not one of {', '.join(ftype.members)}{hint}")
 
 
+def nests_deeper(text: str, limit: int | None = None) -> bool:
+    """Whether the JSON text opens more than `limit` brackets at once (brackets
+    inside strings are skipped)."""
+    limit = MAX_DEPTH if limit is None else limit
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common case, without a scan
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def _list(value: Any, what: str) -> list:
     if isinstance(value, list):
         return value
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
+            if nests_deeper(text):
+                raise Bad(f"{what}: the list nests deeper than {MAX_DEPTH} levels")
             try:
                 parsed = json.loads(text)
             except ValueError:

@@ -26,7 +26,7 @@ from typing import Any
 from fsl.config import Config, Schema
 from fsl.runtime.model import Deal
 
-from .coerce import Bad, is_empty
+from .coerce import MAX_DEPTH, Bad, is_empty, nests_deeper
 from .result import ImportResult, RowProblem
 from .rows import Unknown, fields_of, ident, records, schema_of
 from .source import Record
@@ -98,6 +98,8 @@ def _split(rec: Record, schema: Schema) -> tuple[dict[str, Any], list[tuple[Any,
     entries: list[tuple[Any, bool]] = []
     listed = rec.values.get("stakeholders")
     if listed is not None and listed.strip():
+        if nests_deeper(listed):
+            raise Bad(f"the stakeholders column nests deeper than {MAX_DEPTH} levels")
         try:
             parsed = json.loads(listed)
         except ValueError:

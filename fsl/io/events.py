@@ -18,7 +18,7 @@ from typing import Any
 from fsl.config import BUILTIN_EVENTS, Config, FieldType
 from fsl.runtime.model import Event
 
-from .coerce import Bad, coerce, is_empty
+from .coerce import MAX_DEPTH, Bad, coerce, is_empty, nests_deeper
 from .keys import event_key
 from .result import ImportResult, RowProblem
 from .rows import Unknown, ident, records
@@ -104,6 +104,8 @@ def _changes(rest: dict[str, Any], config: Config, entity: str, text: bool, line
              unknown: Unknown | None) -> dict[str, Any]:
     changes = rest.get("set")
     if text and isinstance(changes, str):  # CSV: a JSON object in the `set` column
+        if nests_deeper(changes):
+            raise Bad(f"set nests deeper than {MAX_DEPTH} levels")
         try:
             changes = json.loads(changes)
         except ValueError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from .coerce import MAX_TEXT
+from .coerce import MAX_DEPTH, MAX_TEXT, nests_deeper
 from .result import RowProblem
 
 MAX_LINE = 1 << 20  # bytes in one line
@@ -109,6 +109,9 @@ class Source:
         self.format = "jsonl"
         for number, text in self._lines(handle):
             if text is None or not text.strip():
+                continue
+            if nests_deeper(text):  # before json.loads, which recurses once per level
+                self.problem(number, f"the JSON nests deeper than {MAX_DEPTH} levels")
                 continue
             try:
                 value = json.loads(text, parse_constant=_no_constant)

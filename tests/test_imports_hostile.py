@@ -1,0 +1,72 @@
+"""Hostile import files: one bad line costs that line, never the file (issue 12 section 8)."""
+from __future__ import annotations
+
+import json
+
+from tests.test_imports_cli import fsl, project, stored  # noqa: F401 - the project fixture
+
+DEEP = 991  # deeper than json's recursion allows
+
+
+def _deep() -> str:
+    return "[" * DEEP + "]" * DEEP
+
+
+def test_contacts_import_reports_a_line_nested_991_deep_and_keeps_the_others(project):
+    path = project / "contacts.jsonl"
+    path.write_text(
+        json.dumps({"id": "c1", "first_name": "Ana", "tier": "A", "email": "a@x.example"}) + "\n"
+        + '{"id": "c2", "first_name": ' + _deep() + "}\n"
+        + json.dumps({"id": "c3", "first_name": "Cy", "tier": "B", "email": "c@x.example"}) + "\n")
+    code, out, _ = fsl(project, "contacts", "import", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1
+    assert [(p["line"], "deeper than" in p["reason"]) for p in doc["problems"]] == [(2, True)]
+    contacts, _, _ = stored(project)
+    assert sorted(contacts) == ["c1", "c3"]
+
+
+def test_events_import_reports_a_line_nested_991_deep_and_keeps_the_others(project):
+    path = project / "events.jsonl"
+    path.write_text(
+        json.dumps({"at": "2026-11-23T14:00:00Z", "type": "meeting_ended", "contact": "c1"}) + "\n"
+        + '{"at": "2026-11-23T14:00:00Z", "type": "purchased", "contact": "c1", "amount": ' + _deep() + "}\n"
+        + json.dumps({"at": "2026-11-23T15:00:00Z", "type": "purchased", "contact": "c1", "amount": 3}) + "\n")
+    code, out, _ = fsl(project, "events", "import", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1
+    assert [p["line"] for p in doc["problems"]] == [2]
+    assert doc["recorded"] == 2
+
+
+def test_a_csv_list_cell_nested_991_deep_is_a_bad_row(project):
+    (project / "fsl.yaml").write_text((project / "fsl.yaml").read_text().replace(
+        "    tier: {enum: [A, B, C]}\n", "    tier: {enum: [A, B, C]}\n    tags: list?\n"))
+    path = project / "contacts.csv"
+    path.write_text("id,email,first_name,tier,tags\nc1,a@x.example,Ana,A,a;b\n"
+                    f"c2,b@x.example,Bo,B,{_deep()}\n")
+    code, out, _ = fsl(project, "contacts", "import", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and [p["line"] for p in doc["problems"]] == [3]
+    assert sorted(stored(project)[0]) == ["c1"]
+
+
+def test_events_outside_1970_to_2200_are_refused_with_their_line(project):
+    lines = [("2026-11-23T14:00:00Z", True), ("0001-01-01T00:00:00Z", False), ("2300-06-01T00:00:00Z", False),
+             ("0001-01-01T00:00:00+01:00", False), ("1969-12-31T23:59:00Z", False), ("2200-12-31T23:59:00Z", True)]
+    path = project / "events.jsonl"
+    path.write_text("".join(json.dumps({"at": at, "type": "meeting_ended", "contact": "c1"}) + "\n"
+                            for at, _ in lines))
+    code, out, _ = fsl(project, "events", "import", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1
+    assert [p["line"] for p in doc["problems"]] == [i + 1 for i, (_, ok) in enumerate(lines) if not ok]
+    assert all(p["reason"].startswith("at:") for p in doc["problems"])
+    assert doc["recorded"] == 2
+    assert [e.at.year for e in stored(project)[2]] == [2026, 2200]
+
+
+def test_fsl_event_refuses_year_1(project):
+    code, _, err = fsl(project, "event", "meeting_ended", "--contact", "c1", "--at", "0001-01-01T00:00:00Z")
+    assert code == 2 and "outside the years 1970-2200" in err
+    assert stored(project)[2] == []
