@@ -20,6 +20,7 @@ from fsl.config import Config
 from fsl.runtime.model import ActionRecord, Contact, Deal
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 
+from .address import BadAddress, one_address
 from .context import jsonable, template_context
 from .message import OutMessage, idempotency_key
 
@@ -70,8 +71,8 @@ def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, conf
                            f"{', '.join(config.channels) or 'no channels'}")
     if not record.template:
         raise RenderFailed("the send names no template")
-    if channel.adapter == "smtp" and not _recipient(record.to, contact, channel.adapter, channel.settings):
-        raise RenderFailed(f"contact {contact.id} has no email address to send to")  # before any model call
+    if channel.adapter == "smtp":
+        _email_recipient(record, contact, channel.settings)  # before any model call
     try:
         template = templates.lookup(record.template)
     except (LookupError, TemplateError) as exc:
@@ -92,9 +93,10 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     channel = config.channels.get(record.channel or "")
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}")
-    to = _recipient(record.to, contact, channel.adapter, channel.settings)
-    if channel.adapter == "smtp" and not to:
-        raise RenderFailed(f"contact {contact.id} has no email address to send to")
+    if channel.adapter == "smtp":
+        to = _email_recipient(record, contact, channel.settings)
+    else:
+        to = _recipient(record.to, contact, channel.adapter, channel.settings)
     payload = _payload(record, contact)
     payload["template"] = record.template
     if channel.adapter in ("task", "notify"):  # a message the contact's owner sends by hand
@@ -140,6 +142,19 @@ def _recipient(to: Any, contact: Contact, adapter: str, settings: Mapping[str, A
         return explicit
     name = settings.get("recipient_field") or DEFAULT_RECIPIENT_FIELD.get(adapter)
     return _address(contact.fields.get(str(name))) if name else None
+
+
+def _email_recipient(record: ActionRecord, contact: Contact, settings: Mapping[str, Any]) -> str:
+    """The one address an email goes to; RenderFailed when there is none, or more than one."""
+    to = _recipient(record.to, contact, "smtp", settings)
+    if not to:
+        raise RenderFailed(f"contact {contact.id} has no email address to send to")
+    try:
+        one_address(to)
+    except BadAddress as exc:
+        whose = "the send's `to`" if _address(record.to) else f"contact {contact.id}'s email"
+        raise RenderFailed(f"{whose}: {exc}; nothing is sent") from None
+    return to
 
 
 def _address(value: Any) -> str | None:

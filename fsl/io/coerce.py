@@ -31,6 +31,18 @@ class Bad(ValueError):
     """A value that does not fit its field; str() is the reason."""
 
 
+def check_field(entity: str, name: str, value: Any, what: str) -> None:
+    """Rules beyond the type: a contact's `email` names exactly one address
+    (fsl.delivery.address), so no import can add a second recipient."""
+    if entity == "contact" and name == "email" and value is not None:
+        from fsl.delivery.address import BadAddress, one_address
+
+        try:
+            one_address(value)
+        except BadAddress as exc:
+            raise Bad(f"{what}: {exc}") from None
+
+
 def is_empty(value: Any, text: bool) -> bool:
     return value is None or (text and isinstance(value, str) and not value.strip())
 

@@ -18,7 +18,7 @@ from typing import Any
 from fsl.config import BUILTIN_EVENTS, Config, FieldType
 from fsl.runtime.model import Event
 
-from .coerce import MAX_DEPTH, Bad, coerce, is_empty, nests_deeper
+from .coerce import MAX_DEPTH, Bad, check_field, coerce, is_empty, nests_deeper
 from .keys import event_key
 from .result import ImportResult, RowProblem
 from .rows import Unknown, ident, records
@@ -126,6 +126,7 @@ def _changes(rest: dict[str, Any], config: Config, entity: str, text: bool, line
             continue
         try:
             out[str(name)] = coerce(ftype, value, f"set.{name}", text)
+            check_field(entity, str(name), out[str(name)], f"set.{name}")
         except Bad as exc:
             reasons.append(str(exc))
     if reasons:

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
 
-from .coerce import Bad, coerce
+from .coerce import Bad, check_field, coerce
 from .result import ImportResult
 from .source import Record, Source, SourceError
 
@@ -75,6 +75,7 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
             continue
         try:
             fields[name] = coerce(ftype, value, prefix + name, text)
+            check_field(entity, name, fields[name], prefix + name)
         except Bad as exc:
             reasons.append(str(exc))
     return fields, reasons

@@ -276,6 +276,7 @@ class Engine:
         self.store.journal(JournalEntry(at, kind, reason, en.id if en is not None else None,
                                         contact, playbook, step, line))
 
-    def warn(self, at: datetime, message: str, line: int | None = None, contact: str | None = None) -> None:
+    def warn(self, at: datetime, message: str, line: int | None = None, contact: str | None = None,
+             en: Enrollment | None = None, step: str | None = None) -> None:
         self.warnings.append((at, message, line))
-        self.note(at, "warning", message, contact=contact, line=line or 0)
+        self.note(at, "warning", message, en, contact=contact, step=step, line=line or 0)
