@@ -27,6 +27,7 @@ from .merge import merge_contact, merge_deal
 from .result import ImportResult, RowProblem
 
 CHUNK = 500
+CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (one SELECT, one executemany)
 Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.ops.progress
 
 
@@ -53,7 +54,7 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
     report = LoadReport()
-    for chunk in _chunks(list(result.good)):
+    for chunk in _chunks(result.good, CONTACTS_CHUNK):
         changed: list[Contact] = []
         with runtime.store.snapshot() as store:
             store.prefetch_entities([c.id for c in chunk], [])

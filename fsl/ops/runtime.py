@@ -60,6 +60,7 @@ from .outbox import Item, Outbox
 
 UTC = timezone.utc
 BATCH = 500
+IMPORT_CHUNK = 5000  # contacts written per transaction by put_contacts
 
 
 class OpsError(Exception):
@@ -397,14 +398,15 @@ class Runtime:
         """Load or replace contacts; `enroll when` checks are scheduled as the engine would."""
         engine = self._started(now or utcnow())
         n = 0
-        for chunk in _chunks(contacts, self.batch_size):
+        for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
             with self.store.transaction():
+                self.store.prefetch_entities([c.id for c in chunk], [])  # one query, not one a contact
                 for contact in chunk:
                     old = self.store.get_contact(contact.id)
                     if old is not None:
                         contact.version = old.version + 1
-                    engine.add_contact(contact)
-                    n += 1
+                engine.add_contacts(chunk)
+                n += len(chunk)
         return n
 
     def put_deals(self, deals: Iterable[Deal], now: datetime | None = None) -> int:

@@ -106,6 +106,13 @@ class Engine:
         if self.started:
             schedule_candidate(self, contact.id, None, self.now)
 
+    def add_contacts(self, batch: list[Contact]) -> None:
+        """add_contact for many: one write for the batch (an import's chunk)."""
+        self.store.put_contacts(batch)
+        if self.started:
+            for contact in batch:
+                schedule_candidate(self, contact.id, None, self.now)
+
     def add_deal(self, deal: Deal) -> None:
         self.store.put_deal(deal)
         if self.started:
