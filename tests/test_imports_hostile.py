@@ -70,3 +70,39 @@ def test_fsl_event_refuses_year_1(project):
     code, _, err = fsl(project, "event", "meeting_ended", "--contact", "c1", "--at", "0001-01-01T00:00:00Z")
     assert code == 2 and "outside the years 1970-2200" in err
     assert stored(project)[2] == []
+
+
+def _import_on(project, path, terminal: bool) -> str:
+    """`fsl contacts import` in a subprocess whose stderr is a terminal (a pty) or a pipe."""
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "fsl", "contacts", "import", str(path), "--config", str(project / "fsl.yaml")]
+    if not terminal:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        return done.stderr
+    reader, writer = os.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer)
+    os.close(writer)
+    chunks = []
+    while True:
+        try:
+            data = os.read(reader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(reader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_progress_display_on_a_terminal_only(project):
+    path = project / "contacts.csv"
+    path.write_text("id,email,first_name,tier\n" + "".join(f"c{i},u{i}@x.example,N{i},A\n" for i in range(25_000)))
+    shown = _import_on(project, path, terminal=True)
+    assert "rows read" in shown and "imported 25000 contacts" in shown
+    piped = _import_on(project, path, terminal=False)
+    assert "rows read" not in piped and "imported 25000 contacts" in piped

@@ -28,19 +28,19 @@ from fsl.runtime.model import Deal
 
 from .coerce import MAX_DEPTH, Bad, is_empty, nests_deeper
 from .result import ImportResult, RowProblem
-from .rows import Unknown, fields_of, ident, records, schema_of
+from .rows import Progress, Unknown, fields_of, ident, records, schema_of
 from .source import Record
 
 PREFIX = "stakeholder."
 _EXAMPLE = '[{"contact": "c1", "role": "economic"}]'
 
 
-def read_deals(path: str | Path, schema: Schema | Config) -> ImportResult:
+def read_deals(path: str | Path, schema: Schema | Config, progress: Progress = None) -> ImportResult:
     schema = schema_of(schema)
     result = ImportResult()
     unknown = Unknown(result, "deal (schema.deal, schema.stakeholder)")
     where: dict[str, int] = {}
-    for rec in records(path, result):
+    for rec in records(path, result, progress):
         try:
             did = ident(rec.values.get("id"), "id")
             values, stakes, gives = _split(rec, schema)

@@ -21,17 +21,17 @@ from fsl.runtime.model import Event
 from .coerce import MAX_DEPTH, Bad, check_field, coerce, is_empty, nests_deeper
 from .keys import event_key
 from .result import ImportResult, RowProblem
-from .rows import Unknown, ident, records
+from .rows import Progress, Unknown, ident, records
 
 EVENT_KEYS = ("at", "type", "contact", "deal", "step", "id")
 _INSTANT = FieldType(kind="datetime")
 
 
-def read_events(path: str | Path, config: Config) -> ImportResult:
+def read_events(path: str | Path, config: Config, progress: Progress = None) -> ImportResult:
     result = ImportResult()
     unknown = Unknown(result, "the event")
     seen: dict[str, int] = {}
-    for rec in records(path, result):
+    for rec in records(path, result, progress):
         try:
             event, explicit = event_from(rec.values, config, rec.text, rec.line, unknown, rec.names_line)
         except Bad as exc:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
@@ -12,20 +12,30 @@ from .result import ImportResult
 from .source import Record, Source, SourceError
 
 MAX_ID = 200
+PROGRESS_EVERY = 10_000
+Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.ops.progress
 
 
 def schema_of(schema: Schema | Config) -> Schema:
     return schema.schema_ if isinstance(schema, Config) else schema
 
 
-def records(path: str | Path, result: ImportResult) -> Iterator[Record]:
+def records(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[Record]:
     """The file's records; unreadable rows go to `result.problems`, an
-    unreadable file to `result.fatal`."""
+    unreadable file to `result.fatal`.  `progress` hears of every
+    PROGRESS_EVERY rows read."""
     source = Source(path, result.problems)
     try:
+        n = 0
         for record in source.records():
             result.format = source.format
             yield record
+            n += 1
+            if progress is not None and n == PROGRESS_EVERY:
+                progress("rows read", n)
+                n = 0
+        if progress is not None and n:
+            progress("rows read", n)
     except SourceError as exc:
         result.fatal = str(exc)
     result.format = source.format

@@ -55,15 +55,15 @@ def _import(command: str, kind: str, file: Path, config_path: str | None, fmt: s
             read: Callable, load: Callable) -> NoReturn:
     """Read FILE, store its good rows, report every problem; exit 0/1/2."""
     config = _config(command, config_path)
-    result = read(file, config)
-    if result.fatal:
-        _fail(command, result.fatal)
-    runtime = open_runtime(config_path)
-    try:
-        with progress(fmt == "text", f"importing {kind}") as bar:
+    with progress(fmt == "text", f"importing {kind}") as bar:  # a terminal only: pipes and logs stay clean
+        result = read(file, config, bar)
+        if result.fatal:
+            _fail(command, result.fatal)
+        runtime = open_runtime(config_path)
+        try:
             report = load(runtime, result, bar)
-    finally:
-        runtime.close()
+        finally:
+            runtime.close()
     warnings = sorted([*result.warnings, *report.notes], key=lambda p: p.line)
     name = str(file)
     text = [f"{name}:{p.line}: {p.reason}" for p in result.problems]
