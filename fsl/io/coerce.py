@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from fsl.config import FieldType
+from fsl.delivery.address import BadAddress, one_address
 from fsl.diagnostics.core import did_you_mean
 from fsl.runtime.scenario import parse_instant
 
@@ -35,8 +36,6 @@ def check_field(entity: str, name: str, value: Any, what: str) -> None:
     """Rules beyond the type: a contact's `email` names exactly one address
     (fsl.delivery.address), so no import can add a second recipient."""
     if entity == "contact" and name == "email" and value is not None:
-        from fsl.delivery.address import BadAddress, one_address
-
         try:
             one_address(value)
         except BadAddress as exc:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import sqlalchemy as sa
 
 from fsl.config import ENGAGEMENT_EVENTS
-from fsl.runtime.model import Contact, Deal, Event
+from fsl.runtime.model import Deal, Event
 from fsl.runtime.timing import minute_floor
 
 from .keys import event_key
@@ -55,17 +55,8 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
     report = LoadReport()
     for chunk in _chunks(result.good, CONTACTS_CHUNK):
-        changed: list[Contact] = []
-        with runtime.store.snapshot() as store:
-            store.prefetch_entities([c.id for c in chunk], [])
-            for imported in chunk:
-                stored = store.get_contact(imported.id)
-                merged, is_change = merge_contact(stored, imported)
-                _count(report, stored, is_change)
-                if is_change:
-                    changed.append(merged)
-        if changed:
-            runtime.put_contacts(changed)
+        for stored, is_change in runtime.merge_contacts(chunk, merge_contact):
+            _count(report, stored, is_change)
         if progress is not None:
             progress("contacts", len(chunk))
     return report

@@ -154,7 +154,7 @@ class Source:
                 continue
             if bad and any(start <= n <= consumed for n in bad):
                 continue  # a line of this row was reported already
-            if not row or all(not cell.strip() for cell in row):
+            if not row or not "".join(row).strip():  # a blank line, or only blank cells
                 continue
             if header is None:
                 header, header_line = self._header(row, start), start
