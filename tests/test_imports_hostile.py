@@ -106,3 +106,28 @@ def test_a_progress_display_on_a_terminal_only(project):
     assert "rows read" in shown and "imported 25000 contacts" in shown
     piped = _import_on(project, path, terminal=False)
     assert "rows read" not in piped and "imported 25000 contacts" in piped
+
+
+def test_contacts_import_runs_a_few_statements_per_chunk_not_per_row(project):
+    """12,000 contacts, imported then re-imported: a handful of statements per
+    5,000-contact chunk (one SELECT, one executemany), never one per contact."""
+    from sqlalchemy import event
+
+    from fsl.io import read_contacts
+    from fsl.io.load import load_contacts
+    from fsl.ops.runtime import Runtime
+
+    path = project / "contacts.csv"
+    path.write_text("id,email,first_name,tier\n" + "".join(f"c{i},u{i}@x.example,N{i},A\n" for i in range(12_000)))
+    rt = Runtime.open(project / "fsl.yaml")
+    statements = []
+    event.listen(rt.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        result = read_contacts(path, rt.config)
+        first = load_contacts(rt, result)
+        path.write_text(path.read_text().replace(",A\n", ",B\n"))
+        again = load_contacts(rt, read_contacts(path, rt.config))
+    finally:
+        rt.close()
+    assert (first.created, again.updated) == (12_000, 12_000)
+    assert len(statements) < 200, (len(statements), sorted(set(s.split("\n")[0][:60] for s in statements)))
