@@ -3,8 +3,10 @@
 The readers decide what a file says; this module decides what that changes:
 
 * contacts and deals are merged into what is stored (fsl.io.merge), and only
-  real changes are written (`Runtime.put_contacts` / `put_deals`, which also
-  schedule `enroll when` checks as the engine does);
+  real changes are written (`Runtime.merge_contacts` / `put_deals`, which also
+  schedule `enroll when` checks as the engine does).  Contacts go
+  CONTACTS_CHUNK at a time: one SELECT and one executemany per chunk, never a
+  statement per contact (a CRM export has a million rows);
 * events are counted against the events already stored with the same
   content (instant to the minute, type, contact, deal, step, fields): a file
   imported twice records each event once.  An event for an unknown contact,
