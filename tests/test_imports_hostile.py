@@ -115,7 +115,7 @@ def test_contacts_import_runs_a_few_statements_per_chunk_not_per_row(project):
 
     from fsl.io import read_contacts
     from fsl.io.load import load_contacts
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     path = project / "contacts.csv"
     path.write_text("id,email,first_name,tier\n" + "".join(f"c{i},u{i}@x.example,N{i},A\n" for i in range(12_000)))

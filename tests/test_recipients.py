@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.delivery.address import BadAddress, one_address
 
 from .smtp_sink import SmtpSink

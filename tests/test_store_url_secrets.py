@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 
 SECRET = "PgSecret-991x"
 BAD_URLS = [

@@ -16,7 +16,7 @@ from typing import Any
 from fsl.config import FieldType
 from fsl.delivery.address import BadAddress, one_address
 from fsl.diagnostics.core import did_you_mean
-from fsl.runtime.scenario import parse_instant
+from fsl.timecalc import parse_instant
 
 MAX_TEXT = 100_000  # characters in one value
 MAX_DEPTH = 64  # nesting of JSON in one line or cell: deeper is a mistake or an attack, and json recurses

@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Iterator
 import sqlalchemy as sa
 
 from fsl.config import ENGAGEMENT_EVENTS
-from fsl.runtime.model import Deal, Event
-from fsl.runtime.timing import minute_floor
+from fsl.engine.model import Deal, Event
+from fsl.engine.timing import minute_floor
 
 from .keys import event_key
 from .merge import merge_contact, merge_deal
@@ -30,7 +30,7 @@ from .result import ImportResult, RowProblem
 
 CHUNK = 500
 CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (one SELECT, one executemany)
-Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.ops.progress
+Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.cli.common.progress
 
 
 @dataclass

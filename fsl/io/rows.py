@@ -13,7 +13,7 @@ from .source import Record, Source, SourceError
 
 MAX_ID = 200
 PROGRESS_EVERY = 10_000
-Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.ops.progress
+Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.cli.common.progress
 
 
 def schema_of(schema: Schema | Config) -> Schema:
