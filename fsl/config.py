@@ -8,7 +8,9 @@ those positions; the result is a tree of frozen pydantic models.
 
 Values `${NAME}` are read from the environment at load time.  An unset
 variable makes the value none (secrets such as `llm.api_key` may be absent
-while authoring); messages quote the text as written, never a substituted
+while authoring), except in `store`, `sequences`, `templates` and
+`timezone`, whose defaults would silently replace what was meant: there it
+is an error naming the variable.  Messages quote the text as written, never a substituted
 value, so secrets never reach a diagnostic.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fsl.diagnostics.core import Diagnostic, Span, did_you_mean
 from fsl.durations import Duration, parse_duration
+from fsl.yaml_bounds import TooBig, check_bounds
 
 CONFIG_FILE = "fsl.yaml"
 
@@ -279,6 +282,10 @@ def load_config(path: Path) -> tuple[Config | None, list[Diagnostic]]:
         return None, [_e001(file, f"cannot read project file {file}: {exc.strerror or exc}")]
     try:
         data = _load_yaml(text)
+    except TooBig as exc:
+        mark = exc.problem_mark
+        return None, [Diagnostic.make("E002", f"the project file is refused: {exc.problem}",
+                                      Span.point(file, mark.line + 1, mark.column + 1))]
     except MarkedYAMLError as exc:
         return None, [_yaml_error(file, exc)]
     except YAMLError as exc:  # pragma: no cover - ruamel marks nearly everything
@@ -330,7 +337,10 @@ def _load_yaml(text: str) -> Any:
     lines = text.splitlines(keepends=True)
     for _ in range(len(lines) + 1):
         try:
+            check_bounds("".join(lines))  # before composing: an alias bomb or a deep list never gets built
             return YAML(typ="rt").load("".join(lines))
+        except TooBig:
+            raise
         except MarkedYAMLError as exc:
             mark = exc.problem_mark
             if mark is None or exc.problem != "mapping values are not allowed here" or mark.line >= len(lines):
@@ -453,8 +463,10 @@ class _Builder:
             return None
         return value
 
-    def string(self, parent: Mapping, key: str, default: str | None) -> str | None:
-        """A string setting after env substitution; unset variables give the default."""
+    def string(self, parent: Mapping, key: str, default: str | None, *, need_env: bool = False) -> str | None:
+        """A string setting after env substitution; unset variables give the
+        default, or with `need_env` are an error naming them (a `store:
+        ${DATABASE_URL}` must never quietly become the default SQLite file)."""
         if key not in parent or parent[key] is None:
             return default
         raw = parent[key]
@@ -462,6 +474,11 @@ class _Builder:
             self.error(self.value_span(parent, key), f"`{key}` must be a string, got {_describe(raw)}")
             return default
         value = substitute_env(raw)
+        if value is None and need_env:
+            unset = [name for name in _ENV.findall(raw) if name not in os.environ]
+            self.error(self.value_span(parent, key),
+                       f"`{key}` names the environment variable {', '.join(unset)}, which is not set",
+                       "set it, or write the value in fsl.yaml")
         return default if value is None else value
 
     def integer(self, parent: Mapping, key: str, default: int, minimum: int) -> int:
@@ -495,10 +512,10 @@ class _Builder:
         elif isinstance(data["version"], bool) or data["version"] != 1:
             self.error(self.value_span(data, "version"), f"unsupported version {data['version']!r}; expected `version: 1`")
 
-        sequences = self.string(data, "sequences", "sequences")
-        templates = self.string(data, "templates", "templates")
-        store = self._store(self.string(data, "store", "sqlite:///fsl.db") or "sqlite:///fsl.db")
-        timezone = self.string(data, "timezone", "UTC") or "UTC"
+        sequences = self.string(data, "sequences", "sequences", need_env=True)
+        templates = self.string(data, "templates", "templates", need_env=True)
+        store = self._store(self.string(data, "store", "sqlite:///fsl.db", need_env=True) or "sqlite:///fsl.db")
+        timezone = self.string(data, "timezone", "UTC", need_env=True) or "UTC"
         if "timezone" in data and isinstance(data["timezone"], str) and not _valid_zone(timezone):
             self.error(self.value_span(data, "timezone"),
                        f"unknown time zone {data['timezone']!r}; expected an IANA name such as America/New_York")

@@ -54,16 +54,19 @@ def _emit(fmt: str, document: dict[str, Any], text: list[str]) -> None:
 def _import(command: str, kind: str, file: Path, config_path: str | None, fmt: str,
             read: Callable, load: Callable) -> NoReturn:
     """Read FILE, store its good rows, report every problem; exit 0/1/2."""
+    from fsl.runtime.gc_policy import batch_collections
+
     config = _config(command, config_path)
-    result = read(file, config)
-    if result.fatal:
-        _fail(command, result.fatal)
-    runtime = open_runtime(config_path)
-    try:
-        with progress(fmt == "text", f"importing {kind}") as bar:
+    # the whole file's objects stay alive until they are stored: collect the young generation less often
+    with batch_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
+        result = read(file, config, bar)
+        if result.fatal:
+            _fail(command, result.fatal)
+        runtime = open_runtime(config_path)
+        try:
             report = load(runtime, result, bar)
-    finally:
-        runtime.close()
+        finally:
+            runtime.close()
     warnings = sorted([*result.warnings, *report.notes], key=lambda p: p.line)
     name = str(file)
     text = [f"{name}:{p.line}: {p.reason}" for p in result.problems]

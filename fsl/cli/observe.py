@@ -73,6 +73,11 @@ def _print_status(data: dict, zone) -> None:
         for f in data["recent_failures"]:
             out.print(f"  {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
                       f"after {f['attempts']} attempt(s): {f['error']}")
+    if data["recent_warnings"]:
+        out.print("recent warnings:")
+        for w in data["recent_warnings"]:
+            where = f"{w['playbook']}/{w['step']} line {w['line']}" if w["playbook"] else f"line {w['line']}"
+            out.print(f"  {w['at']} {w['contact'] or '-'} {where}: {w['reason']}", markup=False)
     last = data["last_tick"]
     if last is not None:
         rep = last["report"] or {}

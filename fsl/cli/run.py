@@ -203,7 +203,7 @@ def db_upgrade(fmt: str, config_path: str | None) -> None:
     import os
 
     from fsl.project import Project
-    from fsl.store import Database, StoreError, upgrade
+    from fsl.store import Database, StoreError, redact, upgrade
 
     project = Project.load(config_path, Path.cwd())
     if project.config is None:
@@ -218,7 +218,7 @@ def db_upgrade(fmt: str, config_path: str | None) -> None:
     except StoreError as exc:
         fail(f"fsl db upgrade: {exc}")
     except Exception as exc:  # noqa: BLE001 - unreachable server, unreadable file
-        fail(f"fsl db upgrade: cannot open the store: {type(exc).__name__}: {exc}")
+        fail(redact(f"fsl db upgrade: cannot open the store: {type(exc).__name__}: {exc}", url))
     if fmt == "json":
         print_json({"before": before, "after": after,
                     "migrations": [{"version": m.version, "description": m.description} for m in ran]})
@@ -240,16 +240,22 @@ def db_version(config_path: str | None) -> None:
     import os
 
     from fsl.project import Project
-    from fsl.store import Database, schema_version
+    from fsl.store import Database, StoreError, redact, schema_version
     from fsl.store.migrations import current_version
 
     project = Project.load(config_path, Path.cwd())
     if project.config is None:
         fail("fsl db version: no fsl.yaml found; pass --config PATH")
-    db = Database(os.environ.get("FSL_STORE") or project.config.store)
+    url = os.environ.get("FSL_STORE") or project.config.store
     try:
-        with db.read() as conn:
-            version = current_version(conn)
-    finally:
-        db.dispose()
+        db = Database(url)
+        try:
+            with db.read() as conn:
+                version = current_version(conn)
+        finally:
+            db.dispose()
+    except StoreError as exc:
+        fail(f"fsl db version: {exc}")
+    except Exception as exc:  # noqa: BLE001 - unreachable server, unreadable file
+        fail(redact(f"fsl db version: cannot open the store: {type(exc).__name__}: {exc}", url))
     click.echo(f"store: {version if version is not None else 'no schema'}; this fsl: {schema_version()}")

@@ -18,13 +18,14 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from fsl.config import Config
 from fsl.engine.model import ActionRecord, Contact, Deal
+from fsl.engine.recipients import address_text, recipient
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 
+from .address import BadAddress, one_address
 from .context import jsonable, template_context
 from .message import OutMessage, idempotency_key
 
 # The contact field that addresses a send when the playbook gives no `to`.
-DEFAULT_RECIPIENT_FIELD = {"smtp": "email", "webhook": "phone"}
 
 
 class RenderFailed(Exception):
@@ -70,8 +71,8 @@ def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, conf
                            f"{', '.join(config.channels) or 'no channels'}")
     if not record.template:
         raise RenderFailed("the send names no template")
-    if channel.adapter == "smtp" and not recipient(record.to, contact, channel.adapter, channel.settings):
-        raise RenderFailed(f"contact {contact.id} has no email address to send to")  # before any model call
+    if channel.adapter == "smtp":
+        _email_recipient(record, contact, channel.settings)  # before any model call
     try:
         template = templates.lookup(record.template)
     except (LookupError, TemplateError) as exc:
@@ -92,13 +93,14 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     channel = config.channels.get(record.channel or "")
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}")
-    to = recipient(record.to, contact, channel.adapter, channel.settings)
-    if channel.adapter == "smtp" and not to:
-        raise RenderFailed(f"contact {contact.id} has no email address to send to")
+    if channel.adapter == "smtp":
+        to = _email_recipient(record, contact, channel.settings)
+    else:
+        to = recipient(record.to, contact, channel.adapter, channel.settings)
     payload = _payload(record, contact)
     payload["template"] = record.template
     if channel.adapter in ("task", "notify"):  # a message the contact's owner sends by hand
-        payload["assignee"] = _address(contact.fields.get("owner"))
+        payload["assignee"] = address_text(contact.fields.get("owner"))
     if record.offer is not None:
         percent = record.offer.get("percent")
         if isinstance(percent, float) and percent.is_integer():
@@ -118,7 +120,7 @@ def _stored(record: ActionRecord, contact: Contact, context: dict[str, Any]) -> 
     if record.kind == "task":
         payload["task"] = record.channel
         payload["due"] = jsonable(record.due)
-    to = _address(record.to)
+    to = address_text(record.to)
     payload["assignee"] = to
     channel = record.channel if record.kind == "task" else "notify"
     return OutMessage(key=idempotency_key(record), channel=channel or record.kind, kind=record.kind, to=to,
@@ -133,26 +135,17 @@ def _payload(record: ActionRecord, contact: Contact) -> dict[str, Any]:
     })
 
 
-def recipient(to: Any, contact: Contact, adapter: str, settings: Mapping[str, Any]) -> str | None:
-    """The playbook's `to`, else the contact field the channel addresses."""
-    explicit = _address(to)
-    if explicit:
-        return explicit
-    name = settings.get("recipient_field") or DEFAULT_RECIPIENT_FIELD.get(adapter)
-    return _address(contact.fields.get(str(name))) if name else None
-
-
-def _address(value: Any) -> str | None:
-    """A `to` value as text: a string, a record's email (or id), a list joined by commas."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return _address(value.get("email") or value.get("id"))
-    if isinstance(value, (list, tuple)):
-        parts = [a for a in (_address(v) for v in value) if a]
-        return ", ".join(parts) or None
-    text = str(value).strip()
-    return text or None
+def _email_recipient(record: ActionRecord, contact: Contact, settings: Mapping[str, Any]) -> str:
+    """The one address an email goes to; RenderFailed when there is none, or more than one."""
+    to = recipient(record.to, contact, "smtp", settings)
+    if not to:
+        raise RenderFailed(f"contact {contact.id} has no email address to send to")
+    try:
+        one_address(to)
+    except BadAddress as exc:
+        whose = "the send's `to`" if address_text(record.to) else f"contact {contact.id}'s email"
+        raise RenderFailed(f"{whose}: {exc}; nothing is sent") from None
+    return to
 
 
 # ---------------------------------------------------------------- task text

@@ -106,6 +106,13 @@ class Engine:
         if self.started:
             schedule_candidate(self, contact.id, None, self.now)
 
+    def add_contacts(self, batch: list[Contact]) -> None:
+        """add_contact for many: one write for the batch (an import's chunk)."""
+        self.store.put_contacts(batch)
+        if self.started:
+            for contact in batch:
+                schedule_candidate(self, contact.id, None, self.now)
+
     def add_deal(self, deal: Deal) -> None:
         self.store.put_deal(deal)
         if self.started:
@@ -276,6 +283,7 @@ class Engine:
         self.store.journal(JournalEntry(at, kind, reason, en.id if en is not None else None,
                                         contact, playbook, step, line))
 
-    def warn(self, at: datetime, message: str, line: int | None = None, contact: str | None = None) -> None:
+    def warn(self, at: datetime, message: str, line: int | None = None, contact: str | None = None,
+             en: Enrollment | None = None, step: str | None = None) -> None:
         self.warnings.append((at, message, line))
-        self.note(at, "warning", message, contact=contact, line=line or 0)
+        self.note(at, "warning", message, en, contact=contact, step=step, line=line or 0)

@@ -41,6 +41,8 @@ class Segment:
     effects: list[tuple] = field(default_factory=list)  # ("set", path, value) | ("offer", dict)
     # branch decisions: (reason, line, number of actions decided before it)
     notes: list[tuple[str, int, int]] = field(default_factory=list)
+    # sends not made because their `to` is none: (reason, line), journalled as warnings
+    skipped: list[tuple[str, int]] = field(default_factory=list)
     control: str = "done"  # done, wait, wait_for, goto, end
     node: Any = None  # the Wait / WaitFor / Goto / End that stopped the run
     resume: tuple[int, ...] | None = None  # where a wait resumes
@@ -124,10 +126,16 @@ class _Run:
     def send(self, node: Send) -> None:
         ctx = self.ctx
         offer = dict(self.en.offer) if self.en.offer is not None else None
+        to = node.to(ctx) if node.to is not None else None
+        if node.to is not None and _no_one(to):
+            # `to contact.manager` with no manager: the message was meant for someone
+            # else, so it must not fall back to the contact's own address.
+            self.seg.skipped.append((f'send {node.channel} "{node.template}" skipped: its `to` is none '
+                                     "(never sent to the contact instead)", node.line))
+            return
         data = {k: f(ctx) for k, f in node.with_.items()} if node.with_ else None
         self.seg.actions.append(Pending("send", node.ordinal, node.line, channel=node.channel,
-                                        template=node.template, offer=offer,
-                                        to=node.to(ctx) if node.to is not None else None,
+                                        template=node.template, offer=offer, to=to,
                                         data={"with": data} if data else None))
 
     def task(self, node: Task) -> None:
@@ -168,6 +176,15 @@ class _Run:
             if target is not None:
                 target.clear()
                 target.update(saved)
+
+
+def _no_one(to: Any) -> bool:
+    """Whether a `to` value addresses nobody: none, blank text, an empty list."""
+    if to is None:
+        return True
+    if isinstance(to, str):
+        return not to.strip()
+    return isinstance(to, (list, tuple, dict)) and not to
 
 
 def set_target(ctx: Ctx, path: tuple) -> dict | None:

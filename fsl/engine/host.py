@@ -16,6 +16,7 @@ from .program import Cap, Program
 
 
 class EngineHost(Protocol):
+    config: Any
     store: Store
     by_hash: dict[str, Program]
     programs: dict[str, Program]

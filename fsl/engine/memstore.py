@@ -56,6 +56,7 @@ class Store(Protocol):
 
     # contacts and deals
     def put_contact(self, contact: Contact) -> None: ...
+    def put_contacts(self, batch: list[Contact]) -> None: ...  # many at once (imports)
     def get_contact(self, contact_id: str) -> Contact | None: ...
     def contact_ids(self) -> list[str]: ...
     def put_deal(self, deal: Deal) -> None: ...
@@ -175,6 +176,10 @@ class MemoryStore:
     # contacts and deals --------------------------------------------------
     def put_contact(self, contact: Contact) -> None:
         self._contacts[contact.id] = contact
+
+    def put_contacts(self, batch: list[Contact]) -> None:
+        for contact in batch:
+            self._contacts[contact.id] = contact
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self._contacts.get(contact_id)

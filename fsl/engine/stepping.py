@@ -128,6 +128,8 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
     while note is not None:
         engine.note(t, "branch", note[0], en, line=note[1], step=step.name)
         note = next(notes, None)
+    for reason, line in seg.skipped:
+        engine.warn(t, reason, line, en=en, step=step.name)
     if touched_contact:
         ctx.contact.version += 1
         engine.touched(en.contact)

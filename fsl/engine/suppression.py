@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .evaluate import truthy
 from .host import EngineHost
+from .recipients import recipient
 from .model import ENDED, Contact, Enrollment, Event
 from .timing import iso
 
@@ -135,9 +136,7 @@ def suppress_bounced_address(engine: EngineHost, e: Event) -> None:
 
 def recipients(engine: EngineHost, channel: str | None, to: Any, contact: Contact | None) -> list[str]:
     """The normalized addresses a send goes to: its `to`, else the contact field
-    its channel addresses (fsl.delivery.render.recipient decides both)."""
-    from fsl.delivery.render import recipient
-
+    its channel addresses (recipients.recipient decides both)."""
     config = engine.config
     ch = getattr(config, "channels", {}).get(channel or "email") if config is not None else None
     adapter = ch.adapter if ch is not None else ("smtp" if (channel or "email") == "email" else "webhook")

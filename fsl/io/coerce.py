@@ -10,21 +10,36 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from fsl.config import FieldType
+from fsl.delivery.address import BadAddress, one_address
 from fsl.diagnostics.core import did_you_mean
 from fsl.timecalc import parse_instant
 
 MAX_TEXT = 100_000  # characters in one value
+MAX_DEPTH = 64  # nesting of JSON in one line or cell: deeper is a mistake or an attack, and json recurses
 TRUE = frozenset({"true", "yes", "1"})
 FALSE = frozenset({"false", "no", "0"})
+# Instants the runtime can compute with: a year-1 event overflows the first
+# `wait`, and no CRM record is older than Unix time or two centuries ahead.
+INSTANT_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2201, 1, 1, tzinfo=timezone.utc))
 _INT = re.compile(r"^[+-]?\d+$")
 
 
 class Bad(ValueError):
     """A value that does not fit its field; str() is the reason."""
+
+
+def check_field(entity: str, name: str, value: Any, what: str) -> None:
+    """Rules beyond the type: a contact's `email` names exactly one address
+    (fsl.delivery.address), so no import can add a second recipient."""
+    if entity == "contact" and name == "email" and value is not None:
+        try:
+            one_address(value)
+        except BadAddress as exc:
+            raise Bad(f"{what}: {exc}") from None
 
 
 def is_empty(value: Any, text: bool) -> bool:
@@ -33,32 +48,22 @@ def is_empty(value: Any, text: bool) -> bool:
 
 def coerce(ftype: FieldType, value: Any, what: str, text: bool = False) -> Any:
     """`value` as `ftype`; `text` when it came from a CSV cell.  Raises Bad."""
+    if text and type(value) is str:  # a CSV cell: the common case first (a million rows an import)
+        value = value.strip()
+        if value and ftype.kind == "string":
+            return _string(value, what)
     if is_empty(value, text):
         if ftype.optional:
             return None
         if ftype.kind == "list" and text:
             return []
         raise Bad(f"{what} needs a value (the field is not optional)")
-    if text and isinstance(value, str):
-        value = value.strip()
-    kind = ftype.kind
-    if kind == "string":
-        return _string(value, what)
-    if kind == "number":
-        return _number(value, what)
-    if kind == "integer":
-        return _integer(value, what)
-    if kind == "bool":
-        return _bool(value, what)
-    if kind == "date":
-        return _date(value, what)
-    if kind == "datetime":
-        return _datetime(value, what)
-    if kind == "enum":
+    if ftype.kind == "enum":
         return _enum(ftype, value, what)
-    if kind == "list":
-        return _list(value, what)
-    raise Bad(f"{what}: unsupported field type {ftype}")  # pragma: no cover
+    convert = _BY_KIND.get(ftype.kind)
+    if convert is None:
+        raise Bad(f"{what}: unsupported field type {ftype}")  # pragma: no cover
+    return convert(value, what)
 
 
 def _show(value: Any) -> str:
@@ -125,9 +130,16 @@ def _date(value: Any, what: str) -> date:
 
 
 def _datetime(value: Any, what: str) -> datetime:
-    t = parse_instant(value.strip() if isinstance(value, str) else value) if isinstance(value, (str, datetime)) else None
+    try:
+        t = parse_instant(value.strip() if isinstance(value, str) else value) if isinstance(value, (str, datetime)) else None
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC instant
+        t = None
     if t is None:
         raise Bad(f"{what}: expected an ISO 8601 instant such as 2026-11-23T14:00:00Z, got {_show(value)}")
+    low, high = INSTANT_RANGE
+    if not low <= t < high:
+        shown = value.isoformat() if isinstance(value, datetime) else value
+        raise Bad(f"{what}: {_show(shown)} is outside the years {low.year}-{high.year - 1}")
     return t
 
 
@@ -142,12 +154,41 @@ def _enum(ftype: FieldType, value: Any, what: str) -> str:
     raise Bad(f"{what}: {_show(text)} is not one of {', '.join(ftype.members)}{hint}")
 
 
+def nests_deeper(text: str, limit: int | None = None) -> bool:
+    """Whether the JSON text opens more than `limit` brackets at once (brackets
+    inside strings are skipped)."""
+    limit = MAX_DEPTH if limit is None else limit
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common case, without a scan
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def _list(value: Any, what: str) -> list:
     if isinstance(value, list):
         return value
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
+            if nests_deeper(text):
+                raise Bad(f"{what}: the list nests deeper than {MAX_DEPTH} levels")
             try:
                 parsed = json.loads(text)
             except ValueError:
@@ -156,3 +197,7 @@ def _list(value: Any, what: str) -> list:
                 return parsed
         return [part.strip() for part in text.split(";") if part.strip()]
     raise Bad(f"{what}: expected a list (JSON [..] or a;b;c), got {_show(value)}")
+
+
+_BY_KIND = {"string": _string, "number": _number, "integer": _integer, "bool": _bool, "date": _date,
+            "datetime": _datetime, "list": _list}

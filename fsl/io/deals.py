@@ -26,21 +26,21 @@ from typing import Any
 from fsl.config import Config, Schema
 from fsl.engine.model import Deal
 
-from .coerce import Bad, is_empty
+from .coerce import MAX_DEPTH, Bad, is_empty, nests_deeper
 from .result import ImportResult, RowProblem
-from .rows import Unknown, fields_of, ident, records, schema_of
+from .rows import Progress, Unknown, fields_of, ident, records, schema_of
 from .source import Record
 
 PREFIX = "stakeholder."
 _EXAMPLE = '[{"contact": "c1", "role": "economic"}]'
 
 
-def read_deals(path: str | Path, schema: Schema | Config) -> ImportResult:
+def read_deals(path: str | Path, schema: Schema | Config, progress: Progress = None) -> ImportResult:
     schema = schema_of(schema)
     result = ImportResult()
     unknown = Unknown(result, "deal (schema.deal, schema.stakeholder)")
     where: dict[str, int] = {}
-    for rec in records(path, result):
+    for rec in records(path, result, progress):
         try:
             did = ident(rec.values.get("id"), "id")
             values, stakes, gives = _split(rec, schema)
@@ -98,6 +98,8 @@ def _split(rec: Record, schema: Schema) -> tuple[dict[str, Any], list[tuple[Any,
     entries: list[tuple[Any, bool]] = []
     listed = rec.values.get("stakeholders")
     if listed is not None and listed.strip():
+        if nests_deeper(listed):
+            raise Bad(f"the stakeholders column nests deeper than {MAX_DEPTH} levels")
         try:
             parsed = json.loads(listed)
         except ValueError:

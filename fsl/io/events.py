@@ -18,20 +18,20 @@ from typing import Any
 from fsl.config import BUILTIN_EVENTS, Config, FieldType
 from fsl.engine.model import Event
 
-from .coerce import Bad, coerce, is_empty
+from .coerce import MAX_DEPTH, Bad, check_field, coerce, is_empty, nests_deeper
 from .keys import event_key
 from .result import ImportResult, RowProblem
-from .rows import Unknown, ident, records
+from .rows import Progress, Unknown, ident, records
 
 EVENT_KEYS = ("at", "type", "contact", "deal", "step", "id")
 _INSTANT = FieldType(kind="datetime")
 
 
-def read_events(path: str | Path, config: Config) -> ImportResult:
+def read_events(path: str | Path, config: Config, progress: Progress = None) -> ImportResult:
     result = ImportResult()
     unknown = Unknown(result, "the event")
     seen: dict[str, int] = {}
-    for rec in records(path, result):
+    for rec in records(path, result, progress):
         try:
             event, explicit = event_from(rec.values, config, rec.text, rec.line, unknown, rec.names_line)
         except Bad as exc:
@@ -104,6 +104,8 @@ def _changes(rest: dict[str, Any], config: Config, entity: str, text: bool, line
              unknown: Unknown | None) -> dict[str, Any]:
     changes = rest.get("set")
     if text and isinstance(changes, str):  # CSV: a JSON object in the `set` column
+        if nests_deeper(changes):
+            raise Bad(f"set nests deeper than {MAX_DEPTH} levels")
         try:
             changes = json.loads(changes)
         except ValueError:
@@ -124,6 +126,7 @@ def _changes(rest: dict[str, Any], config: Config, entity: str, text: bool, line
             continue
         try:
             out[str(name)] = coerce(ftype, value, f"set.{name}", text)
+            check_field(entity, str(name), out[str(name)], f"set.{name}")
         except Bad as exc:
             reasons.append(str(exc))
     if reasons:

@@ -3,8 +3,10 @@
 The readers decide what a file says; this module decides what that changes:
 
 * contacts and deals are merged into what is stored (fsl.io.merge), and only
-  real changes are written (`Runtime.put_contacts` / `put_deals`, which also
-  schedule `enroll when` checks as the engine does);
+  real changes are written (`Runtime.merge_contacts` / `put_deals`, which also
+  schedule `enroll when` checks as the engine does).  Contacts go
+  CONTACTS_CHUNK at a time: one SELECT and one executemany per chunk, never a
+  statement per contact (a CRM export has a million rows);
 * events are counted against the events already stored with the same
   content (instant to the minute, type, contact, deal, step, fields): a file
   imported twice records each event once.  An event for an unknown contact,
@@ -19,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 import sqlalchemy as sa
 
 from fsl.config import ENGAGEMENT_EVENTS
-from fsl.engine.model import Contact, Deal, Event
+from fsl.engine.model import Deal, Event
 from fsl.engine.timing import minute_floor
 
 from .keys import event_key
@@ -27,6 +29,7 @@ from .merge import merge_contact, merge_deal
 from .result import ImportResult, RowProblem
 
 CHUNK = 500
+CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (one SELECT, one executemany)
 Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.cli.common.progress
 
 
@@ -53,18 +56,9 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
     report = LoadReport()
-    for chunk in _chunks(list(result.good)):
-        changed: list[Contact] = []
-        with runtime.store.snapshot() as store:
-            store.prefetch_entities([c.id for c in chunk], [])
-            for imported in chunk:
-                stored = store.get_contact(imported.id)
-                merged, is_change = merge_contact(stored, imported)
-                _count(report, stored, is_change)
-                if is_change:
-                    changed.append(merged)
-        if changed:
-            runtime.put_contacts(changed)
+    for chunk in _chunks(result.good, CONTACTS_CHUNK):
+        for stored, is_change in runtime.merge_contacts(chunk, merge_contact):
+            _count(report, stored, is_change)
         if progress is not None:
             progress("contacts", len(chunk))
     return report

@@ -25,17 +25,17 @@ from .coerce import Bad
 from .deals import read_deals
 from .events import event_from, read_events
 from .result import ImportResult, RowProblem
-from .rows import Unknown, fields_of, ident, records, schema_of
+from .rows import Progress, Unknown, fields_of, ident, records, schema_of
 
 __all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
 
 
-def read_contacts(path: str | Path, schema: Schema | Config) -> ImportResult:
+def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress = None) -> ImportResult:
     schema = schema_of(schema)
     result = ImportResult()
     unknown = Unknown(result, "contact (schema.contact)")
     where: dict[str, int] = {}
-    for rec in records(path, result):
+    for rec in records(path, result, progress):
         try:
             cid = ident(rec.values.get("id"), "id")
         except Bad as exc:

@@ -2,30 +2,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
 
-from .coerce import Bad, coerce
+from .coerce import Bad, check_field, coerce
 from .result import ImportResult
 from .source import Record, Source, SourceError
 
 MAX_ID = 200
+PROGRESS_EVERY = 10_000
+Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.cli.common.progress
 
 
 def schema_of(schema: Schema | Config) -> Schema:
     return schema.schema_ if isinstance(schema, Config) else schema
 
 
-def records(path: str | Path, result: ImportResult) -> Iterator[Record]:
+def records(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[Record]:
     """The file's records; unreadable rows go to `result.problems`, an
-    unreadable file to `result.fatal`."""
+    unreadable file to `result.fatal`.  `progress` hears of every
+    PROGRESS_EVERY rows read."""
     source = Source(path, result.problems)
     try:
+        n = 0
         for record in source.records():
             result.format = source.format
             yield record
+            n += 1
+            if progress is not None and n == PROGRESS_EVERY:
+                progress("rows read", n)
+                n = 0
+        if progress is not None and n:
+            progress("rows read", n)
     except SourceError as exc:
         result.fatal = str(exc)
     result.format = source.format
@@ -63,7 +73,7 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
               skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """Declared fields coerced to their types; unknown names warned about.
     Returns (fields, reasons the row is bad)."""
-    declared = schema.fields(entity)
+    declared = _declared(schema, entity)
     fields: dict[str, Any] = {}
     reasons: list[str] = []
     for name, value in values.items():
@@ -75,6 +85,23 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
             continue
         try:
             fields[name] = coerce(ftype, value, prefix + name, text)
+            if name == "email":
+                check_field(entity, name, fields[name], prefix + name)
         except Bad as exc:
             reasons.append(str(exc))
     return fields, reasons
+
+
+_DECLARED: dict[tuple[int, str], tuple[Schema, dict]] = {}
+
+
+def _declared(schema: Schema, entity: str) -> dict:
+    """schema.fields(entity), built once per schema rather than once per row."""
+    key = (id(schema), entity)
+    got = _DECLARED.get(key)
+    if got is None or got[0] is not schema:  # the schema is kept in the value: its id is not reused
+        got = _DECLARED[key] = (schema, schema.fields(entity))
+        if len(_DECLARED) > 64:
+            _DECLARED.clear()
+            _DECLARED[key] = got
+    return got[1]

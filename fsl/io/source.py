@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from .coerce import MAX_TEXT
+from .coerce import MAX_DEPTH, MAX_TEXT, nests_deeper
 from .result import RowProblem
 
 MAX_LINE = 1 << 20  # bytes in one line
@@ -110,6 +110,9 @@ class Source:
         for number, text in self._lines(handle):
             if text is None or not text.strip():
                 continue
+            if nests_deeper(text):  # before json.loads, which recurses once per level
+                self.problem(number, f"the JSON nests deeper than {MAX_DEPTH} levels")
+                continue
             try:
                 value = json.loads(text, parse_constant=_no_constant)
             except ValueError as exc:
@@ -149,9 +152,9 @@ class Source:
             except csv.Error as exc:
                 self.problem(start, f"malformed CSV: {exc}")
                 continue
-            if any(start <= n <= consumed for n in bad):
+            if bad and any(start <= n <= consumed for n in bad):
                 continue  # a line of this row was reported already
-            if not row or all(not cell.strip() for cell in row):
+            if not row or not "".join(row).strip():  # a blank line, or only blank cells
                 continue
             if header is None:
                 header, header_line = self._header(row, start), start
@@ -160,7 +163,9 @@ class Source:
                 more = "more" if len(row) > len(header) else "fewer"
                 self.problem(start, f"the row has {len(row)} values, {more} than the header's {len(header)} columns")
                 continue
-            big = next((name for name, cell in zip(header, row) if len(cell) > MAX_FIELD), None)
+            big = None
+            if max(map(len, row)) > MAX_FIELD:
+                big = next(name for name, cell in zip(header, row) if len(cell) > MAX_FIELD)
             if big is not None:
                 self.problem(start, f"the value of {big or 'an unnamed column'} is longer than {MAX_FIELD} characters")
                 continue

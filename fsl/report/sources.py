@@ -71,8 +71,8 @@ def from_project(config_path: str | None, store_url: str | None = None) -> Sourc
     try:
         db = fsl_store.open_store(url, create=False)
     except Exception as exc:  # StoreError: bad URL, unreachable, no schema yet
-        raise SourceError(str(exc)) from None
-    return sql_source(db, config, f"store {_safe(url)}")
+        raise SourceError(fsl_store.redact(str(exc), url)) from None
+    return sql_source(db, config, f"store {fsl_store.safe_url(url)}")
 
 
 def sql_source(db: Any, config: Any, label: str) -> Source:
@@ -93,10 +93,3 @@ def sql_source(db: Any, config: Any, label: str) -> Source:
     return Source(store, as_of, label, plans, config, reading=store.snapshot, close=db.dispose)
 
 
-def _safe(url: str) -> str:
-    try:
-        import sqlalchemy as sa
-
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unreadable URL is reported by open_store
-        return "(unreadable URL)"

@@ -61,6 +61,7 @@ from .settling import Item
 
 UTC = timezone.utc
 BATCH = 500
+IMPORT_CHUNK = 5000  # contacts written per transaction by put_contacts
 
 
 class OpsError(Exception):
@@ -367,17 +368,28 @@ class Runtime:
     # ------------------------------------------------------------ data API
     def put_contacts(self, contacts: Iterable[Contact], now: datetime | None = None) -> int:
         """Load or replace contacts; `enroll when` checks are scheduled as the engine would."""
+        return len(self.merge_contacts(contacts, _replace, now))
+
+    def merge_contacts(self, contacts: Iterable[Contact], merge: Callable[[Contact | None, Contact], tuple],
+                       now: datetime | None = None) -> list[tuple[Contact | None, bool]]:
+        """Write `merge(stored, given)` -> (contact, changed) for each contact, reading
+        and writing IMPORT_CHUNK contacts per transaction (one SELECT, one executemany).
+        Returns (stored, changed) per contact, in order."""
         engine = self._started(now or utcnow())
-        n = 0
-        for chunk in _chunks(contacts, self.batch_size):
+        out: list[tuple[Contact | None, bool]] = []
+        for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
             with self.store.transaction():
-                for contact in chunk:
-                    old = self.store.get_contact(contact.id)
-                    if old is not None:
-                        contact.version = old.version + 1
-                    engine.add_contact(contact)
-                    n += 1
-        return n
+                self.store.prefetch_entities([c.id for c in chunk], [])
+                changed = []
+                for given in chunk:
+                    stored = self.store.get_contact(given.id)
+                    merged, is_change = merge(stored, given)
+                    out.append((stored, is_change))
+                    if is_change:
+                        merged.version = stored.version + 1 if stored is not None else merged.version
+                        changed.append(merged)
+                engine.add_contacts(changed)
+        return out
 
     def put_deals(self, deals: Iterable[Deal], now: datetime | None = None) -> int:
         """Load or replace deals with their stakeholders (contacts must exist)."""
@@ -427,6 +439,10 @@ class Runtime:
                        else f"{contact_id} may not re-enter {playbook} yet (reenroll rule)")
                 return None, why
             return en.id, ""
+
+
+def _replace(stored: Contact | None, given: Contact) -> tuple[Contact, bool]:
+    return given, True
 
 
 def _chunks(items: Iterable, size: int):

@@ -24,7 +24,7 @@ creates) the schema and returns the `Database`.
 """
 from __future__ import annotations
 
-from .db import Database, StoreError
+from .db import Database, StoreError, redact, safe_url
 from .migrations import SchemaTooNew, SchemaTooOld, ensure, schema_version, upgrade
 from .sqlstore import SqlStore
 
@@ -39,18 +39,8 @@ def open_store(url: str, create: bool = True) -> Database:
         raise
     except Exception as exc:  # noqa: BLE001 - unreachable server, unreadable file, ...
         db.dispose()
-        raise StoreError(f"cannot open the store {_safe(url)}: {exc.__class__.__name__}: {exc}") from None
+        raise StoreError(redact(f"cannot open the store {safe_url(url)}: {exc.__class__.__name__}: {exc}", url)) from None
     return db
-
-
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    try:
-        import sqlalchemy as sa
-
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "(unreadable URL)"
 
 
 __all__ = ["Database", "SchemaTooNew", "SchemaTooOld", "SqlStore", "StoreError", "open_store",

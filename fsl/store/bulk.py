@@ -38,6 +38,22 @@ def _update_sql(mark: str, table: str, columns: tuple[str, ...], key: str) -> st
     return f"UPDATE {table} SET {sets} WHERE {key} = {mark}"
 
 
+@lru_cache(maxsize=64)
+def _upsert_sql(mark: str, table: str, columns: tuple[str, ...], key: str) -> str:
+    cols = ", ".join(columns)
+    marks = ", ".join([mark] * len(columns))
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
+
+
+def upsert(conn: Connection, table: Table, columns: Sequence[str], key: str, rows: Iterable[tuple]) -> None:
+    """INSERT rows, or UPDATE the other columns of the row with the same `key`
+    (the same SQL on SQLite and PostgreSQL)."""
+    rows = list(rows)
+    if rows:
+        conn.exec_driver_sql(_upsert_sql(_mark(conn), table.name, tuple(columns), key), rows)
+
+
 def insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple], *,
            ignore: bool = False) -> None:
     """INSERT rows (tuples in `columns` order); `ignore` skips rows whose unique key exists."""

@@ -29,10 +29,12 @@ by its kernel, so the server releases its locks at once.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -48,6 +50,37 @@ LEASE_SECONDS = 30
 
 class StoreError(Exception):
     """The store cannot be used (bad URL, unreachable, wrong schema)."""
+
+
+# scheme://user:PASSWORD@host...: the password runs to the authority's last '@'
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@?#]*:)(?P<secret>[^/?#]*)(?=@[^@/?#]*(?:[/?#]|$))")
+
+
+def safe_url(url: str) -> str:
+    """The store URL with its password masked, even when SQLAlchemy cannot parse it."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL still has a password to hide
+        return _PASSWORD.sub(lambda m: m.group("head") + "***", url)
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (an error about `url`) with the URL masked and its password nowhere:
+    drivers and SQLAlchemy may quote either in their messages."""
+    secrets = set()
+    found = _PASSWORD.match(url)
+    if found and found.group("secret"):
+        secrets |= {found.group("secret"), unquote(found.group("secret"))}
+    try:
+        password = sa.engine.make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        secrets.add(str(password))
+    text = text.replace(url, safe_url(url))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class Database:
@@ -107,7 +140,7 @@ def _make_engine(url: str, echo: bool) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
     except Exception as exc:  # noqa: BLE001 - any unparsable URL
-        raise StoreError(f"cannot read the store URL {url!r}: {exc}") from None
+        raise StoreError(redact(f"cannot read the store URL {safe_url(url)!r}: {exc}", url)) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(parsed, echo)
     if parsed.get_backend_name() == "postgresql":
@@ -116,7 +149,7 @@ def _make_engine(url: str, echo: bool) -> Engine:
         try:
             engine = sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
         except Exception as exc:  # noqa: BLE001 - a missing driver, a bad option
-            raise StoreError(f"cannot use the store {url!r}: {exc}") from None
+            raise StoreError(redact(f"cannot use the store {safe_url(url)!r}: {exc}", url)) from None
 
         @event.listens_for(engine, "connect")
         def _pg_connect(dbapi_conn, _record) -> None:
@@ -139,7 +172,7 @@ def _make_engine(url: str, echo: bool) -> Engine:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
 
         return engine
-    raise StoreError(f"unsupported store {url!r}: expected sqlite:///FILE or postgresql://...")
+    raise StoreError(f"unsupported store {safe_url(url)!r}: expected sqlite:///FILE or postgresql://...")
 
 
 def _sqlite(parsed: sa.engine.URL, echo: bool) -> Engine:

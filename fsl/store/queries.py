@@ -79,10 +79,28 @@ def status(conn: Connection, now: datetime) -> dict[str, Any]:
         "open_tasks": conn.execute(sa.select(sa.func.count()).select_from(tasks)
                                    .where(tasks.c.status == "open")).scalar(),
         "recent_failures": failures,
+        "recent_warnings": recent_warnings(conn),
         "last_tick": None if last is None else {
             "now": _t(last["now"]), "started_at": _t(last["started_at"]), "finished_at": _t(last["finished_at"]),
             "report": json.loads(last["report"]) if last["report"] else None},
     }
+
+
+WARNING_WINDOW = 100_000  # journal rows looked at: the journal has no index on kind
+
+
+def recent_warnings(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest journal warnings (a send skipped because its `to` is none, an
+    event for an unknown contact), among the last WARNING_WINDOW entries so
+    that status stays cheap on a long journal; `fsl explain` has them all."""
+    j = journal.c
+    last = conn.execute(sa.select(sa.func.max(j.id))).scalar()
+    if last is None:
+        return []
+    q = (sa.select(j.at, j.contact, j.playbook, j.step, j.line, j.reason)
+         .where(j.id > last - WARNING_WINDOW, j.kind == "warning").order_by(j.id.desc()).limit(limit))
+    return [{"at": _t(r.at), "contact": r.contact, "playbook": r.playbook, "step": r.step, "line": r.line,
+             "reason": r.reason} for r in conn.execute(q)]
 
 
 def unknown_events(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:

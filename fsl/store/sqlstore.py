@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 from fsl.engine.memstore import Scope
 
-from . import lease
+from . import bulk, lease
 from . import rows as R
 from .codec import dumps, epoch, instant
 from .db import Database, insert_ignore, upsert
@@ -182,6 +182,15 @@ class SqlStore:
                             "updated_at": epoch(_wall())}])
         self._contacts[contact.id] = contact
         self._contact_snap[contact.id] = contact.version
+
+    def put_contacts(self, batch: list[Contact]) -> None:
+        """Write-through of many contacts (imports): one executemany upsert."""
+        now = epoch(_wall())
+        bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at"), "id",
+                    [(c.id, dumps(c.fields), c.version, now) for c in batch])
+        for c in batch:
+            self._contacts[c.id] = c
+            self._contact_snap[c.id] = c.version
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if contact_id not in self._contacts:

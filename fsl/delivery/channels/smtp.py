@@ -24,11 +24,12 @@ import smtplib
 import ssl
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from fsl.config import Channel
 
+from ..address import one_address
 from ..message import OutMessage, domain_of, message_id
 from .base import DeliveryResult, Redactor, delivered, failed, retry, setting_bool, setting_number
 
@@ -99,9 +100,9 @@ class SmtpAdapter:
         if not self.sender:
             raise ValueError(f"channel `{self.name}` has no `from` address")
         to = msg.to or msg.payload.get("contact_email")
-        recipients = [addr for _, addr in getaddresses([str(to or "")]) if "@" in addr]
-        if not recipients:
+        if not to:
             raise ValueError(f"no recipient address for contact {msg.payload.get('contact')}")
+        recipients = [one_address(to)]  # BadAddress is a ValueError: failed, never two recipients
         email = EmailMessage()
         email["From"] = self.sender
         email["To"] = str(to)
