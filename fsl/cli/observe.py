@@ -48,6 +48,7 @@ def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: 
 
 
 def _print_status(data: dict, zone) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -68,11 +69,18 @@ def _print_status(data: dict, zone) -> None:
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
             out.print(f"  {local(e['at'], zone)} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+    if data["pending_retries"]:
+        out.print(f"pending retries: {data['pending_retries']}")
+        for r in data["retries"]:  # (server replies may hold [brackets]: not rich markup)
+            out.print(escape(f"  #{r['id']} {r['contact']} {r['playbook']}/{r['step']} via {r['channel']}: "
+                             f"{r['attempts']} attempt(s), next at {local(r['next_attempt'], zone)}; "
+                             f"last: {r['reason']}"))
     if data["recent_failures"]:
-        out.print("recent delivery failures:")
+        out.print("recent delivery failures (`fsl outbox retry ID|--failed` re-queues them):")
         for f in data["recent_failures"]:
-            out.print(f"  {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
-                      f"after {f['attempts']} attempt(s): {f['error']}")
+            bounce = f", {f['bounce']} bounce" if f.get("bounce") else ""
+            out.print(escape(f"  #{f['id']} {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} "
+                             f"via {f['channel']} after {f['attempts']} attempt(s){bounce}: {f['error']}"))
     last = data["last_tick"]
     if last is not None:
         rep = last["report"] or {}

@@ -85,6 +85,16 @@ def _v5(conn: Connection) -> None:
     suppressions.create(conn, checkfirst=True)
 
 
+def _v6(conn: Connection) -> None:
+    """The server's verdict kept with each outbox row: the provider's reference
+    at hand-over and the bounce kind.  Two nullable columns: existing rows keep
+    NULL, which is what they would have had (nothing was recorded then)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("actions")}
+    for name, kind in (("provider_id", "VARCHAR(300)"), ("bounce", "VARCHAR(10)")):
+        if name not in have:
+            conn.exec_driver_sql(f"ALTER TABLE actions ADD COLUMN {name} {kind}")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
@@ -92,6 +102,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
     Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", _v4),
     Migration(5, "suppressions: addresses that bounced hard, never sent to again", _v5),
+    Migration(6, "actions: the provider's reference at hand-over and the bounce kind (SMTP verdicts)", _v6),
 ]
 
 
