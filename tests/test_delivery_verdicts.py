@@ -241,19 +241,19 @@ def test_retry_leaves_stopped_enrollments_and_hard_bounces_alone(tmp_path: Path)
         PEOPLE[c] for c in ("c2", "c3", "c5"))
 
 
-def test_db_upgrade_adds_the_verdict_columns_to_a_version_4_store(tmp_path: Path) -> None:
+def test_db_upgrade_adds_the_verdict_columns_to_a_version_5_store(tmp_path: Path) -> None:
     from fsl.store import SchemaTooOld, open_store
     from fsl.store.plans import set_meta
 
     url = f"sqlite:///{tmp_path}/fsl.db"
     db = open_store(url)
-    with db.write() as conn:  # as release 4 left it: no verdict columns, one delivered row
+    with db.write() as conn:  # as release 5 left it: no verdict columns, one delivered row
         conn.exec_driver_sql("ALTER TABLE actions DROP COLUMN provider_id")
         conn.exec_driver_sql("ALTER TABLE actions DROP COLUMN bounce")
         conn.exec_driver_sql("INSERT INTO actions (key, enrollment, contact, playbook, step, kind, at, line, payload, "
                              "status, attempts) VALUES ('1:first:0:0', 1, 'c1', 'hello', 'first', 'send', 0, 0, '{}', "
                              "'delivered', 1)")
-        set_meta(conn, "schema_version", "4")
+        set_meta(conn, "schema_version", "5")
     db.dispose()
     with pytest.raises(SchemaTooOld):
         open_store(url)
@@ -294,3 +294,26 @@ def test_the_adapter_keeps_the_final_reply_to_data() -> None:
         first, second = adapter.deliver(message()), adapter.deliver(message(key="7:recap:0:2"))
         adapter.close()
     assert (first.reply, second.reply) == ("250 Ok: queued as Q0001", "250 Ok: queued as Q0002")
+
+
+def test_explain_shows_the_bounce_and_the_event_fields_are_declared(tmp_path: Path) -> None:
+    """`fsl explain` shows a message's bounce; `bounced` (kind) and `deferred`
+    (reason) are built-in events that `fsl event` and playbooks may use."""
+    with SmtpSink() as sink:
+        project(tmp_path, sink.port)
+        sink.answer(PEOPLE["c1"], "rcpt", "550 5.1.1 [no such user]")
+        start(tmp_path)
+        tick(tmp_path, 0)
+    code, out, err = run(tmp_path, "explain", "c1")
+    assert code == 0, err
+    assert "failed, 1 attempt(s), hard bounce (recipient refused: 550 5.1.1 [no such user])" in out
+    code, out, _ = run(tmp_path, "explain", "c1", "--format", "json")
+    (en,) = json.loads(out)["enrollments"]
+    assert en["messages"][0]["bounce"] == "hard" and en["outcome"] == "stopped"
+    assert run(tmp_path, "event", "deferred", "--contact", "c5", "--data", "reason=451 later")[0] == 0
+    assert run(tmp_path, "event", "bounced", "--contact", "c5", "--data", "kind=soft")[0] == 0
+    assert run(tmp_path, "event", "bounced", "--contact", "c5", "--data", "kind=maybe")[0] == 2
+    (tmp_path / "sequences" / "hello.fsl").write_text(PLAYBOOK.replace(
+        "    stop on bounced\n", '    stop on bounced where event.kind == "hard"\n    pause on deferred for 1 day\n'))
+    code, out, err = run(tmp_path, "check")
+    assert code == 0, out + err

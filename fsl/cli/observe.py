@@ -144,8 +144,10 @@ def _print_explain(data: dict, zone) -> None:
             for m in en["messages"]:
                 what = f"{m['kind']} {m['channel'] or ''} {m['template'] or ''}".strip()
                 extra = f" ({m['error']})" if m["error"] and m["status"] != "delivered" else ""
-                out.print(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
-                          f"{m['attempts']} attempt(s){extra}")
+                if m.get("bounce"):
+                    extra = f", {m['bounce']} bounce" + extra
+                out.print(escape(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
+                                 f"{m['attempts']} attempt(s){extra}"))
     if data["contact_journal"]:
         table = Table(title="about the contact (no enrollment)", title_justify="left")
         for col in ("at", "what", "why"):

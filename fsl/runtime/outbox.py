@@ -16,7 +16,10 @@ decision).  Delivery then goes batch by batch:
 3. **settle**: `delivered` (tasks and notifications also become rows of the
    to-do list in the same transaction), `pending` again with the next
    attempt's instant (backoff, fsl.delivery.retry), or `failed` with the
-   reason; only if the row is still ours (`sending`, `claimed_by` us).
+   reason; only if the row is still ours (`sending`, `claimed_by` us).  In
+   the same transaction the server's verdict becomes a pending event
+   (`bounced` hard / soft, `deferred`; fsl.delivery.verdict), ingested like
+   any `fsl event`, and its acceptance reply is kept (`provider_id`).
    Network channels (smtp, webhook) settle each message as soon as it is
    handed over, to keep the window of an unknown outcome to one message;
    local channels (tasks, files, recorders) settle the batch at once.

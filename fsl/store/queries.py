@@ -137,7 +137,7 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
         msgs.setdefault(r["enrollment"], []).append({
             "key": r["key"], "at": _t(r["at"]), "step": r["step"], "kind": r["kind"], "channel": r["channel"],
             "template": r["template"], "status": r["status"], "attempts": r["attempts"], "error": r["last_error"],
-            "message_id": r["message_id"]})
+            "message_id": r["message_id"], "provider_id": r["provider_id"], "bounce": r["bounce"]})
     out = []
     for en in ens:
         file, lines = sources.get(en.plan_hash, (None, []))
