@@ -181,12 +181,14 @@ def test_server_verdicts_on_postgresql(tmp_path: Path, pg_url: str) -> None:  # 
     check_the_verdicts(tmp_path, {"store": pg_url})
 
 
-def test_session_failures_are_no_bounce_and_retry_requeues_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_session_failures_are_no_bounce_and_retry_requeues_once(tmp_path: Path, store: str, request) -> None:
     """The channel is down (nothing listens): retries run out, the messages
     fail without any bounce; after the fix `fsl outbox retry ID` and then
     `--failed` put them back, and each arrives exactly once, same key."""
+    url = request.getfixturevalue("pg_url") if store == "postgresql" else "sqlite:///fsl.db"
     sink = SmtpSink()  # not started yet: its port refuses connections
-    project(tmp_path, sink.port, attempts=2)
+    project(tmp_path, sink.port, store=url, attempts=2)
     start(tmp_path)
     tick(tmp_path, 0)
     assert tick(tmp_path, 2)["failed"] == 5
