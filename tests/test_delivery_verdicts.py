@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.delivery import message_id
 
 from .smtp_sink import SmtpSink
@@ -95,7 +95,7 @@ def tick(root: Path, minutes: float, env: dict | None = None) -> dict:
 
 
 def store_rows(root: Path, table: str) -> list[dict]:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     rt = Runtime.open(root / "fsl.yaml")
     try:
