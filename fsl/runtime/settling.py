@@ -45,6 +45,7 @@ class OutboxView(Protocol):
 
 SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until",
            "provider_id", "bounce")
+_PROVIDER_ID = SETTLED.index("provider_id")  # a delivery with a provider's reply is written with it, not in bulk
 
 
 @dataclass(slots=True)
@@ -87,7 +88,7 @@ class Outcomes:
         return len(self.ids) + len(self.others)
 
     def add(self, item: Item, s: Settled) -> None:
-        if s.update[0] == "delivered" and s.task is None and s.update[7] is None and item.id is not None:
+        if s.update[0] == "delivered" and s.task is None and s.update[_PROVIDER_ID] is None and item.id is not None:
             self.ids.append(item.id)
             self.mids.append(s.update[4])
         else:
