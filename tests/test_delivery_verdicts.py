@@ -109,7 +109,9 @@ def verdicts(root: Path) -> dict[str, list[tuple[str, dict]]]:
     out: dict[str, list] = {}
     for e in store_rows(root, "events"):
         if e["type"] in ("bounced", "deferred"):
-            out.setdefault(e["contact"], []).append((e["type"], json.loads(e["fields"]), e["step"], e["enrollment"]))
+            fields = json.loads(e["fields"])
+            assert fields.pop("source") == "smtp"
+            out.setdefault(e["contact"], []).append((e["type"], fields, e["step"], e["enrollment"]))
     return out
 
 

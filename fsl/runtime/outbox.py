@@ -391,7 +391,8 @@ class Outbox:
             return Settled(item.key, ("delivered", None, None, epoch(now), mid, None, None, result.reply, None,
                                       item.key), task, None)
         found = verdict(result, s)
-        event = _verdict_event(rec, found, now) if found is not None else None
+        source = channel.adapter if channel is not None else "delivery"
+        event = _verdict_event(rec, found, now, source) if found is not None else None
         bounce = found.bounce if found is not None else None
         if s.status == "retry":
             return Settled(item.key, ("pending", epoch(s.next_at), s.detail, None, None, None, None, None, None,
@@ -435,11 +436,13 @@ def _domain(runtime: RuntimeHost, channel) -> str | None:
     return cache[channel.name]
 
 
-def _verdict_event(rec: ActionRecord, found: Verdict, now: datetime) -> dict[str, Any]:
+def _verdict_event(rec: ActionRecord, found: Verdict, now: datetime, source: str) -> dict[str, Any]:
     """The `events` row of a server's verdict, as `fsl event` would queue it
     (pending, at the minute), naming the message's step and its enrollment:
-    the tick's next pass ingests it (`stop on bounced`, ...)."""
-    event = Event(minute_floor(now), found.event, rec.contact, None, rec.step, dict(found.fields),
+    the tick's next pass ingests it (`stop on bounced`, ...).  `source` (the
+    channel's adapter) says where it came from, as SIGNALS.md 5 asks of
+    every signal; `fsl explain` shows it."""
+    event = Event(minute_floor(now), found.event, rec.contact, None, rec.step, {**found.fields, "source": source},
                   enrollment=rec.enrollment)
     return event_row(event, "pending", None, int(time.time()))
 
