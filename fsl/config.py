@@ -137,7 +137,8 @@ BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
         "return_date": _ft("date", True),
     }),
     "forwarded": MappingProxyType({}),
-    "bounced": MappingProxyType({}),
+    "bounced": MappingProxyType({"kind": _ft("enum", True, members=("hard", "soft"))}),
+    "deferred": MappingProxyType({"reason": _ft("string", True)}),
     "unsubscribed": MappingProxyType({}),
     "complained": MappingProxyType({}),
     "snoozed": MappingProxyType({"until": _ft("datetime", True)}),
@@ -145,7 +146,7 @@ BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
 
 # Events that concern one message (the step that sent it).
 ENGAGEMENT_EVENTS: frozenset[str] = frozenset(
-    {"sent", "delivered", "opened", "clicked", "replied", "forwarded", "bounced", "complained"}
+    {"sent", "delivered", "opened", "clicked", "replied", "forwarded", "bounced", "deferred", "complained"}
 )
 
 

@@ -3,7 +3,9 @@
 `SmtpSink` records every accepted message (parsed, with its envelope and
 whether the session logged in), can require AUTH (PLAIN/LOGIN, allowed
 without TLS on loopback) or offer STARTTLS, and can be told to answer the
-next N messages with a temporary (451) or permanent (550) failure.
+next N messages with a temporary (451) or permanent (550) failure, or to
+answer RCPT or DATA for one address with a given reply (`answer`).  It
+accepts a message with `250 Ok: queued as Q0001` (a queue id, as Postfix).
 """
 from __future__ import annotations
 
@@ -40,8 +42,20 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        with self.sink.lock:
+            scripted = self.sink._scripted("mail", address)
+        if scripted is not None:
+            return scripted
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         with self.sink.lock:
+            scripted = self.sink._scripted("rcpt", address)
+            if scripted is not None:
+                return scripted
             if self.sink._rcpt_failures:
                 self.sink._rcpt_failures -= 1
                 return self.sink._rcpt_answer
@@ -50,6 +64,10 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self.sink.lock:
+            scripted = self.sink._scripted("data", envelope.rcpt_tos[0] if envelope.rcpt_tos else "")
+            if scripted is not None:
+                self.sink.refused += 1
+                return scripted
             if self.sink._failures:
                 self.sink._failures -= 1
                 self.sink.refused += 1
@@ -58,7 +76,7 @@ class _Handler:
             msg = email.message_from_bytes(raw, policy=email.policy.default)
             login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
             self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg, raw, login))
-        return "250 Message accepted for delivery"
+            return f"250 Ok: queued as Q{len(self.sink.messages):04d}"
 
 
 class SmtpSink:
@@ -75,6 +93,7 @@ class SmtpSink:
         self._answer = ""
         self._rcpt_failures = 0
         self._rcpt_answer = ""
+        self._scripts: dict[tuple[str, str], list] = {}  # (phase, address) -> [answer, times left or None]
         self.port = free_port()
         kwargs: dict = {}
         if users is not None:
@@ -111,6 +130,20 @@ class SmtpSink:
     def refuse_rcpt_next(self, n: int, code: int = 550, text: str = "No such user") -> None:
         with self.lock:
             self._rcpt_failures, self._rcpt_answer = n, f"{code} {text}"
+
+    def answer(self, address: str, phase: str, reply: str, times: int | None = None) -> None:
+        """Answer `phase` (`mail` for a sender, `rcpt` or `data` for a recipient) for `address` with `reply`, the
+        next `times` times (None: always); then as usual."""
+        with self.lock:
+            self._scripts[(phase, address)] = [reply, times]
+
+    def _scripted(self, phase: str, address: str) -> str | None:
+        script = self._scripts.get((phase, address))
+        if script is None or script[1] == 0:
+            return None
+        if script[1] is not None:
+            script[1] -= 1
+        return script[0]
 
     def __enter__(self) -> "SmtpSink":
         self.controller.start()

@@ -37,6 +37,7 @@ class LazyGroup(click.Group):
         "status": "fsl.cli.observe:status_command",
         "explain": "fsl.cli.observe:explain_command",
         "tasks": "fsl.cli.observe:tasks_command",
+        "outbox": "fsl.cli.outbox:outbox_command",
         "demo": "fsl.cli.demo:demo_command",
         "review": "fsl.cli.review:review_command",
         "render": "fsl.cli.review:render_command",

@@ -48,6 +48,7 @@ def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: 
 
 
 def _print_status(data: dict, zone) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -68,11 +69,18 @@ def _print_status(data: dict, zone) -> None:
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
             out.print(f"  {local(e['at'], zone)} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+    if data["pending_retries"]:
+        out.print(f"pending retries: {data['pending_retries']}")
+        for r in data["retries"]:  # (server replies may hold [brackets]: not rich markup)
+            out.print(escape(f"  #{r['id']} {r['contact']} {r['playbook']}/{r['step']} via {r['channel']}: "
+                             f"{r['attempts']} attempt(s), next at {local(r['next_attempt'], zone)}; "
+                             f"last: {r['reason']}"))
     if data["recent_failures"]:
-        out.print("recent delivery failures:")
+        out.print("recent delivery failures (`fsl outbox retry ID|--failed` re-queues them):")
         for f in data["recent_failures"]:
-            out.print(f"  {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} via {f['channel']} "
-                      f"after {f['attempts']} attempt(s): {f['error']}")
+            bounce = f", {f['bounce']} bounce" if f.get("bounce") else ""
+            out.print(escape(f"  #{f['id']} {local(f['at'], zone)} {f['contact']} {f['playbook']}/{f['step']} "
+                             f"via {f['channel']} after {f['attempts']} attempt(s){bounce}: {f['error']}"))
     if data["recent_warnings"]:
         out.print("recent warnings:")
         for w in data["recent_warnings"]:
@@ -141,8 +149,10 @@ def _print_explain(data: dict, zone) -> None:
             for m in en["messages"]:
                 what = f"{m['kind']} {m['channel'] or ''} {m['template'] or ''}".strip()
                 extra = f" ({m['error']})" if m["error"] and m["status"] != "delivered" else ""
-                out.print(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
-                          f"{m['attempts']} attempt(s){extra}")
+                if m.get("bounce"):
+                    extra = f", {m['bounce']} bounce" + extra
+                out.print(escape(f"  {local(m['at'], zone)} {m['step']}: {what} -> {m['status']}, "
+                                 f"{m['attempts']} attempt(s){extra}"))
     if data["contact_journal"]:
         table = Table(title="about the contact (no enrollment)", title_justify="left")
         for col in ("at", "what", "why"):

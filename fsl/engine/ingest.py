@@ -38,7 +38,9 @@ def apply_event(engine: EngineHost, e: Event) -> None:
         return
     if e.deal is not None and store.get_deal(e.deal) is None:
         engine.warn(e.at, f"event {e.type} names unknown deal {e.deal}", e.line, e.contact)
-    if e.step is not None and e.contact is not None:
+    if e.step is not None and e.contact is not None and e.enrollment is None:
+        # (an event that already names its enrollment -- the outbox's own verdicts -- keeps it:
+        # two playbooks may have a step of that name)
         rec = store.message(e.contact, e.step, e.at)
         if rec is None:
             engine.warn(e.at, f"event {e.type} of {e.contact} concerns a message never sent "

@@ -16,7 +16,10 @@ decision).  Delivery then goes batch by batch:
 3. **settle**: `delivered` (tasks and notifications also become rows of the
    to-do list in the same transaction), `pending` again with the next
    attempt's instant (backoff, fsl.delivery.retry), or `failed` with the
-   reason; only if the row is still ours (`sending`, `claimed_by` us).
+   reason; only if the row is still ours (`sending`, `claimed_by` us).  In
+   the same transaction the server's verdict becomes a pending event
+   (`bounced` hard / soft, `deferred`; fsl.delivery.verdict), ingested like
+   any `fsl event`, and its acceptance reply is kept (`provider_id`).
    Network channels (smtp, webhook) settle each message as soon as it is
    handed over, to keep the window of an unknown outcome to one message;
    local channels (tasks, files, recorders) settle the batch at once.
@@ -57,9 +60,12 @@ import sqlalchemy as sa
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
+from fsl.delivery.verdict import Verdict, verdict
+from fsl.engine.model import ActionRecord, Event
+from fsl.engine.timing import minute_floor
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
-from fsl.store.rows import action_from
+from fsl.store.rows import action_from, event_row
 from fsl.store.schema import actions, enrollments, events
 
 from .claims import LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
@@ -372,7 +378,8 @@ class Outbox:
         count(self.report, done)
 
     def _decide(self, item: Item, msg: OutMessage | None, result: DeliveryResult) -> "Settled":
-        """What the outcome of a hand-over makes of its row (retry policy, Message-ID, to-do item)."""
+        """What the outcome of a hand-over makes of its row (retry policy, Message-ID, to-do item,
+        the event the server's verdict records)."""
         rt, now, rec = self.runtime, self.now, item.rec
         channel = rt.config.channels.get(rec.channel or "") if rec.kind == "send" else None
         s = settle(result, item.attempts, now, _policy(rt, channel))
@@ -381,12 +388,19 @@ class Outbox:
             if channel is not None and channel.adapter == "smtp" and msg is not None:
                 mid = message_id(msg.key, _domain(rt, channel))
             task = _task_row(item, msg, now) if msg is not None and _is_task(msg, channel) else None
-            return Settled(item.key, ("delivered", None, None, epoch(now), mid, None, None, item.key), task, None)
+            return Settled(item.key, ("delivered", None, None, epoch(now), mid, None, None, result.reply, None,
+                                      item.key), task, None)
+        found = verdict(result, s)
+        source = channel.adapter if channel is not None else "delivery"
+        event = _verdict_event(rec, found, now, source) if found is not None else None
+        bounce = found.bounce if found is not None else None
         if s.status == "retry":
-            return Settled(item.key, ("pending", epoch(s.next_at), s.detail, None, None, None, None, item.key))
+            return Settled(item.key, ("pending", epoch(s.next_at), s.detail, None, None, None, None, None, None,
+                                      item.key), event=event)
         failure = {"key": item.key, "contact": rec.contact, "playbook": rec.playbook, "step": rec.step,
-                   "channel": rec.channel, "error": s.detail}
-        return Settled(item.key, ("failed", None, s.detail, None, None, None, None, item.key), None, failure)
+                   "channel": rec.channel, "error": s.detail, "bounce": bounce}
+        return Settled(item.key, ("failed", None, s.detail, None, None, None, None, None, bounce, item.key),
+                       None, failure, event)
 
     def deferred(self) -> "Deferred | None":
         """The outcomes the delivery process left to the tick, for its next engine batch."""
@@ -420,6 +434,17 @@ def _domain(runtime: RuntimeHost, channel) -> str | None:
     if channel.name not in cache:
         cache[channel.name] = domain_of(channel.settings.get("from"))
     return cache[channel.name]
+
+
+def _verdict_event(rec: ActionRecord, found: Verdict, now: datetime, source: str) -> dict[str, Any]:
+    """The `events` row of a server's verdict, as `fsl event` would queue it
+    (pending, at the minute), naming the message's step and its enrollment:
+    the tick's next pass ingests it (`stop on bounced`, ...).  `source` (the
+    channel's adapter) says where it came from, as SIGNALS.md 5 asks of
+    every signal; `fsl explain` shows it."""
+    event = Event(minute_floor(now), found.event, rec.contact, None, rec.step, {**found.fields, "source": source},
+                  enrollment=rec.enrollment)
+    return event_row(event, "pending", None, int(time.time()))
 
 
 def _is_task(msg: OutMessage, channel) -> bool:

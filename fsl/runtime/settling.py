@@ -17,7 +17,7 @@ from fsl.store import bulk
 from fsl.store.codec import epoch
 from fsl.store.db import insert_ignore
 from fsl.store.members import one_of
-from fsl.store.schema import actions, tasks
+from fsl.store.schema import actions, events, tasks
 
 from .host import TickReport
 
@@ -43,18 +43,23 @@ class OutboxView(Protocol):
     helper: Any
 
 
-SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until")
+SETTLED = ("status", "next_attempt_at", "last_error", "delivered_at", "message_id", "claimed_by", "lease_until",
+           "provider_id", "bounce")
+_PROVIDER_ID = SETTLED.index("provider_id")  # a delivery with a provider's reply is written with it, not in bulk
 
 
 @dataclass(slots=True)
 class Settled:
     """The recorded outcome of one hand-over: its row's `SETTLED` values (then
-    the key), the to-do item of a delivered task, the failure to report."""
+    the key), the to-do item of a delivered task, the failure to report, and
+    the event the server's verdict records (an `events` row, pending: the
+    engine ingests it as any `fsl event`), written in the same transaction."""
 
     key: str
     update: tuple
     task: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
 
 
 class Outcomes:
@@ -83,7 +88,7 @@ class Outcomes:
         return len(self.ids) + len(self.others)
 
     def add(self, item: Item, s: Settled) -> None:
-        if s.update[0] == "delivered" and s.task is None and item.id is not None:
+        if s.update[0] == "delivered" and s.task is None and s.update[_PROVIDER_ID] is None and item.id is not None:
             self.ids.append(item.id)
             self.mids.append(s.update[4])
         else:
@@ -150,6 +155,9 @@ def record(db, conn, done: list[Settled]) -> None:
     new_tasks = [s.task for s in done if s.task is not None]
     if new_tasks:
         conn.execute(insert_ignore(db, tasks), new_tasks)
+    verdicts = [s.event for s in done if s.event is not None]
+    if verdicts:
+        conn.execute(events.insert(), verdicts)
 
 
 def count(report: TickReport, done: list[Settled]) -> None:

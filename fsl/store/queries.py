@@ -62,9 +62,11 @@ def status(conn: Connection, now: datetime) -> dict[str, Any]:
         book(name)["failed"] = n
     for b in books.values():
         b["enrolled_now"] = b["active"] + b["waiting"] + b["paused"]
-    failures = [{"key": r.key, "contact": r.contact, "playbook": r.playbook, "step": r.step, "channel": r.channel,
-                 "attempts": r.attempts, "error": r.last_error, "at": _t(r.at)}
+    failures = [{"id": r.id, "key": r.key, "contact": r.contact, "playbook": r.playbook, "step": r.step,
+                 "channel": r.channel, "attempts": r.attempts, "error": r.last_error, "bounce": r.bounce,
+                 "at": _t(r.at)}
                 for r in conn.execute(sa.select(actions).where(a.status == "failed").order_by(a.id.desc()).limit(10))]
+    retrying = a.status == "pending", a.attempts > 0  # tried and refused for now: a pending retry
     flagged = conn.execute(sa.select(events.c.flag, sa.func.count()).where(events.c.flag.is_not(None))
                            .group_by(events.c.flag)).all()
     last = conn.execute(sa.select(ticks).order_by(ticks.c.id.desc()).limit(1)).mappings().first()
@@ -80,6 +82,8 @@ def status(conn: Connection, now: datetime) -> dict[str, Any]:
                                    .where(tasks.c.status == "open")).scalar(),
         "recent_failures": failures,
         "recent_warnings": recent_warnings(conn),
+        "pending_retries": conn.execute(sa.select(sa.func.count()).select_from(actions).where(*retrying)).scalar(),
+        "retries": pending_retries(conn, 20),
         "last_tick": None if last is None else {
             "now": _t(last["now"]), "started_at": _t(last["started_at"]), "finished_at": _t(last["finished_at"]),
             "report": json.loads(last["report"]) if last["report"] else None},
@@ -101,6 +105,19 @@ def recent_warnings(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
          .where(j.id > last - WARNING_WINDOW, j.kind == "warning").order_by(j.id.desc()).limit(limit))
     return [{"at": _t(r.at), "contact": r.contact, "playbook": r.playbook, "step": r.step, "line": r.line,
              "reason": r.reason} for r in conn.execute(q)]
+
+
+def pending_retries(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """Messages waiting for another attempt, soonest first, with the last
+    attempt's reason (for SMTP a deferral: the server's 4xx reply)."""
+    a = actions.c
+    q = (sa.select(actions).where(a.status == "pending", a.attempts > 0)
+         .order_by(a.next_attempt_at, a.id).limit(limit))
+    return [{"id": r.id, "key": r.key, "contact": r.contact, "playbook": r.playbook, "step": r.step,
+             "channel": r.channel, "attempts": r.attempts, "next_attempt": _t(r.next_attempt_at),
+             "reason": r.last_error} for r in conn.execute(q)]
+
+
 
 
 def unknown_events(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
@@ -140,7 +157,7 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
         msgs.setdefault(r["enrollment"], []).append({
             "key": r["key"], "at": _t(r["at"]), "step": r["step"], "kind": r["kind"], "channel": r["channel"],
             "template": r["template"], "status": r["status"], "attempts": r["attempts"], "error": r["last_error"],
-            "message_id": r["message_id"]})
+            "message_id": r["message_id"], "provider_id": r["provider_id"], "bounce": r["bounce"]})
     out = []
     for en in ens:
         file, lines = sources.get(en.plan_hash, (None, []))

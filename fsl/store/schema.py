@@ -157,6 +157,10 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Column("lease_until", Instant),  # wall clock: after it, a stuck `sending` is taken back
     Column("delivered_at", Instant),
     Column("message_id", String(300)),
+    # the receiver's reference at hand-over (SMTP's final reply to DATA, `250 Ok: queued as
+    # 4BXY...`, kept whole: its shape differs by server); schema v6
+    Column("provider_id", String(300)),
+    Column("bounce", String(10)),  # hard | soft: the server refused the address (fsl.delivery.verdict); v6
     UniqueConstraint("key", name="uq_actions_key"),
     Index("ix_actions_outbox", "next_attempt_at", "id", **_partial("status = 'pending'")),
     Index("ix_actions_sending", "lease_until", **_partial("status = 'sending'")),

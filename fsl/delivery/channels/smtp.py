@@ -14,6 +14,11 @@ How failures are classified:
 * a reply about this message (sender, recipient or data refused): 4xx ->
   retry, 5xx -> failed, the server's permanent answer; except 530
   (authentication or STARTTLS required), which is about the session;
+  a refusal of the recipient (RCPT) or of the data (DATA) carries the
+  server's reply, which makes it a bounce (fsl.delivery.verdict) -- but not
+  421 (the server closing the session) nor a refused sender (our `from`);
+* an accepted message carries the final reply to DATA (`250 Ok: queued as
+  4BXY...`), the provider's reference that the outbox keeps;
 * a message that cannot be built (no recipient, a header with a newline in
   it) -> failed.
 """
@@ -38,6 +43,26 @@ log = logging.getLogger("fsl.delivery.smtp")
 
 class _Session(Exception):
     """A failure of the session, not of one message: always worth a retry."""
+
+
+class _Replies:
+    """Keeps the server's final reply to DATA, which smtplib's sendmail drops."""
+
+    data_reply: tuple[int, bytes] | None = None
+
+    def data(self, msg):  # type: ignore[no-untyped-def]
+        self.data_reply = None
+        answer = super().data(msg)  # type: ignore[misc]
+        self.data_reply = answer
+        return answer
+
+
+class _SMTP(_Replies, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Replies, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpAdapter:
@@ -136,23 +161,31 @@ class SmtpAdapter:
             except OSError as exc:
                 lost, timed_out = f"connection error: {_os_reason(exc)}", isinstance(exc, TimeoutError)
             else:
-                return delivered(f"accepted by {self.host}:{self.port} as {email['Message-ID']}")
+                return delivered(f"accepted by {self.host}:{self.port} as {email['Message-ID']}",
+                                 reply=self._accepted(conn))
             self.close()
             if again or not reused or timed_out:
                 raise _Session(lost)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _accepted(self, conn: smtplib.SMTP) -> str | None:
+        answer = getattr(conn, "data_reply", None)
+        return self.redact(f"{answer[0]} {_text(answer[1])}") if answer else None
+
     def _refused(self, exc: smtplib.SMTPException) -> DeliveryResult:
         """The server's answer about this message: 5xx permanent, anything else temporary."""
+        reply = None  # the server's verdict on the recipient or the data: a bounce
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             answers = list(exc.recipients.values())
             code = min((a[0] for a in answers), default=0)  # a 4xx among them: worth retrying
-            text = "; ".join(f"{c} {_text(m)}" for c, m in answers)
-            detail = f"recipient refused: {text}"
+            reply = "; ".join(f"{c} {_text(m)}" for c, m in answers)
+            detail = f"recipient refused: {reply}"
         elif isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
-            what = "sender refused" if isinstance(exc, smtplib.SMTPSenderRefused) else "rejected"
-            detail = f"{what}: {code} {_text(exc.smtp_error)}"
+            sender = isinstance(exc, smtplib.SMTPSenderRefused)
+            detail = f"{'sender refused' if sender else 'rejected'}: {code} {_text(exc.smtp_error)}"
+            if not sender:  # SMTPDataError: the answer to DATA
+                reply = f"{code} {_text(exc.smtp_error)}"
         elif isinstance(exc, smtplib.SMTPNotSupportedError):  # e.g. SMTPUTF8 needed, not offered
             return failed(self.redact(f"the server cannot take this message: {exc}"))
         else:
@@ -160,12 +193,14 @@ class SmtpAdapter:
             return retry(self.redact(f"SMTP error: {exc}"))
         if code == 421 or not 200 <= code < 600:
             self.close()  # 421: the server is closing the session
+            reply = None
         if code == 530:  # authentication / STARTTLS required: the session, not this message
             self.close()
             return retry(self.redact(detail + " (check the channel's username, password and starttls)"))
+        reply = self.redact(reply) if reply is not None else None
         if 500 <= code < 600:
-            return failed(self.redact(detail))
-        return retry(self.redact(detail))
+            return failed(self.redact(detail), reply=reply)
+        return retry(self.redact(detail), reply=reply)
 
     def _connection(self) -> smtplib.SMTP:
         """The open connection, or a new one: connected, EHLO, STARTTLS, logged in."""
@@ -174,10 +209,10 @@ class SmtpAdapter:
         conn: smtplib.SMTP | None = None
         try:
             if self.use_ssl:
-                conn = smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname,
+                conn = _SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname,
                                         timeout=self.timeout, context=self._tls())
             else:
-                conn = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname,
+                conn = _SMTP(self.host, self.port, local_hostname=self.local_hostname,
                                     timeout=self.timeout)
             conn.ehlo()
             if self.starttls:
