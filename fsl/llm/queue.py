@@ -21,21 +21,32 @@ For one claimed send:
    next tick asks again; after MAX_AUTO_ASKS outages in a row it waits for
    `fsl review retry`.
 
+The model is asked for a whole batch at once (`LLMOutbox.prepare`, called by
+the outbox before it hands the batch over): every send of the batch that a
+model writes is rendered concurrently, under one event loop and through one
+`LLMClient` kept for the whole tick (or delivery process), so `llm.concurrency`
+bounds the requests in flight, a 429's Retry-After holds back every message,
+a refused response format is learned once, and the connections are reused.
+Each message's outcome is then picked up one by one as the outbox hands the
+batch over; an error while rendering one message holds that message only.
+
 Every render's `RenderOutcome.to_journal()` -- ok ones included -- becomes a
 journal row (kind `llm_render`) of the action's enrollment and step.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.delivery import NeedsModel, OutMessage, RenderFailed, compose_send
+from fsl.delivery import NeedsModel, OutMessage, RenderFailed, compose_send, render_action
 from fsl.llm import review as R
-from fsl.llm.guards import GuardSettings
-from fsl.llm.render import RenderOutcome
+from fsl.llm.client import LLMClient
+from fsl.llm.guards import GuardSettings, Verdict
+from fsl.llm.render import RenderOutcome, render_llm
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
 
@@ -78,6 +89,12 @@ def render_need(runtime: "Runtime", rec, contact, need: NeedsModel, guards: Guar
     return render_llm_sync(need.template, need.context, guards, LLMClient(llm), SqlRenderCache(runtime.db))
 
 
+def _outage(reason: str) -> RenderOutcome:
+    """A render that failed on our side: held as a model outage, so it is asked again later."""
+    verdict = Verdict("model", False, reason)
+    return RenderOutcome("held", None, (verdict,), (), (f"model: {reason}",))
+
+
 def held_of(outcome: RenderOutcome) -> R.Held:
     """A held outcome as the review queue keeps it; an outage is told apart by its `model` verdict."""
     outage = any(v.guard == "model" and not v.passed for v in outcome.verdicts)
@@ -88,26 +105,95 @@ def held_of(outcome: RenderOutcome) -> R.Held:
 
 
 class LLMOutbox:
-    """One tick's model-written sends: what each render decided, until its settle."""
+    """One tick's model-written sends: one client and one event loop for all of
+    them, what each render decided until its hand-over, then until its settle."""
 
     def __init__(self, runtime: "Runtime", now: datetime) -> None:
         self.runtime = runtime
         self.now = now
         self.notes: dict[str, tuple[str, Any]] = {}  # key -> (ok | approved | held, journal or Held)
+        self.ready: dict[str, tuple[str, Any]] = {}  # key -> (approved, (id, subject, body)) | (outcome, RenderOutcome)
+        self._client: LLMClient | None = None
+        self._loop: asyncio.Runner | None = None
+
+    def prepare(self, items: list) -> None:
+        """Render every model-written send among the outbox's `items` (fsl.ops.outbox.Item) at once."""
+        wanted = []
+        for item in items:
+            try:
+                render_action(item.rec, item.contact, item.deal, self.runtime.templates, self.runtime.config,
+                              item.vars)
+            except NeedsModel as need:
+                wanted.append((item.key, item.rec, item.contact, need))
+            except Exception:  # noqa: BLE001 - not ours: the hand-over reports it for this item
+                continue
+        if wanted:
+            self._render(wanted)
+
+    def _render(self, wanted: list[tuple]) -> None:
+        with self.runtime.db.read() as conn:
+            for key, *_ in wanted:
+                approved = R.approved_text(conn, key)
+                if approved is not None:
+                    self.ready[key] = ("approved", approved)
+        todo = [w for w in wanted if w[0] not in self.ready]
+        if todo:
+            outcomes = self._run(self._render_all(todo))
+            for (key, *_), outcome in zip(todo, outcomes):
+                self.ready[key] = ("outcome", outcome)
+
+    async def _render_all(self, todo: list[tuple]) -> list[RenderOutcome]:
+        from fsl.store.cache import SqlRenderCache
+
+        rt, client = self.runtime, self._model()
+        cache = SqlRenderCache(rt.db)
+        # the client bounds the requests (llm.concurrency); this bounds the prompts in memory
+        limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
+
+        async def one(rec, contact, need: NeedsModel) -> RenderOutcome:
+            async with limit:
+                try:
+                    guards = guard_settings(rt, rec, contact, need.template)
+                    return await render_llm(need.template, need.context, guards, client, cache)
+                except Exception as exc:  # noqa: BLE001 - one message's error must not sink the batch
+                    return _outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}")
+
+        return list(await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo)))
+
+    def _model(self) -> LLMClient:
+        if self._client is None:
+            self._client = LLMClient(self.runtime.config.llm)
+        return self._client
+
+    def _run(self, coro: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(coro)
+
+    def close(self) -> None:
+        """Close the client's connections and the tick's event loop."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            if self._client is not None:
+                loop.run(self._client.aclose())
+        finally:
+            loop.close()
 
     def message(self, key: str, rec, contact, need: NeedsModel) -> OutMessage:
         """The message to hand over, or HeldRender (RenderFailed) when it must not go."""
-        rt = self.runtime
-        with rt.db.read() as conn:
-            approved = R.approved_text(conn, key)
-        if approved is not None:
-            review_id, subject, body = approved
+        if key not in self.ready:  # not prepared with its batch: render it alone, same client and loop
+            self._render([(key, rec, contact, need)])
+        kind, data = self.ready.pop(key)
+        if kind == "approved":
+            review_id, subject, body = data
             self.notes[key] = ("approved", review_id)
-            return compose_send(rec, contact, rt.config, subject, body)
-        outcome = render_need(rt, rec, contact, need)
+            return compose_send(rec, contact, self.runtime.config, subject, body)
+        outcome: RenderOutcome = data
         if outcome.status == "ok" and outcome.draft is not None:
             self.notes[key] = ("ok", outcome.to_journal())
-            return compose_send(rec, contact, rt.config, outcome.draft.subject, outcome.draft.body)
+            return compose_send(rec, contact, self.runtime.config, outcome.draft.subject, outcome.draft.body)
         held = held_of(outcome)
         self.notes[key] = ("held", held)
         raise HeldRender(held)

@@ -1,0 +1,100 @@
+"""A tick's model-written sends share one model client and one event loop.
+
+Through the production tick (SQLite store, real SMTP and a real
+OpenAI-compatible server on loopback), in-process and in a delivery process:
+the tick's messages go over one connection pool, `llm.concurrency` requests in
+flight at once, a 429's Retry-After holds back every message, and a server
+without structured output refuses it once per tick, not once per message.
+Every assertion is on the servers' counts, none on time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .llm_server import FakeLLMServer, Reply
+from .smtp_sink import SmtpSink
+from .test_ops_support import T0, make_project, populate, runtime
+
+N = 12
+CONCURRENCY = 4
+NOTE = """\
+---
+subject: "Notes for {{ contact.first_name }}"
+renderer: llm
+max_words: 120
+---
+Write a short, friendly note to {{ contact.first_name }} about getting started.
+"""
+PLAYBOOK = """\
+playbook noted:
+    enroll on signed_up
+    stop on unsubscribed
+    step note:
+        send email "note"
+"""
+
+
+def _project(tmp_path: Path, smtp_port: int, llm_url: str) -> Path:
+    config = make_project(tmp_path, port=smtp_port, playbooks={"noted": PLAYBOOK})
+    (tmp_path / "templates" / "note.md").write_text(NOTE)
+    config.write_text(config.read_text() + f'llm: {{base_url: "{llm_url}", model: fake, api_key: k, '
+                                            f'concurrency: {CONCURRENCY}, timeout: 20}}\n')
+    populate(config, N)
+    return config
+
+
+def _tick(config: Path, delivery: str):
+    # batches of 6: the tick hands its messages over in two batches (to the delivery process, or itself)
+    rt = runtime(config, batch_size=6, delivery=delivery)
+    try:
+        return rt.tick(T0)
+    finally:
+        rt.close()
+
+
+def _delivered(report, sink: SmtpSink, delivery: str) -> None:
+    assert report.delivered == N and report.failed == 0 and report.held == 0
+    assert len({m.rcpt_tos[0] for m in sink.messages}) == N
+    if delivery == "process":
+        assert report.delivery_process["started"] and report.delivery_process["delivered"] == N
+
+
+@pytest.mark.parametrize("delivery", ["inline", "process"])
+def test_one_client_and_pool_for_the_tick_with_llm_concurrency_in_flight(tmp_path: Path, delivery: str) -> None:
+    with SmtpSink() as sink, FakeLLMServer(latency=0.3) as llm:
+        config = _project(tmp_path, sink.port, llm.base_url)
+        report = _tick(config, delivery)
+        _delivered(report, sink, delivery)
+        assert llm.count == N
+        assert llm.max_in_flight == CONCURRENCY  # llm.concurrency, reached and never exceeded
+        assert llm.connections <= CONCURRENCY  # one pool for both batches, not a connection per message
+
+
+@pytest.mark.parametrize("delivery", ["inline", "process"])
+def test_a_refused_response_format_is_learned_once_per_tick(tmp_path: Path, delivery: str) -> None:
+    with SmtpSink() as sink, FakeLLMServer(latency=0.1, reject_formats={"json_schema"}) as llm:
+        config = _project(tmp_path, sink.port, llm.base_url)
+        report = _tick(config, delivery)
+        _delivered(report, sink, delivery)
+        assert llm.rejected == 1  # one probe refused, not one per message in flight
+        assert llm.count == N + 1
+        assert all(r.get("response_format", {}).get("type") == "json_object" for r in llm.requests[1:])
+        assert llm.max_in_flight == CONCURRENCY  # the probe did not leave the rest one at a time
+
+
+def test_a_429_seen_by_one_message_holds_back_the_others(tmp_path: Path) -> None:
+    # The first request is refused while the tick's other messages wait for it
+    # (the first answer proves the response format): on the server's clock, none
+    # of them may arrive before its Retry-After has passed.  (Requests already in
+    # flight when a 429 is sent cannot know of it: a request refused mid-flight
+    # would make the count depend on timing.)
+    with SmtpSink() as sink, FakeLLMServer(latency=0.2) as llm:
+        llm.queue(Reply.error(429, {"Retry-After-Ms": "500"}))
+        config = _project(tmp_path, sink.port, llm.base_url)
+        report = _tick(config, "inline")
+        _delivered(report, sink, "inline")
+        assert llm.throttled == 0  # every message waited for the Retry-After one of them got ...
+        assert llm.count == N + 1  # ... the refused one was asked again once ...
+        assert llm.max_in_flight == CONCURRENCY  # ... and then they went together
