@@ -41,6 +41,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from fsl.config import LLMConfig
 from fsl.llm.schema import DRAFT_SCHEMA, response_format
@@ -251,7 +252,10 @@ class LLMClient:
             kwargs["response_format"] = fmt
         failure: _Failure | None = None
         try:
-            result = await asyncio.wait_for(self._sdk().chat.completions.create(**kwargs),
+            # the SDK's documented `post` for custom requests: the same HTTP client, errors and
+            # response model as `chat.completions.create`, without re-walking our plain-dict
+            # arguments against its TypedDicts (a fifth of the CPU of a render, measured)
+            result = await asyncio.wait_for(self._sdk().post("/chat/completions", body=kwargs, cast_to=ChatCompletion),
                                             timeout=self.config.timeout_seconds)
         except (asyncio.TimeoutError, openai.APITimeoutError):
             failure = _Failure("timeout", f"no answer within {self.config.timeout_seconds:g} s")

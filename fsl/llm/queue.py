@@ -46,7 +46,7 @@ from fsl.delivery import NeedsModel, OutMessage, RenderFailed, compose_send, ren
 from fsl.llm import review as R
 from fsl.llm.client import LLMClient
 from fsl.llm.guards import GuardSettings, Verdict
-from fsl.llm.render import RenderOutcome, render_llm
+from fsl.llm.render import RenderOutcome, _from_cache, render_llm
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
 
@@ -62,10 +62,11 @@ class HeldRender(RenderFailed):
         self.held = held
 
 
-def guard_settings(runtime: "Runtime", rec, contact, template) -> GuardSettings:
-    """The guards of one send: the template's rules, this contact, the channel's sender, the offer."""
+def guard_settings(runtime: "Runtime", rec, contact, template, engine=None) -> GuardSettings:
+    """The guards of one send: the template's rules, this contact, the channel's sender, the offer.
+    `engine`: the runtime's, when the caller already has it (asking costs a read of the store)."""
     channel = runtime.config.channels.get(rec.channel or "")
-    prog = runtime.engine().programs.get(rec.playbook)
+    prog = (engine or runtime.engine()).programs.get(rec.playbook)
     return GuardSettings.for_message(template, contact=contact.fields,
                                      sender=channel.settings.get("from") if channel is not None else None,
                                      offer=rec.offer, offer_max=prog.plan.offer_max if prog else None)
@@ -87,6 +88,40 @@ def render_need(runtime: "Runtime", rec, contact, need: NeedsModel, guards: Guar
                            "and fsl.yaml configures no llm endpoint")
     guards = guards or guard_settings(runtime, rec, contact, need.template)
     return render_llm_sync(need.template, need.context, guards, LLMClient(llm), SqlRenderCache(runtime.db))
+
+
+class _WriteBehind:
+    """The store's render cache, its writes kept until the batch is rendered.
+
+    Why: one write transaction for the batch instead of one per message, and
+    no wait for the store's write lock (or, in a delivery process on SQLite,
+    for the tick's write turn) inside the event loop, where it would stall
+    every render in flight.  First writer still wins: `settle` writes the
+    batch, and a render whose key another worker stored first in the meantime
+    takes that text instead (checked again by the guards), as `render_llm`
+    does when its own `put` loses.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pending: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.pending.get(key) or self.store.get(key)
+
+    def put(self, key: str, value: str) -> str:
+        return self.pending.setdefault(key, value)
+
+    def settle(self, done: list[tuple[RenderOutcome, GuardSettings | None]]) -> list[RenderOutcome]:
+        stored = self.store.put_many(self.pending)
+        out = []
+        for outcome, guards in done:
+            key = outcome.cache_key
+            if (not outcome.cached and outcome.status == "ok" and key in self.pending and guards is not None
+                    and stored.get(key, self.pending[key]) != self.pending[key]):
+                outcome = _from_cache(stored[key], guards, key, outcome.attempts)  # another writer won
+            out.append(outcome)
+        return out
 
 
 def _outage(reason: str) -> RenderOutcome:
@@ -146,19 +181,22 @@ class LLMOutbox:
         from fsl.store.cache import SqlRenderCache
 
         rt, client = self.runtime, self._model()
-        cache = SqlRenderCache(rt.db)
+        engine = rt.engine()  # once for the batch
+        cache = _WriteBehind(SqlRenderCache(rt.db))
         # the client bounds the requests (llm.concurrency); this bounds the prompts in memory
         limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
 
-        async def one(rec, contact, need: NeedsModel) -> RenderOutcome:
+        async def one(rec, contact, need: NeedsModel) -> tuple[RenderOutcome, GuardSettings | None]:
+            guards = None
             async with limit:
                 try:
-                    guards = guard_settings(rt, rec, contact, need.template)
-                    return await render_llm(need.template, need.context, guards, client, cache)
+                    guards = guard_settings(rt, rec, contact, need.template, engine)
+                    return await render_llm(need.template, need.context, guards, client, cache), guards
                 except Exception as exc:  # noqa: BLE001 - one message's error must not sink the batch
-                    return _outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}")
+                    return _outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}"), guards
 
-        return list(await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo)))
+        done = await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo))
+        return cache.settle(done)
 
     def _model(self) -> LLMClient:
         if self._client is None:
