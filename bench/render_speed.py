@@ -15,7 +15,7 @@ overhead costs.  Target: >= 0.9.
 By default the server runs in a child process, so its threads do not share
 the GIL with the outbox under test; `--in-process` keeps it in this one.
 
-    python bench/render_speed.py [--renders 400] [--latency 0.2] [--concurrency 16] [--in-process]
+    python bench/render_speed.py [--renders 600] [--latency 0.2] [--concurrency 16] [--in-process]
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def deliver(config: Path, folder: Path) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--renders", type=int, default=400)
+    parser.add_argument("--renders", type=int, default=600)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--in-process", action="store_true", help="run the server in this process")

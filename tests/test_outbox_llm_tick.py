@@ -100,37 +100,62 @@ def test_a_429_seen_by_one_message_holds_back_the_others(tmp_path: Path) -> None
         assert llm.max_in_flight == CONCURRENCY  # ... and then they went together
 
 
-def test_the_batch_cache_keeps_first_writer_wins(tmp_path: Path) -> None:
-    """The batch's renders are written to the store's cache after the batch; a text another
-    worker stored for the same key meanwhile is the one used (checked by the guards again)."""
+def _render_behind(db, llm: FakeLLMServer):
+    """One render through a write-behind cache on the store: (outcome, guards, cache)."""
     import asyncio
-    import json
 
     from fsl.config import LLMConfig
     from fsl.llm import GuardSettings, LLMClient, contact_context, render_llm
     from fsl.llm.queue import _WriteBehind
-    from fsl.store import open_store
     from fsl.store.cache import SqlRenderCache
     from fsl.templates import parse_template
 
     template = parse_template(NOTE, Path("note.md"), "note")
     guards = GuardSettings.for_message(template, contact={"email": "dana@example.com"}, sender="a@acme.example")
+    client = LLMClient(LLMConfig(base_url=llm.base_url, model="fake", api_key="k"))
+    cache = _WriteBehind(SqlRenderCache(db))
+
+    async def render():
+        try:
+            return await render_llm(template, contact_context({"first_name": "Dana"}), guards, client, cache)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(render()), guards, cache
+
+
+def test_the_batch_cache_keeps_first_writer_wins(tmp_path: Path) -> None:
+    """The batch's renders are written to the store's cache after the batch; a text another
+    worker stored for the same key meanwhile is the one used (checked by the guards again)."""
+    import json
+
+    from fsl.store import open_store
+    from fsl.store.cache import SqlRenderCache
+
     db = open_store(f"sqlite:///{tmp_path / 'fsl.db'}")
     theirs = json.dumps({"subject": "Their subject", "body": "Their text, already sent by another worker."})
     with FakeLLMServer() as llm:
-        client = LLMClient(LLMConfig(base_url=llm.base_url, model="fake", api_key="k"))
-        cache = _WriteBehind(SqlRenderCache(db))
-
-        async def render():
-            try:
-                return await render_llm(template, contact_context({"first_name": "Dana"}), guards, client, cache)
-            finally:
-                await client.aclose()
-
-        mine = asyncio.run(render())
+        mine, guards, cache = _render_behind(db, llm)
         assert mine.status == "ok" and not mine.cached and SqlRenderCache(db).get(mine.cache_key) is None
         SqlRenderCache(db).put(mine.cache_key, theirs)  # another worker, while this batch rendered
         [settled] = cache.settle([(mine, guards)])
     assert settled.status == "ok" and settled.cached and settled.draft.subject == "Their subject"
     assert SqlRenderCache(db).get(mine.cache_key) == theirs
+    db.dispose()
+
+
+def test_a_render_the_cache_cannot_keep_is_not_sent(tmp_path: Path) -> None:
+    """Sent without being stored, a crash before the settle would have the next tick send
+    another text under the same key: held as an outage instead, asked again later."""
+    from fsl.llm.queue import held_of
+    from fsl.store import open_store
+
+    db = open_store(f"sqlite:///{tmp_path / 'fsl.db'}")
+    with FakeLLMServer() as llm:
+        mine, guards, cache = _render_behind(db, llm)
+    with db.write() as conn:
+        conn.exec_driver_sql("DROP TABLE render_cache")  # the store refuses the batch's write
+    [settled] = cache.settle([(mine, guards)])
+    assert settled.status == "held" and "cannot store the render" in settled.reasons[0]
+    assert held_of(settled).cause == "model_unavailable"
     db.dispose()

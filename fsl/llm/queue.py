@@ -113,13 +113,18 @@ class _WriteBehind:
         return self.pending.setdefault(key, value)
 
     def settle(self, done: list[tuple[RenderOutcome, GuardSettings | None]]) -> list[RenderOutcome]:
-        stored = self.store.put_many(self.pending)
+        try:
+            stored: dict[str, str] | None = self.store.put_many(self.pending)
+        except Exception as exc:  # noqa: BLE001 - the store is away: send nothing it does not hold
+            stored, why = None, f"cannot store the render: {type(exc).__name__}"
         out = []
         for outcome, guards in done:
             key = outcome.cache_key
-            if (not outcome.cached and outcome.status == "ok" and key in self.pending and guards is not None
-                    and stored.get(key, self.pending[key]) != self.pending[key]):
-                outcome = _from_cache(stored[key], guards, key, outcome.attempts)  # another writer won
+            if not outcome.cached and outcome.status == "ok" and key in self.pending:
+                if stored is None:  # sent now, a crash would have the next tick write another text
+                    outcome = _outage(why)
+                elif guards is not None and stored.get(key, self.pending[key]) != self.pending[key]:
+                    outcome = _from_cache(stored[key], guards, key, outcome.attempts)  # another writer won
             out.append(outcome)
         return out
 
