@@ -3,7 +3,7 @@
 A project on a SQLite store with N contacts enrolled in a playbook whose one
 step sends a `renderer: llm` template.  A first tick without delivery records
 the N sends in the outbox; then the outbox delivers them exactly as a tick
-does (fsl.ops.outbox.deliver: claim a batch, have the model write its
+does (fsl.runtime.outbox.deliver: claim a batch, have the model write its
 messages -- one client and one event loop, `llm.concurrency` requests in
 flight -- check every guard, hand over to a recording channel, settle with
 the journal entries) and that part is timed.  The model is an
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from recorder import Recorder  # noqa: E402
 
-import fsl.llm.queue  # noqa: E402,F401 - the openai SDK's import (1-3 s) is paid once a process, not timed here
+import fsl.runtime.llm_queue  # noqa: E402,F401 - the openai SDK's import (1-3 s) is paid once a process, not timed here
 
 from tests.llm_server import FakeLLMServer  # noqa: E402
 from tests.test_ops_support import T0, make_project, populate, runtime  # noqa: E402
@@ -79,9 +79,9 @@ def project(folder: Path, base_url: str, n: int, concurrency: int) -> Path:
 
 
 def deliver(config: Path, folder: Path) -> tuple[float, dict]:
-    from fsl.ops.outbox import deliver as outbox_deliver
-    from fsl.ops.runtime import TickReport
-    from fsl.runtime.timing import iso
+    from fsl.runtime.outbox import deliver as outbox_deliver
+    from fsl.runtime.runtime import TickReport
+    from fsl.engine.timing import iso
 
     rt = runtime(config, delivery="inline")
     rt.adapters = {"email": Recorder(folder / "sent.txt")}

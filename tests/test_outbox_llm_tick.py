@@ -106,7 +106,7 @@ def _render_behind(db, llm: FakeLLMServer):
 
     from fsl.config import LLMConfig
     from fsl.llm import GuardSettings, LLMClient, contact_context, render_llm
-    from fsl.llm.queue import _WriteBehind
+    from fsl.runtime.llm_queue import _WriteBehind
     from fsl.store.cache import SqlRenderCache
     from fsl.templates import parse_template
 
@@ -147,7 +147,7 @@ def test_the_batch_cache_keeps_first_writer_wins(tmp_path: Path) -> None:
 def test_a_render_the_cache_cannot_keep_is_not_sent(tmp_path: Path) -> None:
     """Sent without being stored, a crash before the settle would have the next tick send
     another text under the same key: held as an outage instead, asked again later."""
-    from fsl.llm.queue import held_of
+    from fsl.runtime.llm_queue import held_of
     from fsl.store import open_store
 
     db = open_store(f"sqlite:///{tmp_path / 'fsl.db'}")

@@ -17,7 +17,7 @@ a single request at a time tries it, so that a server without structured
 output refuses one request per client, not one per message in flight.
 An endpoint's limit and Retry-After are shared by every call to it in one
 event loop, a client's mode and connection pool by every call through it: the outbox keeps one client and one loop per tick (or
-delivery process) for that reason (fsl.llm.queue).  Answers are never trusted:
+delivery process) for that reason (fsl.runtime.llm_queue).  Answers are never trusted:
 `fsl.llm.schema.parse_draft` re-validates them.
 
 Secrets: the API key is handed to the SDK and nowhere else.  Error messages
