@@ -1,81 +1,104 @@
-"""LLM render throughput: N renders against a loopback OpenAI-compatible server with fixed latency.
+"""LLM render throughput on the production path: outbox -> model -> guards -> outbox.
 
-Every render goes the whole way: Jinja2 prompt, the openai SDK over HTTP,
-parsing, every guard, the render cache.  The server (tests/llm_server.py)
-answers each request after `--latency` seconds; with `--concurrency` requests
-in flight the ideal throughput is concurrency / latency (16 / 0.2 s = 80/s),
-and the ratio to it says how much our own overhead costs.  Target: >= 0.9.
+A project on a SQLite store with N contacts enrolled in a playbook whose one
+step sends a `renderer: llm` template.  A first tick without delivery records
+the N sends in the outbox; then the outbox delivers them exactly as a tick
+does (fsl.runtime.outbox.deliver: claim a batch, have the model write its
+messages -- one client and one event loop, `llm.concurrency` requests in
+flight -- check every guard, hand over to a recording channel, settle with
+the journal entries) and that part is timed.  The model is an
+OpenAI-compatible server on loopback (tests/llm_server.py) answering each
+request after `--latency` seconds, so the ideal throughput is
+concurrency / latency (16 / 0.2 s = 80/s); the ratio to it says what our own
+overhead costs.  Target: >= 0.9.
 
 By default the server runs in a child process, so its threads do not share
-the GIL with the client under test; `--in-process` keeps it in this one.
+the GIL with the outbox under test; `--in-process` keeps it in this one.
 
-    python bench/render_speed.py [--renders 1000] [--latency 0.2] [--concurrency 16] [--in-process]
+    python bench/render_speed.py [--renders 600] [--latency 0.2] [--concurrency 16] [--in-process]
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from fsl.config import LLMConfig  # noqa: E402
-from fsl.llm import GuardSettings, LLMClient, MemoryCache, RenderJob, contact_context, render_many  # noqa: E402
-from fsl.templates import parse_template  # noqa: E402
+from recorder import Recorder  # noqa: E402
+
+import fsl.runtime.llm_queue  # noqa: E402,F401 - the openai SDK's import (1-3 s) is paid once a process, not timed here
+
 from tests.llm_server import FakeLLMServer  # noqa: E402
+from tests.test_ops_support import T0, make_project, populate, runtime  # noqa: E402
 
-TEMPLATE = parse_template("""---
-subject: "Next steps for {{ deal.name }}"
+TEMPLATE = """---
+subject: "Next steps for {{ contact.first_name }}"
 renderer: llm
 max_words: 150
 avoid: ["just checking in", "touching base"]
 links:
   case_study: "https://acme.example/cases/northwind"
 ---
-Write a short, warm follow-up to {{ contact.first_name }} {{ contact.last_name }} at {{ contact.company }}
-about {{ deal.name }} (stage {{ deal.stage }}). Mention their pain point: {{ deal.pain_point }}.
-""", Path("recap.md"), "recap")
+Write a short, warm follow-up to {{ contact.first_name }} about getting started with Acme.
+"""
+PLAYBOOK = """\
+playbook recap:
+    enroll on signed_up
+    stop on unsubscribed
+    step recap:
+        send email "recap"
+"""
 
 
-def jobs(n: int) -> list[RenderJob]:
-    out = []
-    for i in range(n):  # every contact distinct: every render is a cache miss
-        contact = {"id": f"c{i}", "first_name": f"Dana{i}", "last_name": "Lee", "company": f"Company {i}",
-                   "email": f"dana{i}@example.com"}
-        deal = {"name": f"Deal {i}", "stage": "demo", "pain_point": "slow onboarding"}
-        context = contact_context(contact, deal=deal)
-        guards = GuardSettings.for_message(TEMPLATE, contact=contact, sender="Ana Ruiz <ana@acme.example>")
-        out.append(RenderJob(TEMPLATE, context, guards))
-    return out
-
-
-def _child(latency: float, ready: "multiprocessing.Queue[str]", stop: "multiprocessing.Event") -> None:  # type: ignore[type-arg]
+def _child(latency: float, ready, stop, counts) -> None:  # type: ignore[no-untyped-def]
     with FakeLLMServer(latency=latency) as server:
         ready.put(server.base_url)
         stop.wait()
+        counts.put({"requests": server.count, "connections": server.connections,
+                    "max_in_flight": server.max_in_flight})
 
 
-async def run(base_url: str, n: int, concurrency: int) -> tuple[float, list[str], LLMClient]:
-    config = LLMConfig(base_url=base_url, model="bench", api_key="bench-key", timeout_seconds=10,
-                       concurrency=concurrency, max_retries=2)
-    client = LLMClient(config)
-    work = jobs(n)
+def project(folder: Path, base_url: str, n: int, concurrency: int) -> Path:
+    config = make_project(folder, playbooks={"recap": PLAYBOOK})
+    (folder / "templates" / "recap.md").write_text(TEMPLATE)
+    config.write_text(config.read_text() + f'llm: {{base_url: "{base_url}", model: bench, api_key: bench-key, '
+                                            f'timeout: 10, concurrency: {concurrency}, max_retries: 2}}\n')
+    populate(config, n)  # every contact distinct: every render is a cache miss
+    rt = runtime(config)
+    try:
+        rt.tick(T0, deliver=False)  # the engine records the sends; the outbox has them pending
+    finally:
+        rt.close()
+    return config
+
+
+def deliver(config: Path, folder: Path) -> tuple[float, dict]:
+    from fsl.runtime.outbox import deliver as outbox_deliver
+    from fsl.runtime.runtime import TickReport
+    from fsl.engine.timing import iso
+
+    rt = runtime(config, delivery="inline")
+    rt.adapters = {"email": Recorder(folder / "sent.txt")}
+    report = TickReport(iso(T0))
     try:
         started = time.perf_counter()
-        outcomes = await render_many(work, client, MemoryCache())
+        outbox_deliver(rt, T0, report)
         elapsed = time.perf_counter() - started
     finally:
-        await client.aclose()
-    return elapsed, [o.status for o in outcomes], client
+        rt.close()
+    return elapsed, {"delivered": report.delivered, "held": report.held, "failed": report.failed,
+                     "retried": report.retried}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--renders", type=int, default=1000)
+    parser.add_argument("--renders", type=int, default=600)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--in-process", action="store_true", help="run the server in this process")
@@ -83,36 +106,48 @@ def main() -> None:
 
     if args.in_process:
         server = FakeLLMServer(latency=args.latency).start()
-        base_url, stop_server = server.base_url, server.stop
+        base_url = server.base_url
+
+        def stop_server() -> dict:
+            server.stop()
+            return {"requests": server.count, "connections": server.connections,
+                    "max_in_flight": server.max_in_flight}
     else:
         ctx = multiprocessing.get_context("spawn")
-        ready, stop = ctx.Queue(), ctx.Event()
-        child = ctx.Process(target=_child, args=(args.latency, ready, stop), daemon=True)
+        ready, stop, counts = ctx.Queue(), ctx.Event(), ctx.Queue()
+        child = ctx.Process(target=_child, args=(args.latency, ready, stop, counts), daemon=True)
         child.start()
         base_url = ready.get(timeout=30)
 
-        def stop_server() -> None:
+        def stop_server() -> dict:
             stop.set()
+            got = counts.get(timeout=30)
             child.join(timeout=10)
+            return got
 
-    try:
-        elapsed, statuses, client = asyncio.run(run(base_url, args.renders, args.concurrency))
-    finally:
-        stop_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        try:
+            config = project(folder, base_url, args.renders, args.concurrency)
+            elapsed, outcome = deliver(config, folder)
+        finally:
+            server_counts = stop_server()
+        sent = Recorder(folder / "sent.txt").keys()
 
-    ok = statuses.count("ok")
-    rate = len(statuses) / elapsed
+    rate = outcome["delivered"] / elapsed
     ideal = args.concurrency / args.latency if args.latency > 0 else float("inf")
-    print(f"renders:      {len(statuses)} ({ok} ok, {len(statuses) - ok} held), "
-          f"{client.stats.requests} HTTP requests, {client.stats.retries} retries")
+    print(f"renders:      {args.renders} sends: {outcome['delivered']} delivered ({len(sent)} recorded), "
+          f"{outcome['held']} held, {outcome['failed']} failed, {outcome['retried']} retried")
     print(f"server:       latency {args.latency * 1000:.0f} ms, "
-          f"{'in this process' if args.in_process else 'in a child process'}")
+          f"{'in this process' if args.in_process else 'in a child process'}; "
+          f"{server_counts['requests']} HTTP requests over {server_counts['connections']} connections, "
+          f"at most {server_counts['max_in_flight']} in flight")
     print(f"concurrency:  {args.concurrency}")
-    print(f"elapsed:      {elapsed:.2f} s")
+    print(f"elapsed:      {elapsed:.2f} s (outbox delivery: claim, model, guards, hand-over, settle)")
     print(f"renders/s:    {rate:.1f}")
     print(f"ideal:        {ideal:.1f}/s ({args.concurrency} / {args.latency:g} s)")
     print(f"ratio:        {rate / ideal:.3f}  (target >= 0.9)")
-    if ok != len(statuses):
+    if outcome["delivered"] != args.renders:
         sys.exit(1)
 
 

@@ -21,8 +21,13 @@ and JSON, not a mock transport.
 
 `reject_formats={"json_schema"}` makes the server answer 400 to requests
 whose response_format has one of those types (a server without structured
-output).  Every request body is kept in `requests` (and its arrival time in
-`arrivals`); `max_in_flight` is the highest number of requests handled at once.
+output); `rejected` counts them.  Every request body is kept in `requests`
+(and its arrival time in `arrivals`); `max_in_flight` is the highest number of
+requests handled at once, `connections` the number of TCP connections opened.
+
+Like a real rate limiter, the server holds to the Retry-After it sent: a
+request arriving before that delay has passed gets a 429 too (`throttled`
+counts those), so a client that ignores it shows up in the counts.
 """
 from __future__ import annotations
 
@@ -133,6 +138,10 @@ class FakeLLMServer:
         self.authorizations: list[str] = []
         self.arrivals: list[float] = []  # time.monotonic() of each request, in arrival order
         self.max_in_flight = 0
+        self.connections = 0
+        self.rejected = 0  # requests refused for their response_format
+        self.throttled = 0  # requests that came before the end of a Retry-After this server gave
+        self._limited_until = 0.0
         self._queue: list[Reply] = []
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -190,10 +199,19 @@ class FakeLLMServer:
 
     def _answer(self, request: dict[str, Any], auth: str) -> tuple[int, dict[str, str], bytes | None]:
         """(status, headers, body); body None means: close without answering."""
+        with self._lock:
+            wait = self._limited_until - time.monotonic()
+            if wait > 0:
+                self.throttled += 1
+                self.requests.append(request)
+        if wait > 0:
+            error = {"error": {"message": "rate limited, retry later", "type": "rate_limit"}}
+            return 429, {"Retry-After-Ms": f"{wait * 1000:.0f}"}, json.dumps(error).encode()
         fmt = (request.get("response_format") or {}).get("type")
         if fmt in self.reject_formats:
             with self._lock:
                 self.requests.append(request)
+                self.rejected += 1
             error = {"error": {"message": f"response_format {fmt} is not supported", "type": "invalid_request_error"}}
             return 400, {}, json.dumps(error).encode()
         reply, n = self._next(request)
@@ -207,6 +225,8 @@ class FakeLLMServer:
             text = json.dumps(body)
             if reply.echo_auth:
                 text = json.dumps({"error": {"message": f"bad credentials: {auth}", "header": auth}})
+            if reply.status == 429:
+                self._hold_to(reply.headers)
             return reply.status, reply.headers, text.encode()
         if reply.kind == "content":
             content = reply.content or ""
@@ -215,6 +235,17 @@ class FakeLLMServer:
         else:
             content = json.dumps(good_draft(request))
         return 200, {}, json.dumps(completion(request, content, n)).encode()
+
+    def _hold_to(self, headers: dict[str, str]) -> None:
+        """Refuse requests until the Retry-After just sent has passed."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            seconds = (float(lower["retry-after-ms"]) / 1000 if "retry-after-ms" in lower
+                       else float(lower.get("retry-after", 0)))
+        except ValueError:  # an HTTP date: not used by the tests
+            return
+        with self._lock:
+            self._limited_until = max(self._limited_until, time.monotonic() + seconds)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -225,6 +256,11 @@ class FakeLLMServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 pass
+
+            def setup(self) -> None:  # one handler per TCP connection
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)

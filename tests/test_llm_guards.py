@@ -1,6 +1,8 @@
 """fsl.llm guards and answer parsing: each guard passing and failing, and the tricky cases."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -338,3 +340,32 @@ def test_check_never_raises_and_is_deterministic(body, subject):
     draft = Draft(subject=subject, body=body)
     first = check(draft, settings())
     assert first == check(draft, settings()) and len(first) == len(GUARDS)
+
+
+# -- bare domains: any real TLD (the Public Suffix List, offline) -----------------------------
+
+
+@pytest.mark.parametrize("extra", ["acme.agency/deal", "acme.finance", "acme.studio", "example.co.uk",
+                                   "bücher.de", "setup.zip", "clip.mov", "Rival.Shop/pricing"])
+def test_bare_domains_under_any_real_tld_fail(extra):
+    v = verdict("s", f"{GOOD_BODY} Also {extra} there")["links"]
+    assert not v.passed and extra.split("/")[0] in v.reason
+
+
+@pytest.mark.parametrize("text", ["e.g. the report", "i.e. soon", "v1.2 is out", "see report.pdf attached",
+                                  "Node.js and U.S.A.", "notes.txt", "co.uk alone is no site"])
+def test_abbreviations_versions_and_file_names_are_not_links(text):
+    assert find_links(text) == ([], [])
+
+
+def test_the_suffix_list_is_read_offline():
+    """The guard's first use loads the list shipped in the wheel: no DNS, no connection."""
+    code = ("import sys\n"
+            "def hook(event, args):\n"
+            "    if event.startswith(('socket.', 'urllib.')):\n"
+            "        raise SystemExit('network: ' + event)\n"
+            "sys.addaudithook(hook)\n"
+            "from fsl.llm.guards import find_links\n"
+            "assert find_links('see acme.agency/deal')[0] == ['acme.agency/deal']\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -12,7 +12,12 @@ Structured output is asked for with a strict `json_schema` response format;
 a server that refuses it (400/422 saying nothing, or naming the format or the
 schema) is asked again with `json_object`, then with no response format and
 the schema spelled out in the prompt.  The mode that
-worked is remembered for the client's later calls.  Answers are never trusted:
+worked is remembered for the client's later calls, and until one has worked
+a single request at a time tries it, so that a server without structured
+output refuses one request per client, not one per message in flight.
+An endpoint's limit and Retry-After are shared by every call to it in one
+event loop, a client's mode and connection pool by every call through it: the outbox keeps one client and one loop per tick (or
+delivery process) for that reason (fsl.runtime.llm_queue).  Answers are never trusted:
 `fsl.llm.schema.parse_draft` re-validates them.
 
 Secrets: the API key is handed to the SDK and nowhere else.  Error messages
@@ -36,6 +41,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from fsl.config import LLMConfig
 from fsl.llm.schema import DRAFT_SCHEMA, response_format
@@ -66,17 +72,25 @@ class ModelUnavailable(Exception):
 
 @dataclass
 class _EndpointState:
-    """Shared by every client of one endpoint within one event loop."""
+    """Shared by every client of one endpoint within one event loop: its limit and its Retry-After."""
 
     semaphore: asyncio.Semaphore
     not_before: float = 0.0  # loop time before which no request may start (a 429's Retry-After)
 
 
-# event loop -> endpoint -> state.  asyncio primitives belong to one loop, and
-# the sync wrapper runs a fresh loop per call, so the state is per loop.
+# event loop -> endpoint -> state.  asyncio primitives belong to one loop; the
+# outbox runs one loop per tick (or delivery process) for all its messages.
 _ENDPOINTS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _EndpointState]]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+@dataclass
+class _LoopState:
+    """One client's own things within one event loop."""
+
+    sdk: openai.AsyncOpenAI  # one connection pool for every call
+    probe: asyncio.Lock  # held by the one request trying a response format not yet seen to work
 
 
 @dataclass
@@ -118,6 +132,7 @@ class LLMClient:
         self.endpoint = config.base_url.rstrip("/")
         self.model = config.model
         self.mode = MODES[0]
+        self.mode_proven = False  # an answer came back in `mode`: no need to probe it one request at a time
         self.stats = CallStats()
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
@@ -125,27 +140,28 @@ class LLMClient:
         self._rate_limit_retries = rate_limit_retries
         self._sleep = sleep
         self._rng = rng
-        self._sdk_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]" = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loops: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"LLMClient(endpoint={display_endpoint(self.endpoint)!r}, model={self.model!r})"
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _sdk(self) -> openai.AsyncOpenAI:
+    def _mine(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        client = self._sdk_clients.get(loop)
-        if client is None:
-            client = openai.AsyncOpenAI(
+        mine = self._loops.get(loop)
+        if mine is None:
+            sdk = openai.AsyncOpenAI(
                 base_url=self.endpoint,
                 api_key=self.config.api_key or _NO_KEY,
                 timeout=self.config.timeout_seconds + 1.0,  # our own deadline (wait_for) fires first
                 max_retries=0,
             )
-            self._sdk_clients[loop] = client
-        return client
+            mine = self._loops[loop] = _LoopState(sdk, asyncio.Lock())
+        return mine
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        return self._mine().sdk
 
     def _state(self) -> _EndpointState:
         per_loop = _ENDPOINTS.setdefault(asyncio.get_running_loop(), {})
@@ -160,9 +176,9 @@ class LLMClient:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - called outside a loop
             return
-        client = self._sdk_clients.pop(loop, None)
-        if client is not None:
-            await client.close()
+        state = self._loops.pop(loop, None)
+        if state is not None:
+            await state.sdk.close()
 
     def redact(self, text: str) -> str:
         """`text` with the API key (and anything after `Bearer `) blanked out."""
@@ -184,8 +200,16 @@ class LLMClient:
             async with state.semaphore:
                 if state.not_before > loop.time():
                     continue  # a 429 arrived while we queued: wait without holding a slot
-                mode = self.mode
-                text, failure = await self._attempt(mode, messages)
+                if self.mode_proven:
+                    mode = self.mode
+                    text, failure = await self._attempt(mode, messages)
+                else:  # one request finds the format the server takes; the others wait for it
+                    async with self._mine().probe:
+                        if state.not_before > loop.time():
+                            continue
+                        mode = self.mode
+                        text, failure = await self._attempt(mode, messages)
+                        self.mode_proven = self.mode_proven or (failure is None and mode == self.mode)
             if failure is None:
                 return text
             if failure.kind == "format_rejected":
@@ -228,7 +252,10 @@ class LLMClient:
             kwargs["response_format"] = fmt
         failure: _Failure | None = None
         try:
-            result = await asyncio.wait_for(self._sdk().chat.completions.create(**kwargs),
+            # the SDK's documented `post` for custom requests: the same HTTP client, errors and
+            # response model as `chat.completions.create`, without re-walking our plain-dict
+            # arguments against its TypedDicts (a fifth of the CPU of a render, measured)
+            result = await asyncio.wait_for(self._sdk().post("/chat/completions", body=kwargs, cast_to=ChatCompletion),
                                             timeout=self.config.timeout_seconds)
         except (asyncio.TimeoutError, openai.APITimeoutError):
             failure = _Failure("timeout", f"no answer within {self.config.timeout_seconds:g} s")

@@ -22,6 +22,7 @@ Guards, by name:
   emails     no email address but the contact's and the sender's
   phones     no phone number but the contact's and the sender's
   links      every declared link present, and no other http(s) URL or bare domain
+             (any name under a real TLD: the Public Suffix List, read offline)
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 GUARDS: tuple[str, ...] = ("subject", "body", "max_words", "avoid", "offer", "emails", "phones", "links")
-GUARDS_VERSION = 1  # part of the render cache key: changing a check must not reuse old verdicts
+GUARDS_VERSION = 2  # part of the render cache key: changing a check must not reuse old verdicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,12 +279,37 @@ _OBFUSCATED_EMAIL = re.compile(
     r"(?<![\w.+\-])(?P<local>[\w.+\-]++)\s*[\[(<{]\s*at\s*[\])>}]\s*(?P<domain>[\w\-]+(?:\s*[\[(<{]\s*dot\s*[\])>}]\s*[\w\-]+)+)",
     re.I)
 _URL = re.compile(r"(?:https?://|(?<![\w@.\-])www\.)[^\s<>\"'`]+", re.I)
-_TLDS = (
-    "com net org io co ai app dev biz info me us uk de fr es it nl eu ca au in jp cn ru br ch se no dk fi pl pt be at "
-    "ie nz sg hk mx ly gl gg to tv xyz site online shop store tech cloud link page example edu gov so sh is"
-).split()
+# A bare domain is a run of dot-separated labels whose last one is a real
+# top-level domain (the Public Suffix List, shipped inside the publicsuffixlist
+# wheel and read offline): `acme.agency/deal` is a link, `e.g.`, `v1.2`,
+# `report.pdf` and `Node.js` are not.  File names whose extension is also a TLD
+# (`setup.zip`, `clip.mov`, `README.md`) count as links on purpose: mail
+# clients turn them into clickable links to whoever registered the domain.
+_LABEL = r"[^\W_](?:[\w\-]*[^\W_])?"
 _BARE_DOMAIN = re.compile(
-    rf"(?<![\w@.\-/])(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+(?:{'|'.join(_TLDS)})(?![\w\-])(?:/[^\s<>\"'`]*)?", re.I)
+    rf"(?<![\w@.\-/])(?:{_LABEL}\.)+(?:[^\W\d_]{{2,63}}|xn--[a-z0-9\-]+)(?![\w\-])(?:/[^\s<>\"'`]*)?", re.I)
+_RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost"})  # RFC 2606: not in the list, still links
+_PSL: Any = None
+
+
+def _domain_part(candidate: str) -> str | None:
+    """The longest leading part of `host[/path]` that is a domain under a real TLD (with its path), or None."""
+    global _PSL
+    if _PSL is None:
+        from publicsuffixlist import PublicSuffixList
+
+        _PSL = PublicSuffixList()
+    host, slash, path = candidate.partition("/")
+    labels = host.lower().split(".")
+    for end in range(len(labels), 1, -1):  # `acme.studio.Next` (no space after a full stop): `acme.studio`
+        name = ".".join(labels[:end])
+        suffix = _PSL.publicsuffix(name, accept_unknown=False)
+        if (suffix is not None and suffix != name) or labels[end - 1] in _RESERVED_TLDS:
+            kept = ".".join(host.split(".")[:end])
+            return kept + slash + path if end == len(labels) else kept
+    return None
+
+
 _PHONE = re.compile(  # digit groups are possessive and need a separator: no exponential backtracking
     r"(?<![\w+@/.\-])(?:\+\s?)?(?:\(\d++\)|\d++)"
     r"(?:(?:\s?[.\-]\s?|\s|\s?(?=\()|(?<=\)))(?:\(\d++\)|\d++)){0,7}"
@@ -337,7 +363,9 @@ def find_links(text: str) -> tuple[list[str], list[tuple[int, int]]]:
         spans.append((match.start(), match.start() + len(url)))
     rest = _mask(text, [m.span() for m in _EMAIL.finditer(text)] + spans)
     for match in _BARE_DOMAIN.finditer(rest):
-        url = _strip_url(match.group(0))
+        url = _domain_part(_strip_url(match.group(0)))
+        if url is None:
+            continue
         found.append(url)
         spans.append((match.start(), match.start() + len(url)))
     return found, spans

@@ -21,21 +21,32 @@ For one claimed send:
    next tick asks again; after MAX_AUTO_ASKS outages in a row it waits for
    `fsl review retry`.
 
+The model is asked for a whole batch at once (`LLMOutbox.prepare`, called by
+the outbox before it hands the batch over): every send of the batch that a
+model writes is rendered concurrently, under one event loop and through one
+`LLMClient` kept for the whole tick (or delivery process), so `llm.concurrency`
+bounds the requests in flight, a 429's Retry-After holds back every message,
+a refused response format is learned once, and the connections are reused.
+Each message's outcome is then picked up one by one as the outbox hands the
+batch over; an error while rendering one message holds that message only.
+
 Every render's `RenderOutcome.to_journal()` -- ok ones included -- becomes a
 journal row (kind `llm_render`) of the action's enrollment and step.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.delivery import NeedsModel, OutMessage, RenderFailed, compose_send
+from fsl.delivery import NeedsModel, OutMessage, RenderFailed, compose_send, render_action
 from fsl.llm import review as R
-from fsl.llm.guards import GuardSettings
-from fsl.llm.render import RenderOutcome
+from fsl.llm.client import LLMClient
+from fsl.llm.guards import GuardSettings, Verdict
+from fsl.llm.render import RenderOutcome, _from_cache, render_llm
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
 from .host import RuntimeHost
@@ -49,10 +60,11 @@ class HeldRender(RenderFailed):
         self.held = held
 
 
-def guard_settings(runtime: RuntimeHost, rec, contact, template) -> GuardSettings:
-    """The guards of one send: the template's rules, this contact, the channel's sender, the offer."""
+def guard_settings(runtime: RuntimeHost, rec, contact, template, engine=None) -> GuardSettings:
+    """The guards of one send: the template's rules, this contact, the channel's sender, the offer.
+    `engine`: the runtime's, when the caller already has it (asking costs a read of the store)."""
     channel = runtime.config.channels.get(rec.channel or "")
-    prog = runtime.engine().programs.get(rec.playbook)
+    prog = (engine or runtime.engine()).programs.get(rec.playbook)
     return GuardSettings.for_message(template, contact=contact.fields,
                                      sender=channel.settings.get("from") if channel is not None else None,
                                      offer=rec.offer, offer_max=prog.plan.offer_max if prog else None)
@@ -76,6 +88,51 @@ def render_need(runtime: RuntimeHost, rec, contact, need: NeedsModel, guards: Gu
     return render_llm_sync(need.template, need.context, guards, LLMClient(llm), SqlRenderCache(runtime.db))
 
 
+class _WriteBehind:
+    """The store's render cache, its writes kept until the batch is rendered.
+
+    Why: one write transaction for the batch instead of one per message, and
+    no wait for the store's write lock (or, in a delivery process on SQLite,
+    for the tick's write turn) inside the event loop, where it would stall
+    every render in flight.  First writer still wins: `settle` writes the
+    batch, and a render whose key another worker stored first in the meantime
+    takes that text instead (checked again by the guards), as `render_llm`
+    does when its own `put` loses.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.pending: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.pending.get(key) or self.store.get(key)
+
+    def put(self, key: str, value: str) -> str:
+        return self.pending.setdefault(key, value)
+
+    def settle(self, done: list[tuple[RenderOutcome, GuardSettings | None]]) -> list[RenderOutcome]:
+        try:
+            stored: dict[str, str] | None = self.store.put_many(self.pending)
+        except Exception as exc:  # noqa: BLE001 - the store is away: send nothing it does not hold
+            stored, why = None, f"cannot store the render: {type(exc).__name__}"
+        out = []
+        for outcome, guards in done:
+            key = outcome.cache_key
+            if not outcome.cached and outcome.status == "ok" and key in self.pending:
+                if stored is None:  # sent now, a crash would have the next tick write another text
+                    outcome = _outage(why)
+                elif guards is not None and stored.get(key, self.pending[key]) != self.pending[key]:
+                    outcome = _from_cache(stored[key], guards, key, outcome.attempts)  # another writer won
+            out.append(outcome)
+        return out
+
+
+def _outage(reason: str) -> RenderOutcome:
+    """A render that failed on our side: held as a model outage, so it is asked again later."""
+    verdict = Verdict("model", False, reason)
+    return RenderOutcome("held", None, (verdict,), (), (f"model: {reason}",))
+
+
 def held_of(outcome: RenderOutcome) -> R.Held:
     """A held outcome as the review queue keeps it; an outage is told apart by its `model` verdict."""
     outage = any(v.guard == "model" and not v.passed for v in outcome.verdicts)
@@ -86,26 +143,98 @@ def held_of(outcome: RenderOutcome) -> R.Held:
 
 
 class LLMOutbox:
-    """One tick's model-written sends: what each render decided, until its settle."""
+    """One tick's model-written sends: one client and one event loop for all of
+    them, what each render decided until its hand-over, then until its settle."""
 
     def __init__(self, runtime: RuntimeHost, now: datetime) -> None:
         self.runtime = runtime
         self.now = now
         self.notes: dict[str, tuple[str, Any]] = {}  # key -> (ok | approved | held, journal or Held)
+        self.ready: dict[str, tuple[str, Any]] = {}  # key -> (approved, (id, subject, body)) | (outcome, RenderOutcome)
+        self._client: LLMClient | None = None
+        self._loop: asyncio.Runner | None = None
+
+    def prepare(self, items: list) -> None:
+        """Render every model-written send among the outbox's `items` (fsl.runtime.outbox.Item) at once."""
+        wanted = []
+        for item in items:
+            try:
+                render_action(item.rec, item.contact, item.deal, self.runtime.templates, self.runtime.config,
+                              item.vars)
+            except NeedsModel as need:
+                wanted.append((item.key, item.rec, item.contact, need))
+            except Exception:  # noqa: BLE001 - not ours: the hand-over reports it for this item
+                continue
+        if wanted:
+            self._render(wanted)
+
+    def _render(self, wanted: list[tuple]) -> None:
+        with self.runtime.db.read() as conn:
+            for key, *_ in wanted:
+                approved = R.approved_text(conn, key)
+                if approved is not None:
+                    self.ready[key] = ("approved", approved)
+        todo = [w for w in wanted if w[0] not in self.ready]
+        if todo:
+            outcomes = self._run(self._render_all(todo))
+            for (key, *_), outcome in zip(todo, outcomes):
+                self.ready[key] = ("outcome", outcome)
+
+    async def _render_all(self, todo: list[tuple]) -> list[RenderOutcome]:
+        from fsl.store.cache import SqlRenderCache
+
+        rt, client = self.runtime, self._model()
+        engine = rt.engine()  # once for the batch
+        cache = _WriteBehind(SqlRenderCache(rt.db))
+        # the client bounds the requests (llm.concurrency); this bounds the prompts in memory
+        limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
+
+        async def one(rec, contact, need: NeedsModel) -> tuple[RenderOutcome, GuardSettings | None]:
+            guards = None
+            async with limit:
+                try:
+                    guards = guard_settings(rt, rec, contact, need.template, engine)
+                    return await render_llm(need.template, need.context, guards, client, cache), guards
+                except Exception as exc:  # noqa: BLE001 - one message's error must not sink the batch
+                    return _outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}"), guards
+
+        done = await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo))
+        return cache.settle(done)
+
+    def _model(self) -> LLMClient:
+        if self._client is None:
+            self._client = LLMClient(self.runtime.config.llm)
+        return self._client
+
+    def _run(self, coro: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(coro)
+
+    def close(self) -> None:
+        """Close the client's connections and the tick's event loop."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            if self._client is not None:
+                loop.run(self._client.aclose())
+        finally:
+            loop.close()
 
     def message(self, key: str, rec, contact, need: NeedsModel) -> OutMessage:
         """The message to hand over, or HeldRender (RenderFailed) when it must not go."""
-        rt = self.runtime
-        with rt.db.read() as conn:
-            approved = R.approved_text(conn, key)
-        if approved is not None:
-            review_id, subject, body = approved
+        if key not in self.ready:  # not prepared with its batch: render it alone, same client and loop
+            self._render([(key, rec, contact, need)])
+        kind, data = self.ready.pop(key)
+        if kind == "approved":
+            review_id, subject, body = data
             self.notes[key] = ("approved", review_id)
-            return compose_send(rec, contact, rt.config, subject, body)
-        outcome = render_need(rt, rec, contact, need)
+            return compose_send(rec, contact, self.runtime.config, subject, body)
+        outcome: RenderOutcome = data
         if outcome.status == "ok" and outcome.draft is not None:
             self.notes[key] = ("ok", outcome.to_journal())
-            return compose_send(rec, contact, rt.config, outcome.draft.subject, outcome.draft.body)
+            return compose_send(rec, contact, self.runtime.config, outcome.draft.subject, outcome.draft.body)
         held = held_of(outcome)
         self.notes[key] = ("held", held)
         raise HeldRender(held)

@@ -145,15 +145,30 @@ class Outbox:
     def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
         """A `renderer: llm` send: the model writes it behind the guards, or it
         is held for review (fsl.runtime.llm_queue); the demo's placeholder otherwise."""
+        queue = self._llm_queue()
+        if queue is None:
+            return _llm_message(self.runtime, item.rec, item.contact, need)
+        return queue.message(item.key, item.rec, item.contact, need)
+
+    def _llm_queue(self):
+        """fsl.runtime.llm_queue.LLMOutbox (one model client and event loop for the tick), or None without a model."""
         rt = self.runtime
         llm = rt.config.llm
         if rt.llm_placeholder or llm is None or not llm.base_url or not llm.model:
-            return _llm_message(rt, item.rec, item.contact, need)
+            return None
         if self._llm is None:
             from .llm_queue import LLMOutbox
 
             self._llm = LLMOutbox(rt, self.now)
-        return self._llm.message(item.key, item.rec, item.contact, need)
+        return self._llm
+
+    def _prepare_llm(self, items: list[Item]) -> None:
+        """Have the model write the batch's `renderer: llm` sends all at once, before the hand-over."""
+        templates = self.runtime.templates
+        wanted = [item for item in items
+                  if item.contact is not None and item.rec.kind == "send" and _by_model(templates, item.rec.template)]
+        if wanted and (queue := self._llm_queue()) is not None:
+            queue.prepare(wanted)
 
     def claim(self) -> tuple[str, int]:
         """(token, lease) of the actions an engine batch records: the delivery
@@ -170,6 +185,8 @@ class Outbox:
         try:
             self._retire()
         finally:
+            if self._llm is not None:
+                self._llm.close()
             self.adapters.close()
 
     def hand_over_records(self, handoff: list[tuple]) -> None:
@@ -322,6 +339,7 @@ class Outbox:
         SQLite) the outcomes of batch-settled channels are returned instead of
         written: the tick writes them in its next engine batch (`Outcomes`)."""
         later: list[tuple] = []
+        self._prepare_llm(items)
         for item in items:
             msg, result = self._one(item)
             if msg is not None and self.adapters.settle_each(msg, self.runtime.config):
@@ -465,6 +483,16 @@ def _task_row(item: Item, msg: OutMessage, now: datetime) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- renderer: llm
+
+def _by_model(templates, name: str | None) -> bool:
+    """Whether the send's template is `renderer: llm` (a missing or broken one is reported by the hand-over)."""
+    if not name:
+        return False
+    try:
+        return templates.lookup(name).renderer == "llm"
+    except Exception:  # noqa: BLE001 - TemplateNotFound, TemplateError, ...
+        return False
+
 
 def _llm_message(runtime: RuntimeHost, rec, contact, need: NeedsModel) -> OutMessage:
     """A `renderer: llm` send without a configured model: in the demo its

@@ -27,3 +27,18 @@ class SqlRenderCache:
             conn.execute(insert_ignore(self.db, render_cache).values(key=key, value=value,
                                                                       created_at=int(time.time())))
             return conn.execute(sa.select(render_cache.c.value).where(render_cache.c.key == key)).scalar()
+
+    def put_many(self, values: dict[str, str]) -> dict[str, str]:
+        """`put` for many keys in one transaction: key -> the value stored (the first writer's)."""
+        if not values:
+            return {}
+        now = int(time.time())
+        with self.db.write() as conn:
+            conn.execute(insert_ignore(self.db, render_cache),
+                         [{"key": k, "value": v, "created_at": now} for k, v in values.items()])
+            keys = list(values)
+            stored: dict[str, str] = {}
+            for i in range(0, len(keys), 500):
+                q = sa.select(render_cache.c.key, render_cache.c.value).where(render_cache.c.key.in_(keys[i:i + 500]))
+                stored.update((k, v) for k, v in conn.execute(q))
+        return stored
