@@ -70,7 +70,8 @@ def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, conf
                            f"{', '.join(config.channels) or 'no channels'}")
     if not record.template:
         raise RenderFailed("the send names no template")
-    if channel.adapter == "smtp" and not _recipient(record.to, contact, channel.adapter, channel.settings):
+    field = channel.settings.recipient_field
+    if channel.adapter == "smtp" and not _recipient(record.to, contact, channel.adapter, field):
         raise RenderFailed(f"contact {contact.id} has no email address to send to")  # before any model call
     try:
         template = templates.lookup(record.template)
@@ -92,7 +93,7 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     channel = config.channels.get(record.channel or "")
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}")
-    to = _recipient(record.to, contact, channel.adapter, channel.settings)
+    to = _recipient(record.to, contact, channel.adapter, channel.settings.recipient_field)
     if channel.adapter == "smtp" and not to:
         raise RenderFailed(f"contact {contact.id} has no email address to send to")
     payload = _payload(record, contact)
@@ -133,12 +134,12 @@ def _payload(record: ActionRecord, contact: Contact) -> dict[str, Any]:
     })
 
 
-def _recipient(to: Any, contact: Contact, adapter: str, settings: Mapping[str, Any]) -> str | None:
+def _recipient(to: Any, contact: Contact, adapter: str, field: str | None) -> str | None:
     """The playbook's `to`, else the contact field the channel addresses."""
     explicit = _address(to)
     if explicit:
         return explicit
-    name = settings.get("recipient_field") or DEFAULT_RECIPIENT_FIELD.get(adapter)
+    name = field or DEFAULT_RECIPIENT_FIELD.get(adapter)
     return _address(contact.fields.get(str(name))) if name else None
 
 
