@@ -46,7 +46,7 @@ def check_project(paths: list[Path], project: Project, keep_modules: bool = True
     ctx = CheckContext(modules, project.config, project.templates)
     diags.extend(run_checks(ctx))
     diags = _dedupe(diags)
-    texts = {s.file: s.text for s in sources}
+    texts = {**_texts_of(project.config_diags, project), **{s.file: s.text for s in sources}}
     if project.config is not None:
         try:
             texts[str(project.config.path)] = project.config.path.read_text()

@@ -125,3 +125,15 @@ def test_runtime_commands_refuse_a_project_with_config_errors(tmp_path, monkeypa
     assert result.exit_code == 2, result.output
     assert "fsl.yaml:6:5: E002 unknown setting `form`" in result.output
     assert not (tmp_path / "fsl.db").exists()  # nothing ran: not even the store was created
+
+
+def test_check_shows_each_setting_error_under_its_line(tmp_path, monkeypatch):
+    write(tmp_path, BAD)
+    (tmp_path / "sequences").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert "fsl.yaml:9:13: E002 unknown setting `max_atempts` in `retry` of channel `email`" in result.output
+    assert " 9 |     retry: {max_atempts: 3}\n   |             ^^^^^^^^^^^" in result.output
+    assert "= help: did you mean `max_attempts`?" in result.output
+    assert "6 errors" in result.output and "no playbooks named" not in result.output
