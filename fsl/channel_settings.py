@@ -216,7 +216,7 @@ def _problem(model: type[BaseModel], adapter: str, channel: str, err: Mapping[st
         return SettingProblem(path[:-1], f"{where(channel, adapter)} needs `{key}`", _MISSING_HELP.get(key))
     message = str(err.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
-    if not path:  # a model-level rule (`from` not an address, ssl with starttls)
+    if not path:  # a rule on the channel as a whole (ssl with starttls)
         return SettingProblem(path, f"{where(channel, adapter)}: {message}")
     what = ".".join(str(p) for p in path)
     return SettingProblem(path, f"`{what}` of channel `{channel}`: {message[:1].lower()}{message[1:]}",
