@@ -195,3 +195,16 @@ def test_an_unknown_time_zone_is_flagged_on_its_line_and_the_row_kept(project):
     # Kept, not replaced: the runtime falls back to the playbook's default zone for it.
     assert contacts["c1"].fields["timezone"] == "Mars/Olympus"
     assert contacts["c3"].fields["timezone"] == "Europe/Paris"
+
+
+def test_an_update_event_setting_an_unknown_time_zone_is_flagged(project):
+    path = project / "events.jsonl"
+    path.write_text('{"at": "2026-11-23T14:00:00Z", "type": "update", "contact": "c1", "set": {"timezone": "UTC"}}\n'
+                    '{"at": "2026-11-23T15:00:00Z", "type": "update", "contact": "c1", '
+                    '"set": {"timezone": "Mars/Olympus"}}\n')
+    code, out, err = fsl(project, "events", "import", str(path), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    zones = [w for w in report["warnings"] if "time zone" in w["message"]]  # (c1 is not known: also said)
+    assert [w["line"] for w in zones] == [2] and "'Mars/Olympus' is not an IANA time zone" in zones[0]["message"]
+    assert report["problems"] == []

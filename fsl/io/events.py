@@ -21,7 +21,7 @@ from fsl.runtime.model import Event
 from .coerce import Bad, coerce, is_empty
 from .keys import event_key
 from .result import ImportResult, RowProblem
-from .rows import Unknown, ident, records
+from .rows import Unknown, flag_zone, ident, records
 
 EVENT_KEYS = ("at", "type", "contact", "deal", "step", "id")
 _INSTANT = FieldType(kind="datetime")
@@ -37,6 +37,8 @@ def read_events(path: str | Path, config: Config) -> ImportResult:
         except Bad as exc:
             result.problems.append(RowProblem(rec.line, str(exc)))
             continue
+        if event.type == "update" and event.contact is not None:
+            flag_zone(result, rec.line, event.fields["set"].get("timezone"))
         key = event_key(event, explicit)
         if key in seen:
             result.warn(rec.line, f"the same event as line {seen[key]}: kept once")

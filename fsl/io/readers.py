@@ -25,24 +25,9 @@ from .coerce import Bad
 from .deals import read_deals
 from .events import event_from, read_events
 from .result import ImportResult, RowProblem
-from .rows import Unknown, fields_of, ident, records, schema_of
+from .rows import Unknown, fields_of, flag_zone, ident, records, schema_of
 
 __all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
-
-
-def _flag_zone(result: ImportResult, line: int, zone: object) -> None:
-    """An unknown time zone is kept as given (data is not replaced) and flagged on its line."""
-    if not isinstance(zone, str) or not zone.strip():
-        return
-    from fsl.check.settings import suggest_zone, valid_zone  # lazily: the zone list is large
-
-    if valid_zone(zone.strip()):
-        return
-    guess = suggest_zone(zone.strip())
-    hint = f"did you mean {guess}? " if guess else ""
-    result.warn(line, f"timezone {zone!r} is not an IANA time zone: kept as given, but until it is fixed "
-                      f"this contact's sends use the playbook's `timezone ... default`, else fsl.yaml's "
-                      f"timezone; {hint}fix it and import again")
 
 
 def read_contacts(path: str | Path, schema: Schema | Config) -> ImportResult:
@@ -61,7 +46,7 @@ def read_contacts(path: str | Path, schema: Schema | Config) -> ImportResult:
             result.problems.append(RowProblem(rec.line, "; ".join(reasons)))
             continue
         fields["id"] = cid
-        _flag_zone(result, rec.line, fields.get("timezone"))
+        flag_zone(result, rec.line, fields.get("timezone"))
         if cid in where:  # the same contact twice in one file: one update, later values win
             i = where[cid]
             result.warn(rec.line, f"contact {cid} is also on line {result.lines[i]}; the later values win")
