@@ -179,6 +179,11 @@ class SettingProblem:
     message: str
     help: str | None = None
     at_value: bool = False  # point at the value rather than the key
+    show_value: bool = False  # the value as written may be quoted (never a secret's)
+
+
+# Settings whose values are secrets: a message never quotes them, even as written.
+SECRET_KEYS: frozenset[str] = frozenset({"password", "token", "headers"})
 
 
 def required_keys(adapter: str) -> tuple[str, ...]:
@@ -220,7 +225,7 @@ def _problem(model: type[BaseModel], adapter: str, channel: str, err: Mapping[st
         return SettingProblem(path, f"{where(channel, adapter)}: {message}")
     what = ".".join(str(p) for p in path)
     return SettingProblem(path, f"`{what}` of channel `{channel}`: {message[:1].lower()}{message[1:]}",
-                          at_value=True)
+                          at_value=True, show_value=str(path[0]) not in SECRET_KEYS)
 
 
 _MISSING_HELP = {

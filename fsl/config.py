@@ -633,7 +633,7 @@ class _Builder:
             if span is None:  # the channel as a whole (a missing setting): at its name
                 span = self.key_span(node, name)
             message = problem.message
-            if problem.at_value and written is not None:
+            if problem.show_value and written is not None:
                 message += f", got {_describe(written)}"  # as written: never a substituted secret
             self.error(span, message, problem.help)
         for key in required_keys(adapter):  # written as null, unlike an unset ${ENV}: a mistake

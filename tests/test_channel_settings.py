@@ -111,9 +111,19 @@ def test_unset_env_keeps_defaults_and_required_keys_fail_at_send(tmp_path, monke
     assert isinstance(sms, WebhookSettings) and sms.timeout == 10.0
 
 
-def test_a_password_stays_out_of_the_settings_repr():
+def test_a_password_stays_out_of_the_settings_repr_and_of_messages(tmp_path):
     settings = SmtpSettings.model_validate({"from": "a@b.example", "password": "hunter22"})
     assert "hunter22" not in repr(settings)
+    diags = diags_of(write(tmp_path, """\
+        version: 1
+        channels:
+          email: {adapter: smtp, from: a@b.example, password: 8675309}
+          sms: {adapter: webhook, url: "https://h.example/x", token: 4242424242, headers: {X-Key: 1234567}}
+    """))
+    assert [(d.span.line, d.span.column) for d in diags] == [(3, 55), (4, 62), (4, 91)]  # at each value
+    text = "\n".join(d.message for d in diags)
+    assert "`password` of channel `email`: input should be a valid string" in text
+    assert "8675309" not in text and "4242424242" not in text and "1234567" not in text
 
 
 @pytest.mark.parametrize("command", [["deploy"], ["tick", "--now", "2026-01-05T09:00:00Z"], ["worker", "--run-now", "--max-ticks", "1"]])
