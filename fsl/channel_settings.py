@@ -69,7 +69,7 @@ Text = Annotated[str, Field(min_length=1)]
 class _Settings(BaseModel):
     """Strict, frozen settings; a none value (an unset `${ENV}`) takes the default."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")  # `from_:` in fsl.yaml is not `from:`
 
     @model_validator(mode="before")
     @classmethod
