@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from fsl.channel_settings import SmtpSettings, WebhookSettings
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.config import load_config
 
 BAD = """\

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.config import find_config
 
 PLAYBOOK = """\
