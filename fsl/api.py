@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .check import CheckContext, run_checks
 from .diagnostics import Diagnostic
-from .project import Project, Source, discover, parse_sources, read_source
+from .project import Project, Source, discover, parse_sources, read_source, unchecked_without_config
 from .syntax import nodes as n
 
 
@@ -29,7 +29,7 @@ class CheckResult:
 def check_project(paths: list[Path], project: Project, keep_modules: bool = True) -> CheckResult:
     """Check files; without `keep_modules` large projects are checked on every core."""
     files, diags = discover(paths, project)
-    diags = list(project.config_diags) + diags
+    diags = list(project.config_diags) + diags + unchecked_without_config(files, project)
     from .check import parallel
 
     if not keep_modules and parallel.worth_it(len(files)):
@@ -46,7 +46,7 @@ def check_project(paths: list[Path], project: Project, keep_modules: bool = True
     ctx = CheckContext(modules, project.config, project.templates)
     diags.extend(run_checks(ctx))
     diags = _dedupe(diags)
-    texts = {s.file: s.text for s in sources}
+    texts = {**_texts_of(project.config_diags, project), **{s.file: s.text for s in sources}}
     if project.config is not None:
         try:
             texts[str(project.config.path)] = project.config.path.read_text()

@@ -22,10 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from fsl.channel_settings import (
+    SETTINGS_MODELS, ChannelSettings, required_keys, settings_for, validate_settings,
+)
 from fsl.diagnostics.core import Diagnostic, Span, did_you_mean
 from fsl.durations import Duration, parse_duration
 from fsl.yaml_bounds import TooBig, check_bounds
@@ -170,13 +173,26 @@ class Schema(BaseModel):
 
 
 class Channel(BaseModel):
-    """A named channel and the adapter that delivers it; other keys are adapter settings."""
+    """A named channel and the adapter that delivers it, with that adapter's validated settings.
+
+    `settings` may be given as a plain mapping (tests, the demo): it is
+    validated by the adapter's model (fsl/channel_settings.py) all the same.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     adapter: Adapter
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: ChannelSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _adapter_settings(cls, value: Any, info: ValidationInfo) -> Any:
+        adapter = info.data.get("adapter")
+        model = SETTINGS_MODELS.get(adapter) if isinstance(adapter, str) else None
+        if model is None or isinstance(value, model):
+            return value
+        return settings_for(adapter, value or {})
 
 
 class GlobalCap(BaseModel):
@@ -621,9 +637,42 @@ class _Builder:
                            f"unknown adapter {adapter!r} for channel `{name}`; expected one of {', '.join(ADAPTERS)}",
                            f"did you mean `{guess}`?" if guess else None)
                 continue
-            settings = {str(k): _plain(v) for k, v in spec.items() if k != "adapter"}
-            channels[name] = Channel(name=name, adapter=value, settings=settings)
+            settings = self._channel_settings(node, name, value, spec)
+            if settings is not None:
+                channels[name] = Channel(name=name, adapter=value, settings=settings)
         return channels
+
+    def _channel_settings(self, node: Mapping, name: str, adapter: str, spec: Mapping) -> ChannelSettings | None:
+        """The adapter's settings model; each invalid setting reported at its key or value."""
+        data = {str(k): _plain(v) for k, v in spec.items() if k != "adapter"}
+        settings, problems = validate_settings(adapter, name, data)
+        for problem in problems:
+            span, written = self._setting_at(spec, problem.path, problem.at_value)
+            if span is None:  # the channel as a whole (a missing setting): at its name
+                span = self.key_span(node, name)
+            message = problem.message
+            if problem.show_value and written is not None:
+                message += f", got {_describe(written)}"  # as written: never a substituted secret
+            self.error(span, message, problem.help)
+        for key in required_keys(adapter):  # written as null, unlike an unset ${ENV}: a mistake
+            if key in spec and spec[key] is None:
+                self.error(self.value_span(spec, key), f"`{key}` of channel `{name}` needs a value")
+                settings = None
+        return settings
+
+    def _setting_at(self, spec: Mapping, path: tuple, at_value: bool) -> tuple[Span | None, Any]:
+        """The span of the key (or value) at `path` below a channel, and the value as written."""
+        node: Any = spec
+        parent, key = None, None
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            parent, key, node = node, part, node[part]
+        if parent is None:
+            return None, None
+        if at_value and not isinstance(node, (Mapping, list)):
+            return self.value_span(parent, key), node
+        return self.key_span(parent, key), None
 
     def _caps(self, data: Mapping, channels: dict[str, Channel]) -> list[GlobalCap]:
         node = data.get("caps")

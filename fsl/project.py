@@ -50,6 +50,8 @@ def display_path(path: Path) -> str:
 def discover(paths: list[Path], project: Project) -> tuple[list[Path], list[Diagnostic]]:
     """The .fsl files named or found below the folders named (default: the sequences folder)."""
     if not paths:
+        if project.config is None and project.config_diags:
+            return [], []  # the project file's own errors say what is wrong; no second, vaguer one
         if project.config is None:
             return [], [Diagnostic.make("E001", "no playbooks named and no fsl.yaml found",
                                         Span.point("fsl.yaml", 1, 1),
@@ -73,6 +75,20 @@ def discover(paths: list[Path], project: Project) -> tuple[list[Path], list[Diag
             seen.add(r)
             unique.append(f)
     return unique, diags
+
+
+def unchecked_without_config(files: list[Path], project: Project) -> list[Diagnostic]:
+    """W408 when no project file was found: the playbooks were checked, their names were not.
+
+    Without fsl.yaml an unknown field, event, template or channel passes
+    silently, so say it, once, at the first file checked.
+    """
+    if project.config is not None or project.config_diags or not files:
+        return []
+    return [Diagnostic.make(
+        "W408", "no fsl.yaml found: fields, events, templates and channels were not checked",
+        Span.point(display_path(Path(files[0])), 1, 1),
+        "add an fsl.yaml above the playbooks, or name one with --config PATH")]
 
 
 def read_source(path: Path) -> tuple[Source | None, list[Diagnostic]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from fsl.config import Channel, Config
 from fsl.delivery import OutMessage
 from fsl.delivery.channels import AdapterPool, make_adapter
@@ -75,8 +77,10 @@ def test_timeout_and_connection_refused_retry():
     assert slow.status == "retry" and "no answer" in slow.detail
     refused = WebhookAdapter(channel(f"http://127.0.0.1:{free_port()}/x")).deliver(message())
     assert refused.status == "retry" and "connection error" in refused.detail
-    assert WebhookAdapter(Channel(name="sms", adapter="webhook")).deliver(message()).status == "failed"
-    assert WebhookAdapter(channel("ftp://example.invalid/x")).deliver(message()).status == "failed"
+    unset_url = Channel(name="sms", adapter="webhook", settings={"url": None})  # `url: ${UNSET}`
+    assert WebhookAdapter(unset_url).deliver(message()).status == "failed"
+    with pytest.raises(ValueError, match="http"):  # refused when fsl.yaml is loaded, not at a send
+        channel("ftp://example.invalid/x")
 
 
 def test_retry_after_http_date():

@@ -133,7 +133,7 @@ def test_env_substitution(tmp_path, monkeypatch):
     path = write(tmp_path, """
         version: 1
         channels:
-          email: {adapter: smtp, host: "${FSL_TEST_HOST}", url: "smtp://${FSL_TEST_HOST}:25"}
+          email: {adapter: smtp, host: "${FSL_TEST_HOST}", from: "ops@${FSL_TEST_HOST}"}
         llm:
           base_url: ${FSL_TEST_URL}
           model: m
@@ -142,8 +142,8 @@ def test_env_substitution(tmp_path, monkeypatch):
     config = load_ok(path)
     assert config.llm.base_url == "http://llm.local/v1"
     assert config.llm.api_key is None
-    assert config.channels["email"].settings["host"] == "mail.example"
-    assert config.channels["email"].settings["url"] == "smtp://mail.example:25"
+    assert config.channels["email"].settings.host == "mail.example"
+    assert config.channels["email"].settings.sender == "ops@mail.example"
 
 
 def test_secret_stays_out_of_messages_and_repr(tmp_path, monkeypatch):

@@ -4,6 +4,9 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from fsl.channel_settings import RetrySettings
 from fsl.delivery import RetryPolicy, policy_for, settle
 from fsl.delivery.channels.base import DeliveryResult, Redactor
 
@@ -46,11 +49,12 @@ def test_settle():
 
 
 def test_policy_from_channel_settings():
-    p = policy_for({"retry": {"max_attempts": 3, "base": "1 minute", "factor": 2, "cap": "10 minutes"}})
+    p = policy_for(RetrySettings.model_validate({"max_attempts": 3, "base": "1 minute", "factor": 2,
+                                                 "cap": "10 minutes"}))
     assert (p.max_attempts, p.base, p.factor, p.cap) == (3, 60, 2, 600)
-    assert policy_for({}) == RetryPolicy()
-    broken = policy_for({"retry": {"max_attempts": "lots", "base": "soon", "factor": -1}})
-    assert broken == RetryPolicy()
+    assert policy_for(None) == RetryPolicy() == policy_for(RetrySettings())
+    with pytest.raises(ValueError):  # a typo is a config error now (tests/test_channel_settings.py)
+        RetrySettings.model_validate({"max_attempts": "lots", "base": "soon", "factor": -1})
 
 
 def test_redactor_removes_secrets_and_their_base64():

@@ -174,3 +174,37 @@ def test_unreadable_input_exits_2(project, tmp_path):
     assert fsl(project, "deals", "import", str(project / "dup.csv"))[0] == 2
     result = CliRunner().invoke(main, ["contacts", "import", "x.csv", "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
+
+
+def test_an_unknown_time_zone_is_flagged_on_its_line_and_the_row_kept(project):
+    path = project / "contacts.csv"
+    path.write_text("id,email,first_name,tier,timezone\n"
+                    "c1,a@x.example,Ana,A,Mars/Olympus\n"
+                    "c2,b@x.example,Bo,B,America/New_Yrok\n"
+                    "c3,c@x.example,Cy,C,Europe/Paris\n")
+    code, out, err = fsl(project, "contacts", "import", str(path), "--format", "json")
+    assert code == 0, err  # no row is bad: each is kept
+    report = json.loads(out)
+    assert report["problems"] == []
+    warnings = {w["line"]: w["message"] for w in report["warnings"]}
+    assert sorted(warnings) == [2, 3]
+    assert "'Mars/Olympus' is not an IANA time zone" in warnings[2] and "kept as given" in warnings[2]
+    assert "did you mean America/New_York?" in warnings[3]
+    assert f"{path}:2: warning: timezone 'Mars/Olympus'" in err
+    contacts, _, _ = stored(project)
+    # Kept, not replaced: the runtime falls back to the playbook's default zone for it.
+    assert contacts["c1"].fields["timezone"] == "Mars/Olympus"
+    assert contacts["c3"].fields["timezone"] == "Europe/Paris"
+
+
+def test_an_update_event_setting_an_unknown_time_zone_is_flagged(project):
+    path = project / "events.jsonl"
+    path.write_text('{"at": "2026-11-23T14:00:00Z", "type": "update", "contact": "c1", "set": {"timezone": "UTC"}}\n'
+                    '{"at": "2026-11-23T15:00:00Z", "type": "update", "contact": "c1", '
+                    '"set": {"timezone": "Mars/Olympus"}}\n')
+    code, out, err = fsl(project, "events", "import", str(path), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    zones = [w for w in report["warnings"] if "time zone" in w["message"]]  # (c1 is not known: also said)
+    assert [w["line"] for w in zones] == [2] and "'Mars/Olympus' is not an IANA time zone" in zones[0]["message"]
+    assert report["problems"] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -38,8 +39,9 @@ playbook noted:
 def _project(tmp_path: Path, url: str, n: int = 1) -> Path:
     config = make_project(tmp_path, playbooks={"noted": PLAYBOOK})
     (tmp_path / "templates" / "note.md").write_text(NOTE)
-    config.write_text(config.read_text().replace("adapter: smtp", "adapter: task")
-                      + f'llm: {{base_url: "{url}", model: fake, api_key: k, timeout: 1, max_retries: 0}}\n')
+    text = re.sub(r"(?ms)^  email: \{adapter: smtp.*?\}\}\n", "  email: {adapter: task}\n", config.read_text())
+    assert "adapter: task" in text  # a task channel takes no smtp settings (host, from, ...)
+    config.write_text(text + f'llm: {{base_url: "{url}", model: fake, api_key: k, timeout: 1, max_retries: 0}}\n')
     populate(config, n)
     return config
 

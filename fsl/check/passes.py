@@ -19,7 +19,7 @@ from .types import check_types
 PASSES: list = [
     check_names,     # E202 E203 E216
     check_resolve,   # E201 E204 E207 E212
-    check_sends,     # E208 E209 E210 E211 E217 (and E204 in task/notify texts)
+    check_sends,     # E208 E209 E210 E211 E217 E218 (and E204 in task/notify texts)
     check_types,     # E205 E206
     check_settings,  # E213 E214 E215 E305 (and E104 for window days)
     check_rules,     # E301 E303 E304 W404 W405 W406

@@ -1,4 +1,4 @@
-"""What steps send: channels (E208), templates (E209, E217), their variables
+"""What steps send: channels (E208), templates (E209, E217, E218), their variables
 (E210), the link tags `clicked` names (E211), and the placeholders of `task`
 and `notify` texts (E204).
 
@@ -126,7 +126,19 @@ def _send(ctx: CheckContext, loader: _Loader, send: n.Send) -> None:
             "E217", f'template "{send.template}" has renderer: llm, but fsl.yaml has no `llm` block',
             send.template_span,
             "add an `llm:` block (base_url, model, api_key) to fsl.yaml, or use renderer: template"))
+    _subject(ctx, send, template, loader.shown(template.path))
     _variables(ctx, send, template, loader.shown(template.path))
+
+
+def _subject(ctx: CheckContext, send: n.Send, template: Template, where: str) -> None:
+    """E218: an email needs a subject; an llm template gets its subject from the model."""
+    channel = ctx.config.channels.get(send.channel)
+    if channel is None or channel.adapter != "smtp" or template.renderer == "llm":
+        return
+    if template.subject is None or not template.subject.strip():
+        ctx.report(Diagnostic.make(
+            "E218", f'template "{send.template}" ({where}) has no subject, and channel {send.channel} sends email',
+            send.template_span, 'add `subject: "..."` to the front matter of the template'))
 
 
 def _variables(ctx: CheckContext, send: n.Send, template: Template, where: str) -> None:

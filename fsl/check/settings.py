@@ -43,6 +43,11 @@ def valid_zone(name: str) -> bool:
     return name in _zones()
 
 
+def suggest_zone(name: str) -> str | None:
+    """The IANA zone closest to a misspelt one (`America/New_Yrok`), or None."""
+    return did_you_mean(name, _zones())
+
+
 def _timezone(ctx: CheckContext, tz: n.Timezone) -> None:
     if isinstance(tz.value, n.Literal) and tz.value.kind == "string":
         _zone(ctx, str(tz.value.value), tz.value.span)
@@ -53,7 +58,7 @@ def _timezone(ctx: CheckContext, tz: n.Timezone) -> None:
 def _zone(ctx: CheckContext, name: str, span) -> None:
     if valid_zone(name):
         return
-    guess = did_you_mean(name, _zones())
+    guess = suggest_zone(name)
     ctx.report(Diagnostic.make("E213", f'invalid time zone "{name}"', span,
                                f"did you mean {guess}?" if guess else "use an IANA name such as America/New_York"))
 

@@ -72,7 +72,7 @@ def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, conf
     if not record.template:
         raise RenderFailed("the send names no template")
     if channel.adapter == "smtp":
-        _email_recipient(record, contact, channel.settings)  # before any model call
+        _email_recipient(record, contact, channel.settings.recipient_field)  # before any model call
     try:
         template = templates.lookup(record.template)
     except (LookupError, TemplateError) as exc:
@@ -94,9 +94,9 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}")
     if channel.adapter == "smtp":
-        to = _email_recipient(record, contact, channel.settings)
+        to = _email_recipient(record, contact, channel.settings.recipient_field)
     else:
-        to = recipient(record.to, contact, channel.adapter, channel.settings)
+        to = recipient(record.to, contact, channel.adapter, channel.settings.recipient_field)
     payload = _payload(record, contact)
     payload["template"] = record.template
     if channel.adapter in ("task", "notify"):  # a message the contact's owner sends by hand
@@ -135,9 +135,9 @@ def _payload(record: ActionRecord, contact: Contact) -> dict[str, Any]:
     })
 
 
-def _email_recipient(record: ActionRecord, contact: Contact, settings: Mapping[str, Any]) -> str:
+def _email_recipient(record: ActionRecord, contact: Contact, field: str | None) -> str:
     """The one address an email goes to; RenderFailed when there is none, or more than one."""
-    to = recipient(record.to, contact, "smtp", settings)
+    to = recipient(record.to, contact, "smtp", field)
     if not to:
         raise RenderFailed(f"contact {contact.id} has no email address to send to")
     try:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Literal
 
-from fsl.durations import parse_duration
+from fsl.channel_settings import RetrySettings
 
 from .channels.base import DeliveryResult
 
@@ -71,49 +71,9 @@ def settle(result: DeliveryResult, attempts_so_far: int, now: datetime, policy: 
     return Settlement("retry", result.detail, at)
 
 
-def policy_for(settings: Mapping[str, Any] | None) -> RetryPolicy:
-    """A channel's policy: its `retry: {max_attempts, base, factor, cap}` settings
-    (durations such as `30 seconds` or numbers of seconds), else the defaults.
-    Unusable values fall back to the defaults: a typo must not stop delivery."""
-    raw = (settings or {}).get("retry")
-    if not isinstance(raw, Mapping):
+def policy_for(settings: RetrySettings | None) -> RetryPolicy:
+    """A channel's policy: its validated `retry:` settings (fsl/channel_settings.py), else the defaults."""
+    if settings is None:
         return RetryPolicy()
-    default = RetryPolicy()
-    return RetryPolicy(
-        max_attempts=_positive_int(raw.get("max_attempts"), default.max_attempts),
-        base=_seconds(raw.get("base"), default.base),
-        factor=_number(raw.get("factor"), default.factor, minimum=1.0),
-        cap=_seconds(raw.get("cap"), default.cap),
-        jitter=min(_number(raw.get("jitter"), default.jitter, minimum=0.0), 1.0),
-    )
-
-
-def _positive_int(value: Any, default: int) -> int:
-    try:
-        n = int(str(value).strip()) if value is not None and not isinstance(value, bool) else default
-    except ValueError:
-        return default
-    return n if n >= 1 else default
-
-
-def _number(value: Any, default: float, minimum: float) -> float:
-    if value is None or isinstance(value, bool):
-        return default
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        return default
-    return n if n >= minimum else default
-
-
-def _seconds(value: Any, default: float) -> float:
-    """`30`, `30.5`, `"30 seconds"`, `"5 minutes"`, `"1h"` -> seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if value > 0 else default
-    if isinstance(value, str):
-        try:
-            seconds = parse_duration(value).nominal_seconds()
-        except ValueError:
-            return default
-        return float(seconds) if seconds else default
-    return default
+    return RetryPolicy(max_attempts=settings.max_attempts, base=settings.base, factor=settings.factor,
+                       cap=settings.cap, jitter=settings.jitter)

@@ -51,6 +51,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "E215": ("error", "unknown holiday country code"),
     "E216": ("error", "a setting given twice"),
     "E217": ("error", "renderer: llm templates need an llm block in fsl.yaml"),
+    "E218": ("error", "an email template with no subject"),
     "E301": ("error", "can send email/sms but has no `stop on unsubscribed`"),
     "E302": ("error", "a goto loop with no positive delay"),
     "E303": ("error", "offer deeper than `offer max`, or no `offer max`"),
@@ -62,6 +63,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "W404": ("warning", "sends email with no window"),
     "W405": ("warning", "sends email with no `stop on bounced`"),
     "W406": ("warning", "`every` without `max`"),
+    "W408": ("warning", "no project file: fields, events, templates and channels were not checked"),
 }
 
 

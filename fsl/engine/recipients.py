@@ -9,16 +9,16 @@ from typing import Any, Mapping
 
 from .model import Contact
 
-# the contact field each adapter sends to, unless the channel names `recipient_field`
+# the contact field each adapter sends to, unless the channel names another (`recipient_field`)
 DEFAULT_RECIPIENT_FIELD = {"smtp": "email", "webhook": "phone"}
 
 
-def recipient(to: Any, contact: Contact, adapter: str, settings: Mapping[str, Any]) -> str | None:
+def recipient(to: Any, contact: Contact, adapter: str, field: str | None = None) -> str | None:
     """The playbook's `to`, else the contact field the channel addresses."""
     explicit = address_text(to)
     if explicit:
         return explicit
-    name = settings.get("recipient_field") or DEFAULT_RECIPIENT_FIELD.get(adapter)
+    name = field or DEFAULT_RECIPIENT_FIELD.get(adapter)
     return address_text(contact.fields.get(str(name))) if name else None
 
 

@@ -140,8 +140,8 @@ def recipients(engine: EngineHost, channel: str | None, to: Any, contact: Contac
     config = engine.config
     ch = getattr(config, "channels", {}).get(channel or "email") if config is not None else None
     adapter = ch.adapter if ch is not None else ("smtp" if (channel or "email") == "email" else "webhook")
-    settings = ch.settings if ch is not None else {}
-    text = recipient(to, contact or Contact("", {}), adapter, settings)
+    field = ch.settings.recipient_field if ch is not None else None
+    text = recipient(to, contact or Contact("", {}), adapter, field)
     return [a for a in (normalize(addr or name) for name, addr in getaddresses([text or ""])) if a]
 
 

@@ -22,6 +22,7 @@ from .coerce import MAX_DEPTH, Bad, check_field, coerce, is_empty, nests_deeper
 from .keys import event_key
 from .result import ImportResult, RowProblem
 from .rows import Progress, Unknown, ident, records
+from .rows import flag_zone
 
 EVENT_KEYS = ("at", "type", "contact", "deal", "step", "id")
 _INSTANT = FieldType(kind="datetime")
@@ -37,6 +38,8 @@ def read_events(path: str | Path, config: Config, progress: Progress = None) -> 
         except Bad as exc:
             result.problems.append(RowProblem(rec.line, str(exc)))
             continue
+        if event.type == "update" and event.contact is not None:
+            flag_zone(result, rec.line, event.fields["set"].get("timezone"))
         key = event_key(event, explicit)
         if key in seen:
             result.warn(rec.line, f"the same event as line {seen[key]}: kept once")

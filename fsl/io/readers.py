@@ -26,6 +26,7 @@ from .deals import read_deals
 from .events import event_from, read_events
 from .result import ImportResult, RowProblem
 from .rows import Progress, Unknown, fields_of, ident, records, schema_of
+from .rows import flag_zone
 
 __all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
 
@@ -46,6 +47,7 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
             result.problems.append(RowProblem(rec.line, "; ".join(reasons)))
             continue
         fields["id"] = cid
+        flag_zone(result, rec.line, fields.get("timezone"))
         if cid in where:  # the same contact twice in one file: one update, later values win
             i = where[cid]
             result.warn(rec.line, f"contact {cid} is also on line {result.lines[i]}; the later values win")

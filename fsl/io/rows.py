@@ -69,6 +69,21 @@ class Unknown:
         self.result.warn(line, f"{name!r} is not a field of {self.what}: ignored{hint}")
 
 
+def flag_zone(result: ImportResult, line: int, zone: object) -> None:
+    """An unknown time zone is kept as given (data is not replaced) and flagged on its line."""
+    if not isinstance(zone, str) or not zone.strip():
+        return
+    from fsl.check.settings import suggest_zone, valid_zone  # lazily: the zone list is large
+
+    if valid_zone(zone.strip()):
+        return
+    guess = suggest_zone(zone.strip())
+    hint = f"did you mean {guess}? " if guess else ""
+    result.warn(line, f"timezone {zone!r} is not an IANA time zone: kept as given, but until it is fixed "
+                      f"this contact's sends use the playbook's `timezone ... default`, else fsl.yaml's "
+                      f"timezone; {hint}fix it and import again")
+
+
 def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, unknown: Unknown, line: int,
               skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """Declared fields coerced to their types; unknown names warned about.

@@ -66,7 +66,7 @@ def guard_settings(runtime: RuntimeHost, rec, contact, template, engine=None) ->
     channel = runtime.config.channels.get(rec.channel or "")
     prog = (engine or runtime.engine()).programs.get(rec.playbook)
     return GuardSettings.for_message(template, contact=contact.fields,
-                                     sender=channel.settings.get("from") if channel is not None else None,
+                                     sender=channel.settings.sender if channel is not None else None,
                                      offer=rec.offer, offer_max=prog.plan.offer_max if prog else None)
 
 

@@ -443,14 +443,14 @@ def _policy(runtime: RuntimeHost, channel):
     key = channel.name if channel is not None else None
     cache = runtime.__dict__.setdefault("_retry_policies", {})
     if key not in cache:
-        cache[key] = policy_for(channel.settings if channel is not None else None)
+        cache[key] = policy_for(channel.settings.retry if channel is not None else None)
     return cache[key]
 
 
 def _domain(runtime: RuntimeHost, channel) -> str | None:
     cache = runtime.__dict__.setdefault("_domains", {})
     if channel.name not in cache:
-        cache[channel.name] = domain_of(channel.settings.get("from"))
+        cache[channel.name] = domain_of(channel.settings.sender)
     return cache[channel.name]
 
 

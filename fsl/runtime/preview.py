@@ -187,7 +187,7 @@ def _render(rt: "Runtime", prog, rec: ActionRecord, contact, deal, vars: dict) -
         return {**out, "status": "failed", "error": f"template {rec.template!r}: {exc}"}
     channel = rt.config.channels.get(rec.channel or "")
     guards = GuardSettings.for_message(template, contact=contact.fields,
-                                       sender=channel.settings.get("from") if channel is not None else None,
+                                       sender=channel.settings.sender if channel is not None else None,
                                        offer=rec.offer, offer_max=prog.plan.offer_max)
     try:
         msg = render_action(rec, contact, deal, rt.templates, rt.config, vars)

@@ -70,27 +70,3 @@ class Redactor:
             text = text.replace(form, "***")
         text = " ".join(text.split())
         return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def setting_bool(value: Any, default: bool = False) -> bool:
-    """A boolean channel setting that may arrive as a string (`${SMTP_TLS}`)."""
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    return default
-
-
-def setting_number(value: Any, default: float) -> float:
-    if value is None or isinstance(value, bool):
-        return default
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        return default
-    return number if number > 0 else default

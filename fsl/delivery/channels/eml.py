@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from fsl.channel_settings import SmtpSettings
 from fsl.config import Channel
 from .base import DeliveryResult, delivered, failed
 from .smtp import SmtpAdapter
@@ -32,8 +33,11 @@ class EmlAdapter:
     def __init__(self, folder: Path, channel: Channel) -> None:
         self.folder = Path(folder)
         self.channel = channel
-        settings = dict(channel.settings)
-        settings.setdefault("from", "FSL <fsl@example.invalid>")
+        # Only smtp channels are built by the SMTP adapter (see deliver); others get a stand-in sender.
+        sender = channel.settings.sender or "FSL <fsl@example.invalid>"
+        own = channel.settings
+        settings = (own.model_copy(update={"from_": sender}) if isinstance(own, SmtpSettings)
+                    else SmtpSettings.model_validate({"from": sender}))
         self._builder = SmtpAdapter(Channel(name=channel.name, adapter="smtp", settings=settings))
         self.written = 0
 

@@ -1,8 +1,8 @@
 """Email over SMTP (smtplib), one connection reused across messages.
 
-Settings (fsl.yaml `channels.NAME`, `${ENV}` already substituted): `host`
-(localhost), `port` (25, or 465 with `ssl: true`), `from` (required),
-`starttls`, `ssl`, `username` + `password`, `timeout` (seconds, 30),
+Settings: `SmtpSettings` (fsl/channel_settings.py), validated when fsl.yaml
+is loaded: `host` (localhost), `port` (25, or 465 with `ssl: true`), `from`
+(required), `starttls`, `ssl`, `username` + `password`, `timeout` (30 s),
 `reply_to`, `tls_verify` (true), `ca_file` (a CA bundle for a private relay),
 `local_hostname`.
 
@@ -32,11 +32,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
+from fsl.channel_settings import SmtpSettings
 from fsl.config import Channel
 
 from ..address import one_address
 from ..message import OutMessage, domain_of, message_id
-from .base import DeliveryResult, Redactor, delivered, failed, retry, setting_bool, setting_number
+from .base import DeliveryResult, Redactor, delivered, failed, retry
 
 log = logging.getLogger("fsl.delivery.smtp")
 
@@ -70,19 +71,21 @@ class SmtpAdapter:
 
     def __init__(self, channel: Channel) -> None:
         s = channel.settings
+        if not isinstance(s, SmtpSettings):
+            raise TypeError(f"channel `{channel.name}` is not an smtp channel")
         self.name = channel.name
-        self.use_ssl = setting_bool(s.get("ssl"))
-        self.starttls = setting_bool(s.get("starttls"))
-        self.host = str(s.get("host") or "localhost")
-        self.port = int(setting_number(s.get("port"), 465 if self.use_ssl else 25))
-        self.sender = str(s["from"]) if s.get("from") else None
-        self.reply_to = str(s["reply_to"]) if s.get("reply_to") else None
-        self.username = str(s["username"]) if s.get("username") not in (None, "") else None
-        self._password = str(s["password"]) if s.get("password") is not None else None
-        self.timeout = setting_number(s.get("timeout"), 30.0)
-        self.tls_verify = setting_bool(s.get("tls_verify"), True)
-        self.ca_file = str(s["ca_file"]) if s.get("ca_file") else None
-        self.local_hostname = str(s["local_hostname"]) if s.get("local_hostname") else None
+        self.use_ssl = s.ssl
+        self.starttls = s.starttls
+        self.host = s.host
+        self.port = s.effective_port
+        self.sender = s.from_ or None  # none while its ${ENV} is unset: every send fails, said so
+        self.reply_to = s.reply_to
+        self.username = s.username or None
+        self._password = s.password
+        self.timeout = s.timeout
+        self.tls_verify = s.tls_verify
+        self.ca_file = s.ca_file
+        self.local_hostname = s.local_hostname
         self.domain = domain_of(self.sender)
         secrets = [self._password]
         if self.username and self._password:

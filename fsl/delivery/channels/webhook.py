@@ -1,8 +1,9 @@
 """Webhook channels: POST the message as JSON (httpx), one client reused.
 
-Settings: `url` (required), `token` (sent as `Authorization: Bearer ...`),
-`headers` (a mapping of extra headers, e.g. an API key from `${ENV}`),
-`timeout` (seconds, 10).  Every request carries `Idempotency-Key` (the
+Settings: `WebhookSettings` (fsl/channel_settings.py), validated when
+fsl.yaml is loaded: `url` (required), `token` (sent as `Authorization:
+Bearer ...`), `headers` (a mapping of extra headers, e.g. an API key from
+`${ENV}`), `timeout` (10 s).  Every request carries `Idempotency-Key` (the
 action's key), so a receiver can drop the second copy of a request we
 retried after a timeout.
 
@@ -26,10 +27,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from fsl import __version__
+from fsl.channel_settings import WebhookSettings
 from fsl.config import Channel
 
 from ..message import OutMessage
-from .base import DeliveryResult, Redactor, delivered, failed, retry, setting_number
+from .base import DeliveryResult, Redactor, delivered, failed, retry
 
 log = logging.getLogger("fsl.delivery.webhook")
 
@@ -41,11 +43,13 @@ class WebhookAdapter:
 
     def __init__(self, channel: Channel, transport: httpx.BaseTransport | None = None) -> None:
         s = channel.settings
+        if not isinstance(s, WebhookSettings):
+            raise TypeError(f"channel `{channel.name}` is not a webhook channel")
         self.name = channel.name
-        self._url = str(s["url"]) if s.get("url") else None
-        self.timeout = setting_number(s.get("timeout"), 10.0)
-        self._headers = _headers(s.get("headers"))
-        token = s.get("token")
+        self._url = s.url or None  # none while its ${ENV} is unset: every send fails, said so
+        self.timeout = s.timeout
+        self._headers = _headers(s.headers)
+        token = s.token
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self.redact = Redactor([token, *self._headers.values(), *_url_secrets(self._url)])
