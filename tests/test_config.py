@@ -53,8 +53,8 @@ def test_conformance_config_loads():
     assert config.caps == []
     assert set(config.channels) == {"email", "sms", "linkedin"}
     assert config.channels["email"].adapter == "smtp"
-    assert config.channels["email"].settings["port"] == 1025
-    assert config.channels["sms"].settings == {"url": "http://127.0.0.1:8025/sms"}
+    assert config.channels["email"].settings.port == 1025
+    assert config.channels["sms"].settings.url == "http://127.0.0.1:8025/sms"
     assert config.llm is not None
     assert config.llm.model == "local-model"
     assert config.llm.timeout_seconds == 30.0

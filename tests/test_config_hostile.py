@@ -57,4 +57,4 @@ def test_aliases_and_merge_keys_within_bounds_still_load(tmp_path):
           email2: {<<: *base, port: 2525}
     """)
     config, diags = load_config(path)
-    assert diags == [] and config.channels["email2"].settings["host"] == "h"
+    assert diags == [] and config.channels["email2"].settings.host == "h"
