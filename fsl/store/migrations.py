@@ -79,12 +79,32 @@ def _v4(conn: Connection) -> None:
                          [{"mark": SLOW_PATH, **{f"k{i}": v for i, v in enumerate(m)}} for m in marks])
 
 
+def _v5(conn: Connection) -> None:
+    """User keys starting with `$` are written with one `$` more (codec._escaped),
+    so that user data never reads as a tag.  A text an older fsl wrote reads
+    the same today unless it holds a key starting with `$$` (it would lose a
+    `$`): SQL finds the texts with `"$$`, Python rewrites them as they read before."""
+    from .codec import dumps, loads_v4
+
+    for table, key, col in _JSON_COLUMNS:
+        keys = [k.strip() for k in key.split(",")]
+        found = conn.execute(sa.text(f"SELECT {key}, {col} FROM {table} WHERE {col} LIKE :escaped"),
+                             {"escaped": '%"$$%'})
+        fixes = [(row[:-1], dumps(loads_v4(row[-1]))) for row in found]
+        where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(keys))
+        if fixes:
+            conn.execute(sa.text(f"UPDATE {table} SET {col} = :text WHERE {where}"),
+                         [{"text": text, **{f"k{i}": v for i, v in enumerate(m)}} for m, text in fixes])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the initial schema: plans, contacts, deals, events, enrollments, checks, "
                  "actions (outbox), tasks, journal, render cache, ticks", _v1),
     Migration(2, "reviews: the review queue of model-written (renderer: llm) sends", _v2),
     Migration(3, "scale-out: enrollment ids from a sequence (PostgreSQL; nothing changes on SQLite)", _v3),
     Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", _v4),
+    Migration(5, "user keys starting with $ escaped in JSON, so that user data never reads as a tag (codec.py)",
+              _v5),
 ]
 
 
