@@ -63,6 +63,10 @@ def _print_status(data: dict) -> None:
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
             out.print(f"  {e['at']} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+    if data["failed_enrollments"]:
+        out.print("recent failed enrollments:")
+        for en in data["failed_enrollments"]:
+            out.print(f"  {en['ended_at']} enrollment {en['id']} {en['contact']} {en['playbook']}: {en['reason']}")
     if data["recent_failures"]:
         out.print("recent delivery failures:")
         for f in data["recent_failures"]:

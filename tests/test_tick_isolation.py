@@ -1,0 +1,159 @@
+"""No record can stop the runtime: user data shaped like the codec's tags goes
+through import, event, tick and explain; an enrollment, a check or an event
+whose processing raises is isolated (failed / flagged, journaled, reported by
+`fsl status`) and the tick goes on with the others."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fsl.cli import main
+
+CONFIG = """\
+version: 1
+store: sqlite:///fsl.db
+timezone: UTC
+schema:
+  contact:
+    first_name: string
+    score: number?
+    tags: list?
+  deal:
+    name: string
+events:
+  meeting_ended: {}
+  purchased: {amount: number}
+channels:
+  email: {adapter: smtp, host: 127.0.0.1, port: 1, from: "Ana <ana@acme.example>"}
+"""
+
+HELLO = """\
+playbook hello:
+    enroll on meeting_ended
+    timezone "UTC"
+    stop on unsubscribed
+    stop when contact.score / 2 > 1000
+
+    step recap:
+        send email "recap"
+"""
+
+# an `enroll on ... where` that raises for one event, an `enroll when` that raises for one contact
+BUYERS = """\
+playbook buyers:
+    enroll on purchased where event.amount / 2 > 1
+    timezone "UTC"
+    stop on unsubscribed
+
+    step thanks:
+        send email "recap"
+"""
+
+SEGMENT = """\
+playbook whales:
+    enroll when contact.score / 2 > 1000000
+    timezone "UTC"
+    stop on unsubscribed
+
+    step hi:
+        send email "recap"
+"""
+
+NOW = "2026-11-23T15:00:00Z"
+HUGE = 10**400  # an exact JSON integer; as a float (division) it overflows
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "fsl.yaml").write_text(CONFIG)
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "sequences" / "hello.fsl").write_text(HELLO)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "recap.md").write_text('---\nsubject: "Hi"\n---\nHi {{ contact.first_name }}\n')
+    return tmp_path
+
+
+def fsl(project: Path, *args: str):
+    result = CliRunner().invoke(main, [*args, "--config", str(project / "fsl.yaml")], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines(path: Path, *rows: dict) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def stored_contact(project: Path, cid: str):
+    from fsl.ops.runtime import Runtime
+
+    rt = Runtime.open(project / "fsl.yaml")
+    try:
+        with rt.store.snapshot() as store:
+            return store.get_contact(cid)
+    finally:
+        rt.close()
+
+
+def test_a_contact_with_tag_shaped_data_goes_through_every_command(project: Path) -> None:
+    assert fsl(project, "deploy")[0] == 0
+    tags = [{"$t": "vip"}, {"$d": 5}, {"$$t": "x"}, "$100"]
+    path = lines(project / "c.jsonl", {"id": "c1", "email": "a@x.example", "first_name": "Ana", "tags": tags},
+                 {"id": "c2", "email": "b@x.example", "first_name": "Bo"})
+    code, out, err = fsl(project, "contacts", "import", str(path))
+    assert code == 0, err
+    assert fsl(project, "event", "meeting_ended", "--contact", "c1", "--at", NOW)[0] == 0
+    ev = lines(project / "e.jsonl", {"type": "meeting_ended", "contact": "c2", "at": NOW})
+    assert fsl(project, "events", "import", str(ev))[0] == 0
+    code, out, err = fsl(project, "tick", "--now", NOW, "--no-deliver", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["events"], report["steps"]) == (2, 2)
+    code, out, err = fsl(project, "explain", "c1", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["enrollments"][0]["outcome"] == "completed" and doc["fields"]["tags"] == tags
+    assert stored_contact(project, "c1").fields["tags"] == tags
+
+
+def test_one_failing_enrollment_event_and_check_never_stop_the_tick(project: Path) -> None:
+    (project / "sequences" / "buyers.fsl").write_text(BUYERS)
+    (project / "sequences" / "whales.fsl").write_text(SEGMENT)
+    assert fsl(project, "deploy")[0] == 0
+    people = [{"id": f"c{i}", "email": f"c{i}@x.example", "first_name": f"N{i}", "score": i} for i in range(1, 4)]
+    people.append({"id": "bad", "email": "bad@x.example", "first_name": "Bad", "score": HUGE})
+    assert fsl(project, "contacts", "import", str(lines(project / "c.jsonl", *people)))[0] == 0
+    evs = [{"type": "meeting_ended", "contact": p["id"], "at": NOW} for p in people]
+    evs += [{"type": "purchased", "contact": "c1", "at": NOW, "amount": HUGE},
+            {"type": "purchased", "contact": "c2", "at": NOW, "amount": 10}]
+    assert fsl(project, "events", "import", str(lines(project / "e.jsonl", *evs)))[0] == 0
+
+    code, out, err = fsl(project, "tick", "--now", NOW, "--no-deliver", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    # c1..c3 run hello, c2 also buyers; `bad` fails in hello; c1's purchase is kept, flagged
+    assert report["events"] == 6 and report["steps"] == 4 and report["actions"] == {"send": 4}
+
+    code, out, _ = fsl(project, "explain", "bad", "--format", "json")
+    doc = json.loads(out)
+    hello = [en for en in doc["enrollments"] if en["playbook"] == "hello"][0]
+    assert hello["outcome"] == "failed" and "OverflowError" in hello["reason"]
+    assert any("whales: enroll when of bad could not be evaluated" in j["reason"] for j in doc["contact_journal"])
+    _, out, _ = fsl(project, "explain", "c1", "--format", "json")
+    assert any("event purchased could not be applied (OverflowError" in j["reason"]
+               for j in json.loads(out)["contact_journal"])
+
+    code, out, _ = fsl(project, "status", "--format", "json")
+    status = json.loads(out)
+    assert [(f["contact"], f["playbook"]) for f in status["failed_enrollments"]] == [("bad", "hello")]
+    assert status["unknown_events"] == {"error": 1}
+    assert [(e["type"], e["contact"], e["flag"]) for e in status["unknown_event_list"]] == [
+        ("purchased", "c1", "error")]
+    code, text, _ = fsl(project, "status")
+    assert code == 0 and "recent failed enrollments:" in text and "1 error" in text
+
+    # the next tick does not trip over them again
+    code, out, err = fsl(project, "tick", "--now", "2026-11-23T15:05:00Z", "--no-deliver", "--format", "json")
+    assert code == 0, err and json.loads(out)["events"] == 0
