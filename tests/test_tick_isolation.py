@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from fsl.cli import main
 
@@ -157,3 +159,72 @@ def test_one_failing_enrollment_event_and_check_never_stop_the_tick(project: Pat
     # the next tick does not trip over them again
     code, out, err = fsl(project, "tick", "--now", "2026-11-23T15:05:00Z", "--no-deliver", "--format", "json")
     assert code == 0, err and json.loads(out)["events"] == 0
+
+
+# ------------------------------------------------------------------ property: any JSON round-trips
+
+PROPERTY_CONFIG = CONFIG.replace("    tags: list?\n", "    tags: list?\n    note: string?\n").replace(
+    "    name: string\n", "    name: string\n    data: list?\n").replace(
+    "  meeting_ended: {}\n", "  meeting_ended: {data: list?, note: string?}\n")
+
+MEGA = "x" * 1_000_000 + "\x00\ud800$"
+odd_text = st.text(st.sampled_from(["\x00", "\ud800", "\udfff", "$", '"', "\\", "é", "\U0001f600", "a", " "]),
+                   max_size=6)
+keys = st.sampled_from(["$t", "$d", "$dur", "$$t", "$", "$$", "$x", "id", "\x00", "\ud800"]) | st.text(max_size=3)
+scalars = (st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80) | st.integers()
+           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5) | odd_text
+           | st.sampled_from(["vip", "2026-01-01", "2026-01-01T00:00:00+00:00", "$t"]))
+any_json = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3)
+    | st.lists(inner, min_size=2, max_size=2).map(lambda pair: {"$dur": pair}), max_leaves=8)
+lists = st.lists(any_json, max_size=3) | st.just([{"$t": MEGA}])  # one line stays under io.source.MAX_LINE
+# strings within the import limit (coerce.MAX_TEXT) and without surrounding blanks (JSON lines keep them)
+notes = st.none() | odd_text | st.sampled_from(["$t", "{\"$t\": \"vip\"}"])
+
+
+def test_any_json_goes_through_import_tick_and_explain_unchanged(project: Path) -> None:
+    from itertools import count
+
+    import sqlalchemy as sa
+
+    from fsl.ops.runtime import Runtime
+    from fsl.store.rows import event_from
+    from fsl.store.schema import events
+
+    (project / "fsl.yaml").write_text(PROPERTY_CONFIG)
+    assert fsl(project, "deploy")[0] == 0
+    serial = count()
+    minute = count(1)
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+              phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: 1 MB examples
+    @given(tags=lists, note=notes, deal_data=lists, event_data=lists, event_note=notes)
+    def one(tags, note, deal_data, event_data, event_note) -> None:
+        cid, did = f"p{next(serial)}", f"d{next(serial)}"
+        at = f"2026-11-23T15:{next(minute):02d}:00Z"
+        contact = {"id": cid, "email": f"{cid}@x.example", "first_name": "P", "tags": tags, "note": note}
+        deal = {"id": did, "name": "D", "data": deal_data, "stakeholders": [{"contact": cid}]}
+        event = {"type": "meeting_ended", "contact": cid, "at": at, "data": event_data, "note": event_note}
+        for kind, row in (("contacts", contact), ("deals", deal), ("events", event)):
+            code, out, err = fsl(project, kind, "import", str(lines(project / f"{kind}.jsonl", row)))
+            assert code == 0, (kind, out, err)
+        code, out, err = fsl(project, "tick", "--now", at, "--no-deliver", "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["steps"] == 1
+        code, out, err = fsl(project, "explain", cid, "--format", "json")
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["enrollments"][0]["outcome"] == "completed"
+        assert doc["fields"]["tags"] == tags and doc["fields"].get("note") == note
+        rt = Runtime.open(project / "fsl.yaml")
+        try:
+            with rt.store.snapshot() as store:
+                assert store.get_contact(cid).fields["tags"] == tags
+                assert store.get_deal(did).fields["data"] == deal_data
+                rows = store.conn.execute(sa.select(events).where(events.c.contact == cid)).mappings()
+                (stored,) = [event_from(r) for r in rows]
+        finally:
+            rt.close()
+        assert stored.fields["data"] == event_data and stored.fields.get("note") == event_note
+
+    one()
