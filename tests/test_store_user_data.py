@@ -129,3 +129,30 @@ def test_stored_texts_round_trip_on_sqlite(tmp_path: Path) -> None:
 
 def test_stored_texts_round_trip_on_postgresql(pg_url: str) -> None:  # noqa: F811
     _stored_texts_round_trip(pg_url)
+
+
+# ------------------------------------------------------------------ segment SQL
+
+def _prefilter_keeps_what_jsonb_cannot_read(url: str) -> None:
+    from fsl.store.segment_sql import prefilter
+
+    db = open_store(url)
+    people = {"nul": {"tier": "A\x00"}, "lone": {"tier": "\ud800", "n": 10**30}, "a": {"tier": "A"},
+              "b": {"tier": "B"}, "tagged": {"tier": {"$t": "vip"}}}
+    with db.write() as conn:
+        conn.execute(contacts.insert(), [{"id": i, "fields": dumps(f), "version": 0} for i, f in people.items()])
+    tree = {"op": "==", "args": [{"path": ["contact", "tier"]}, {"lit": "A"}]}
+    with db.read() as conn:
+        got = {r[0] for r in conn.execute(sa.select(contacts.c.id).where(prefilter(tree, db.dialect, 0)))}
+    # a NUL or a lone surrogate makes PostgreSQL's jsonb refuse the text: left to the engine (kept);
+    # SQLite's json_extract ends text at a NUL ("A\x00" reads "A"): kept too, a superset is safe
+    assert got == ({"a", "nul", "lone"} if db.dialect == "postgresql" else {"a", "nul"})
+    db.dispose()
+
+
+def test_prefilter_with_unreadable_json_on_sqlite(tmp_path: Path) -> None:
+    _prefilter_keeps_what_jsonb_cannot_read(f"sqlite:///{tmp_path}/fsl.db")
+
+
+def test_prefilter_with_unreadable_json_on_postgresql(pg_url: str) -> None:  # noqa: F811
+    _prefilter_keeps_what_jsonb_cannot_read(pg_url)

@@ -228,3 +228,25 @@ def test_any_json_goes_through_import_tick_and_explain_unchanged(project: Path) 
         assert stored.fields["data"] == event_data and stored.fields.get("note") == event_note
 
     one()
+
+
+def test_a_message_that_cannot_render_fails_alone(project: Path) -> None:
+    from .smtp_sink import SmtpSink
+
+    (project / "templates" / "recap.md").write_text('---\nsubject: "Hi"\n---\nHalf: {{ contact.score / 2 }}\n')
+    (project / "sequences" / "hello.fsl").write_text(HELLO.replace("    stop when contact.score / 2 > 1000\n", ""))
+    with SmtpSink() as smtp:
+        (project / "fsl.yaml").write_text(CONFIG.replace("port: 1,", f"port: {smtp.port},"))
+        assert fsl(project, "deploy")[0] == 0
+        people = [{"id": "good", "email": "g@x.example", "first_name": "G", "score": 4},
+                  {"id": "bad", "email": "b@x.example", "first_name": "B", "score": HUGE}]
+        assert fsl(project, "contacts", "import", str(lines(project / "c.jsonl", *people)))[0] == 0
+        evs = [{"type": "meeting_ended", "contact": p["id"], "at": NOW} for p in people]
+        assert fsl(project, "events", "import", str(lines(project / "e.jsonl", *evs)))[0] == 0
+        code, out, err = fsl(project, "tick", "--now", NOW, "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and (report["delivered"], report["failed"]) == (1, 1), err  # exit 1: a failure
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ["g@x.example"] and "Half: 2" in mail.message.get_content()
+    (failure,) = report["failures"]
+    assert failure["contact"] == "bad" and "cannot render" in failure["error"]

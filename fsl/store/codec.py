@@ -9,6 +9,19 @@ that both databases store the same bytes and the values the engine uses
 (aware datetimes, dates, durations) survive the round trip: they are tagged
 as `{"$t": iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
 
+User data is never read as a tag: a key starting with `$` is written with
+one `$` more (`{"$t": "vip"}` -> `{"$$t": "vip"}`) and loses it when read.
+Finding such keys costs no walk: the `default` that writes the tags counts
+them, each puts exactly one `"$` in the text, and only a text with more
+(a user key or string starting with `$`) is written again from an escaped
+copy.  Tags are read leniently (what is not a valid instant, date or duration
+stays a dict), so rows an older fsl wrote with user data shaped like a tag
+read as that data; the older texts with `$$` keys are rewritten by
+migration 5.  Measured (per call, best of 40 x 2,000): an enrollment state
+0.60 -> 0.75 µs to encode, 1.12 -> 0.85 µs to decode; contact fields with an
+instant 1.35 -> 1.84 µs / 2.32 -> 2.50 µs ('$' is searched first: one memchr,
+where '"$' is slow to search in text full of quotes).
+
 The JSON goes through orjson: a tick encodes and decodes an enrollment's
 state, an action payload and a contact's fields for every step.  Measured
 on an enrollment state: 3.5 µs to decode with the standard library's
