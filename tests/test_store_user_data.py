@@ -156,3 +156,30 @@ def test_prefilter_with_unreadable_json_on_sqlite(tmp_path: Path) -> None:
 
 def test_prefilter_with_unreadable_json_on_postgresql(pg_url: str) -> None:  # noqa: F811
     _prefilter_keeps_what_jsonb_cannot_read(pg_url)
+
+
+def _any_json_round_trips_through_the_database(url: str) -> None:
+    db = open_store(url)
+    n = iter(range(10**6))
+
+    @settings(max_examples=60, deadline=None)
+    @given(user_json, st.sampled_from(["", "\x00", "\ud800", "\x00\udfff$"]))
+    def one(value, odd) -> None:
+        fields = {"v": value, "odd": odd, odd: [odd], "at": AT}
+        cid = f"c{next(n)}"
+        with db.write() as conn:
+            conn.execute(contacts.insert().values(id=cid, fields=dumps(fields), version=0))
+        with db.read() as conn:
+            text = conn.execute(sa.select(contacts.c.fields).where(contacts.c.id == cid)).scalar()
+        assert loads(text) == fields
+
+    one()
+    db.dispose()
+
+
+def test_any_json_round_trips_through_sqlite(tmp_path: Path) -> None:
+    _any_json_round_trips_through_the_database(f"sqlite:///{tmp_path}/fsl.db")
+
+
+def test_any_json_round_trips_through_postgresql(pg_url: str) -> None:  # noqa: F811
+    _any_json_round_trips_through_the_database(pg_url)
