@@ -37,6 +37,7 @@ playbook hello:
     enroll on meeting_ended
     timezone "UTC"
     stop on unsubscribed
+    stop on purchased where event.amount / 2 > 1000
     stop when contact.score / 2 > 1000
 
     step recap:
@@ -135,8 +136,9 @@ def test_one_failing_enrollment_event_and_check_never_stop_the_tick(project: Pat
     code, out, err = fsl(project, "tick", "--now", NOW, "--no-deliver", "--format", "json")
     assert code == 0, err
     report = json.loads(out)
-    # c1..c3 run hello, c2 also buyers; `bad` fails in hello; c1's purchase is kept, flagged
-    assert report["events"] == 6 and report["steps"] == 4 and report["actions"] == {"send": 4}
+    # c2, c3 run hello, c2 also buyers; `bad` fails in hello (stop when), c1 too (its stop on
+    # cannot read the purchase, which is kept, flagged: buyers' enroll on cannot either)
+    assert report["events"] == 6 and report["steps"] == 3 and report["actions"] == {"send": 3}
 
     code, out, _ = fsl(project, "explain", "bad", "--format", "json")
     doc = json.loads(out)
@@ -149,7 +151,8 @@ def test_one_failing_enrollment_event_and_check_never_stop_the_tick(project: Pat
 
     code, out, _ = fsl(project, "status", "--format", "json")
     status = json.loads(out)
-    assert [(f["contact"], f["playbook"]) for f in status["failed_enrollments"]] == [("bad", "hello")]
+    assert sorted((f["contact"], f["playbook"]) for f in status["failed_enrollments"]) == [
+        ("bad", "hello"), ("c1", "hello")]
     assert status["unknown_events"] == {"error": 1}
     assert [(e["type"], e["contact"], e["flag"]) for e in status["unknown_event_list"]] == [
         ("purchased", "c1", "error")]
@@ -200,6 +203,9 @@ def test_any_json_goes_through_import_tick_and_explain_unchanged(project: Path) 
               phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: 1 MB examples
     @given(tags=lists, note=notes, deal_data=lists, event_data=lists, event_note=notes)
     def one(tags, note, deal_data, event_data, event_note) -> None:
+        # what the JSON lines say: "\ud800\udfff" in a file is one character, not two lone surrogates
+        tags, note, deal_data, event_data, event_note = json.loads(json.dumps(
+            [tags, note, deal_data, event_data, event_note]))
         cid, did = f"p{next(serial)}", f"d{next(serial)}"
         at = f"2026-11-23T15:{next(minute):02d}:00Z"
         contact = {"id": cid, "email": f"{cid}@x.example", "first_name": "P", "tags": tags, "note": note}
