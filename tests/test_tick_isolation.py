@@ -256,3 +256,34 @@ def test_a_message_that_cannot_render_fails_alone(project: Path) -> None:
     assert mail.rcpt_tos == ["g@x.example"] and "Half: 2" in mail.message.get_content()
     (failure,) = report["failures"]
     assert failure["contact"] == "bad" and "cannot render" in failure["error"]
+
+
+def test_rows_no_code_can_read_are_set_aside_and_the_tick_goes_on(project: Path) -> None:
+    import sqlalchemy as sa
+
+    from fsl.store import open_store
+    from fsl.store.schema import enrollments, events
+
+    assert fsl(project, "deploy")[0] == 0
+    people = [{"id": f"c{i}", "email": f"c{i}@x.example", "first_name": f"N{i}"} for i in range(1, 5)]
+    assert fsl(project, "contacts", "import", str(lines(project / "c.jsonl", *people)))[0] == 0
+    evs = [{"type": "meeting_ended", "contact": p["id"], "at": NOW} for p in people[:3]]
+    assert fsl(project, "events", "import", str(lines(project / "e.jsonl", *evs)))[0] == 0
+    assert fsl(project, "enroll", "hello", "--contact", "c4", "--at", NOW)[0] == 0
+    db = open_store(f"sqlite:///{project}/fsl.db")
+    with db.write() as conn:  # edited by hand: not JSON any more
+        conn.execute(events.update().where(events.c.contact == "c2").values(fields="{broken"))
+        conn.execute(enrollments.update().where(enrollments.c.contact == "c4").values(state="{broken"))
+    db.dispose()
+
+    code, out, err = fsl(project, "tick", "--now", NOW, "--no-deliver", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 2  # c1 and c3
+
+    _, out, _ = fsl(project, "status", "--format", "json")
+    status = json.loads(out)
+    assert [(f["contact"], f["playbook"]) for f in status["failed_enrollments"]] == [("c4", "hello")]
+    assert "JSONDecodeError" in status["failed_enrollments"][0]["reason"]
+    assert [(e["contact"], e["flag"]) for e in status["unknown_event_list"]] == [("c2", "error")]
+    _, out, _ = fsl(project, "explain", "c2", "--format", "json")
+    assert any("could not be read" in j["reason"] for j in json.loads(out)["contact_journal"])
