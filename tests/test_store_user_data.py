@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsl.runtime.evaluate import Dur
+from fsl.engine.evaluate import Dur
 from fsl.store import open_store, upgrade
 from fsl.store.codec import SLOW_PATH, dumps, loads, loads_v4
 from fsl.store.migrations import current_version

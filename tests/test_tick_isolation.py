@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fsl.cli import main
+from fsl.cli.main import main
 
 CONFIG = """\
 version: 1
@@ -90,7 +90,7 @@ def lines(path: Path, *rows: dict) -> Path:
 
 
 def stored_contact(project: Path, cid: str):
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     rt = Runtime.open(project / "fsl.yaml")
     try:
@@ -190,7 +190,7 @@ def test_any_json_goes_through_import_tick_and_explain_unchanged(project: Path) 
 
     import sqlalchemy as sa
 
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
     from fsl.store.rows import event_from
     from fsl.store.schema import events
 

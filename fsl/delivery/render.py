@@ -17,7 +17,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from fsl.config import Config
-from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 
 from .context import jsonable, template_context

@@ -21,7 +21,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from fsl.runtime.engine import error_text
+from fsl.engine.engine import error_text
 from fsl.store import Database
 from fsl.store.codec import epoch
 from fsl.store.schema import checks, enrollments, events, journal
