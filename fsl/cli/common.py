@@ -62,7 +62,12 @@ def open_runtime(config_path: str | None, **kwargs: Any):
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in user data: escaped, the same JSON to any reader
+        text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
+    click.echo(text)
 
 
 def console(err: bool = False):

@@ -75,6 +75,10 @@ def _print_status(data: dict, zone) -> None:
             out.print(escape(f"  #{r['id']} {r['contact']} {r['playbook']}/{r['step']} via {r['channel']}: "
                              f"{r['attempts']} attempt(s), next at {local(r['next_attempt'], zone)}; "
                              f"last: {r['reason']}"))
+    if data["failed_enrollments"]:
+        out.print("recent failed enrollments:")
+        for en in data["failed_enrollments"]:
+            out.print(f"  {en['ended_at']} enrollment {en['id']} {en['contact']} {en['playbook']}: {en['reason']}")
     if data["recent_failures"]:
         out.print("recent delivery failures (`fsl outbox retry ID|--failed` re-queues them):")
         for f in data["recent_failures"]:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 from fsl.compiler.plan import Plan
 
 from .enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
+from .errors import error_text
 from .evaluate import Ctx, Dur
 from .gcpolicy import relaxed
 from .ingest import apply_event
@@ -167,7 +168,7 @@ class Engine:
     def process(self, t: datetime) -> None:
         self.begin_instant(t)
         while self._pending and self._pending[0][0] <= t:
-            apply_event(self, heapq.heappop(self._pending)[2])
+            self.apply_event(heapq.heappop(self._pending)[2])
         run_checks(self, t)
         self.checks_done = True
         self.wake_due(t)
@@ -182,8 +183,15 @@ class Engine:
         self._runs = {}
 
     def apply_event(self, event: Event) -> None:
-        """Apply one event now (its own instant is kept)."""
-        apply_event(self, event)
+        """Apply one event now (its own instant is kept).  An event whose
+        processing raises (data no rule can evaluate) is kept, flagged and
+        journaled; the others go on: one record never stops the runtime."""
+        try:
+            apply_event(self, event)
+        except Exception as exc:  # noqa: BLE001 - isolated, recorded, reported
+            self.warn(event.at, f"event {event.type} could not be applied ({error_text(exc)}): kept, not acted on",
+                      event.line, event.contact)
+            self.store.event_failed(event)
 
     def wake_due(self, t: datetime) -> None:
         """Wake every enrollment the store says is due at or before t."""
@@ -196,7 +204,7 @@ class Engine:
             try:
                 wake(self, en, t)
             except Exception as exc:  # an error the enrollment cannot get past
-                self.end(en, "failed", t, f"error: {type(exc).__name__}: {exc}")
+                self.fail(en, t, exc)
 
     def resume(self, at: datetime) -> None:
         """Continue a clock started earlier (production: the store already
@@ -262,6 +270,13 @@ class Engine:
         self._zones.pop(en.id, None)
         self.note(at, "ended", f"ended as {outcome}: {reason}", en, line=line, step=step)
         after_end(self, en)
+
+    def fail(self, en: Enrollment, at: datetime, exc: Exception) -> None:
+        """End an enrollment whose processing raised, the error in its journal."""
+        try:
+            self.end(en, "failed", at, f"error: {error_text(exc)}")
+        except Exception:  # noqa: BLE001 - ending looks at data too (after_end): it is ended all the same
+            pass
 
     def pause(self, en: Enrollment, until: datetime, at: datetime, reason: str, line: int) -> None:
         if en.status == PAUSED and en.paused_until is not None and en.paused_until >= until:

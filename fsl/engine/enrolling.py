@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from datetime import timedelta
 
+from .errors import error_text
 from .evaluate import add, truthy
 from .host import EngineHost
 from .model import Contact, Deal, Enrollment, Event
@@ -52,8 +54,12 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
     if not prog.steps:
         engine.end(en, "completed", at, "the playbook has no steps")
         return en
-    ctx = engine.ctx(en, at)
-    en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
+    try:
+        ctx = engine.ctx(en, at)
+        en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
+    except Exception as exc:  # its data gives no due time: it fails alone, never sleeping forever
+        engine.fail(en, at, exc)
+        return en
     engine.schedule(en, en.due_at)
     return en
 
@@ -188,9 +194,23 @@ def run_checks(engine: EngineHost, t: datetime) -> None:
         deal = store.get_deal(deal_id) if deal_id else None
         if deal_id and deal is None:
             continue
-        nxt = _check(engine, prog, contact, deal, t)
+        try:
+            nxt = _check(engine, prog, contact, deal, t)
+        except Exception as exc:  # noqa: BLE001 - one candidate's data never stops the checks
+            nxt = _check_failed(engine, prog, contact_id, t, exc)
         if nxt is not None:
             _set(engine, prog, contact_id, deal_id or None, nxt)
+
+
+def _check_failed(engine: EngineHost, prog: Program, contact_id: str, t: datetime, exc: Exception) -> datetime | None:
+    """A candidate whose `enroll when` raised: journaled; looked at again when
+    its data changes, or (a segment time alone moves) a day later."""
+    ew = prog.enroll_when
+    again = None if not (ew.time_dependent or _scheduled(prog)) else t + timedelta(days=1)
+    engine.warn(t, f"{prog.name}: enroll when of {contact_id} could not be evaluated ({error_text(exc)}); "
+                   + ("looked at again when its data changes" if again is None else "looked at again in a day"),
+                ew.line, contact_id)
+    return again
 
 
 def _check(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None, t: datetime) -> datetime | None:

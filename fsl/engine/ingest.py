@@ -58,7 +58,10 @@ def apply_event(engine: EngineHost, e: Event) -> None:
             suppress_bounced_address(engine, e)
     for en in sorted(_concerned(engine, e), key=engine.order):
         if en.status != ENDED:
-            _rules(engine, en, e)
+            try:
+                _rules(engine, en, e)
+            except Exception as exc:  # noqa: BLE001 - its rules cannot read this event: it fails alone
+                engine.fail(en, e.at, exc)
     _across_deal(engine, e)
     if e.contact is not None:
         for en in sorted(store.contact_enrollments(e.contact), key=engine.order):

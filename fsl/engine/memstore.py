@@ -66,6 +66,7 @@ class Store(Protocol):
 
     # events
     def add_event(self, event: Event) -> None: ...
+    def event_failed(self, event: Event) -> None: ...  # applying it raised: kept (added if not yet), flagged
     def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]: ...  # sorted by time
     def enrollment_events(self, enrollment_id: int) -> Sequence[Event]: ...
     def events(self) -> Iterable[Event]: ...
@@ -216,6 +217,10 @@ class MemoryStore:
                 lst.append(event)
         if event.enrollment is not None:
             self._by_enrollment.setdefault(event.enrollment, []).append(event)
+
+    def event_failed(self, event: Event) -> None:
+        if not any(e is event for e in reversed(self._events)):
+            self.add_event(event)
 
     def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]:
         return self._by_contact.get((contact_id, type_), ())

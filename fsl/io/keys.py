@@ -22,7 +22,8 @@ def event_key(event: Event, explicit: str | None = None) -> str:
     body = {"at": _plain(event.at), "type": event.type, "contact": event.contact, "deal": event.deal,
             "step": event.step, "fields": _plain(event.fields)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a lone surrogate (JSON's "\ud800") hashes too; any other text as plain UTF-8
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _plain(value: Any) -> Any:

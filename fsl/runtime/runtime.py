@@ -54,6 +54,7 @@ from fsl.store.db import insert_ignore
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
+from fsl.cli.common import quarantine
 from .gc_policy import batch_collections
 from .host import TickReport
 from .outbox import Outbox
@@ -239,29 +240,29 @@ class Runtime:
     def _instant(self, engine: Engine, t: datetime, report: TickReport, stop: Callable[[], bool],
                  progress: Callable[[str, int], None] | None) -> None:
         """The three phases of instant t, batch by batch."""
-        store, limit = self.store, self.batch_size
+        store = self.store
         report.instants += 1
         engine.begin_instant(t)
         engine._zones.clear()
         store.history.horizon = t - self.cap_span if self.cap_span is not None else None
-        def events_batch() -> list:
+        def events_batch(limit: int) -> list:
             got = store.claim_events(t, limit)
             for e in got:
                 engine.apply_event(e)
             return got
 
-        def checks_batch() -> int:
+        def checks_batch(limit: int) -> int:
             n = store.claim_checks(t, limit)
             run_checks(engine, t)
             return n
 
-        def due_batch() -> int:
+        def due_batch(limit: int) -> int:
             n = store.claim_due(t, limit)
             engine.wake_due(t)
             return n
 
         while True:  # 1. events
-            got = self._batch(engine, events_batch)
+            got = self._isolated(engine, events_batch, lambda exc: [quarantine.event(self.db, t, exc)])
             report.events += len(got)
             if not got or self._halt(stop, report):
                 break
@@ -274,7 +275,7 @@ class Runtime:
             if self._halt(stop, report):
                 return
         while True:
-            n = self._batch(engine, checks_batch)
+            n = self._isolated(engine, checks_batch, lambda exc: quarantine.check(self.db, t, exc))
             report.checks += n
             if not n or self._halt(stop, report):
                 break
@@ -282,13 +283,34 @@ class Runtime:
             return
         engine.checks_done = True
         while True:  # 3. due enrollments
-            n = self._batch(engine, due_batch)
+            n = self._isolated(engine, due_batch, lambda exc: quarantine.due(self.db, t, exc))
             self._hand_over()
             report.woken += n
             if progress is not None and n:
                 progress("steps", n)
             if not n or self._halt(stop, report):
                 break
+
+    def _isolated(self, engine: Engine, work: Callable[[int], Any], set_aside: Callable[[Exception], Any]) -> Any:
+        """A batch of `work(limit)`.  When it raises on a row no code can read
+        (a JSON text edited by hand, a value the database refuses), the batch is
+        redone with one row: if that fails too, the row is set aside in a
+        transaction of its own (quarantine.py) and the phase goes on."""
+        try:
+            result = self._batch(engine, lambda: work(self.batch_size))
+            quarantine.went_through()
+            return result
+        except Exception as exc:  # noqa: BLE001 - unless the store itself is unreachable (re-raised)
+            if not quarantine.is_data_error(exc):
+                raise
+        try:
+            result = self._batch(engine, lambda: work(1))
+            quarantine.went_through()
+            return result
+        except Exception as exc:  # noqa: BLE001 - the first row is the one
+            if not quarantine.is_data_error(exc):
+                raise
+            return set_aside(exc)
 
     def _batch(self, engine: Engine, work: Callable[[], Any], attempts: int = 5) -> Any:
         """One batch in one transaction; redone when PostgreSQL aborted it as a

@@ -9,6 +9,19 @@ that both databases store the same bytes and the values the engine uses
 (aware datetimes, dates, durations) survive the round trip: they are tagged
 as `{"$t": iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
 
+User data is never read as a tag: a key starting with `$` is written with
+one `$` more (`{"$t": "vip"}` -> `{"$$t": "vip"}`) and loses it when read.
+Finding such keys costs no walk: the `default` that writes the tags counts
+them, each puts exactly one `"$` in the text, and only a text with more
+(a user key or string starting with `$`) is written again from an escaped
+copy.  Tags are read leniently (what is not a valid instant, date or duration
+stays a dict), so rows an older fsl wrote with user data shaped like a tag
+read as that data; the older texts with `$$` keys are rewritten by
+migration 5.  Measured (per call, best of 40 x 2,000): an enrollment state
+0.60 -> 0.75 µs to encode, 1.12 -> 0.85 µs to decode; contact fields with an
+instant 1.35 -> 1.84 µs / 2.32 -> 2.50 µs ('$' is searched first: one memchr,
+where '"$' is slow to search in text full of quotes).
+
 The JSON goes through orjson: a tick encodes and decodes an enrollment's
 state, an action payload and a contact's fields for every step.  Measured
 on an enrollment state: 3.5 µs to decode with the standard library's
@@ -95,46 +108,116 @@ def _default(value: Any) -> Any:
     return str(value)  # never fail a write on an exotic value: keep its text
 
 
-def _hook(obj: dict) -> Any:
-    if len(obj) == 1:
+_UNITS = frozenset(("seconds", "minutes", "hours", "days", "weeks", "business_days"))
+
+
+def _tagged(obj: dict) -> Any:
+    """The value a one-key dict tags, or `obj` itself when it is not one of
+    our tags.  Lenient on purpose: a row written before user keys were escaped
+    may hold user data shaped like a tag ({"$t": "vip"}); what is not a valid
+    tag is that data, not an error."""
+    try:
         if "$t" in obj:
-            return datetime.fromisoformat(obj["$t"])
+            v = obj["$t"]
+            return datetime.fromisoformat(v) if type(v) is str else obj
         if "$d" in obj:
-            return date.fromisoformat(obj["$d"])
+            v = obj["$d"]
+            return date.fromisoformat(v) if type(v) is str else obj
         if "$dur" in obj:
-            amount, unit = obj["$dur"]
-            return Dur(amount, unit)
+            v = obj["$dur"]
+            if type(v) is list and len(v) == 2 and type(v[0]) in (int, float) and v[1] in _UNITS:
+                return Dur(v[0], v[1])
+    except (ValueError, TypeError):
+        pass
     return obj
 
 
-def _untag(value: Any) -> Any:
-    """`_hook` applied bottom-up, as the standard library's object_hook would."""
+def _hook(obj: dict) -> Any:
+    if len(obj) == 1:
+        value = _tagged(obj)
+        if value is not obj:
+            return value
+    for k in obj:
+        if k[:2] == "$$":
+            return _unescaped(obj)
+    return obj
+
+
+def _unescaped(obj: dict) -> dict:
+    """A user dict whose `$` keys were escaped by `_escaped` (one `$` more)."""
+    return {(k[1:] if k[:2] == "$$" else k): v for k, v in obj.items()}
+
+
+def _untag(value: Any, escaped: bool) -> Any:
+    """`_hook` applied bottom-up, as the standard library's object_hook would;
+    keys are unescaped only when the text holds one (`escaped`)."""
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, (dict, list)):
-                value[k] = _untag(v)
-        return _hook(value)
+                value[k] = _untag(v, escaped)
+        if escaped:
+            return _hook(value)
+        return _tagged(value) if len(value) == 1 else value
     if isinstance(value, list):
         for i, v in enumerate(value):
             if isinstance(v, (dict, list)):
-                value[i] = _untag(v)
+                value[i] = _untag(v, escaped)
     return value
+
+
+def _escaped(value: Any) -> Any:
+    """A copy of user data in which every key starting with `$` has one `$`
+    more, so that no user dict reads as a tag: `{"$t": "vip"}` is written
+    `{"$$t": "vip"}`.  Only keys: values (and SQL reading them) are exact."""
+    if isinstance(value, dict):
+        return {(("$" + k) if type(k) is str and k[:1] == "$" else k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_escaped(v) for v in value]
+    return value
+
+
+class _Tags:
+    """orjson's `default`, counting the tags it writes: each puts exactly one
+    `"$` in the text, so any other `"$` means user data starts with `$`."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, value: Any) -> Any:
+        out = _default(value)
+        if type(out) is dict:
+            self.n += 1
+        return out
 
 
 # datetimes and dataclasses (Dur) go to _default to be tagged; int keys become text as before
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 _ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
 _DECODER = json.JSONDecoder(object_hook=_hook)
+# The exact path writes ASCII: a lone surrogate (valid in a Python str, from
+# JSON input's "\ud800") cannot be stored as UTF-8 text, its escape can.
+_EXACT = json.JSONEncoder(default=_default, ensure_ascii=True, separators=(",", ":"))
 
 
 SLOW_PATH = " "  # the end of a text only the standard library reads exactly (integers beyond 64 bits)
 
 
 def dumps(value: Any) -> str:
+    tags = _Tags()
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+        text = orjson.dumps(value, default=tags, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
-        return _ENCODER.encode(value) + SLOW_PATH
+        return _EXACT.encode(_escaped(value)) + SLOW_PATH
+    # ('$' first: one memchr; '"$' alone is slow to search, JSON is full of quotes)
+    if "$" in text and text.count('"$') > tags.n:  # a user key (or text) starts with "$"
+        escaped = _escaped(value)
+        try:
+            text = orjson.dumps(escaped, default=_default, option=_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            return _EXACT.encode(escaped) + SLOW_PATH
+    return text
 
 
 def loads(text: str | None) -> Any:
@@ -146,7 +229,27 @@ def loads(text: str | None) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return _DECODER.decode(text)
-    return _untag(value) if '"$' in text else value
+    if "$" in text and '"$' in text:
+        return _untag(value, "$$" in text)
+    return value
+
+
+def loads_v4(text: str) -> Any:
+    """A text as fsl read it before schema version 7, when user keys were
+    not escaped: a key `$$x` was the user's own (migration 5 rewrites those)."""
+    if text[-1] == SLOW_PATH:
+        return _V4_DECODER.decode(text)
+    try:
+        return _untag(orjson.loads(text), False)
+    except orjson.JSONDecodeError:
+        return _V4_DECODER.decode(text)
+
+
+def _hook_v4(obj: dict) -> Any:
+    return _tagged(obj) if len(obj) == 1 else obj
+
+
+_V4_DECODER = json.JSONDecoder(object_hook=_hook_v4)
 
 
 def needs_slow_path(text: str) -> bool:

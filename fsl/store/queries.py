@@ -67,6 +67,11 @@ def status(conn: Connection, now: datetime) -> dict[str, Any]:
                  "at": _t(r.at)}
                 for r in conn.execute(sa.select(actions).where(a.status == "failed").order_by(a.id.desc()).limit(10))]
     retrying = a.status == "pending", a.attempts > 0  # tried and refused for now: a pending retry
+
+    failed = [{"id": r.id, "contact": r.contact, "playbook": r.playbook, "ended_at": _t(r.ended_at),
+               "reason": r.reason}
+              for r in conn.execute(sa.select(enrollments).where(e.status == "ended", e.outcome == "failed")
+                                    .order_by(e.ended_at.desc(), e.id.desc()).limit(10))]
     flagged = conn.execute(sa.select(events.c.flag, sa.func.count()).where(events.c.flag.is_not(None))
                            .group_by(events.c.flag)).all()
     last = conn.execute(sa.select(ticks).order_by(ticks.c.id.desc()).limit(1)).mappings().first()
@@ -84,6 +89,8 @@ def status(conn: Connection, now: datetime) -> dict[str, Any]:
         "recent_warnings": recent_warnings(conn),
         "pending_retries": conn.execute(sa.select(sa.func.count()).select_from(actions).where(*retrying)).scalar(),
         "retries": pending_retries(conn, 20),
+
+        "failed_enrollments": failed,  # the latest ten that ended `failed` (an error, a loop), with why
         "last_tick": None if last is None else {
             "now": _t(last["now"]), "started_at": _t(last["started_at"]), "finished_at": _t(last["finished_at"]),
             "report": json.loads(last["report"]) if last["report"] else None},

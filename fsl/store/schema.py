@@ -88,7 +88,7 @@ events = Table(
     Column("step", Name),
     Column("fields", Text, nullable=False),
     Column("status", String(10), nullable=False),  # pending | done
-    Column("flag", String(20)),  # unknown_contact | unknown_message | unknown_deal: kept, reported
+    Column("flag", String(20)),  # unknown_contact | unknown_message | unknown_deal | error: kept, reported
     Column("enrollment", BigInteger),  # the enrollment whose message it concerns
     Column("received_at", Instant),
     Index("ix_events_pending", "at", "id", **_partial("status = 'pending'")),

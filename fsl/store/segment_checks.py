@@ -52,7 +52,7 @@ from fsl.engine.timing import MINUTE
 
 from .codec import epoch
 from .schema import checks, contacts
-from .segment_sql import _field, _Json, prefilter_moves
+from .segment_sql import _field, _Json, jsonb_fields, prefilter_moves
 
 _FIXED_UNITS = ("seconds", "minutes", "hours")
 
@@ -81,9 +81,7 @@ def _parsed(dialect: str) -> Any:
     subquery (fenced by OFFSET 0, so it is not folded back in) casts it once per row."""
     if dialect != "postgresql":
         return None
-    from sqlalchemy.dialects.postgresql import JSONB
-
-    return sa.select(sa.cast(contacts.c.fields, JSONB).label("doc")).correlate(contacts).offset(0).lateral("parsed")
+    return sa.select(jsonb_fields().label("doc")).correlate(contacts).offset(0).lateral("parsed")
 
 
 def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = True) -> PassOver | None:

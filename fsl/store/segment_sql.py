@@ -66,6 +66,8 @@ def prefilter_moves(tree: Any, dialect: str, now: int, lets: dict[str, Any] | No
     compares dates), {"minute"} any minute (windows of events)."""
     j = _Json(dialect, parsed)
     clause = _superset(inline_lets(tree, lets or {}), j, now)
+    if clause is not None and j.pg:  # what jsonb cannot read is left to the engine
+        clause = sa.or_(sa.not_(jsonb_castable()), clause)
     return clause, frozenset(j.moves) if clause is not None else frozenset()
 
 
@@ -307,7 +309,7 @@ class _Json:
         self.moves: set[str] = set()  # what time does to the clauses built (prefilter_moves)
 
     def _doc(self) -> ColumnElement:
-        return self._parsed if self._parsed is not None else sa.cast(contacts.c.fields, _JSONB)
+        return self._parsed if self._parsed is not None else jsonb_fields()
 
     def _type(self, name: str) -> ColumnElement:
         if self.pg:
@@ -352,6 +354,22 @@ class _Json:
             value = self._doc()[name].astext
             return sa.case((self._type(name) == "number", sa.cast(value, sa.Numeric)), else_=None)
         return sa.func.json_extract(contacts.c.fields, f'$."{name}"')
+
+
+def jsonb_castable() -> ColumnElement:
+    """Whether PostgreSQL's jsonb takes the contact's JSON text (never NULL).
+    jsonb refuses a NUL (`\\u0000`) and a lone surrogate's escape, which user
+    data may hold (codec.py writes both; a lone surrogate only on its exact
+    path, the texts ending with codec.SLOW_PATH).  A cast error would abort
+    the whole statement: one contact would stop every segment pass-over."""
+    text = sa.func.coalesce(contacts.c.fields, "")
+    return sa.and_(sa.func.strpos(text, "\\u0000") == 0, sa.func.right(text, 1) != " ")
+
+
+def jsonb_fields() -> ColumnElement:
+    """The contact's fields as jsonb; NULL where jsonb refuses the text (the
+    pre-filter is then true: the engine decides, prefilter_moves)."""
+    return sa.cast(sa.case((jsonb_castable(), sa.cast(contacts.c.fields, _JSONB)), else_=None), _JSONB)
 
 
 from sqlalchemy.dialects.postgresql import JSONB as _JSONB  # noqa: E402 - only types, no driver

@@ -287,6 +287,17 @@ class SqlStore:
             self._load_events([event.contact])
             self._index_event(event)
 
+    def event_failed(self, event: Event) -> None:
+        """Applying it raised: kept, flagged `error` (the journal has why)."""
+        if isinstance(event, R.StoredEvent) and event.row_id in self._claimed:
+            self._flags[event.row_id] = "error"
+            return
+        for i, (e, _) in enumerate(self._new_events):
+            if e is event:
+                self._new_events[i] = (e, "error")
+                return
+        self._new_events.append((event, "error"))
+
     def _flag(self, e: Event) -> str | None:
         if e.contact is not None and self.get_contact(e.contact) is None:
             return "unknown_contact"

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6
+from . import v1, v2, v3, v4, v5, v6, v7
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "JSON holding integers beyond 64 bits marked for the exact decoder (codec.py)", v4.apply),
     Migration(5, "suppressions: addresses that bounced hard, never sent to again", v5.apply),
     Migration(6, "actions: the provider's reference at hand-over and the bounce kind (SMTP verdicts)", v6.apply),
+    Migration(7, "user keys starting with $ escaped in JSON, so that user data never reads as a tag (codec.py)",
+              v7.apply),
 ]
 
 

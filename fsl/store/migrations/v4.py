@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-_JSON_COLUMNS = (("contacts", "id", "fields"), ("deals", "id", "fields"), ("stakeholders", "deal, contact", "fields"),
+JSON_COLUMNS = (("contacts", "id", "fields"), ("deals", "id", "fields"), ("stakeholders", "deal, contact", "fields"),
                  ("events", "id", "fields"), ("enrollments", "id", "state"), ("actions", "key", "payload"))
 
 
@@ -23,7 +23,7 @@ def apply(conn: Connection) -> None:
 
     twenty = ("{col} ~ '[0-9]{{20}}'" if conn.dialect.name == "postgresql"
               else "{col} GLOB '*" + "[0-9]" * 20 + "*'")
-    for table, key, col in _JSON_COLUMNS:
+    for table, key, col in JSON_COLUMNS:
         keys = [k.strip() for k in key.split(",")]
         found = conn.exec_driver_sql(f"SELECT {key}, {col} FROM {table} WHERE {twenty.format(col=col)}")
         marks = [row[:-1] for row in found if not row[-1].endswith(SLOW_PATH) and needs_slow_path(row[-1])]
