@@ -54,7 +54,7 @@ from fsl.store.db import insert_ignore
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
-from fsl.cli.common import quarantine
+from . import quarantine
 from .gc_policy import batch_collections
 from .host import TickReport
 from .outbox import Outbox
