@@ -185,7 +185,7 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
                     "paused_until": iso(en.paused_until) if en.status == "paused" else None,
                     "journal": entries, "messages": msgs.get(en.id, [])})
     return {"contact": contact_id, "known": row is not None,
-            "fields": loads(row["fields"]) if row is not None else None,
+            "fields": _readable(row["fields"]) if row is not None else None,
             "enrollments": out, "contact_journal": by_enrollment.get(None, []), "events": evs}
 
 
@@ -195,8 +195,17 @@ _RULE = re.compile(r"\b(?:stop|pause) on (\S+)")
 def _contact_events(conn: Connection, contact_id: str) -> list[dict[str, Any]]:
     q = sa.select(events).where(events.c.contact == contact_id).order_by(events.c.at, events.c.id)
     return [{"at": _t(r["at"]), "type": r["type"], "step": r["step"], "enrollment": r["enrollment"],
-             "fields": loads(r["fields"]) or {}, "status": r["status"], "flag": r["flag"]}
+             "fields": _readable(r["fields"]) or {}, "status": r["status"], "flag": r["flag"]}
             for r in conn.execute(q).mappings()]
+
+
+def _readable(text: str | None) -> Any:
+    """A stored JSON text for a person to read; one no code can read (edited by
+    hand) is shown as it is, never a crash of the command that shows it."""
+    try:
+        return loads(text)
+    except ValueError:
+        return {"unreadable": text}
 
 
 def _cause(entry: dict[str, Any], evs: list[dict[str, Any]]) -> dict[str, Any] | None:
