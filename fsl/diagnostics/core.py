@@ -62,6 +62,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "W404": ("warning", "sends email with no window"),
     "W405": ("warning", "sends email with no `stop on bounced`"),
     "W406": ("warning", "`every` without `max`"),
+    "W409": ("warning", "a file holds no playbook"),
 }
 
 

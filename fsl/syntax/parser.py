@@ -20,7 +20,7 @@ from . import nodes as n
 from .build import AstBuilder
 from .errors import describe_unexpected
 from .scanner import FslScanner
-from .lexer import FslIndenter, IndentationError_, prescan, scan_comments
+from .lexer import FslIndenter, IndentationError_, normalize_source, prescan, scan_comments
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "fsl.lark"
 _PLAYBOOK_LINE = re.compile(r"^playbook\b", re.M)
@@ -104,9 +104,9 @@ def grammar_parser(strict: bool = True) -> Lark:
 def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagnostic]]:
     """Parse one file.  Never raises on bad input: problems come back as diagnostics."""
     diags: list[Diagnostic] = []
+    text = normalize_source(text)
     if not text.endswith("\n"):
         text += "\n"
-    text = text.replace("\r\n", "\n").lstrip("\ufeff")
     text, tabs = prescan(text)
     for t in tabs:
         diags.append(Diagnostic.make(
@@ -118,6 +118,10 @@ def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagn
     if not ok:
         playbooks, broken, problems = _parse_by_playbook(text, file)
     diags.extend(problems)
+    if not playbooks and not broken and not any(d.is_error for d in diags):
+        diags.append(Diagnostic.make(
+            "W409", "this file holds no playbook", Span.point(file, 1, 1),
+            "a playbook starts with `playbook NAME:` at the start of a line"))
     broken_lines = {t.line for t in tabs}
     if broken_lines:
         # a playbook with a tab was parsed from a repaired text: treat it as broken too
