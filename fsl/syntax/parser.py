@@ -18,6 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from ..diagnostics import Diagnostic, Span
 from . import nodes as n
 from .build import AstBuilder
+from .depth import MAX_DEPTH, TooDeep, too_deep
 from .errors import describe_unexpected
 from .scanner import FslScanner
 from .lexer import FslIndenter, IndentationError_, normalize_source, prescan, scan_comments
@@ -135,7 +136,10 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
     lark, builder = _parser()
     builder.reset(file)
     try:
-        result = builder.transform(lark.parse(text))
+        tree = lark.parse(text)
+        if deep := too_deep(tree):
+            return False, [], [_too_deep(deep, file)]
+        result = builder.transform(tree)
     except UnexpectedCharacters as e:
         return False, [], [_bad_character(e, text, file)]
     except UnexpectedToken as e:
@@ -180,6 +184,13 @@ def _parse_by_playbook(text: str, file: str):
             if m:
                 broken.append(m.group(1))
     return playbooks, broken, diags
+
+
+def _too_deep(deep: TooDeep, file: str) -> Diagnostic:
+    return Diagnostic.make(
+        "E101", f"nested too deeply: {deep.depth} levels here, at most {MAX_DEPTH} are allowed",
+        Span.point(file, deep.line, deep.column),
+        "name a part of the condition with `let`, or split the step")
 
 
 def _bad_character(e: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
