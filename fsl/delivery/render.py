@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 import jinja2
 from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 
 from fsl.config import Config
 from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.sandbox import BudgetSandbox, budget
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 
 from .context import jsonable, template_context
@@ -157,7 +157,7 @@ def _address(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- task text
 
-_TEXT_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_TEXT_ENV = BudgetSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @functools.lru_cache(maxsize=512)
@@ -168,7 +168,8 @@ def _compiled(source: str) -> jinja2.Template:
 def render_text(source: str, context: Mapping[str, Any], what: str = "text") -> str:
     """A task or notify text with its `{{ ... }}` placeholders filled (sandboxed, strict)."""
     try:
-        return _compiled(source).render(dict(context)).strip()
+        with budget():
+            return _compiled(source).render(dict(context)).strip()
     except Exception as exc:  # noqa: BLE001 - any failure of user text in the sandbox
         message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
         raise RenderFailed(f"cannot render the {what} text: {message}") from None
