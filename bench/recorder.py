@@ -1,7 +1,7 @@
 """The benchmarks' channel: records what it is handed, in any process.
 
 A module of its own (not the benchmark script) so that it can be pickled
-by name and sent to the tick's delivery process (fsl/ops/delivery_process.py).
+by name and sent to the tick's delivery process (fsl/runtime/delivery_process.py).
 Each message appends one `key` line to a file with one O_APPEND write, which
 is atomic across processes, so the in-process part of a tick and its
 delivery process record into the same file.

@@ -44,7 +44,7 @@ def project(folder: Path, url: str) -> Path:
 def build(config: Path, due: int) -> None:
     """Plans registered, clock set, DUE contacts and enrollments due at NOW."""
     from fsl.api import compile_project
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
     from fsl.project import Project
     from fsl.store import plans as registry
     from fsl.store.codec import epoch
@@ -78,7 +78,7 @@ def build(config: Path, due: int) -> None:
 
 
 def worker(config: str, ready, go, results) -> None:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     # one process per worker: what this measures is workers sharing the store
     # (a delivery process each would also compete for the same cores)
@@ -118,7 +118,7 @@ def run(config: Path, n: int) -> tuple[float, int]:
 
 
 def executed_once(config: Path, due: int) -> bool:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     rt = Runtime.open(config)
     with rt.db.read() as conn:

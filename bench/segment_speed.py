@@ -73,7 +73,7 @@ def _project(folder: Path, url: str | None) -> Path:
 
 
 def _populate(config: Path, n: int, match: float) -> None:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
     from fsl.store.schema import contacts
 
     rt = Runtime.open(config)  # creates the schema
@@ -114,8 +114,8 @@ def _drop(url: str, names: list[str]) -> None:
 
 
 def _measure(kind: str, config: str, sql: bool, out) -> None:
-    from fsl.ops.deploy import deploy
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.deploy import deploy
+    from fsl.runtime.runtime import Runtime
 
     rt = Runtime.open(Path(config))
     rt.store.segment_sql = sql

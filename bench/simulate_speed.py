@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from fsl.api import compile_project  # noqa: E402
 from fsl.project import Project  # noqa: E402
-from fsl.runtime.engine import Engine  # noqa: E402
-from fsl.runtime.model import ENDED, ActionRecord, Contact, Deal, Event  # noqa: E402
-from fsl.runtime.store import MemoryStore  # noqa: E402
+from fsl.engine.engine import Engine  # noqa: E402
+from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Event  # noqa: E402
+from fsl.engine.memstore import MemoryStore  # noqa: E402
 
 UTC = timezone.utc
 SEQUENCES = ROOT / "sequences"

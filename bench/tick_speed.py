@@ -14,7 +14,7 @@ days ahead, then measures in one run:
   write back, commit -- and the delivery -- render, hand over, settle --
   separately).  With `--delivery auto` (the default, what `fsl tick` does)
   a tick this large delivers from a delivery process of its own, pipelined
-  with the engine (fsl/ops/delivery_process.py): the delivery figures are
+  with the engine (fsl/runtime/delivery_process.py): the delivery figures are
   then that process's, and "waited" is what the tick spent waiting for it;
   `--delivery inline` measures the in-process delivery (the engine and the
   delivery one after the other, batch by batch);
@@ -109,8 +109,8 @@ def make_project(folder: Path) -> Path:
 
 def generate(config_path: str, start: int, stop: int, due: int) -> None:
     """Contacts and enrollments start..stop-1; the first `due` of all are due at NOW."""
-    from fsl.ops.runtime import Runtime
-    from fsl.runtime.model import Enrollment
+    from fsl.runtime.runtime import Runtime
+    from fsl.engine.model import Enrollment
     from fsl.store import rows as R
     from fsl.store.codec import dumps, epoch
     from fsl.store.schema import contacts, enrollments
@@ -218,7 +218,7 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="skip the engine-alone tick on a copy of the store")
     args = ap.parse_args()
 
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
     from fsl.store import plans as registry
     from fsl.store.codec import epoch
 

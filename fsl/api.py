@@ -1,4 +1,4 @@
-"""The library API; `fsl/cli.py` is a thin layer over these functions."""
+"""The library API; `fsl/cli/main.py` is a thin layer over these functions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

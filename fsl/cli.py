@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .diagnostics.emit import FORMATS, emit
+from fsl import __version__
+from fsl.diagnostics.emit import FORMATS, emit
 
 CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              help="the project file (default: the nearest fsl.yaml above the current folder)")
@@ -22,25 +22,25 @@ class LazyGroup(click.Group):
     """Commands of other packages load on first use, so `fsl check` starts fast."""
 
     LAZY = {
-        "simulate": "fsl.runtime.commands:simulate_command",
-        "test": "fsl.runtime.commands:test_command",
-        # the production runtime (fsl/ops/): one module per family of commands
-        "deploy": "fsl.ops.cmd_runtime:deploy_command",
-        "tick": "fsl.ops.cmd_runtime:tick_command",
-        "worker": "fsl.ops.cmd_runtime:worker_command",
-        "db": "fsl.ops.cmd_runtime:db_command",
-        "contacts": "fsl.ops.cmd_data:contacts_command",
-        "deals": "fsl.ops.cmd_data:deals_command",
-        "event": "fsl.ops.cmd_data:event_command",
-        "events": "fsl.ops.cmd_data:events_command",
-        "enroll": "fsl.ops.cmd_data:enroll_command",
-        "status": "fsl.ops.cmd_observe:status_command",
-        "explain": "fsl.ops.cmd_observe:explain_command",
-        "tasks": "fsl.ops.cmd_observe:tasks_command",
-        "demo": "fsl.ops.cmd_demo:demo_command",
-        "review": "fsl.llm.commands:review_command",
-        "render": "fsl.llm.commands:render_command",
-        "report": "fsl.report.commands:report_command",
+        "simulate": "fsl.cli.scenarios:simulate_command",
+        "test": "fsl.cli.scenarios:test_command",
+        # the production runtime (fsl/runtime/): one module per family of commands
+        "deploy": "fsl.cli.run:deploy_command",
+        "tick": "fsl.cli.run:tick_command",
+        "worker": "fsl.cli.run:worker_command",
+        "db": "fsl.cli.run:db_command",
+        "contacts": "fsl.cli.data:contacts_command",
+        "deals": "fsl.cli.data:deals_command",
+        "event": "fsl.cli.data:event_command",
+        "events": "fsl.cli.data:events_command",
+        "enroll": "fsl.cli.data:enroll_command",
+        "status": "fsl.cli.observe:status_command",
+        "explain": "fsl.cli.observe:explain_command",
+        "tasks": "fsl.cli.observe:tasks_command",
+        "demo": "fsl.cli.demo:demo_command",
+        "review": "fsl.cli.review:review_command",
+        "render": "fsl.cli.review:render_command",
+        "report": "fsl.cli.report:report_command",
     }
 
     def list_commands(self, ctx):
@@ -74,8 +74,8 @@ def main() -> None:
 @CONFIG_OPTION
 def check(paths: tuple[Path, ...], fmt: str, strict: bool, config_path: str | None) -> None:
     """Parse, resolve, type-check and lint playbooks."""
-    from .api import check_project
-    from .project import Project
+    from fsl.api import check_project
+    from fsl.project import Project
 
     project = Project.load(config_path, paths[0] if paths else None)
     result = check_project(list(paths), project, keep_modules=False)
@@ -98,9 +98,9 @@ def _report_errors(result, err=True) -> None:
 @CONFIG_OPTION
 def compile_cmd(path: Path, output: Path | None, config_path: str | None) -> None:
     """Write the plan of a playbook file as deterministic JSON."""
-    from .api import compile_project
-    from .compiler import plan_json
-    from .project import Project
+    from fsl.api import compile_project
+    from fsl.compiler import plan_json
+    from fsl.project import Project
 
     if not path.exists():
         click.echo(f"fsl compile: no such file or folder: {path}", err=True)
@@ -126,9 +126,9 @@ def compile_cmd(path: Path, output: Path | None, config_path: str | None) -> Non
 @CONFIG_OPTION
 def graph(path: Path, fmt: str, config_path: str | None) -> None:
     """Draw a playbook's steps and branches (Mermaid or Graphviz DOT)."""
-    from .api import compile_project
-    from .compiler import graph as g
-    from .project import Project
+    from fsl.api import compile_project
+    from fsl.compiler import graph as g
+    from fsl.project import Project
 
     if not path.exists():
         click.echo(f"fsl graph: no such file or folder: {path}", err=True)
@@ -147,8 +147,8 @@ def graph(path: Path, fmt: str, config_path: str | None) -> None:
 @CONFIG_OPTION
 def fmt_cmd(paths: tuple[Path, ...], check: bool, diff: bool, config_path: str | None) -> None:
     """Rewrite playbooks to the canonical layout, keeping comments."""
-    from .fmt import fmt_paths
-    from .project import Project
+    from fsl.fmt import fmt_paths
+    from fsl.project import Project
 
     project = Project.load(config_path, paths[0] if paths else None)
     targets = list(paths)

@@ -79,8 +79,8 @@ def smtp_sink_process(arrivals_file: Path) -> tuple[int, mp.Process]:
 
 
 def _tick(config: str, now_iso: str) -> None:
-    from fsl.ops.runtime import Runtime
-    from fsl.runtime.scenario import parse_instant
+    from fsl.runtime.runtime import Runtime
+    from fsl.timecalc import parse_instant
 
     rt = Runtime.open(config, batch_size=20)
     rt.tick(parse_instant(now_iso))

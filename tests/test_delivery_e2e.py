@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.delivery import message_id
 
 from .http_sink import HttpSink

@@ -1,4 +1,4 @@
-"""The delivery process (fsl/ops/delivery_process.py): a tick renders and hands
+"""The delivery process (fsl/runtime/delivery_process.py): a tick renders and hands
 over in a process of its own, pipelined with the engine, and keeps every
 guarantee of the in-process outbox.
 
@@ -32,8 +32,8 @@ import sqlalchemy as sa
 
 from fsl.delivery.channels.base import delivered
 from fsl.delivery.message import message_id
-from fsl.ops import outbox as outbox_mod
-from fsl.ops.outbox import owner_alive, owner_token
+from fsl.runtime import outbox as outbox_mod
+from fsl.runtime.outbox import owner_alive, owner_token
 
 from .test_crash import smtp_sink_process
 from .test_ops_support import T0, SmtpServer, make_project, populate, runtime
@@ -267,8 +267,8 @@ def test_a_killed_delivery_process_leaves_its_messages_to_the_next_tick(tmp_path
 
 
 def _forked_tick(config: str, now_iso: str) -> None:
-    from fsl.ops.runtime import Runtime
-    from fsl.runtime.scenario import parse_instant
+    from fsl.runtime.runtime import Runtime
+    from fsl.timecalc import parse_instant
 
     rt = Runtime.open(config, batch_size=20, delivery="process")
     rt.tick(parse_instant(now_iso))
@@ -381,7 +381,7 @@ def test_write_turns_let_the_delivery_process_in_between_engine_batches(tmp_path
 def test_a_dead_unreaped_claimer_is_not_alive(tmp_path: Path) -> None:
     """A killed delivery process is a zombie until the tick reaps it: its claims are free."""
     proc = subprocess.Popen([sys.executable, "-c",
-                             "from fsl.ops.outbox import owner_token; print(owner_token(), flush=True); "
+                             "from fsl.runtime.outbox import owner_token; print(owner_token(), flush=True); "
                              "import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
         token = proc.stdout.readline().strip()

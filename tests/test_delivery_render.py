@@ -10,7 +10,7 @@ import pytest
 from fsl.config import load_config
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, idempotency_key, message_id, render_action
 from fsl.delivery.message import domain_of
-from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.templates import TemplateStore
 
 UTC = timezone.utc

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fsl.ops.demo.run import PACKAGED, run
+from fsl.demo.run import PACKAGED, run
 from fsl.store import open_store
 
 from .test_ops_support import cli

@@ -13,11 +13,11 @@ import pytest
 
 from fsl.compiler import compile_module
 from fsl.config import load_config
-from fsl.runtime.engine import Engine
-from fsl.runtime.model import Contact, Deal, Event
-from fsl.runtime.scenario import Scenario, parse_instant
-from fsl.runtime.simulate import simulate, to_json
-from fsl.runtime.store import MemoryStore
+from fsl.engine.engine import Engine
+from fsl.engine.model import Contact, Deal, Event
+from fsl.simulator.scenario import Scenario, parse_instant
+from fsl.simulator.simulate import simulate, to_json
+from fsl.engine.memstore import MemoryStore
 from fsl.syntax.parser import parse_module
 
 UTC = timezone.utc

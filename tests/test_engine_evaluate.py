@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fsl.runtime.evaluate import Ctx, Dur, compile_expr, truthy
-from fsl.runtime.model import Contact, Enrollment
+from fsl.engine.evaluate import Ctx, Dur, compile_expr, truthy
+from fsl.engine.model import Contact, Enrollment
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

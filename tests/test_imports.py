@@ -10,7 +10,7 @@ import pytest
 from fsl.config import load_config
 from fsl.io import merge_contact, merge_deal, read_contacts, read_deals, read_events
 from fsl.io.source import MAX_FIELD
-from fsl.runtime.model import Deal
+from fsl.engine.model import Deal
 
 UTC = timezone.utc
 

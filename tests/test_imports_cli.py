@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 
 CONFIG = """\
 version: 1
@@ -59,7 +59,7 @@ def stored(project: Path):
     """What the store holds: contacts, deal d1, every event row (pending or done)."""
     import sqlalchemy as sa
 
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
     from fsl.store.rows import event_from
     from fsl.store.schema import events as table
 

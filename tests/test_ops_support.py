@@ -85,13 +85,13 @@ def make_project(folder: Path, *, port: int = 9, attempts: int = 3, playbooks: d
 
 
 def runtime(config: Path, **kwargs):
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
     return Runtime.open(config, **kwargs)
 
 
 def contacts(n: int, start: int = 1):
-    from fsl.runtime.model import Contact
+    from fsl.engine.model import Contact
 
     return [Contact(f"c{i:04d}", {"id": f"c{i:04d}", "email": f"user{i}@example.com", "first_name": f"User{i}",
                                   "owner": "rep@acme.example" if i % 2 else "Ana Ruiz <ana@acme.example>"})
@@ -99,7 +99,7 @@ def contacts(n: int, start: int = 1):
 
 
 def signups(ids: list[str], at: datetime = T0):
-    from fsl.runtime.model import Event
+    from fsl.engine.model import Event
 
     return [Event(at, "signed_up", cid) for cid in ids]
 
@@ -109,7 +109,7 @@ def populate(config: Path, n: int, at: datetime = T0, deploy: bool = True) -> No
     rt = runtime(config)
     try:
         if deploy:
-            from fsl.ops.deploy import deploy as do_deploy
+            from fsl.runtime.deploy import deploy as do_deploy
 
             do_deploy(rt, [], now=at)
         people = contacts(n)
@@ -121,7 +121,7 @@ def populate(config: Path, n: int, at: datetime = T0, deploy: bool = True) -> No
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     """Run `fsl ARGS` in-process (fast); returns click's Result."""
-    from fsl.cli import main
+    from fsl.cli.main import main
 
     old = Path.cwd()
     if cwd is not None:

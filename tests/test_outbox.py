@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from fsl.delivery.message import message_id
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 from fsl.store.schema import actions, tasks
 
 from .test_ops_support import T0, SmtpServer, at, cli, make_project, populate, runtime

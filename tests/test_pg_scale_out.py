@@ -109,9 +109,9 @@ def _project(folder: Path, url: str, port: int) -> Path:
 
 
 def _populate(config: Path) -> None:
-    from fsl.ops.deploy import deploy
-    from fsl.ops.runtime import Runtime
-    from fsl.runtime.model import Contact, Deal, Event
+    from fsl.runtime.deploy import deploy
+    from fsl.runtime.runtime import Runtime
+    from fsl.engine.model import Contact, Deal, Event
 
     rt = Runtime.open(config)
     try:
@@ -128,8 +128,8 @@ def _populate(config: Path) -> None:
 
 def _worker(config: str, now_iso: str) -> None:
     """What `fsl worker` does, ticking to a fixed instant until nothing is due."""
-    from fsl.ops.runtime import Runtime
-    from fsl.runtime.scenario import parse_instant
+    from fsl.runtime.runtime import Runtime
+    from fsl.timecalc import parse_instant
 
     now = parse_instant(now_iso)
     rt = Runtime.open(config, batch_size=50)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 SCENARIO = str(FIXTURES / "scenario.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.cli import main
+from fsl.cli.main import main
 from fsl.report import build_report
 from fsl.report.sources import from_scenario, sql_source
 

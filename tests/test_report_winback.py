@@ -25,8 +25,8 @@ from fsl.report import build_report
 from fsl.report.facts import Facts
 from fsl.report.sources import from_scenario
 from fsl.report.winback import churn_instants, is_winback
-from fsl.runtime.model import ActionRecord, Contact, Enrollment
-from fsl.runtime.store import MemoryStore
+from fsl.engine.model import ActionRecord, Contact, Enrollment
+from fsl.engine.memstore import MemoryStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 UTC = timezone.utc

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsl.runtime.commands import simulate_command
-from fsl.runtime.commands import test_command as fsl_test
-from fsl.runtime.scenario import ScenarioError, load_scenario
+from fsl.cli.scenarios import simulate_command
+from fsl.cli.scenarios import test_command as fsl_test
+from fsl.simulator.scenario import ScenarioError, load_scenario
 
 SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 

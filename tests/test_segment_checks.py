@@ -19,9 +19,9 @@ from typing import Callable
 import pytest
 import sqlalchemy as sa
 
-from fsl.ops.deploy import deploy
-from fsl.ops.runtime import Runtime
-from fsl.runtime.model import Contact, Event
+from fsl.runtime.deploy import deploy
+from fsl.runtime.runtime import Runtime
+from fsl.engine.model import Contact, Event
 from fsl.store.schema import actions, checks, enrollments, journal
 
 from .test_ops_support import T0

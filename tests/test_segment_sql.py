@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from fsl.runtime.evaluate import Ctx, compile_expr, truthy
-from fsl.runtime.model import Contact
+from fsl.engine.evaluate import Ctx, compile_expr, truthy
+from fsl.engine.model import Contact
 from fsl.store import open_store
 from fsl.store.codec import dumps, epoch
 from fsl.store.schema import contacts, events

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from fsl.compiler import compile_module
 from fsl.config import load_config
-from fsl.runtime.evaluate import add
-from fsl.runtime.model import ENDED, Contact, Event
-from fsl.runtime.scenario import Scenario
-from fsl.runtime.simulate import Simulation, simulate, to_json
-from fsl.runtime.timecalc import is_allowed
+from fsl.engine.evaluate import add
+from fsl.engine.model import ENDED, Contact, Event
+from fsl.simulator.scenario import Scenario
+from fsl.simulator.simulate import Simulation, simulate, to_json
+from fsl.timecalc import is_allowed
 from fsl.syntax.parser import parse_module
 
 UTC = timezone.utc

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsl.runtime.evaluate import Dur
-from fsl.runtime.model import Enrollment
+from fsl.engine.evaluate import Dur
+from fsl.engine.model import Enrollment
 from fsl.store import open_store, upgrade
 from fsl.store import rows as R
 from fsl.store.codec import SLOW_PATH, _ENCODER, dumps, epoch, loads

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fsl.ops.runtime import Runtime
-from fsl.runtime.scenario import load_scenario
-from fsl.runtime.simulate import action_json, outcome_json, simulate, to_json
+from fsl.runtime.runtime import Runtime
+from fsl.simulator.scenario import load_scenario
+from fsl.simulator.simulate import action_json, outcome_json, simulate, to_json
 from fsl.store import open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch

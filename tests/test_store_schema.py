@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fsl.runtime.evaluate import Dur
+from fsl.engine.evaluate import Dur
 from fsl.store import SchemaTooNew, SchemaTooOld, StoreError, open_store, schema_version, upgrade
 from fsl.store import migrations
 from fsl.store.codec import dumps, epoch, instant, loads

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 from fsl.store.schema import events
 
 from .test_ops_support import T0, at, cli, fsl_process, make_project, populate, runtime

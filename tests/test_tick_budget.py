@@ -96,7 +96,7 @@ def test_sigterm_during_slow_renders_stops_between_messages(tmp_path: Path) -> N
 
 
 def test_a_message_whose_ticks_keep_dying_is_given_up_after_max_attempts(tmp_path: Path) -> None:
-    from fsl.ops.claims import recover
+    from fsl.runtime.claims import recover
 
     config = _project(tmp_path, HOSTILE.replace("User1", "nobody"))
     populate(config, 2)

@@ -1,4 +1,4 @@
-"""Tests of fsl.runtime.timecalc: the conformance instants reproduced by hand,
+"""Tests of fsl.timecalc: the conformance instants reproduced by hand,
 the DST and window edge cases, and properties of next_allowed and next_cron."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsl.runtime.timecalc import (
+from fsl.timecalc import (
     HolidayCalendar,
     WindowRange,
     add_duration,

@@ -1,5 +1,5 @@
 """Write-back names only the enrollment columns a batch changed, and ticks
-collect garbage less often while they run (fsl/ops/gc_policy.py)."""
+collect garbage less often while they run (fsl/runtime/gc_policy.py)."""
 from __future__ import annotations
 
 import gc
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fsl.ops.gc_policy import YOUNG, batch_collections
-from fsl.runtime.model import Event
+from fsl.runtime.gc_policy import YOUNG, batch_collections
+from fsl.engine.model import Event
 from fsl.store.schema import enrollments
 
 from .test_ops_support import T0, make_project, populate, runtime

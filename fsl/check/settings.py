@@ -59,14 +59,14 @@ def _zone(ctx: CheckContext, name: str, span) -> None:
 
 
 def _cron(ctx: CheckContext, expr: str, span) -> None:
-    from ..runtime.timecalc import is_valid_cron  # lazily: holidays and croniter are slow to import
+    from fsl.timecalc import is_valid_cron  # lazily: holidays and croniter are slow to import
 
     if not is_valid_cron(expr):
         ctx.report(Diagnostic.make("E214", f'invalid cron expression "{expr}"', span, CRON_HELP))
 
 
 def _holidays(ctx: CheckContext, item: n.SkipHolidays) -> None:
-    from ..runtime.timecalc import is_valid_holiday_code
+    from fsl.timecalc import is_valid_holiday_code
 
     if not is_valid_holiday_code(item.code):
         ctx.report(Diagnostic.make("E215", f'unknown holiday calendar "{item.code}"', item.code_span,

@@ -4,7 +4,7 @@
 rendered, self-contained thing a channel sends); `channels.make_adapter`
 builds the adapter of a configured channel, whose `deliver` answers
 delivered / retry / failed; `retry.RetryPolicy` says when to try again and
-when to give up.  The outbox (fsl/ops/outbox.py) strings these together; this
+when to give up.  The outbox (fsl/runtime/outbox.py) strings these together; this
 package keeps no state of its own, so a crash anywhere leaves the outbox row
 to be delivered again under the same idempotency key.
 """

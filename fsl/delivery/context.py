@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Mapping
 
 from fsl.config import BUILTIN_FIELDS, Config
-from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.engine.model import ActionRecord, Contact, Deal
 
 UTC = timezone.utc
 RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars")  # as fsl.llm.render

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from fsl.runtime.model import ActionRecord
+from fsl.engine.model import ActionRecord
 
 
 @dataclass(frozen=True)

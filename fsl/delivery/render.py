@@ -16,7 +16,7 @@ import jinja2
 from jinja2 import StrictUndefined
 
 from fsl.config import Config
-from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.sandbox import BudgetSandbox, budget
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 

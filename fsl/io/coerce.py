@@ -15,7 +15,7 @@ from typing import Any
 
 from fsl.config import FieldType
 from fsl.diagnostics.core import did_you_mean
-from fsl.runtime.scenario import parse_instant
+from fsl.timecalc import parse_instant
 
 MAX_TEXT = 100_000  # characters in one value
 TRUE = frozenset({"true", "yes", "1"})

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fsl.config import Config, Schema
-from fsl.runtime.model import Deal
+from fsl.engine.model import Deal
 
 from .coerce import Bad, is_empty
 from .result import ImportResult, RowProblem

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fsl.config import BUILTIN_EVENTS, Config, FieldType
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 
 from .coerce import Bad, coerce, is_empty
 from .keys import event_key

@@ -13,7 +13,7 @@ import json
 from datetime import date, datetime, timezone
 from typing import Any
 
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 
 
 def event_key(event: Event, explicit: str | None = None) -> str:

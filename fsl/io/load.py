@@ -19,15 +19,15 @@ from typing import Any, Callable, Iterable, Iterator
 import sqlalchemy as sa
 
 from fsl.config import ENGAGEMENT_EVENTS
-from fsl.runtime.model import Contact, Deal, Event
-from fsl.runtime.timing import minute_floor
+from fsl.engine.model import Contact, Deal, Event
+from fsl.engine.timing import minute_floor
 
 from .keys import event_key
 from .merge import merge_contact, merge_deal
 from .result import ImportResult, RowProblem
 
 CHUNK = 500
-Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.ops.progress
+Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.runtime.progress
 
 
 @dataclass

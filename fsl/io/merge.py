@@ -7,7 +7,7 @@ which invalidates cached time zones, only moves on a real change).
 """
 from __future__ import annotations
 
-from fsl.runtime.model import Contact, Deal
+from fsl.engine.model import Contact, Deal
 
 
 def merge_contact(stored: Contact | None, imported: Contact) -> tuple[Contact, bool]:

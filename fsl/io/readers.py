@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsl.config import Config, Schema
-from fsl.runtime.model import Contact
+from fsl.engine.model import Contact
 
 from .coerce import Bad
 from .deals import read_deals

@@ -1,4 +1,4 @@
-"""`fsl review` and `fsl render` (registered lazily by fsl/cli.py).
+"""`fsl review` and `fsl render` (registered lazily by fsl/cli/main.py).
 
     fsl review [--all] [--format json]       held messages: contact, step, cause, reasons, draft
     fsl review approve ID [--note] [--force] send the held draft as it is
@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from fsl.ops import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
+from fsl.cli.common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
 
 UTC = timezone.utc
 
@@ -122,7 +122,7 @@ FORCE_OPTION = click.option("--force", is_flag=True, help="go ahead despite a fa
 def approve_command(review_id: int, note: str | None, force: bool, fmt: str, config_path: str | None) -> None:
     """Send the held draft as it is, with the next tick."""
     from fsl.llm import review as R
-    from fsl.llm.preview import stop_types
+    from fsl.runtime.preview import stop_types
 
     def go(rt):
         with rt.db.read() as conn:
@@ -164,7 +164,7 @@ def edit_command(review_id: int, subject: str | None, body: str | None, note: st
                  config_path: str | None) -> None:
     """Rewrite the message, check it with the guards, and approve it."""
     from fsl.llm import review as R
-    from fsl.llm.preview import guards_for_action, stop_types
+    from fsl.runtime.preview import guards_for_action, stop_types
 
     def go(rt):
         nonlocal subject, body
@@ -207,7 +207,7 @@ def edit_command(review_id: int, subject: str | None, body: str | None, note: st
 @CONFIG_OPTION
 def retry_command(review_id: int, force: bool, fmt: str, config_path: str | None) -> None:
     """Ask the model again now; if every guard passes, it goes out with the next tick."""
-    from fsl.llm.preview import retry_review
+    from fsl.runtime.preview import retry_review
 
     status, outcome = _run(config_path, lambda rt: retry_review(rt, review_id, _who(), force))
     if fmt == "json":
@@ -259,7 +259,7 @@ def render_command(playbook: str, step: str, contact_id: str, deal_id: str | Non
     """Preview what STEP of PLAYBOOK would send to a contact now, with every guard's verdict.
 
     Nothing is written to the store but the render cache."""
-    from fsl.llm.preview import PreviewError, preview_step
+    from fsl.runtime.preview import PreviewError, preview_step
 
     now = parse_now(now_text) or datetime.now(UTC)
     rt = open_runtime(config_path, create=False)

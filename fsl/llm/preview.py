@@ -3,7 +3,7 @@
 `preview_step` answers "what would STEP send to this contact now?" with the
 engine's own evaluation: the playbook is compiled from the project (so an
 author previews the file being edited, not what is deployed), the step runs
-as a *proposal* (fsl.runtime.executor.propose: branches evaluated for this
+as a *proposal* (fsl.engine.executor.propose: branches evaluated for this
 contact, its deal and its enrollment's vars, `set` and `offer` applied in
 order, then everything put back), and each proposed send is rendered --
 by its template, or by the model through the guards and the store's render
@@ -28,15 +28,15 @@ from fsl.delivery import NeedsModel, RenderFailed, render_action
 from fsl.delivery.context import jsonable
 from fsl.llm import review as R
 from fsl.llm.guards import GuardSettings, check
-from fsl.llm.queue import guard_settings, held_of, render_need
-from fsl.runtime.model import ActionRecord, Enrollment
-from fsl.runtime.program import If, Match, Send
-from fsl.runtime.timing import iso
+from fsl.runtime.llm_queue import guard_settings, held_of, render_need
+from fsl.engine.model import ActionRecord, Enrollment
+from fsl.engine.program import If, Match, Send
+from fsl.engine.timing import iso
 from fsl.store.rows import action_from
 from fsl.store.schema import actions
 
 if TYPE_CHECKING:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
 
 class PreviewError(Exception):
@@ -123,7 +123,7 @@ def _sends(body: list, path: str = "") -> list[tuple[Send, str]]:
 def _program(rt: "Runtime", playbook: str):
     from fsl.api import compile_project
     from fsl.project import Project
-    from fsl.runtime.engine import Engine
+    from fsl.engine.engine import Engine
 
     result = compile_project([], Project(rt.config, rt.templates))
     if not result.ok:
@@ -158,7 +158,7 @@ def preview_step(rt: "Runtime", playbook: str, step_name: str, contact_id: str, 
                         deal_id, now, vars=copy.deepcopy(existing.vars) if existing is not None else {})
         en.runs = dict(existing.runs) if existing is not None else {}
         ctx = engine.ctx(en, now)
-        from fsl.runtime.executor import propose
+        from fsl.engine.executor import propose
 
         seg = propose(step, en, ctx)
         taken = {p.ordinal for p in seg.actions if p.kind == "send"}

@@ -1,6 +1,6 @@
 """The outbox's `renderer: llm` path: render, send what passed, hold the rest.
 
-Why here and not in fsl/ops/outbox.py: the outbox stays the same for every
+Why here and not in fsl/runtime/outbox.py: the outbox stays the same for every
 channel; only two hooks call in -- `LLMOutbox.message` when a send needs a
 model (instead of a template), and `LLMOutbox.settle` inside the outbox's
 settle transaction, so that an action's new status, its review row and the
@@ -40,7 +40,7 @@ from fsl.store.codec import epoch
 from fsl.store.schema import actions
 
 if TYPE_CHECKING:
-    from fsl.ops.runtime import Runtime
+    from fsl.runtime.runtime import Runtime
 
 
 class HeldRender(RenderFailed):

@@ -59,7 +59,7 @@ def backoff(asks: int) -> int:
 
 @dataclass(frozen=True)
 class Held:
-    """What the outbox records when a render is held (see fsl.llm.queue)."""
+    """What the outbox records when a render is held (see fsl.runtime.llm_queue)."""
 
     cause: str  # guards | model_unavailable
     reasons: tuple[str, ...]

@@ -1,4 +1,4 @@
-"""The production runtime and its commands (fsl/cli.py registers them lazily).
+"""The production runtime and its commands (fsl/cli/main.py registers them lazily).
 
 | module | concern |
 | --- | --- |
@@ -42,7 +42,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def parse_now(value: str | None, option: str = "--now") -> datetime | None:
-    from fsl.runtime.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     if value is None:
         return None
@@ -54,7 +54,7 @@ def parse_now(value: str | None, option: str = "--now") -> datetime | None:
 
 def open_runtime(config_path: str | None, **kwargs: Any):
     """The project's runtime, or exit 2 with the reason."""
-    from .runtime import OpsError, Runtime
+    from fsl.runtime.runtime import OpsError, Runtime
 
     try:
         return Runtime.open(config_path, **kwargs)

@@ -17,7 +17,7 @@ from typing import Any, Callable, NoReturn
 
 import click
 
-from . import CONFIG_OPTION, FORMAT_OPTION, fail, open_runtime, parse_now, print_json, progress
+from .common import CONFIG_OPTION, FORMAT_OPTION, fail, open_runtime, parse_now, print_json, progress
 
 UTC = timezone.utc
 AT_OPTION = click.option("--at", "--now", "at_text", metavar="ISO",
@@ -168,7 +168,7 @@ def event_command(event_type: str, contact: str | None, deal: str | None, step: 
     from fsl.io.coerce import Bad
     from fsl.io.events import event_from
     from fsl.io.load import unknowns
-    from fsl.runtime.timing import iso
+    from fsl.engine.timing import iso
 
     config = _config("event", config_path)
     at = parse_now(at_text, "--at") or datetime.now(UTC).replace(microsecond=0)
@@ -235,7 +235,7 @@ def enroll_command(playbook: str, contact: str, deal: str | None, at_text: str |
                    fmt: str) -> None:
     """Enroll a contact in a deployed playbook by hand (its `reenroll` rule
     and the one-running-enrollment rule still apply); the next tick runs it."""
-    from fsl.runtime.timing import iso, minute_floor
+    from fsl.engine.timing import iso, minute_floor
 
     at = minute_floor(parse_now(at_text, "--at") or datetime.now(UTC))
     runtime = open_runtime(config_path)

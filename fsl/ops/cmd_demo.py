@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from . import FORMAT_OPTION, console, fail, parse_now, print_json
+from .common import FORMAT_OPTION, console, fail, parse_now, print_json
 
 UTC = timezone.utc
 TIMELINE_COLUMNS = [("enrolled", "enrolled"), ("email", "email"), ("sms", "sms"), ("tasks", "tasks"),
@@ -31,7 +31,7 @@ TIMELINE_COLUMNS = [("enrolled", "enrolled"), ("email", "email"), ("sms", "sms")
 @FORMAT_OPTION
 def demo_command(out: Path, days: int, seed: int, start_text: str | None, tick_minutes: int, fmt: str) -> None:
     """Run the example playbooks on sample contacts for N simulated days."""
-    from .demo.run import DEFAULT_START, DemoError, run
+    from fsl.demo.run import DEFAULT_START, DemoError, run
 
     start = parse_now(start_text, "--start") or DEFAULT_START
     out = out.resolve()

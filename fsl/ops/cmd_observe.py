@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from . import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
+from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
 
 UTC = timezone.utc
 
@@ -209,7 +209,7 @@ def _print_tasks(items: list[dict], now: datetime) -> None:
 @CONFIG_OPTION
 def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | None) -> None:
     """Mark a task done (and record a `task_completed` event for its contact)."""
-    from fsl.runtime.model import Event
+    from fsl.engine.model import Event
     from fsl.store.queries import get_task, mark_done
 
     now = parse_now(now_text) or datetime.now(UTC)

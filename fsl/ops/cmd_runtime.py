@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from . import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json, progress
+from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json, progress
 
 
 # ------------------------------------------------------------------ deploy
@@ -28,7 +28,7 @@ from . import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runt
 def deploy_command(paths: tuple[Path, ...], migrate: bool, fmt: str, now_text: str | None,
                    config_path: str | None) -> None:
     """Compile playbooks and register their plans in the store."""
-    from .deploy import DeployError, deploy
+    from fsl.runtime.deploy import DeployError, deploy
 
     for p in paths:
         if not p.exists():

@@ -128,7 +128,7 @@ class DeliveryProcess:
         env["PYTHONPATH"] = os.pathsep.join(p or os.getcwd() for p in sys.path)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-c", "from fsl.ops.delivery_process import main; main()",
+                [sys.executable, "-P", "-c", "from fsl.runtime.delivery_process import main; main()",
                  str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except BaseException:
@@ -300,7 +300,7 @@ def main() -> None:
 
 
 def _serve(spec: _Spec, conn) -> None:
-    from fsl.runtime.timing import iso
+    from fsl.engine.timing import iso
     from fsl.store import open_store
     from fsl.templates import TemplateStore
 

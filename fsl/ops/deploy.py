@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from fsl.api import compile_project
 from fsl.compiler.hashing import strip_positions
 from fsl.project import Project
-from fsl.runtime.enrolling import start_checks
-from fsl.runtime.model import JournalEntry
-from fsl.runtime.timing import minute_floor
+from fsl.engine.enrolling import start_checks
+from fsl.engine.model import JournalEntry
+from fsl.engine.timing import minute_floor
 from fsl.store import plans as registry
 from fsl.store import rows as R
 from fsl.store.codec import epoch

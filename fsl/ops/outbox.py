@@ -58,7 +58,7 @@ import sqlalchemy as sa
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
-from fsl.runtime.model import ActionRecord, Contact, Deal
+from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
 from fsl.store.rows import action_from
@@ -140,7 +140,7 @@ class Outbox:
         self.report = report
         self.token = token or owner_token()
         self.adapters = _Adapters(runtime)
-        self._llm = None  # fsl.llm.queue.LLMOutbox, made at the first `renderer: llm` send
+        self._llm = None  # fsl.runtime.llm_queue.LLMOutbox, made at the first `renderer: llm` send
         self.helper = None  # delivery_process.DeliveryProcess, once this tick started one
         self._tried = False  # a tick starts at most one
         self._inline = 0  # messages this tick handed over in-process
@@ -155,13 +155,13 @@ class Outbox:
 
     def _llm_message(self, item: Item, need: NeedsModel) -> OutMessage:
         """A `renderer: llm` send: the model writes it behind the guards, or it
-        is held for review (fsl.llm.queue); the demo's placeholder otherwise."""
+        is held for review (fsl.runtime.llm_queue); the demo's placeholder otherwise."""
         rt = self.runtime
         llm = rt.config.llm
         if rt.llm_placeholder or llm is None or not llm.base_url or not llm.model:
             return _llm_message(rt, item.rec, item.contact, need)
         if self._llm is None:
-            from fsl.llm.queue import LLMOutbox
+            from fsl.runtime.llm_queue import LLMOutbox
 
             self._llm = LLMOutbox(rt, self.now)
         return self._llm.message(item.key, item.rec, item.contact, need)
@@ -386,7 +386,7 @@ class Outbox:
                 if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
                 if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
-                    self.report.held += 1  # a model-written send held for review (fsl.llm.queue)
+                    self.report.held += 1  # a model-written send held for review (fsl.runtime.llm_queue)
                     continue
                 done.append(self._decide(item, msg, result))
             record(rt.db, conn, done)

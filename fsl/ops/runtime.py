@@ -13,7 +13,7 @@ the plans registered by `fsl deploy`.  `Runtime.tick(now)` is one pass
     then the outbox is delivered (outbox.py).
 
 A batch is: BEGIN IMMEDIATE; claim the next rows from their index; prefetch
-what the engine will read; run the engine's own logic (fsl/runtime) on the
+what the engine will read; run the engine's own logic (fsl/engine) on the
 working set; write every change back; COMMIT (fsl/store/sqlstore.py).  The
 engine is the simulator's, unchanged: same store state, same events, same
 clock, same decisions.
@@ -42,10 +42,10 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 
 from fsl.config import Config
-from fsl.runtime.engine import Engine
-from fsl.runtime.enrolling import run_checks, try_enroll
-from fsl.runtime.model import Contact, Deal, Enrollment, Event
-from fsl.runtime.timing import iso, minute_floor
+from fsl.engine.engine import Engine
+from fsl.engine.enrolling import run_checks, try_enroll
+from fsl.engine.model import Contact, Deal, Enrollment, Event
+from fsl.engine.timing import iso, minute_floor
 from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
@@ -80,7 +80,7 @@ class TickReport:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
-    held: int = 0  # model-written sends held for review (fsl.llm.queue): `fsl review` lists them
+    held: int = 0  # model-written sends held for review (fsl.runtime.llm_queue): `fsl review` lists them
     recovered: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False

@@ -25,7 +25,7 @@ import click
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    from fsl.runtime.scenario import parse_instant
+    from fsl.timecalc import parse_instant
 
     t = parse_instant(value)
     if t is None:
@@ -49,8 +49,8 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 def report_command(since: datetime | None, until: datetime | None, playbook: str | None, fmt: str | None,
                    html_path: Path | None, config_path: str | None, scenario: Path | None) -> None:
     """Funnels, win-back rates and follow-up execution, per playbook and step."""
-    from .compute import build_report
-    from .sources import SourceError, from_project, from_scenario
+    from fsl.report.compute import build_report
+    from fsl.report.sources import SourceError, from_project, from_scenario
 
     if since is not None and until is not None and until <= since:
         click.echo("fsl report: --until must be after --since", err=True)
@@ -67,7 +67,7 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
     finally:
         src.close()
     if html_path is not None:
-        from .html import render_html
+        from fsl.report.html import render_html
 
         try:
             html_path.write_text(render_html(report), encoding="utf-8")
@@ -80,7 +80,7 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
     elif fmt == "text" or html_path is None:
         from rich.console import Console
 
-        from .terminal import render
+        from fsl.report.terminal import render
 
         render(report, Console(file=sys.stdout, highlight=False))
     sys.exit(0)

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from fsl.compiler.plan import Plan
-from fsl.runtime.model import Enrollment
-from fsl.runtime.timing import iso
+from fsl.engine.model import Enrollment
+from fsl.engine.timing import iso
 
 from .execution import execution_section
 from .facts import Facts, Period, Touch

@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 from datetime import datetime
 
-from fsl.runtime.model import ActionRecord
+from fsl.engine.model import ActionRecord
 
 from .facts import TASK_DONE, TOUCHES, Facts, Period, StepRun
 from .model import Execution, ExecutionRow, OwnerTasks, ratio

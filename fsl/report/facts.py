@@ -1,6 +1,6 @@
 """What the report reads from a `Store`, indexed once.
 
-The report works over the `Store` protocol only (fsl/runtime/store.py), so
+The report works over the `Store` protocol only (fsl/engine/memstore.py), so
 the memory store of a simulation and the SQL store of production give the
 same figures.  It reads four streams -- enrollments, action records, events,
 journal entries -- plus contacts, and joins them here:
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from fsl.runtime.model import ENDED, ActionRecord, Enrollment, Event, JournalEntry
-from fsl.runtime.store import Store
+from fsl.engine.model import ENDED, ActionRecord, Enrollment, Event, JournalEntry
+from fsl.engine.memstore import Store
 
 ENGAGEMENT = ("delivered", "opened", "clicked", "replied", "bounced", "unsubscribed")
 TOUCHES = ("send", "task")  # what a contact (or the rep working on them) experiences
@@ -169,7 +169,7 @@ def plain_value(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     if isinstance(v, datetime):
-        from fsl.runtime.timing import iso
+        from fsl.engine.timing import iso
 
         return iso(v) or "none"
     return str(v)

@@ -3,7 +3,7 @@
 The engine does not record `let` values when a step runs (the journal keeps
 the branch taken, as text, and action records keep what was sent), so the
 report evaluates the playbook's lets again with the runtime's own evaluator
-(fsl/runtime/evaluate.py), in the enrollment's context, at the instant its
+(fsl/engine/evaluate.py), in the enrollment's context, at the instant its
 first step ran (its start when no step ran): event counts and `now()` see
 exactly what the step saw.  Contact and deal *fields* are the store's
 current ones, so a segment built on a field that changed since (an `ltv`
@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from fsl.compiler.plan import Plan
-from fsl.runtime.engine import Services
-from fsl.runtime.evaluate import Ctx
-from fsl.runtime.model import Enrollment
-from fsl.runtime.program import Program, build
+from fsl.engine.engine import Services
+from fsl.engine.evaluate import Ctx
+from fsl.engine.model import Enrollment
+from fsl.engine.program import Program, build
 
 from .facts import Facts, plain_value
 

@@ -24,7 +24,7 @@ class SourceError(Exception):
 
 @dataclass
 class Source:
-    store: Any  # a fsl.runtime.store.Store
+    store: Any  # a fsl.engine.memstore.Store
     as_of: datetime
     label: str
     plans: list = field(default_factory=list)
@@ -36,8 +36,8 @@ class Source:
 
 def from_scenario(path: Path) -> Source:
     """Run a scenario on the virtual clock; its data runs up to `until`."""
-    from fsl.runtime.scenario import ScenarioError, load_scenario
-    from fsl.runtime.simulate import simulate
+    from fsl.simulator.scenario import ScenarioError, load_scenario
+    from fsl.simulator.simulate import simulate
 
     try:
         scn = load_scenario(path)

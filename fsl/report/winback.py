@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from fsl.compiler.plan import Plan
-from fsl.runtime.model import Enrollment
+from fsl.engine.model import Enrollment
 
 from .facts import Facts
 from .model import RateRow, SegmentDimension, Winback, ratio

@@ -18,7 +18,7 @@ from .evaluate import add
 from .executor import Segment
 from .model import Enrollment
 from .program import Cap
-from .store import Store
+from .memstore import Store
 
 _MINUTE = timedelta(minutes=1)
 

@@ -1,4 +1,4 @@
-"""`fsl simulate` and `fsl test` (CLI.md); fsl/cli.py registers them.
+"""`fsl simulate` and `fsl test` (CLI.md); fsl/cli/main.py registers them.
 
 Exit codes: 0 success, 1 failed expectations (`test`), 2 bad usage or an
 unreadable or invalid scenario.  `simulate --format json` prints JSON alone
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .scenario import ScenarioError, load_scenario
+from fsl.simulator.scenario import ScenarioError, load_scenario
 
 
 @click.command("simulate")
@@ -20,8 +20,8 @@ from .scenario import ScenarioError, load_scenario
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def simulate_command(scenario: Path, fmt: str) -> None:
     """Run a scenario on a virtual clock and print every action."""
-    from .report import timeline
-    from .simulate import simulate, to_json
+    from fsl.simulator.timeline import timeline
+    from fsl.simulator.simulate import simulate, to_json
 
     try:
         scn = load_scenario(scenario)
@@ -43,6 +43,6 @@ def simulate_command(scenario: Path, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def test_command(paths: tuple[Path, ...], fmt: str) -> None:
     """Run the `expect:` of scenario files; report pass/fail per scenario."""
-    from .expect import run_tests
+    from fsl.simulator.expect import run_tests
 
     sys.exit(run_tests(list(paths) or [Path.cwd()], fmt))

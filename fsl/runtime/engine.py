@@ -32,7 +32,7 @@ from .ingest import apply_event
 from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
 from .program import Cap, Program, build
 from .stepping import wake
-from .store import MemoryStore, Store
+from .memstore import MemoryStore, Store
 from .timing import iso, minute_floor
 
 UTC = timezone.utc
@@ -166,7 +166,7 @@ class Engine:
         self.wake_due(t)
 
     # The three phases of an instant, callable one by one: the production
-    # tick (fsl/ops/runtime.py) runs each phase in batches, one transaction
+    # tick (fsl/runtime/runtime.py) runs each phase in batches, one transaction
     # per batch, and feeds the events itself.
     def begin_instant(self, t: datetime) -> None:
         """Enter instant t: checks not run yet, loop counters reset."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .evaluate import add, truthy
 from .model import Contact, Deal, Enrollment, Event
 from .program import Program
-from .timecalc import ceil_minute, next_cron
+from ..timecalc import ceil_minute, next_cron
 from .timing import MINUTE, due_time
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from .timecalc import add_duration, localize, to_local
+from ..timecalc import add_duration, localize, to_local
 
 UTC = timezone.utc
 _UTC_ZONE = ZoneInfo("UTC")

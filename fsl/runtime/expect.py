@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from .scenario import ScenarioError, load_scenario, parse_instant
 from .simulate import simulate, to_json
-from .timing import iso
+from fsl.engine.timing import iso
 
 _SHOW = ("at", "contact", "playbook", "step", "kind", "channel", "template", "offer")
 

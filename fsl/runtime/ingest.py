@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .enrolling import enroll_on
 from .evaluate import truthy
 from .model import ENDED, PAUSED, Enrollment, Event
-from .timecalc import ceil_minute
+from ..timecalc import ceil_minute
 from .timing import iso, pause_end
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fsl.compiler.plan import Plan
 
 from .evaluate import Ctx, Dur, Fn, compile_expr
-from .timecalc import WindowRange, holiday_calendar, resolve_zone
+from ..timecalc import WindowRange, holiday_calendar, resolve_zone
 
 # ------------------------------------------------------------------ actions
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .engine import Engine
-from .model import ActionRecord, JournalEntry
+from fsl.engine.engine import Engine
+from fsl.engine.model import ActionRecord, JournalEntry
 from .simulate import Simulation
-from .timecalc import get_zone, resolve_zone
-from .timing import iso
+from fsl.timecalc import get_zone, resolve_zone
+from fsl.engine.timing import iso
 
 # Journal kinds shown; `executed` is shown as its actions, `event` as is.
 _SHOWN = {"enrolled", "deferred", "paused", "resumed", "ended", "branch", "event", "update", "warning",

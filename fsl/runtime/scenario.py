@@ -24,7 +24,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .model import Contact, Deal, Event
+from fsl.engine.model import Contact, Deal, Event
 
 UTC = timezone.utc
 _BUILTIN_ENTITY = {"contact": {"id", "email", "phone", "timezone", "owner"}, "deal": {"id"}}

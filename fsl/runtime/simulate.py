@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .engine import Engine
-from .model import ENDED, ActionRecord, Enrollment
+from fsl.engine.engine import Engine
+from fsl.engine.model import ENDED, ActionRecord, Enrollment
 from .scenario import Scenario
-from .store import MemoryStore
-from .timing import iso
+from fsl.engine.memstore import MemoryStore
+from fsl.engine.timing import iso
 
 
 @dataclass

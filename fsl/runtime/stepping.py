@@ -16,7 +16,7 @@ from .evaluate import add, truthy
 from .executor import Segment, apply_effects, propose
 from .model import ACTIVE, PAUSED, WAITING, ActionRecord, Enrollment
 from .program import Program, Step
-from .timecalc import ceil_minute, is_holiday, next_allowed, to_local
+from ..timecalc import ceil_minute, is_holiday, next_allowed, to_local
 from .timing import due_time, iso, repeat_time
 
 if TYPE_CHECKING:

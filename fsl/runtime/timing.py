@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from .evaluate import Dur, add
 from .model import Enrollment
 from .program import Step
-from .timecalc import at_day, ceil_minute, localize, next_cron
+from ..timecalc import at_day, ceil_minute, localize, next_cron
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)

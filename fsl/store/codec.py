@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from fsl.runtime.evaluate import Dur
+from fsl.engine.evaluate import Dur
 
 UTC = timezone.utc
 

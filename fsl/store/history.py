@@ -1,7 +1,7 @@
 """Send history for caps and for resolving which message an event names.
 
 Caps ask `send_times(scope)`: the sorted instants of the sends counted in a
-scope (fsl/runtime/store.py `send_scopes`).  Every scope is owned by one
+scope (fsl/engine/memstore.py `send_scopes`).  Every scope is owned by one
 *source* whose action rows determine it completely:
 
     ("contact", c, ch), ("playbook", pb, c, ch)   <- the contact's actions
@@ -29,8 +29,8 @@ from typing import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.runtime.model import ActionRecord
-from fsl.runtime.store import Scope, send_scopes
+from fsl.engine.model import ActionRecord
+from fsl.engine.memstore import Scope, send_scopes
 
 from .codec import epoch, instant
 from .members import one_of

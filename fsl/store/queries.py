@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.runtime.timing import iso
+from fsl.engine.timing import iso
 
 from .codec import epoch, instant, loads
 from .plans import current_hashes, get_meta

@@ -1,4 +1,4 @@
-"""Model objects (fsl/runtime/model.py) <-> table rows.
+"""Model objects (fsl/engine/model.py) <-> table rows.
 
 Only this module knows how an `Enrollment`'s engine state is laid out in its
 JSON `state` column, how an action's payload is packed, and how an event's
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
-from fsl.runtime.model import ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from fsl.engine.model import ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 
 from .codec import dumps, epoch, from_iso, instant, iso, loads
 

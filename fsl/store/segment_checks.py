@@ -45,10 +45,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from fsl.runtime.evaluate import add
-from fsl.runtime.program import Program
-from fsl.runtime.timecalc import ceil_minute, next_cron, resolve_zone
-from fsl.runtime.timing import MINUTE
+from fsl.engine.evaluate import add
+from fsl.engine.program import Program
+from fsl.timecalc import ceil_minute, next_cron, resolve_zone
+from fsl.engine.timing import MINUTE
 
 from .codec import epoch
 from .schema import checks, contacts

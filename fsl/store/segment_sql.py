@@ -4,7 +4,7 @@ Why: checking a segment over a million contacts must not load a million
 contacts into Python.  `prefilter(tree, dialect, now)` turns a plan
 expression tree (fsl/compiler/plan.py) into an SQLAlchemy clause over
 `contacts` (and `events`, for `count`) that holds for **every** contact for
-whom the Python evaluator (fsl/runtime/evaluate.py) says true -- a superset
+whom the Python evaluator (fsl/engine/evaluate.py) says true -- a superset
 -- so a caller selects candidates with it and evaluates the exact expression
 in Python on the survivors: the results are identical by construction.
 
@@ -42,7 +42,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from fsl.runtime.evaluate import _NOMINAL
+from fsl.engine.evaluate import _NOMINAL
 
 from .schema import contacts, events
 

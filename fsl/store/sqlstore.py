@@ -1,6 +1,6 @@
 """`SqlStore`: the engine's `Store` protocol over SQL, one working set per transaction.
 
-The engine (fsl/runtime) is written against `Store`; this class lets it run
+The engine (fsl/engine) is written against `Store`; this class lets it run
 unchanged on the database.  Inside `transaction()` the store is a
 write-behind unit of work:
 
@@ -40,8 +40,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.runtime.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
-from fsl.runtime.store import Scope
+from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from fsl.engine.memstore import Scope
 
 from . import lease
 from . import rows as R

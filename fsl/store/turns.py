@@ -5,7 +5,7 @@ its busy handler (1, 2, 5 ... 100 ms) and tries again once.  A tick runs its
 batches back to back, each holding the lock for tens of milliseconds, with
 microseconds between them: a second process's writer almost never finds the
 lock free and starves until the tick ends (measured: a 5 s wait for a 1 ms
-write).  The delivery process (fsl/ops/delivery_process.py) settles what it
+write).  The delivery process (fsl/runtime/delivery_process.py) settles what it
 hands over in short transactions of its own, so the two writers take turns
 through two `flock`s instead:
 

@@ -1,5 +1,5 @@
 """timezone, window, skip holidays, offer max: when a playbook may act."""
-from ...runtime.timecalc import parse_days
+from fsl.timecalc import parse_days
 from ...syntax import nodes as n
 from ..exprs import lower
 

@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from fsl.runtime.model import Contact, Deal, Event
+from fsl.engine.model import Contact, Deal, Event
 
 UTC = timezone.utc
 

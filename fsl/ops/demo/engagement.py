@@ -14,7 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from fsl.runtime.model import Event
+from fsl.engine.model import Event
 
 _DEAL_PLAYBOOKS = ("post_meeting", "multi_stakeholder", "reengage_silent_deal")
 # engagement names the message; a booked meeting or a purchase is about the contact

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from fsl.runtime.timing import iso
+from fsl.engine.timing import iso
 from fsl.store import open_store
 from fsl.store.codec import epoch, instant
 from fsl.store.queries import mark_done
@@ -88,9 +88,9 @@ def run(out: Path, *, days: int = 30, seed: int = 7, start: datetime = DEFAULT_S
         source: Path | None = None, progress: Callable[[int, int, dict], None] | None = None) -> DemoResult:
     from fsl.project import Project
 
-    from ..deploy import deploy
-    from ..eml import EmlAdapter
-    from ..runtime import Runtime
+    from fsl.runtime.deploy import deploy
+    from fsl.delivery.channels.eml import EmlAdapter
+    from fsl.runtime.runtime import Runtime
 
     began = time.perf_counter()
     prepare(out, source)
@@ -186,7 +186,7 @@ def _react(rt, seed: int, now: datetime, links: dict[str, list[str]]) -> None:
 
 def _work_tasks(rt, seed: int, now: datetime) -> None:
     """Reps tick off most tasks within a couple of hours of their due time."""
-    from fsl.runtime.model import Event
+    from fsl.engine.model import Event
 
     done = []
     with rt.db.write() as conn:
