@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import Config, find_config, load_config
 from .diagnostics import Diagnostic, Span
 from .syntax import nodes as n
+from .syntax.lexer import normalize_source
 from .syntax.parser import parse_module
 from .templates import TemplateStore
 
@@ -94,7 +95,7 @@ def unchecked_without_config(files: list[Path], project: Project) -> list[Diagno
 def read_source(path: Path) -> tuple[Source | None, list[Diagnostic]]:
     file = display_path(path)
     try:
-        return Source(file, path.read_bytes().decode("utf-8")), []
+        return Source(file, normalize_source(path.read_bytes().decode("utf-8"))), []
     except UnicodeDecodeError as e:
         return None, [Diagnostic.make("E001", f"{file} is not UTF-8 text (byte {e.start})", Span.point(file, 1, 1))]
     except OSError as e:

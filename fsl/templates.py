@@ -20,11 +20,11 @@ from typing import Any, Literal, Mapping
 import jinja2
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.runtime import new_context
-from jinja2.sandbox import SandboxedEnvironment
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fsl.diagnostics.core import did_you_mean
+from fsl.sandbox import BudgetSandbox, budget, render_parts
 
 Renderer = Literal["template", "llm"]
 RENDERERS: tuple[str, ...] = ("template", "llm")
@@ -311,16 +311,40 @@ def _scan(source: str, html: bool, first_line: int, found: dict[str, int], top: 
     env = _ENVIRONMENTS[html]
     try:
         ast = env.parse(source)
-        _compiled(source, html)  # also catches unknown filters/tests, and warms the cache
+        _refuse_unusable(ast, env, first_line, where)
+        _compiled(source, html)  # also catches unknown filters, and warms the cache
     except jinja2.TemplateSyntaxError as exc:
         line = first_line + (exc.lineno or 1) - 1
         raise TemplateError(f"template syntax error in the {where}: {exc.message}", line) from exc
+    except (RecursionError, SyntaxError, MemoryError) as exc:
+        # Jinja2's parser and Python's compiler recurse per level: ~70 parentheses or 21 nested
+        # `for`s are past what they can take (Python: "too many statically nested blocks")
+        raise TemplateError(f"the {where} is nested too deeply to compile ({type(exc).__name__}); "
+                            "use fewer nested blocks or parentheses", first_line) from None
     undeclared = meta.find_undeclared_variables(ast) - set(env.globals)
     top |= undeclared
     for path, lineno in _paths(ast, undeclared):
         line = first_line + lineno - 1
         if path not in found or line < found[path]:
             found[path] = line
+
+
+# Tags that load another template: there is no loader, so every render would fail.
+_LOADS = {nodes.Extends: "extends", nodes.Include: "include", nodes.Import: "import",
+          nodes.FromImport: "from ... import"}
+
+
+def _refuse_unusable(ast: nodes.Template, env, first_line: int, where: str) -> None:
+    """What would fail every render, reported when the template is loaded (by `fsl check`)."""
+    for kind, tag in _LOADS.items():
+        for node in ast.find_all(kind):
+            raise TemplateError(f"`{{% {tag} %}}` in the {where}: a template cannot load another template; "
+                                "write the text in this one", first_line + node.lineno - 1)
+    for node in ast.find_all(nodes.Test):
+        if node.name not in env.tests:
+            guess = did_you_mean(node.name, env.tests)
+            hint = f"; did you mean `{guess}`?" if guess else ""
+            raise TemplateError(f"unknown test `{node.name}` in the {where}{hint}", first_line + node.lineno - 1)
 
 
 def _chain(node: nodes.Node) -> list[str] | None:
@@ -395,8 +419,8 @@ def _paths(ast: nodes.Node, undeclared: set[str]) -> list[tuple[str, int]]:
 # ---------------------------------------------------------------------------
 # Rendering
 
-_ENVIRONMENTS: dict[bool, SandboxedEnvironment] = {
-    autoescape: SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+_ENVIRONMENTS: dict[bool, BudgetSandbox] = {
+    autoescape: BudgetSandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
     for autoescape in (False, True)
 }
 # Both environments have Jinja2's default globals (range, dict, namespace, ...)
@@ -419,10 +443,11 @@ def render_template(template: Template, context: Mapping[str, Any]) -> RenderedM
     values = {**_GLOBALS, "links": dict(template.links), **context}
     html = template.is_html
     subject = None
-    if template.subject is not None:
-        raw = _render(template, template.subject, False, values, template.subject_line or 1)
-        subject = " ".join(raw.split())
-    body = _render(template, template.body, html, values, template.body_line)
+    with budget():  # one per message, subject and body together (fsl/sandbox.py)
+        if template.subject is not None:
+            raw = _render(template, template.subject, False, values, template.subject_line or 1)
+            subject = " ".join(raw.split())
+        body = _render(template, template.body, html, values, template.body_line)
     if html:
         return RenderedMessage(subject=subject, text=html_to_text(body), html=body.strip())
     return RenderedMessage(subject=subject, text=body.strip())
@@ -442,7 +467,7 @@ def _render(template: Template, source: str, html: bool, values: dict[str, Any],
     env = compiled.environment
     try:
         context = new_context(env, compiled.name, compiled.blocks, values, True, _GLOBALS, None)
-        return env.concat(compiled.root_render_func(context))  # type: ignore[attr-defined]
+        return render_parts(compiled.root_render_func(context))  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - any failure of user code in the sandbox
         try:
             env.handle_exception()

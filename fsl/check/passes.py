@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .context import CheckContext
 from .flow import check_flow
+from .lets import check_lets
 from .names import check_names
 from .resolve import check_resolve
 from .rules import check_rules
@@ -19,6 +20,7 @@ from .types import check_types
 PASSES: list = [
     check_names,     # E202 E203 E216
     check_resolve,   # E201 E204 E207 E212
+    check_lets,      # E302 and E101 for lets that use each other
     check_sends,     # E208 E209 E210 E211 E217 E218 (and E204 in task/notify texts)
     check_types,     # E205 E206
     check_settings,  # E213 E214 E215 E305 (and E104 for window days)

@@ -14,11 +14,12 @@ from typing import Any, Mapping
 
 import jinja2
 from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 
 from fsl.config import Config
 from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.engine.recipients import address_text, recipient
+from fsl.sandbox import BudgetSandbox
+from fsl.sandbox import budget
 from fsl.templates import Template, TemplateError, TemplateStore, render_template
 
 from .address import BadAddress, one_address
@@ -150,7 +151,7 @@ def _email_recipient(record: ActionRecord, contact: Contact, field: str | None) 
 
 # ---------------------------------------------------------------- task text
 
-_TEXT_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_TEXT_ENV = BudgetSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @functools.lru_cache(maxsize=512)
@@ -161,7 +162,8 @@ def _compiled(source: str) -> jinja2.Template:
 def render_text(source: str, context: Mapping[str, Any], what: str = "text") -> str:
     """A task or notify text with its `{{ ... }}` placeholders filled (sandboxed, strict)."""
     try:
-        return _compiled(source).render(dict(context)).strip()
+        with budget():
+            return _compiled(source).render(dict(context)).strip()
     except Exception as exc:  # noqa: BLE001 - any failure of user text in the sandbox
         message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
         raise RenderFailed(f"cannot render the {what} text: {message}") from None

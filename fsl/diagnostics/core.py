@@ -64,6 +64,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "W405": ("warning", "sends email with no `stop on bounced`"),
     "W406": ("warning", "`every` without `max`"),
     "W408": ("warning", "no project file: fields, events, templates and channels were not checked"),
+
+    "W409": ("warning", "a file holds no playbook"),
 }
 
 

@@ -32,6 +32,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..syntax import nodes as n
+from ..syntax.lexer import normalize_source
 
 PARAGRAPH = ""  # in `Attached.header`: a blank line between comment paragraphs
 
@@ -56,7 +57,7 @@ class Anchor:
 
 def normalize(source: str) -> str:
     """The text whose line numbers the parser reports (parser.parse_module)."""
-    return source.replace("\r\n", "\n").lstrip("\ufeff")
+    return normalize_source(source)
 
 
 def attach(module: n.Module, source: str) -> Attached:

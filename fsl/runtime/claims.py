@@ -66,18 +66,38 @@ def owner_alive(token: str | None) -> bool:
 
 
 def recover(runtime: RuntimeHost) -> int:
-    """Take back `sending` rows whose claimer died or whose lease ran out."""
+    """Take back `sending` rows whose claimer died or whose lease ran out.
+
+    A row whose hand-overs all died with their claimer (a tick killed while
+    rendering or sending it) is given up once it has had its channel's
+    `max_attempts`, like any failing message: else a message that kills its
+    tick would be claimed again by every tick, for ever."""
     wall = int(time.time())
+    a = actions.c
     with runtime.db.write() as conn:
-        rows = conn.execute(sa.select(actions.c.id, actions.c.claimed_by, actions.c.lease_until)
-                            .where(actions.c.status == "sending")).all()
-        stale = [r.id for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
-        if stale:
-            conn.execute(actions.update().where(actions.c.id.in_(stale), actions.c.status == "sending")
+        rows = conn.execute(sa.select(a.id, a.claimed_by, a.lease_until, a.attempts, a.channel)
+                            .where(a.status == "sending")).all()
+        stale = [r for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
+        spent = [r.id for r in stale if r.attempts >= _max_attempts(runtime, r.channel)]
+        again = [r.id for r in stale if r.id not in set(spent)]
+        if again:
+            conn.execute(actions.update().where(a.id.in_(again), a.status == "sending")
                          .values(status="pending", claimed_by=None, lease_until=None,
                                  last_error="outcome unknown: the tick handing it over stopped; "
                                             "handed over again with the same Message-ID"))
+        if spent:
+            conn.execute(actions.update().where(a.id.in_(spent), a.status == "sending")
+                         .values(status="failed", claimed_by=None, lease_until=None, next_attempt_at=None,
+                                 last_error="given up: every tick that handed it over stopped before "
+                                            "it settled, as many times as the channel's max_attempts"))
     return len(stale)
+
+
+def _max_attempts(runtime: RuntimeHost, channel: str | None) -> int:
+    from fsl.delivery import policy_for
+
+    found = runtime.config.channels.get(channel or "") if runtime.config is not None else None
+    return policy_for(found.settings if found is not None else None).max_attempts
 
 
 def take_back(runtime: RuntimeHost, token: str, keys: list[str] | None = None, *, untouched: bool = False) -> int:

@@ -136,6 +136,7 @@ class Outbox:
         self._inline = 0  # messages this tick handed over in-process
         self._claimed_for = self.token  # the token of the claims made since the last hand-over
         self.defer = False  # the delivery process on SQLite: outcomes of local channels go to the tick
+        self.stop: Callable[[], bool] = lambda: False  # the tick's SIGTERM: hand over no further message
         if recover_first:
             report.recovered += recover(runtime)
         mode = getattr(runtime, "delivery", "inline")
@@ -300,6 +301,7 @@ class Outbox:
         """Every other due outbox row: claim a batch, hand it over, settle; repeat.
         The delivery process is finished first, so what it left is due again here."""
         self._retire()
+        self.stop = stop
         while not stop():
             items = self._claim(batch)
             if not items:
@@ -340,7 +342,10 @@ class Outbox:
         written: the tick writes them in its next engine batch (`Outcomes`)."""
         later: list[tuple] = []
         self._prepare_llm(items)
-        for item in items:
+        for i, item in enumerate(items):
+            if self.stop():  # stopped: the rest go back, their attempt undone, for the next tick
+                take_back(self.runtime, self.token, [it.key for it in items[i:]], untouched=True)
+                break
             msg, result = self._one(item)
             if msg is not None and self.adapters.settle_each(msg, self.runtime.config):
                 self._settle([(item, msg, result)])

@@ -191,6 +191,7 @@ class Runtime:
         outbox = None
         if deliver:
             outbox = self._outbox = LeasedOutbox(self, now, report)  # takes back stale claims: exclusive
+            outbox.stop = stop
             self.store.claim_as = outbox.claim
         with self.db.sharing(), batch_collections():
             self._tick(engine, now, report, stop, progress, outbox, started)

@@ -22,6 +22,14 @@ def unescape(raw: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw[1:-1])
 
 
+MAX_INT = 2**63 - 1  # what the store and the plan's JSON hold exactly
+MAX_DURATION_SECONDS = 100 * 366 * 86400  # keeps every date the runtime computes inside year 1..9999
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
+
+
 def with_meta(method):
     """Mark a callback that needs the rule's position (lark's `meta`)."""
     method.with_meta = True
@@ -78,7 +86,12 @@ class AstBuilder:
         self.diags.append(Diagnostic.make("E104", message, self.tspan(tok), help))
 
     def duration(self, tok: Token, allow_zero: bool = False) -> Duration:
-        d = parse_duration(" ".join(str(tok).split()))
+        text = " ".join(str(tok).split())
+        digits = len(text) - len(text.lstrip("0123456789"))
+        d = parse_duration(text) if digits <= 12 else None
+        if d is None or (d.nominal_seconds() or d.amount * 86400) > MAX_DURATION_SECONDS:
+            self.bad(tok, f"a duration longer than 100 years: {_short(str(tok))}", "the runtime's clock cannot reach that far")
+            return Duration(1, "days")
         if d.amount == 0 and not allow_zero:
             self.bad(tok, f"a zero duration is allowed only after `after`: {tok}",
                      "use a positive duration such as 1 day")
@@ -96,12 +109,18 @@ class AstBuilder:
     def percent(self, tok: Token) -> float:
         value = float(str(tok)[:-1])
         if value > 100:
-            self.bad(tok, f"a percentage cannot exceed 100%: {tok}")
+            self.bad(tok, f"a percentage cannot exceed 100%: {_short(str(tok))}")
+            return 100
         return int(value) if value == int(value) else value
 
-    @staticmethod
-    def number(tok: Token):
+    def number(self, tok: Token):
+        """The number's value, or None (reported, E104) when too large to store."""
         text = str(tok)
+        whole = text.split(".")[0]
+        if len(whole) > 19 or ("." not in text and not -MAX_INT - 1 <= int(text) <= MAX_INT):
+            self.bad(tok, f"number too large: {_short(text)}",
+                     f"numbers go up to {MAX_INT} (19 digits before the decimal point)")
+            return None
         return float(text) if "." in text else int(text)
 
     @staticmethod
@@ -140,9 +159,9 @@ class AstBuilder:
     @with_meta
     def priority(self, meta, c):
         value = self.number(c[0])
-        if not isinstance(value, int) or not 0 <= value <= 100:
+        if value is not None and (not isinstance(value, int) or not 0 <= value <= 100):
             self.bad(c[0], f"a priority is a whole number from 0 to 100, not {c[0]}")
-        return n.Priority(int(value), self.mspan(meta), self.tspan(c[0]))
+        return n.Priority(int(value or 0), self.mspan(meta), self.tspan(c[0]))
 
     def for_each(self, c):
         return _ForEach()
@@ -217,7 +236,9 @@ class AstBuilder:
         names = self.tokens(c, "NAME")
         limit_tok = self.tokens(c, "NUMBER")[0]
         limit = self.number(limit_tok)
-        if not isinstance(limit, int) or limit < 1:
+        if limit is None:
+            limit = 1
+        elif not isinstance(limit, int) or limit < 1:
             self.bad(limit_tok, f"a cap's limit is a whole number of at least 1, not {limit_tok}")
         return n.Cap(str(names[0]) if names else None, int(limit), per,
                      self.first(c, _Across) is not None, self.mspan(meta),
@@ -277,8 +298,13 @@ class AstBuilder:
     @with_meta
     def at_day(self, meta, c):
         day = self.number(c[0])
-        if not isinstance(day, int) or day < 1:
+        if day is None:
+            day = 1
+        elif not isinstance(day, int) or day < 1:
             self.bad(c[0], f"day numbers start at 1 (the enrollment's date), not {c[0]}")
+        elif day * 86400 > MAX_DURATION_SECONDS:
+            self.bad(c[0], f"day {day} is more than 100 years after the enrollment")
+            day = 1
         minute = self.time(c[1]) if len(c) > 1 else None
         return n.AtDay(int(day), minute, self.mspan(meta))
 
@@ -288,7 +314,9 @@ class AstBuilder:
 
     def every_max(self, c):
         value = self.number(c[0])
-        if not isinstance(value, int) or value < 1:
+        if value is None:
+            value = 1
+        elif not isinstance(value, int) or value < 1:
             self.bad(c[0], f"`max` is a whole number of at least 1, not {c[0]}")
         return _Max(int(value))
 
@@ -479,7 +507,8 @@ class AstBuilder:
         if kind == "STRING":
             return n.Literal("string", unescape(tok), span)
         if kind == "NUMBER":
-            return n.Literal("number", self.number(tok), span)
+            value = self.number(tok)
+            return n.Literal("number", 0 if value is None else value, span)
         if kind == "PERCENT":
             return n.Literal("percent", self.percent(tok), span)
         if kind == "DURATION":

@@ -60,6 +60,19 @@ class FslIndenter(Indenter):
             )
 
 
+def normalize_source(text: str) -> str:
+    """The text the parser reads: LF line ends (from CRLF or a lone CR) and no BOM.
+
+    Every reader of a playbook goes through here, so line numbers agree between
+    the parser, the formatter and the caret display.  A CR-only file would
+    otherwise be one long line, its first comment swallowing every playbook.
+    Each line break stays one character, so columns do not move.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.lstrip("\ufeff")
+
+
 @dataclass(frozen=True, slots=True)
 class TabProblem:
     line: int

@@ -14,9 +14,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Diagnostic, Span
 from . import nodes as n
+from .depth import MAX_DEPTH, TooDeep, too_deep
 from .errors import describe_unexpected
 from .grammar import GRAMMAR, grammar_parser, lark_parser  # noqa: F401 - GRAMMAR, grammar_parser: the public names
-from .lexer import IndentationError_, prescan, scan_comments
+from .lexer import IndentationError_, normalize_source, prescan, scan_comments
 
 _PLAYBOOK_LINE = re.compile(r"^playbook\b", re.M)
 
@@ -24,9 +25,9 @@ _PLAYBOOK_LINE = re.compile(r"^playbook\b", re.M)
 def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagnostic]]:
     """Parse one file.  Never raises on bad input: problems come back as diagnostics."""
     diags: list[Diagnostic] = []
+    text = normalize_source(text)
     if not text.endswith("\n"):
         text += "\n"
-    text = text.replace("\r\n", "\n").lstrip("\ufeff")
     text, tabs = prescan(text)
     for t in tabs:
         diags.append(Diagnostic.make(
@@ -38,6 +39,10 @@ def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagn
     if not ok:
         playbooks, broken, problems = _parse_by_playbook(text, file)
     diags.extend(problems)
+    if not playbooks and not broken and not any(d.is_error for d in diags):
+        diags.append(Diagnostic.make(
+            "W409", "this file holds no playbook", Span.point(file, 1, 1),
+            "a playbook starts with `playbook NAME:` at the start of a line"))
     broken_lines = {t.line for t in tabs}
     if broken_lines:
         # a playbook with a tab was parsed from a repaired text: treat it as broken too
@@ -51,7 +56,10 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
     lark, builder = lark_parser()
     builder.reset(file)
     try:
-        result = builder.transform(lark.parse(text))
+        tree = lark.parse(text)
+        if deep := too_deep(tree):
+            return False, [], [_too_deep(deep, file)]
+        result = builder.transform(tree)
     except UnexpectedCharacters as e:
         return False, [], [_bad_character(e, text, file)]
     except UnexpectedToken as e:
@@ -96,6 +104,13 @@ def _parse_by_playbook(text: str, file: str):
             if m:
                 broken.append(m.group(1))
     return playbooks, broken, diags
+
+
+def _too_deep(deep: TooDeep, file: str) -> Diagnostic:
+    return Diagnostic.make(
+        "E101", f"nested too deeply: {deep.depth} levels here, at most {MAX_DEPTH} are allowed",
+        Span.point(file, deep.line, deep.column),
+        "name a part of the condition with `let`, or split the step")
 
 
 def _bad_character(e: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
