@@ -13,7 +13,7 @@ import pytest
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
-from fsl.syntax.lexer import FslIndenter, IndentationError_, prescan
+from fsl.syntax.lexer import FslIndenter, IndentationError_, normalize_source, prescan
 from fsl.syntax.parser import GRAMMAR
 from fsl.syntax.scanner import FslScanner
 
@@ -46,7 +46,7 @@ def _tokens(lark: Lark, text: str) -> tuple:
 
 def _prepared(path: Path) -> str:
     # what parse_module hands the parser: LF line endings, tabs reported and expanded
-    text = path.read_text().replace("\r\n", "\n").lstrip("\ufeff")
+    text = normalize_source(path.read_text())
     return prescan(text if text.endswith("\n") else text + "\n")[0]
 
 

@@ -3,6 +3,8 @@ go out, SIGTERM is honoured between messages, and a message whose ticks keep
 dying is given up after its channel's max_attempts."""
 from __future__ import annotations
 
+import re
+
 import json
 import signal
 import time
@@ -32,7 +34,9 @@ subject: "Hello"
 
 def _project(tmp_path: Path, hello: str) -> Path:
     config = make_project(tmp_path)
-    text = config.read_text().replace("adapter: smtp, host: 127.0.0.1", "adapter: log, host: 127.0.0.1")
+    # a log channel: the messages stay in the store (its settings are only `retry`)
+    text = re.sub(r"adapter: smtp, host: [^,]+, port: \d+, from: \"[^\"]*\", timeout: \d+,", "adapter: log,",
+                  config.read_text())
     config.write_text(text)
     (tmp_path / "templates" / "hello.md").write_text(hello)
     return config

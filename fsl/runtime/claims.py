@@ -97,7 +97,7 @@ def _max_attempts(runtime: RuntimeHost, channel: str | None) -> int:
     from fsl.delivery import policy_for
 
     found = runtime.config.channels.get(channel or "") if runtime.config is not None else None
-    return policy_for(found.settings if found is not None else None).max_attempts
+    return policy_for(found.settings.retry if found is not None else None).max_attempts
 
 
 def take_back(runtime: RuntimeHost, token: str, keys: list[str] | None = None, *, untouched: bool = False) -> int:
