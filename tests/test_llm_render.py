@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import time
-from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from fsl.llm import (
     render_many,
     render_many_sync,
 )
-from fsl.llm.client import parse_retry_after
 from fsl.templates import parse_template
 
 from tests.llm_server import FakeLLMServer, Reply
@@ -199,16 +197,6 @@ def test_429_asking_too_long_a_wait_is_held_at_once(server):
     out = render(server, client_for(server, max_retry_after=5))
     assert out.status == "held" and server.count == 1  # no retry: held at once
     assert "3600 s" in out.reasons[0]
-
-
-def test_retry_after_forms():
-    now = time.time()
-    assert parse_retry_after({"retry-after": "2"}) == 2.0
-    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert 28 <= parse_retry_after({"retry-after": formatdate(now + 30, usegmt=True)}, now=now) <= 30
-    assert parse_retry_after({"retry-after": formatdate(now - 30, usegmt=True)}, now=now) == 0.0
-    assert parse_retry_after({"retry-after": "soon"}) is None
-    assert parse_retry_after({}) is None
 
 
 def test_stall_past_the_timeout_is_held(server):
