@@ -16,8 +16,12 @@ Unit = Literal["seconds", "minutes", "hours", "days", "weeks", "business_days"]
 
 UNITS: tuple[str, ...] = ("seconds", "minutes", "hours", "days", "weeks", "business_days")
 
-# Every spelling accepted after the number -> canonical unit.
+# Every spelling accepted after the number -> canonical unit: the language's
+# (LANGUAGE.md section 2: singular, plural, m h d w), plus seconds (CONFIG.md)
+# and the usual abbreviations.  The one table for fsl.yaml, playbooks and the
+# engine's time arithmetic (timecalc.add_duration), so they accept the same.
 _SPELLINGS: dict[str, str] = {
+    **{unit: unit for unit in UNITS},  # the canonical names, as plans carry them
     "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
     "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
     "h": "hours", "hour": "hours", "hours": "hours",
@@ -74,6 +78,15 @@ class Duration:
         return self.fixed_seconds()
 
 
+def normalize_unit(unit: str) -> Unit:
+    """The canonical unit a spelling names (`min`, `hours`, `business day`, `business_days`)."""
+    try:
+        word = unit if unit in _SPELLINGS else re.sub(r"\s+", " ", unit.strip().lower())
+        return _SPELLINGS[word]  # type: ignore[return-value]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown duration unit {unit!r}") from None
+
+
 def parse_duration(text: str) -> Duration:
     """Parse `7 days`, `1 day`, `30 seconds`, `3 business days`, `30m`, `4h`, `2d`, `1w`, `30s`.
 
@@ -86,13 +99,14 @@ def parse_duration(text: str) -> Duration:
         raise ValueError(
             f"expected a duration such as '2 days', '30 minutes' or '4h', got {text.strip()!r}"
         )
-    number, word = match.group(1), re.sub(r"\s+", " ", match.group(2).lower())
-    unit = _SPELLINGS.get(word)
-    if unit is None:
+    number = match.group(1)
+    try:
+        unit = normalize_unit(match.group(2))
+    except ValueError:
         raise ValueError(
             f"unknown duration unit {match.group(2)!r}; expected seconds, minutes, hours, days, "
             "weeks or business days (or s, m, h, d, w)"
-        )
+        ) from None
     amount = int(number)
     if amount < 0:
         raise ValueError(f"a duration cannot be negative: {text.strip()!r}")

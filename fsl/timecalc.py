@@ -48,6 +48,8 @@ from zoneinfo import ZoneInfo
 import holidays as _holidays
 from croniter import croniter
 
+from fsl.durations import normalize_unit  # the one table of unit spellings
+
 __all__ = [
     "UTC",
     "WindowRange",
@@ -268,25 +270,6 @@ def is_holiday(cal: object | None, local_date: date) -> bool:
 # --------------------------------------------------------------------------
 # Durations
 # --------------------------------------------------------------------------
-
-_UNITS = {
-    "seconds": "seconds", "second": "seconds", "s": "seconds", "sec": "seconds",
-    "minutes": "minutes", "minute": "minutes", "m": "minutes", "min": "minutes",
-    "hours": "hours", "hour": "hours", "h": "hours",
-    "days": "days", "day": "days", "d": "days",
-    "weeks": "weeks", "week": "weeks", "w": "weeks",
-    "business_days": "business_days", "business_day": "business_days",
-    "business days": "business_days", "business day": "business_days",
-    "bd": "business_days",
-}
-
-
-def normalize_unit(unit: str) -> str:
-    """Canonical unit name: seconds, minutes, hours, days, weeks, business_days."""
-    try:
-        return _UNITS[unit] if unit in _UNITS else _UNITS[unit.strip().lower()]
-    except (KeyError, AttributeError):
-        raise ValueError(f"unknown duration unit {unit!r}") from None
 
 
 def _is_business_day(d: date, holiday_cal: object | None) -> bool:

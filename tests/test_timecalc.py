@@ -163,6 +163,23 @@ def test_unknown_unit_raises():
         add_duration(z("2026-11-28T15:00:00Z"), 1, "fortnights", NY)
 
 
+def test_the_engine_and_the_parsers_accept_the_same_unit_spellings():
+    """One table (fsl/durations.py): timecalc used to accept `bd` and not `mins`,
+    `secs` or `business day`; fsl.yaml and playbooks the other way round."""
+    from fsl.durations import parse_duration
+
+    t = z("2026-11-25T14:00:00Z")
+    for word, unit in [("mins", "minutes"), ("secs", "seconds"), ("business day", "business_days"),
+                       ("hours", "hours"), ("w", "weeks"), ("Business  Days", "business_days")]:
+        assert parse_duration(f"2 {word}").unit == unit
+        assert add_duration(t, 2, word, NY) == add_duration(t, 2, unit, NY)
+    for word in ("bd", "fortnight", "hrs"):
+        with pytest.raises(ValueError):
+            parse_duration(f"2 {word}")
+        with pytest.raises(ValueError):
+            add_duration(t, 2, word, NY)
+
+
 # --- at day (S03, S04, S14) ------------------------------------------------
 
 
