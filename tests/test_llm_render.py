@@ -18,13 +18,14 @@ from fsl.llm import (
     MemoryCache,
     ModelUnavailable,
     RenderJob,
-    SQLiteCache,
     contact_context,
     render_llm,
     render_llm_sync,
     render_many,
     render_many_sync,
 )
+from fsl.store import open_store
+from fsl.store.cache import SqlRenderCache
 from fsl.templates import parse_template
 
 from tests.llm_server import FakeLLMServer, Reply
@@ -276,13 +277,19 @@ def test_cache_key_changes_with_guards(server):
     assert a.cache_key != b.cache_key and server.count == 2
 
 
-def test_sqlite_cache_survives_a_restart(server, tmp_path):
+def test_store_cache_survives_a_restart(server, tmp_path):
     _numbered(server)
-    path = tmp_path / "renders.db"
-    with SQLiteCache(path) as cache:
-        first = render(server, cache=cache)
-    with SQLiteCache(path) as cache:  # a new process after a crash: new client, new connection
-        again = render(server, client_for(server), cache)
+    url = f"sqlite:///{tmp_path / 'fsl.db'}"
+    db = open_store(url)
+    try:
+        first = render(server, cache=SqlRenderCache(db))
+    finally:
+        db.dispose()
+    db = open_store(url)  # a new process after a crash: new client, new connection
+    try:
+        again = render(server, client_for(server), SqlRenderCache(db))
+    finally:
+        db.dispose()
     assert again.cached and again.draft == first.draft and server.count == 1
 
 
