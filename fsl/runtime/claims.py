@@ -22,7 +22,7 @@ from fsl.store.schema import actions
 
 from .host import RuntimeHost
 
-LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
+CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 
 
 def _start_time(pid: int) -> str:
