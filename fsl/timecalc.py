@@ -52,6 +52,7 @@ from fsl.durations import normalize_unit  # the one table of unit spellings
 
 __all__ = [
     "UTC",
+    "iso",
     "WindowRange",
     "HolidayCalendar",
     "resolve_zone",
@@ -753,6 +754,20 @@ def next_cron(expr: str, after: datetime, zone: ZoneInfo) -> datetime:
         if u > after:
             return u
     raise ValueError(f"cron {expr!r} found no firing after {after.isoformat()}")
+
+
+def iso(t: datetime | None) -> str | None:
+    """An instant as fsl shows it (JSON output, journals, templates, reports):
+    UTC to the second with Z, `2026-11-23T15:00:00Z`; a naive instant is UTC.
+
+    The one display form.  The SQL store keeps instants in its own, exact form
+    (fsl/store/codec.py, microseconds and `+00:00`), and event keys hash theirs
+    (fsl/io/keys.py), since their text must never change.
+    """
+    if t is None:
+        return None
+    t = t.astimezone(UTC) if t.tzinfo is not None else t
+    return t.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_instant(value: Any) -> datetime | None:

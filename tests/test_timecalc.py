@@ -616,3 +616,26 @@ def test_next_cron_matches_croniter_on_wall_clock(after, zone_name, expr):
         if expected > after:
             break
     assert got == expected
+
+
+def test_one_display_form_for_instants(monkeypatch):
+    """fsl.timecalc.iso is the one display form (engine journals, JSON output,
+    template context, `fsl review`): UTC to the second with Z; a naive instant
+    is UTC whatever the machine's zone (the engine's copy read it as local)."""
+    import time as _time
+
+    from fsl.delivery.context import jsonable
+    from fsl.engine.timing import iso as engine_iso
+    from fsl.timecalc import iso
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    _time.tzset()
+    try:
+        naive = datetime(2026, 11, 23, 15, 0, 30, 500)
+        assert iso(naive) == engine_iso(naive) == jsonable(naive) == "2026-11-23T15:00:30Z"
+        paris = datetime(2026, 11, 23, 16, 0, tzinfo=ZoneInfo("Europe/Paris"))
+        assert iso(paris) == jsonable(paris) == "2026-11-23T15:00:00Z"
+        assert iso(None) is None
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()
