@@ -31,6 +31,8 @@ _SPELLINGS: dict[str, str] = {
 }
 
 _FIXED: dict[str, int] = {"seconds": 1, "minutes": 60, "hours": 3600}
+# Lengths assuming 24-hour days; business days have none (their length depends on the calendar).
+NOMINAL_SECONDS: dict[str, int] = {**_FIXED, "days": 86400, "weeks": 7 * 86400}
 
 _PATTERN = re.compile(r"^\s*(-?\d+)\s*([a-z]+(?:\s+[a-z]+)?)\s*$", re.IGNORECASE)
 
@@ -71,11 +73,8 @@ class Duration:
 
         None for business days, whose length depends on the calendar.
         """
-        if self.unit == "days":
-            return self.amount * 86400
-        if self.unit == "weeks":
-            return self.amount * 7 * 86400
-        return self.fixed_seconds()
+        factor = NOMINAL_SECONDS.get(self.unit)
+        return None if factor is None else self.amount * factor
 
 
 def normalize_unit(unit: str) -> Unit:
