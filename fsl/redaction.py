@@ -20,16 +20,18 @@ class Redactor:
     Besides each secret as written, its base64 form is removed (AUTH PLAIN
     and LOGIN send credentials base64-encoded, and a server may echo them),
     and so is whatever follows `Bearer ` (a server echoing an Authorization
-    header we did not know to be secret).
+    header we did not know to be secret).  Secrets shorter than `shortest`
+    are left alone unless the caller knows its text names them (a store
+    password in the store's own error).
     """
 
-    def __init__(self, secrets: Iterable[Any]) -> None:
+    def __init__(self, secrets: Iterable[Any], shortest: int = 3) -> None:
         forms: set[str] = set()
         for secret in secrets:
             if secret is None or isinstance(secret, bool):
                 continue
             text = str(secret)
-            if len(text) < 3:  # too short to redact without mangling ordinary words
+            if len(text) < shortest:  # too short to redact without mangling ordinary words
                 continue
             forms.add(text)
             forms.add(base64.b64encode(text.encode("utf-8")).decode("ascii").rstrip("="))

@@ -41,6 +41,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from fsl.redaction import Redactor
+
 BUSY_TIMEOUT_MS = 60_000
 _PG_WRITE_LOCK = 0x46534C  # "FSL": the advisory lock of writers on PostgreSQL
 # A PostgreSQL transaction idle this long (its worker hung or cut off) is
@@ -77,10 +79,7 @@ def redact(text: str, url: str) -> str:
         password = None
     if password:
         secrets.add(str(password))
-    text = text.replace(url, safe_url(url))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    return Redactor(secrets, shortest=1)(text.replace(url, safe_url(url)), limit=2000)
 
 
 class Database:
