@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import re
 import zoneinfo
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from ruamel.yaml import YAML
@@ -389,12 +390,19 @@ def substitute_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     return _ENV.sub(lambda m: env[m.group(1)], value)
 
 
-def _plain(value: Any) -> Any:
-    """ruamel's commented containers -> plain dicts/lists, with env substitution."""
+def plain(value: Any, text: Callable[[str], Any] = str,
+          instant: Callable[[datetime], Any] | None = None) -> Any:
+    """ruamel's commented containers and scalars -> plain dicts, lists, bools,
+    ints, floats and strings: the one converter of fsl.yaml and scenario files.
+
+    `text` maps every string (fsl.yaml's settings: `${ENV}` substitution),
+    `instant` every timestamp (scenarios: an aware UTC datetime); other
+    values (dates) are kept.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v, text, instant) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v, text, instant) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -402,8 +410,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
-        return substitute_env(str(value))
+        return text(str(value))
+    if instant is not None and isinstance(value, datetime):
+        return instant(value)
     return value
+
+
+def _plain(value: Any) -> Any:
+    """Plain data of a setting, with `${ENV}` substituted."""
+    return plain(value, substitute_env)
 
 
 # ---------------------------------------------------------------------------
@@ -579,7 +594,7 @@ class _Builder:
                            f"field name {name!r} in {where} must be lowercase letters, digits and _")
                 continue
             try:
-                fields[name] = FieldType.parse(_plain_no_env(spec))
+                fields[name] = FieldType.parse(plain(spec))  # `${...}` means nothing in a type
             except ValueError as exc:
                 guess = did_you_mean(spec.rstrip("?"), KINDS) if isinstance(spec, str) else None
                 self.error(self.value_span(node, name), f"{where}.{name}: {exc}",
@@ -752,15 +767,6 @@ class _Builder:
             concurrency=self.integer(node, "concurrency", 8, 1),
             max_retries=self.integer(node, "max_retries", 2, 0),
         )
-
-
-def _plain_no_env(value: Any) -> Any:
-    """Plain data for type declarations, where `${...}` has no meaning."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain_no_env(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_no_env(v) for v in value]
-    return value
 
 
 def _valid_zone(name: str) -> bool:

@@ -16,8 +16,12 @@ Unit = Literal["seconds", "minutes", "hours", "days", "weeks", "business_days"]
 
 UNITS: tuple[str, ...] = ("seconds", "minutes", "hours", "days", "weeks", "business_days")
 
-# Every spelling accepted after the number -> canonical unit.
+# Every spelling accepted after the number -> canonical unit: the language's
+# (LANGUAGE.md section 2: singular, plural, m h d w), plus seconds (CONFIG.md)
+# and the usual abbreviations.  The one table for fsl.yaml, playbooks and the
+# engine's time arithmetic (timecalc.add_duration), so they accept the same.
 _SPELLINGS: dict[str, str] = {
+    **{unit: unit for unit in UNITS},  # the canonical names, as plans carry them
     "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
     "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
     "h": "hours", "hour": "hours", "hours": "hours",
@@ -27,6 +31,8 @@ _SPELLINGS: dict[str, str] = {
 }
 
 _FIXED: dict[str, int] = {"seconds": 1, "minutes": 60, "hours": 3600}
+# Lengths assuming 24-hour days; business days have none (their length depends on the calendar).
+NOMINAL_SECONDS: dict[str, int] = {**_FIXED, "days": 86400, "weeks": 7 * 86400}
 
 _PATTERN = re.compile(r"^\s*(-?\d+)\s*([a-z]+(?:\s+[a-z]+)?)\s*$", re.IGNORECASE)
 
@@ -67,11 +73,17 @@ class Duration:
 
         None for business days, whose length depends on the calendar.
         """
-        if self.unit == "days":
-            return self.amount * 86400
-        if self.unit == "weeks":
-            return self.amount * 7 * 86400
-        return self.fixed_seconds()
+        factor = NOMINAL_SECONDS.get(self.unit)
+        return None if factor is None else self.amount * factor
+
+
+def normalize_unit(unit: str) -> Unit:
+    """The canonical unit a spelling names (`min`, `hours`, `business day`, `business_days`)."""
+    try:
+        word = unit if unit in _SPELLINGS else re.sub(r"\s+", " ", unit.strip().lower())
+        return _SPELLINGS[word]  # type: ignore[return-value]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown duration unit {unit!r}") from None
 
 
 def parse_duration(text: str) -> Duration:
@@ -86,13 +98,14 @@ def parse_duration(text: str) -> Duration:
         raise ValueError(
             f"expected a duration such as '2 days', '30 minutes' or '4h', got {text.strip()!r}"
         )
-    number, word = match.group(1), re.sub(r"\s+", " ", match.group(2).lower())
-    unit = _SPELLINGS.get(word)
-    if unit is None:
+    number = match.group(1)
+    try:
+        unit = normalize_unit(match.group(2))
+    except ValueError:
         raise ValueError(
             f"unknown duration unit {match.group(2)!r}; expected seconds, minutes, hours, days, "
             "weeks or business days (or s, m, h, d, w)"
-        )
+        ) from None
     amount = int(number)
     if amount < 0:
         raise ValueError(f"a duration cannot be negative: {text.strip()!r}")

@@ -48,8 +48,11 @@ from zoneinfo import ZoneInfo
 import holidays as _holidays
 from croniter import croniter
 
+from fsl.durations import normalize_unit  # the one table of unit spellings
+
 __all__ = [
     "UTC",
+    "iso",
     "WindowRange",
     "HolidayCalendar",
     "resolve_zone",
@@ -268,25 +271,6 @@ def is_holiday(cal: object | None, local_date: date) -> bool:
 # --------------------------------------------------------------------------
 # Durations
 # --------------------------------------------------------------------------
-
-_UNITS = {
-    "seconds": "seconds", "second": "seconds", "s": "seconds", "sec": "seconds",
-    "minutes": "minutes", "minute": "minutes", "m": "minutes", "min": "minutes",
-    "hours": "hours", "hour": "hours", "h": "hours",
-    "days": "days", "day": "days", "d": "days",
-    "weeks": "weeks", "week": "weeks", "w": "weeks",
-    "business_days": "business_days", "business_day": "business_days",
-    "business days": "business_days", "business day": "business_days",
-    "bd": "business_days",
-}
-
-
-def normalize_unit(unit: str) -> str:
-    """Canonical unit name: seconds, minutes, hours, days, weeks, business_days."""
-    try:
-        return _UNITS[unit] if unit in _UNITS else _UNITS[unit.strip().lower()]
-    except (KeyError, AttributeError):
-        raise ValueError(f"unknown duration unit {unit!r}") from None
 
 
 def _is_business_day(d: date, holiday_cal: object | None) -> bool:
@@ -770,6 +754,20 @@ def next_cron(expr: str, after: datetime, zone: ZoneInfo) -> datetime:
         if u > after:
             return u
     raise ValueError(f"cron {expr!r} found no firing after {after.isoformat()}")
+
+
+def iso(t: datetime | None) -> str | None:
+    """An instant as fsl shows it (JSON output, journals, templates, reports):
+    UTC to the second with Z, `2026-11-23T15:00:00Z`; a naive instant is UTC.
+
+    The one display form.  The SQL store keeps instants in its own, exact form
+    (fsl/store/codec.py, microseconds and `+00:00`), and event keys hash theirs
+    (fsl/io/keys.py), since their text must never change.
+    """
+    if t is None:
+        return None
+    t = t.astimezone(UTC) if t.tzinfo is not None else t
+    return t.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_instant(value: Any) -> datetime | None:

@@ -2,14 +2,13 @@
 plus the stored adapters and the adapter pool."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from fsl.config import Channel, Config
 from fsl.delivery import OutMessage
 from fsl.delivery.channels import AdapterPool, make_adapter
-from fsl.delivery.channels.webhook import WebhookAdapter, retry_after
+from fsl.delivery.channels.webhook import WebhookAdapter
 
 from .http_sink import HttpSink
 from .smtp_sink import free_port
@@ -81,14 +80,6 @@ def test_timeout_and_connection_refused_retry():
     assert WebhookAdapter(unset_url).deliver(message()).status == "failed"
     with pytest.raises(ValueError, match="http"):  # refused when fsl.yaml is loaded, not at a send
         channel("ftp://example.invalid/x")
-
-
-def test_retry_after_http_date():
-    now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
-    later = now + timedelta(minutes=5)
-    assert retry_after(later.strftime("%a, %d %b %Y %H:%M:%S GMT"), now) == 300.0
-    assert retry_after("30") == 30.0
-    assert retry_after("garbage") is None and retry_after(None) is None
 
 
 def test_stored_adapters_and_pool(tmp_path):

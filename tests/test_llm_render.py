@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import time
-from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,14 @@ from fsl.llm import (
     MemoryCache,
     ModelUnavailable,
     RenderJob,
-    SQLiteCache,
     contact_context,
     render_llm,
     render_llm_sync,
     render_many,
     render_many_sync,
 )
-from fsl.llm.client import parse_retry_after
+from fsl.store import open_store
+from fsl.store.cache import SqlRenderCache
 from fsl.templates import parse_template
 
 from tests.llm_server import FakeLLMServer, Reply
@@ -201,16 +200,6 @@ def test_429_asking_too_long_a_wait_is_held_at_once(server):
     assert "3600 s" in out.reasons[0]
 
 
-def test_retry_after_forms():
-    now = time.time()
-    assert parse_retry_after({"retry-after": "2"}) == 2.0
-    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert 28 <= parse_retry_after({"retry-after": formatdate(now + 30, usegmt=True)}, now=now) <= 30
-    assert parse_retry_after({"retry-after": formatdate(now - 30, usegmt=True)}, now=now) == 0.0
-    assert parse_retry_after({"retry-after": "soon"}) is None
-    assert parse_retry_after({}) is None
-
-
 def test_stall_past_the_timeout_is_held(server):
     server.queue(Reply.stall(3.0))
     client = client_for(server, timeout_seconds=0.3, max_retries=0)
@@ -288,13 +277,19 @@ def test_cache_key_changes_with_guards(server):
     assert a.cache_key != b.cache_key and server.count == 2
 
 
-def test_sqlite_cache_survives_a_restart(server, tmp_path):
+def test_store_cache_survives_a_restart(server, tmp_path):
     _numbered(server)
-    path = tmp_path / "renders.db"
-    with SQLiteCache(path) as cache:
-        first = render(server, cache=cache)
-    with SQLiteCache(path) as cache:  # a new process after a crash: new client, new connection
-        again = render(server, client_for(server), cache)
+    url = f"sqlite:///{tmp_path / 'fsl.db'}"
+    db = open_store(url)
+    try:
+        first = render(server, cache=SqlRenderCache(db))
+    finally:
+        db.dispose()
+    db = open_store(url)  # a new process after a crash: new client, new connection
+    try:
+        again = render(server, client_for(server), SqlRenderCache(db))
+    finally:
+        db.dispose()
     assert again.cached and again.draft == first.draft and server.count == 1
 
 

@@ -27,7 +27,7 @@ from fsl.engine.model import Contact
 from fsl.store import open_store
 from fsl.store.codec import dumps, epoch
 from fsl.store.schema import contacts, events
-from fsl.store.segment_sql import _exact, _Json, inline_lets, prefilter
+from fsl.store.segment_sql import _exact, _Json, inline_lets, prefilter_moves
 
 from .test_pg_support import pg_url  # noqa: F401 - the fixture
 
@@ -171,7 +171,7 @@ def _check(url: str, seed: int) -> None:
             tree = _tree(rng)
             f = compile_expr(tree)
             want = {c.id for c in people if holds(f, c)}
-            clause = prefilter(tree, db.dialect, epoch(NOW), LETS)
+            clause = prefilter_moves(tree, db.dialect, epoch(NOW), LETS)[0]
             got = _selected(db, clause)
             if clause is not None:  # never NULL: NOT clause is the exact complement
                 assert _selected(db, sa.not_(clause)) == {c.id for c in people} - got, tree
@@ -212,7 +212,7 @@ def _loose_only(url: str) -> None:
             f = compile_expr(tree)
             want = {c.id for c in people
                     if truthy(f(Ctx(NOW, c, env=env, zone=ZoneInfo(c.fields["timezone"]))))}
-            got = _selected(db, prefilter(tree, db.dialect, epoch(NOW)))
+            got = _selected(db, prefilter_moves(tree, db.dialect, epoch(NOW))[0])
             assert want <= got, (tree, sorted(want - got))
             assert len(got) < len(people) * 0.8, (tree, len(got), len(want))  # it does narrow
 
@@ -244,7 +244,7 @@ def _dst_window(url: str) -> None:
                                               {"lit": 3}]})]
         for now, tree in cases:
             assert truthy(compile_expr(tree)(Ctx(now, person, env=_Env(history), zone=nyc))), tree
-            assert _selected(db, prefilter(tree, db.dialect, epoch(now))) == {"c1"}, tree
+            assert _selected(db, prefilter_moves(tree, db.dialect, epoch(now))[0]) == {"c1"}, tree
 
 
 def test_sqlite_windows_across_dst(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def test_stored_texts_round_trip_on_postgresql(pg_url: str) -> None:  # noqa: F8
 # ------------------------------------------------------------------ segment SQL
 
 def _prefilter_keeps_what_jsonb_cannot_read(url: str) -> None:
-    from fsl.store.segment_sql import prefilter
+    from fsl.store.segment_sql import prefilter_moves
 
     db = open_store(url)
     people = {"nul": {"tier": "A\x00"}, "lone": {"tier": "\ud800", "n": 10**30}, "a": {"tier": "A"},
@@ -143,7 +143,7 @@ def _prefilter_keeps_what_jsonb_cannot_read(url: str) -> None:
         conn.execute(contacts.insert(), [{"id": i, "fields": dumps(f), "version": 0} for i, f in people.items()])
     tree = {"op": "==", "args": [{"path": ["contact", "tier"]}, {"lit": "A"}]}
     with db.read() as conn:
-        got = {r[0] for r in conn.execute(sa.select(contacts.c.id).where(prefilter(tree, db.dialect, 0)))}
+        got = {r[0] for r in conn.execute(sa.select(contacts.c.id).where(prefilter_moves(tree, db.dialect, 0)[0]))}
     # a NUL or a lone surrogate makes PostgreSQL's jsonb refuse the text: left to the engine (kept);
     # SQLite's json_extract ends text at a NUL ("A\x00" reads "A"): kept too, a superset is safe
     assert got == ({"a", "nul", "lone"} if db.dialect == "postgresql" else {"a", "nul"})

@@ -163,6 +163,23 @@ def test_unknown_unit_raises():
         add_duration(z("2026-11-28T15:00:00Z"), 1, "fortnights", NY)
 
 
+def test_the_engine_and_the_parsers_accept_the_same_unit_spellings():
+    """One table (fsl/durations.py): timecalc used to accept `bd` and not `mins`,
+    `secs` or `business day`; fsl.yaml and playbooks the other way round."""
+    from fsl.durations import parse_duration
+
+    t = z("2026-11-25T14:00:00Z")
+    for word, unit in [("mins", "minutes"), ("secs", "seconds"), ("business day", "business_days"),
+                       ("hours", "hours"), ("w", "weeks"), ("Business  Days", "business_days")]:
+        assert parse_duration(f"2 {word}").unit == unit
+        assert add_duration(t, 2, word, NY) == add_duration(t, 2, unit, NY)
+    for word in ("bd", "fortnight", "hrs"):
+        with pytest.raises(ValueError):
+            parse_duration(f"2 {word}")
+        with pytest.raises(ValueError):
+            add_duration(t, 2, word, NY)
+
+
 # --- at day (S03, S04, S14) ------------------------------------------------
 
 
@@ -599,3 +616,26 @@ def test_next_cron_matches_croniter_on_wall_clock(after, zone_name, expr):
         if expected > after:
             break
     assert got == expected
+
+
+def test_one_display_form_for_instants(monkeypatch):
+    """fsl.timecalc.iso is the one display form (engine journals, JSON output,
+    template context, `fsl review`): UTC to the second with Z; a naive instant
+    is UTC whatever the machine's zone (the engine's copy read it as local)."""
+    import time as _time
+
+    from fsl.delivery.context import jsonable
+    from fsl.engine.timing import iso as engine_iso
+    from fsl.timecalc import iso
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    _time.tzset()
+    try:
+        naive = datetime(2026, 11, 23, 15, 0, 30, 500)
+        assert iso(naive) == engine_iso(naive) == jsonable(naive) == "2026-11-23T15:00:30Z"
+        paris = datetime(2026, 11, 23, 16, 0, tzinfo=ZoneInfo("Europe/Paris"))
+        assert iso(paris) == jsonable(paris) == "2026-11-23T15:00:00Z"
+        assert iso(None) is None
+    finally:
+        monkeypatch.delenv("TZ")
+        _time.tzset()

@@ -1,5 +1,5 @@
 """Write-back names only the enrollment columns a batch changed, and ticks
-collect garbage less often while they run (fsl/runtime/gc_policy.py)."""
+collect garbage less often while they run (fsl/engine/gcpolicy.py)."""
 from __future__ import annotations
 
 import gc
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fsl.runtime.gc_policy import YOUNG, batch_collections
+from fsl.engine.gcpolicy import BATCH_YOUNG as YOUNG, run_collections, batch_collections
 from fsl.engine.model import Event
 from fsl.store.schema import enrollments
 
@@ -63,6 +63,29 @@ def test_batch_collections_raises_the_young_threshold_and_restores_it() -> None:
             assert gc.get_threshold() == (max(before[0], YOUNG), *before[1:])
             raise RuntimeError("a tick that fails")
     assert gc.get_threshold() == before
+
+
+def test_a_run_leaves_what_the_host_froze_frozen() -> None:
+    """gc.unfreeze() thaws everything: a run freezes only when nothing is frozen yet."""
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with run_collections():
+            with run_collections():  # nested: the outer run's freeze is left alone too
+                pass
+            assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_a_run_freezes_the_heap_and_thaws_it_after() -> None:
+    before = gc.get_freeze_count()
+    assert before == 0
+    with run_collections():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_tick_runs_with_fewer_collections(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from fsl.timecalc import iso
+
 from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
 from fsl.humantime import local
 from .common import TZ_OPTION
@@ -236,7 +238,7 @@ def tasks_command(ctx: click.Context, owner: str | None, due: str, include_done:
     finally:
         rt.close()
     if fmt == "json":
-        print_json({"now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "tasks": items})
+        print_json({"now": iso(now), "tasks": items})
         return
     _print_tasks(items, now, display_zone(tz, project_zone))
 
@@ -261,7 +263,7 @@ def _print_tasks(items: list[dict], now: datetime, zone) -> None:
     table = Table(title=f"{len(items)} task(s), times in {zone.key}", title_justify="left")
     for col in ("id", "due", "kind", "for", "contact", "from", "task"):
         table.add_column(col)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = iso(now)
     for t in items:
         due = local(t["due"], zone) + (" (overdue)" if t["status"] == "open" and t["due"] < stamp else "")
         if t["status"] == "done":

@@ -27,6 +27,8 @@ from typing import Any
 
 import click
 
+from fsl.timecalc import iso
+
 from .common import CONFIG_OPTION, FORMAT_OPTION, NOW_OPTION, console, fail, open_runtime, parse_now, print_json
 
 UTC = timezone.utc
@@ -40,7 +42,7 @@ def _who() -> str:
 
 
 def _iso(t: int | None) -> str | None:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else None
+    return iso(datetime.fromtimestamp(t, UTC)) if t is not None else None
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from fsl.config import BUILTIN_FIELDS, Config
 from fsl.engine.model import ActionRecord, Contact, Deal
+from fsl.timecalc import iso
 
 UTC = timezone.utc
 RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars")  # as fsl.llm.render
@@ -113,8 +114,7 @@ def jsonable(value: Any) -> Any:
     if type(value) in _PLAIN:
         return value
     if isinstance(value, datetime):
-        t = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return t.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"  # %Y-%m-%dT%H:%M:%SZ
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (str, int, float, bool)) or value is None:

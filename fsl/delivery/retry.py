@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from fsl.channel_settings import RetrySettings
+from fsl.retrying import backoff
 
 from .channels.base import DeliveryResult
 
@@ -35,14 +36,10 @@ class RetryPolicy:
         """Seconds until the next attempt after `attempts_so_far` attempts; None to give up."""
         if attempts_so_far >= self.max_attempts:
             return None
-        exponent = max(0, attempts_so_far - 1)
-        backoff = min(self.cap, self.base * self.factor ** exponent)
-        if self.jitter:
-            backoff *= 1 + self.rng.uniform(-self.jitter, self.jitter)
-            backoff = min(backoff, self.cap)
+        wait = backoff(attempts_so_far, self.base, self.cap, self.factor, self.jitter, self.rng.random)
         if retry_after is not None and retry_after > 0:
-            backoff = max(backoff, min(float(retry_after), self.max_retry_after))
-        return max(0.0, backoff)
+            wait = max(wait, min(float(retry_after), self.max_retry_after))
+        return wait
 
     def next_attempt(self, attempts_so_far: int, now: datetime,
                      retry_after: float | None = None) -> datetime | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from fsl.engine.model import Contact, Deal, Event
 
@@ -158,7 +158,3 @@ def generate(seed: int, start: datetime, days: int) -> DemoData:
                  churned_at=start - timedelta(days=rng.randint(5, 80)),
                  ltv=[12000, 6000, 2500, 1500, 600, 300, 4000, 900][i])
     return g.data
-
-
-def iso_date(d: date) -> str:
-    return d.isoformat()

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from fsl.delivery.context import jsonable
 from fsl.engine.timing import iso
 from fsl.store import open_store
 from fsl.store.codec import epoch, instant
@@ -138,31 +139,21 @@ def run(out: Path, *, days: int = 30, seed: int = 7, start: datetime = DEFAULT_S
 def _write_data(out: Path, sample: demo_data.DemoData) -> None:
     with (out / "contacts.jsonl").open("w") as f:
         for c in sample.contacts:
-            f.write(json.dumps(_plain(c.fields)) + "\n")
+            f.write(json.dumps(jsonable(c.fields)) + "\n")
     columns = list(sample.contacts[0].fields)
     with (out / "contacts.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, columns)
         w.writeheader()
         for c in sample.contacts:
-            w.writerow({k: "" if v is None else _plain(v) for k, v in c.fields.items()})
+            w.writerow({k: "" if v is None else jsonable(v) for k, v in c.fields.items()})
     with (out / "deals.jsonl").open("w") as f:
         for d in sample.deals:
             stakes = [{"contact": cid, **s} for cid, s in d.stakeholders.items()]
-            f.write(json.dumps({**_plain(d.fields), "stakeholders": stakes}) + "\n")
+            f.write(json.dumps({**jsonable(d.fields), "stakeholders": stakes}) + "\n")
     with (out / "events.jsonl").open("w") as f:
         for e in sorted(sample.history + sample.events, key=lambda e: e.at):
-            row = {"at": iso(e.at), "type": e.type, "contact": e.contact, "deal": e.deal, **_plain(e.fields)}
+            row = {"at": iso(e.at), "type": e.type, "contact": e.contact, "deal": e.deal, **jsonable(e.fields)}
             f.write(json.dumps({k: v for k, v in row.items() if v is not None}) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, datetime):
-        return iso(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def _react(rt, seed: int, now: datetime, links: dict[str, list[str]]) -> None:

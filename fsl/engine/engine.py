@@ -28,7 +28,7 @@ from fsl.compiler.plan import Plan
 from .enrolling import after_end, recheck, run_checks, schedule_candidate, start_checks
 from .errors import error_text
 from .evaluate import Ctx, Dur
-from .gcpolicy import relaxed
+from .gcpolicy import run_collections
 from .ingest import apply_event
 from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
 from .program import Cap, Program, build
@@ -153,7 +153,7 @@ class Engine:
         """Process every instant up to `until` (or just before it)."""
         if not self.started:
             self.start(min(until, self.next_instant() or until))
-        with relaxed():
+        with run_collections():
             while True:
                 t = self.next_instant()
                 if t is None or t > until or (t == until and not inclusive):

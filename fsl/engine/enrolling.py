@@ -24,7 +24,7 @@ from .model import Contact, Deal, Enrollment, Event
 from .program import Program
 from .suppression import describe
 from .suppression import opted_out
-from ..timecalc import ceil_minute, next_cron
+from ..timecalc import ceil_minute, iso, next_cron
 from .timing import MINUTE, due_time
 
 
@@ -44,7 +44,7 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
     eligible = _eligible_from(engine, prog, contact, deal, at)
     if eligible is None or eligible > at:  # never, or not yet: `reenroll after D` counts from the end
         engine.note(at, "skipped", f"{prog.name}: {reason}, but the contact may not re-enter "
-                    + ("again (reenroll never)" if eligible is None else f"before {eligible:%Y-%m-%dT%H:%MZ}"),
+                    + ("again (reenroll never)" if eligible is None else f"before {iso(eligible)}"),
                     contact=contact.id, line=line)
         return None
     en = Enrollment(store.new_enrollment_id(), prog.name, prog.hash or prog.name, contact.id,

@@ -24,13 +24,15 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from ..durations import NOMINAL_SECONDS
 from ..timecalc import add_duration, localize, to_local
 
 UTC = timezone.utc
 _UTC_ZONE = ZoneInfo("UTC")
 Fn = Callable[["Ctx"], Any]
 
-_NOMINAL = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800, "business_days": 86400}
+# Comparing durations needs a length for business days too: a nominal day.
+_NOMINAL = {**NOMINAL_SECONDS, "business_days": 86400}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Where the runtime keeps its state: the `Store` protocol and `MemoryStore`.
 
 The engine talks to its state only through `Store`, so the simulator (this
-module's `MemoryStore`) and the production runtime (a SQL store over
-SQLAlchemy: SQLite or PostgreSQL, to be written against this same protocol)
-make the same decisions from the same data.  Notes for the SQL store:
+module's `MemoryStore`) and the production runtime (`fsl/store/sqlstore.py`,
+over SQLAlchemy: SQLite or PostgreSQL, against this same protocol) make the
+same decisions from the same data.  Notes for the SQL store:
 
 * `set_wake`/`pop_due` are a `wake_at` column on enrollments with an index on
   (wake_at, -priority, playbook, contact); `pop_due` is `SELECT ... WHERE

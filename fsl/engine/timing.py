@@ -11,17 +11,10 @@ from zoneinfo import ZoneInfo
 from .evaluate import Dur, add
 from .model import Enrollment
 from .program import Step
-from ..timecalc import at_day, ceil_minute, localize, next_cron
+from ..timecalc import at_day, ceil_minute, iso, localize, next_cron  # noqa: F401 - iso: imported from here too
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)
-
-
-def iso(t: datetime | None) -> str | None:
-    """An instant as the runtime reports it: UTC, to the minute, with Z."""
-    if t is None:
-        return None
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def minute_floor(t: datetime) -> datetime:

@@ -8,16 +8,13 @@ render is stored under a hash of everything that shaped it and reused; and
 workers racing on the same step still converge on one text.
 
 The protocol is two methods over strings so that the production store can
-back it with its own table (SQLAlchemy); here: in memory, and a SQLite file.
+back it with its own table (fsl/store/cache.py); here: in memory.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
-import time
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 CACHE_FORMAT = 1
@@ -62,46 +59,3 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-class SQLiteCache:
-    """A table in a SQLite file (WAL): an accepted render survives a crash of the process.
-
-    Each write commits at once; `INSERT OR IGNORE` makes the first writer
-    win across processes sharing the file.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS llm_render_cache ("
-            " key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL NOT NULL)"
-        )
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM llm_render_cache WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def put(self, key: str, value: str) -> str:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO llm_render_cache (key, value, created_at) VALUES (?, ?, ?)",
-                (key, value, time.time()),
-            )
-            row = self._conn.execute("SELECT value FROM llm_render_cache WHERE key = ?", (key,)).fetchone()
-        return str(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> "SQLiteCache":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

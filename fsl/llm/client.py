@@ -29,12 +29,9 @@ request headers), and a missing key is never replaced by the SDK's
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
-import re
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -44,13 +41,14 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from fsl.config import LLMConfig
+from fsl.redaction import Redactor
+from fsl.retrying import backoff, retry_after
 from fsl.llm.schema import DRAFT_SCHEMA, response_format
 
 log = logging.getLogger("fsl.llm")
 
 MODES: tuple[str, ...] = ("json_schema", "json_object", "plain")
 _NO_KEY = "unset"  # sent when the config has no key: never fall back to OPENAI_API_KEY
-_BEARER = re.compile(r"Bearer\s+\S+", re.I)
 
 
 class LLMNotConfigured(ValueError):
@@ -134,6 +132,7 @@ class LLMClient:
         self.mode = MODES[0]
         self.mode_proven = False  # an answer came back in `mode`: no need to probe it one request at a time
         self.stats = CallStats()
+        self.redact = Redactor([config.api_key])  # the key, and anything after `Bearer `
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_retry_after = max_retry_after
@@ -179,13 +178,6 @@ class LLMClient:
         state = self._loops.pop(loop, None)
         if state is not None:
             await state.sdk.close()
-
-    def redact(self, text: str) -> str:
-        """`text` with the API key (and anything after `Bearer `) blanked out."""
-        key = self.config.api_key
-        if key:
-            text = text.replace(key, "[redacted]")
-        return _BEARER.sub("Bearer [redacted]", text)
 
     # -- the call -----------------------------------------------------------------
 
@@ -278,7 +270,7 @@ class LLMClient:
         said = self._server_message(exc.body)
         detail = f"HTTP {status} from the endpoint" + (f": {said}" if said else "")
         if status == 429:
-            return _Failure("rate_limit", detail, status, parse_retry_after(exc.response.headers))
+            return _Failure("rate_limit", detail, status, retry_after(exc.response.headers))
         if status in (400, 422) and mode != "plain" and _about_format(said):
             return _Failure("format_rejected", detail, status)
         if status in (408, 409) or status >= 500:
@@ -292,8 +284,7 @@ class LLMClient:
             body = body.get("message", "")
         if not isinstance(body, str):
             return ""
-        text = " ".join(self.redact(body).split())
-        return text[:200] + ("..." if len(text) > 200 else "")
+        return self.redact(body, limit=200)
 
     def _downgrade(self, mode: str, failure: _Failure) -> None:
         index = MODES.index(mode)
@@ -304,9 +295,8 @@ class LLMClient:
                      display_endpoint(self.endpoint), mode, failure.detail, self.mode)
 
     def _backoff(self, n: int) -> float:
-        """Exponential backoff with jitter: half the step plus a random half."""
-        step = min(self._backoff_max, self._backoff_base * 2 ** (n - 1))
-        return step / 2 + self._rng() * step / 2
+        """Exponential backoff, doubling from `backoff_base` up to `backoff_max`, ± half."""
+        return backoff(n, self._backoff_base, self._backoff_max, jitter=0.5, rng=self._rng)
 
 
 # ---------------------------------------------------------------------------
@@ -337,30 +327,6 @@ def _with_schema(messages: list[dict[str, str]], mode: str) -> list[dict[str, st
             m["content"] = m["content"] + note
             return out
     return [{"role": "system", "content": note.strip()}, *out]
-
-
-def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `retry-after` (seconds or an HTTP date); None if absent."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def display_endpoint(url: str) -> str:

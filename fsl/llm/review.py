@@ -35,6 +35,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fsl import retrying
 from fsl.store.schema import actions, enrollments, events, journal, reviews
 
 OPEN = "held"
@@ -54,7 +55,7 @@ class ReviewError(Exception):
 
 def backoff(asks: int) -> int:
     """Seconds before the outbox asks the model again after `asks` outages in a row."""
-    return int(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, asks - 1)))
+    return int(retrying.backoff(asks, BACKOFF_BASE, BACKOFF_CAP))
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import sqlalchemy as sa
 
 from fsl.store.members import one_of
 from fsl.store.schema import actions
+from fsl.store.turns import pid_alive
 
 from .host import RuntimeHost
 
-LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
+CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
 
 
 def _start_time(pid: int) -> str:
@@ -54,12 +55,8 @@ def owner_alive(token: str | None) -> bool:
         return False
     if host != socket.gethostname():
         return True  # another machine: only its lease can tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     if not started:  # named when the process was already a zombie
         return False
     return started == "?" or _start_time(pid) == started

@@ -18,12 +18,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from fsl.engine.timing import iso
+from fsl.engine.gcpolicy import batch_collections
 from fsl.store import open_store
 from fsl.store import turns as turns_mod
 from fsl.templates import TemplateStore
 
 from .delivery_process import Spec
-from .gc_policy import batch_collections
 from .host import TickReport
 from .outbox import Outbox
 from .runtime import Runtime

@@ -68,7 +68,7 @@ from fsl.store.members import one_of
 from fsl.store.rows import action_from, event_row
 from fsl.store.schema import actions, enrollments, events
 
-from .claims import LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
+from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
 from .host import RuntimeHost, TickReport
 from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
 
@@ -176,11 +176,11 @@ class Outbox:
         process's from its start (it may still be starting), else this tick's own."""
         helper = self.helper
         self._claimed_for = helper.token if helper is not None and helper.active else self.token
-        return self._claimed_for, int(time.time()) + LEASE_SECONDS
+        return self._claimed_for, int(time.time()) + CLAIM_LEASE_SECONDS
 
     def own_claim(self) -> tuple[str, int]:
         """(token, lease) of what this process claims to hand over itself."""
-        return self.token, int(time.time()) + LEASE_SECONDS
+        return self.token, int(time.time()) + CLAIM_LEASE_SECONDS
 
     def close(self) -> None:
         try:

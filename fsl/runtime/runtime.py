@@ -45,6 +45,7 @@ from fsl.engine.engine import Engine
 from fsl.engine.enrolling import run_checks, try_enroll
 from fsl.engine.model import Contact, Deal, Enrollment, Event
 from fsl.engine.timing import iso, minute_floor
+from fsl.engine.gcpolicy import batch_collections
 from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
@@ -55,7 +56,6 @@ from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
 
 from . import quarantine
-from .gc_policy import batch_collections
 from .host import TickReport
 from .outbox import Outbox
 from .settling import Item

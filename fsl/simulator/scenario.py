@@ -24,6 +24,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from fsl.config import plain
 from fsl.engine.model import Contact, Deal, Event
 from fsl.timecalc import parse_instant
 
@@ -55,25 +56,6 @@ class Scenario:
 
 
 # ------------------------------------------------------------------ helpers
-
-def plain(value: Any) -> Any:
-    """ruamel containers and timestamps -> plain Python data."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime):
-        return parse_instant(value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
 
 def _line(node: Any, key: Any = None, index: int | None = None) -> int | None:
     try:
@@ -142,7 +124,7 @@ class _Loader:
         return self.convert(ftype, value, f"{entity}.{name}", line)
 
     def convert(self, ftype, value: Any, what: str, line: int | None) -> Any:
-        value = plain(value)
+        value = plain(value, instant=parse_instant)
         if ftype is None or value is None:
             return value
         if ftype.kind == "datetime":
@@ -183,7 +165,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if expect is not None and not isinstance(expect, dict):
         raise ld.fail(_line(data, "expect"), "`expect` must be a mapping with `actions` and/or `outcomes`")
     return Scenario(path, plans, config, start, until, contacts, deals, events,
-                    plain(expect) if expect is not None else None, _expect_lines(expect))
+                    plain(expect, instant=parse_instant) if expect is not None else None, _expect_lines(expect))
 
 
 def _compile(ld: _Loader, data: dict) -> tuple[list, Any]:

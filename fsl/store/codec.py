@@ -7,7 +7,7 @@ compare.  Everything else (contact fields, enrollment state, action
 payloads) is JSON text, written by us rather than by a dialect's JSON type so
 that both databases store the same bytes and the values the engine uses
 (aware datetimes, dates, durations) survive the round trip: they are tagged
-as `{"$t": iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
+as `{"$t": stored_iso}`, `{"$d": date}`, `{"$dur": [amount, unit]}`.
 
 User data is never read as a tag: a key starting with `$` is written with
 one `$` more (`{"$t": "vip"}` -> `{"$$t": "vip"}`) and loses it when read.
@@ -80,8 +80,10 @@ def _instant(s: int) -> datetime:
     return datetime.fromtimestamp(s, UTC)
 
 
-def iso(t: datetime | None) -> str | None:
-    """An instant as ISO text in UTC (untagged: for fields known to hold instants, rows.py)."""
+def stored_iso(t: datetime | None) -> str | None:
+    """An instant as the store keeps it: exact ISO text in UTC, microseconds and
+    `+00:00` (untagged: for fields known to hold instants, rows.py).  Not the
+    display form (fsl.timecalc.iso), which drops what a reader does not need."""
     if t is None:
         return None
     if t.tzinfo is not UTC:
@@ -90,7 +92,7 @@ def iso(t: datetime | None) -> str | None:
 
 
 def from_iso(value: Any) -> datetime | None:
-    """The inverse of `iso`; also takes a value already decoded from a tag (older rows)."""
+    """The inverse of `stored_iso`; also takes a value already decoded from a tag (older rows)."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)
@@ -98,7 +100,7 @@ def from_iso(value: Any) -> datetime | None:
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return {"$t": iso(value)}
+        return {"$t": stored_iso(value)}
     if isinstance(value, date):
         return {"$d": value.isoformat()}
     if isinstance(value, Dur):

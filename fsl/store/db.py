@@ -23,7 +23,7 @@ On PostgreSQL every writer takes a transaction-scoped advisory lock, the
 Every PostgreSQL session also gets `idle_in_transaction_session_timeout`
 and TCP keepalives: a worker cut from the database (no FIN ever reaches the
 server) loses its transaction -- and with it every row and advisory lock it
-held -- after LEASE_SECONDS at most.  A SIGKILLed worker's socket is closed
+held -- after IDLE_TRANSACTION_SECONDS at most.  A SIGKILLed worker's socket is closed
 by its kernel, so the server releases its locks at once.
 """
 from __future__ import annotations
@@ -41,11 +41,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from fsl.redaction import Redactor
+
 BUSY_TIMEOUT_MS = 60_000
 _PG_WRITE_LOCK = 0x46534C  # "FSL": the advisory lock of writers on PostgreSQL
 # A PostgreSQL transaction idle this long (its worker hung or cut off) is
 # aborted by the server: the lease deadline of every row lock it held.
-LEASE_SECONDS = 30
+IDLE_TRANSACTION_SECONDS = 30
 
 
 class StoreError(Exception):
@@ -77,10 +79,7 @@ def redact(text: str, url: str) -> str:
         password = None
     if password:
         secrets.add(str(password))
-    text = text.replace(url, safe_url(url))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    return Redactor(secrets, shortest=1)(text.replace(url, safe_url(url)), limit=2000)
 
 
 class Database:
@@ -154,7 +153,7 @@ def _make_engine(url: str, echo: bool) -> Engine:
         @event.listens_for(engine, "connect")
         def _pg_connect(dbapi_conn, _record) -> None:
             with dbapi_conn.cursor() as cur:
-                cur.execute(f"SET idle_in_transaction_session_timeout = '{LEASE_SECONDS}s'")
+                cur.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_TRANSACTION_SECONDS}s'")
                 # psycopg prepares a statement run 5 times; a generic plan of the
                 # batch's IN-list lookups can be a scan of the whole table: plan each.
                 cur.execute("SET plan_cache_mode = force_custom_plan")

@@ -10,7 +10,7 @@ pgmq plus one rule for caps:
   batch's own short transaction: a worker never waits for another's rows, it
   takes the next ones.  The lease is the transaction: committed, the work is
   done and recorded at once; killed (SIGKILL closes the socket) or cut off
-  (`idle_in_transaction_session_timeout`, db.LEASE_SECONDS), it is rolled
+  (`idle_in_transaction_session_timeout`, db.IDLE_TRANSACTION_SECONDS), it is rolled
   back and the rows are due again -- nothing executed, nothing stuck.
 * **Contacts and deals.** Caps count a contact's sends across playbooks
   (global caps) and a deal's sends across its stakeholders (`across deal`).

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from fsl.engine.model import ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
 
-from .codec import dumps, epoch, from_iso, instant, iso, loads
+from .codec import dumps, epoch, from_iso, instant, loads, stored_iso
 
 
 @dataclass(slots=True)
@@ -31,9 +31,9 @@ def enrollment_state(en: Enrollment) -> str:
     for every step a tick runs.  Rows written with tags read the same."""
     return dumps({
         "step": en.step, "resume": list(en.resume) if en.resume is not None else None,
-        "repeat": en.repeat, "runs": en.runs, "anchor": iso(en.anchor), "due_at": iso(en.due_at),
-        "vars": en.vars, "offer": en.offer, "paused_until": iso(en.paused_until),
-        "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": iso(en.wait_since),
+        "repeat": en.repeat, "runs": en.runs, "anchor": stored_iso(en.anchor), "due_at": stored_iso(en.due_at),
+        "vars": en.vars, "offer": en.offer, "paused_until": stored_iso(en.paused_until),
+        "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": stored_iso(en.wait_since),
         "last_deferral": en.last_deferral,
     })
 

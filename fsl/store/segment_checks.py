@@ -3,7 +3,7 @@
 Why: a segment over a million contacts is looked at on its schedule, and
 loading every candidate (its contact, events, enrollments, deals) into
 Python to find the few that match is what made large segments slow.
-`segment_sql.prefilter` gives a clause P that holds for every contact the
+`segment_sql.prefilter_moves` gives a clause P that holds for every contact the
 expression can hold for, and is never NULL; so the due checks of contacts
 with NOT P are ones the engine would evaluate to false.  What the engine does
 after a false check depends only on the check's schedule, so it is done here

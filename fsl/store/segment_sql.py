@@ -1,7 +1,7 @@
 """`enroll when` segments in SQL: a pre-filter over the contacts table.
 
 Why: checking a segment over a million contacts must not load a million
-contacts into Python.  `prefilter(tree, dialect, now)` turns a plan
+contacts into Python.  `prefilter_moves(tree, dialect, now)` turns a plan
 expression tree (fsl/compiler/plan.py) into an SQLAlchemy clause over
 `contacts` (and `events`, for `count`) that holds for **every** contact for
 whom the Python evaluator (fsl/engine/evaluate.py) says true -- a superset
@@ -50,20 +50,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
-def prefilter(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None,
-              parsed: ColumnElement | None = None) -> ColumnElement | None:
-    """A clause true for every contact the expression holds for (None: no narrowing).
-
-    The clause is never NULL for a contact, so `NOT clause` is its exact
-    complement (the candidates the expression cannot hold for)."""
-    return prefilter_moves(tree, dialect, now, lets, parsed)[0]
-
-
 def prefilter_moves(tree: Any, dialect: str, now: int, lets: dict[str, Any] | None = None,
                     parsed: ColumnElement | None = None) -> tuple[ColumnElement | None, frozenset[str]]:
     """The pre-filter, and when its value can change with time alone: {} never
     (only data changes it), {"day"} at UTC midnight (days_since of a field
-    compares dates), {"minute"} any minute (windows of events)."""
+    compares dates), {"minute"} any minute (windows of events).
+
+    The clause is true for every contact the expression holds for (None: no
+    narrowing) and never NULL for a contact, so `NOT clause` is its exact
+    complement (the candidates the expression cannot hold for)."""
     j = _Json(dialect, parsed)
     clause = _superset(inline_lets(tree, lets or {}), j, now)
     if clause is not None and j.pg:  # what jsonb cannot read is left to the engine

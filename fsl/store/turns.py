@@ -39,7 +39,8 @@ AVAILABLE = fcntl is not None
 _PREFIX = "fsl-turns-"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (one another user owns counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,7 +65,7 @@ class Turns:
         tmp = tempfile.gettempdir()
         for name in os.listdir(tmp):
             owner = name[len(_PREFIX):].split("-", 1)[0] if name.startswith(_PREFIX) else ""
-            if owner.isdigit() and not _alive(int(owner)):
+            if owner.isdigit() and not pid_alive(int(owner)):
                 shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
         return cls(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
 

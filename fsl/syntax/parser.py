@@ -1,7 +1,8 @@
 """Parse FSL source into a `Module` (nodes.py), with syntax diagnostics.
 
-One LALR parser (grammar/fsl.lark) with the indentation post-lexer and the
-AST builder run inline.  Valid files take the fast path: one parse of the
+One LALR parser (grammar.py over grammar/fsl.lark) with the indentation
+post-lexer; the AST builder (build.py) then turns the parse tree into nodes.
+Valid files take the fast path: one parse of the
 whole file.  When that fails, the file is cut at its top-level `playbook`
 lines and each playbook is parsed on its own, so one syntax error does not
 hide the problems of the other playbooks (LANGUAGE.md section 11).

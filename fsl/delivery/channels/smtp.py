@@ -34,10 +34,11 @@ from typing import Any
 
 from fsl.channel_settings import SmtpSettings
 from fsl.config import Channel
+from fsl.redaction import Redactor
 
 from ..address import one_address
 from ..message import OutMessage, domain_of, message_id
-from .base import DeliveryResult, Redactor, delivered, failed, retry
+from .base import DeliveryResult, delivered, failed, retry
 
 log = logging.getLogger("fsl.delivery.smtp")
 

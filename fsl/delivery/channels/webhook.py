@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -29,9 +27,11 @@ import httpx
 from fsl import __version__
 from fsl.channel_settings import WebhookSettings
 from fsl.config import Channel
+from fsl.redaction import Redactor
+from fsl.retrying import retry_after
 
 from ..message import OutMessage
-from .base import DeliveryResult, Redactor, delivered, failed, retry
+from .base import DeliveryResult, delivered, failed, retry
 
 log = logging.getLogger("fsl.delivery.webhook")
 
@@ -94,26 +94,10 @@ class WebhookAdapter:
         snippet = _snippet(response)
         detail = self.redact(f"HTTP {code}" + (f": {snippet}" if snippet else ""))
         if code in RETRYABLE or 500 <= code < 600:
-            return retry(detail, retry_after(response.headers.get("Retry-After")))
+            return retry(detail, retry_after(response.headers))
         if 300 <= code < 400:
             return failed(f"HTTP {code}: the url redirects; set the channel's url to the final address")
         return failed(detail)
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds from now: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        at = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return max(0.0, (at - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def _headers(raw: Any) -> dict[str, str]:
