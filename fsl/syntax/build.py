@@ -203,7 +203,7 @@ class AstBuilder:
         every = check[1] if check and check[0] == "every" else None
         cron = check[1] if check and check[0] == "cron" else None
         return n.EnrollWhen(self.e(c[0]), every, cron, self.mspan(meta),
-                            check[2] if check and cron else None)
+                            check[2] if check and check[0] == "cron" else None)  # "" too
 
     @with_meta
     def reenroll_never(self, meta: Meta, c: Children) -> n.Reenroll:
