@@ -257,7 +257,8 @@ class _FrontMatter:
 
         def line_of(key: str) -> int:
             try:
-                return data.lc.key(key)[0] + 2
+                # ruamel's CommentedMap (untyped for mypy) keeps each key's line in .lc
+                return data.lc.key(key)[0] + 2  # type: ignore[attr-defined]
             except (AttributeError, KeyError, TypeError):
                 return 2
 
@@ -275,7 +276,7 @@ class _FrontMatter:
                 raise TemplateError("`subject` must be a string", line_of("subject"))
             self.subject = str(subject)
             try:
-                self.subject_line = data.lc.value("subject")[0] + 2
+                self.subject_line = data.lc.value("subject")[0] + 2  # type: ignore[attr-defined]  # as above
             except (AttributeError, KeyError, TypeError):
                 self.subject_line = line_of("subject")
         if data.get("renderer") is not None:
@@ -381,9 +382,9 @@ def _paths(ast: nodes.Node, undeclared: set[str]) -> list[tuple[str, int]]:
                 return
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
             visit(node.node.node, local)  # `x.y.upper()`: the path is x.y, not x.y.upper
-            for child in (*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs):
-                if child is not None:
-                    visit(child, local)
+            for arg in (*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs):
+                if arg is not None:
+                    visit(arg, local)
             return
         if isinstance(node, nodes.For):
             visit(node.iter, local)
