@@ -341,11 +341,11 @@ def _refuse_unusable(ast: nodes.Template, env, first_line: int, where: str) -> N
         for node in ast.find_all(kind):
             raise TemplateError(f"`{{% {tag} %}}` in the {where}: a template cannot load another template; "
                                 "write the text in this one", first_line + node.lineno - 1)
-    for node in ast.find_all(nodes.Test):
-        if node.name not in env.tests:
-            guess = did_you_mean(node.name, env.tests)
+    for test in ast.find_all(nodes.Test):
+        if test.name not in env.tests:
+            guess = did_you_mean(test.name, env.tests)
             hint = f"; did you mean `{guess}`?" if guess else ""
-            raise TemplateError(f"unknown test `{node.name}` in the {where}{hint}", first_line + node.lineno - 1)
+            raise TemplateError(f"unknown test `{test.name}` in the {where}{hint}", first_line + test.lineno - 1)
 
 
 def _chain(node: nodes.Node) -> list[str] | None:
@@ -468,7 +468,7 @@ def _render(template: Template, source: str, html: bool, values: dict[str, Any],
     env = compiled.environment
     try:
         context = new_context(env, compiled.name, compiled.blocks, values, True, _GLOBALS, None)
-        return render_parts(compiled.root_render_func(context))  # type: ignore[attr-defined]
+        return render_parts(compiled.root_render_func(context))
     except Exception as exc:  # noqa: BLE001 - any failure of user code in the sandbox
         try:
             env.handle_exception()
