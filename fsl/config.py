@@ -568,7 +568,7 @@ class _Builder:
             templates=(self.root / (templates or "templates")).resolve(),
             store=store,
             timezone=timezone,
-            schema_=schema,
+            schema=schema,  # the field's alias: mypy (no pydantic plugin) knows only that name
             events=events,
             channels=channels,
             caps=caps,

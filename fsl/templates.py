@@ -257,7 +257,8 @@ class _FrontMatter:
 
         def line_of(key: str) -> int:
             try:
-                return data.lc.key(key)[0] + 2
+                # ruamel's CommentedMap (untyped for mypy) keeps each key's line in .lc
+                return data.lc.key(key)[0] + 2  # type: ignore[attr-defined]
             except (AttributeError, KeyError, TypeError):
                 return 2
 
@@ -275,7 +276,7 @@ class _FrontMatter:
                 raise TemplateError("`subject` must be a string", line_of("subject"))
             self.subject = str(subject)
             try:
-                self.subject_line = data.lc.value("subject")[0] + 2
+                self.subject_line = data.lc.value("subject")[0] + 2  # type: ignore[attr-defined]  # as above
             except (AttributeError, KeyError, TypeError):
                 self.subject_line = line_of("subject")
         if data.get("renderer") is not None:
@@ -340,11 +341,11 @@ def _refuse_unusable(ast: nodes.Template, env, first_line: int, where: str) -> N
         for node in ast.find_all(kind):
             raise TemplateError(f"`{{% {tag} %}}` in the {where}: a template cannot load another template; "
                                 "write the text in this one", first_line + node.lineno - 1)
-    for node in ast.find_all(nodes.Test):
-        if node.name not in env.tests:
-            guess = did_you_mean(node.name, env.tests)
+    for test in ast.find_all(nodes.Test):
+        if test.name not in env.tests:
+            guess = did_you_mean(test.name, env.tests)
             hint = f"; did you mean `{guess}`?" if guess else ""
-            raise TemplateError(f"unknown test `{node.name}` in the {where}{hint}", first_line + node.lineno - 1)
+            raise TemplateError(f"unknown test `{test.name}` in the {where}{hint}", first_line + test.lineno - 1)
 
 
 def _chain(node: nodes.Node) -> list[str] | None:
@@ -381,9 +382,9 @@ def _paths(ast: nodes.Node, undeclared: set[str]) -> list[tuple[str, int]]:
                 return
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
             visit(node.node.node, local)  # `x.y.upper()`: the path is x.y, not x.y.upper
-            for child in (*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs):
-                if child is not None:
-                    visit(child, local)
+            for arg in (*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs):
+                if arg is not None:
+                    visit(arg, local)
             return
         if isinstance(node, nodes.For):
             visit(node.iter, local)
@@ -467,7 +468,7 @@ def _render(template: Template, source: str, html: bool, values: dict[str, Any],
     env = compiled.environment
     try:
         context = new_context(env, compiled.name, compiled.blocks, values, True, _GLOBALS, None)
-        return render_parts(compiled.root_render_func(context))  # type: ignore[attr-defined]
+        return render_parts(compiled.root_render_func(context))
     except Exception as exc:  # noqa: BLE001 - any failure of user code in the sandbox
         try:
             env.handle_exception()

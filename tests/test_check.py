@@ -152,6 +152,14 @@ def test_checks_do_not_mutate_or_depend_on_order() -> None:
     assert _check(text) == [] and _check(text) == []
 
 
+
+def test_an_empty_enroll_cron_is_reported_at_its_string() -> None:
+    # the builder used to leave the span of an empty cron string unset, and `check` crashed on it
+    text = HEADER.format(name="p").replace("enroll on trial_started", 'enroll when true check cron ""') \
+        + "    step a:\n        end\n"
+    diags = _check(text)
+    assert [(d.code, d.span.line, d.span.column) for d in diags] == [("E214", 2, 33)]
+
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_checker_never_crashes_on_a_damaged_playbook(path: Path) -> None:
     """Every copy of a case with one line removed or dedented checks without an exception."""

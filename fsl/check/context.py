@@ -1,6 +1,7 @@
 """What every check pass can see: the modules, the project config and templates."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..config import Config
@@ -19,7 +20,7 @@ class CheckContext:
     def report(self, diag: Diagnostic) -> None:
         self.diags.append(diag)
 
-    def playbooks(self):
+    def playbooks(self) -> Iterator[tuple[n.Module, n.Playbook]]:
         """(module, playbook) for every playbook that parsed cleanly."""
         for m in self.modules:
             for pb in m.playbooks:

@@ -8,7 +8,10 @@ W403  a rolling cap of one send that the steps' own spacing always breaks
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..diagnostics import Diagnostic
+from ..durations import Duration
 from ..syntax import nodes as n
 from .context import CheckContext
 from .graph import StepGraph
@@ -72,7 +75,7 @@ def _unreachable(ctx: CheckContext, g: StepGraph) -> None:
 
 # -------------------------------------------------------------------- W402
 
-def _in_order(body, sent: bool = False):
+def _in_order(body: tuple[n.Action, ...] | None, sent: bool = False) -> Iterator[tuple[n.Expr, bool]]:
     """(expression, whether a message may have been sent earlier in the step), in execution order."""
     for action in body or ():
         for expr, _, _ in action_exprs(action):
@@ -128,16 +131,17 @@ class _Conditions:
     def in_step(self, call: n.Call, i: int, sent: bool) -> None:
         named, t = self.target(call)
         here = self.g.steps[i].name
-        if named and t is None:
-            return  # E201
-        if named and t not in self.sending:
-            self.report(call, self.silent(t))
-        elif named and not self.has_run(t, i, sent):
-            if t == i:
-                self.report(call, f"step {here} tests its own message before it sends one")
-            else:
-                self.report(call, f"step {self.g.steps[t].name} cannot have run yet when step {here} runs")
-        elif not named and not any(self.has_run(s, i, sent) for s in self.sending):
+        if named:
+            if t is None:
+                return  # E201
+            if t not in self.sending:
+                self.report(call, self.silent(t))
+            elif not self.has_run(t, i, sent):
+                if t == i:
+                    self.report(call, f"step {here} tests its own message before it sends one")
+                else:
+                    self.report(call, f"step {self.g.steps[t].name} cannot have run yet when step {here} runs")
+        elif not any(self.has_run(s, i, sent) for s in self.sending):
             self.report(call, f"no message has been sent yet when step {here} runs")
 
     def has_run(self, t: int, i: int, sent: bool) -> bool:
@@ -155,15 +159,16 @@ def _caps(ctx: CheckContext, pb: n.Playbook, g: StepGraph) -> None:
     if ctx.config is not None:
         caps += [(c.channel, c.per, f"the project cap `{_cap_text(c.channel, c.per)}` (fsl.yaml)")
                  for c in ctx.config.caps if c.limit == 1]
-    caps = [c for c in caps if c[1].nominal_seconds() is not None]
-    caps.sort(key=lambda c: -c[1].nominal_seconds())  # one warning per step: the widest cap
+    # (seconds, channel, per, text) of the caps whose period has a fixed length
+    fixed = [(secs, *c) for c in caps if (secs := c[1].nominal_seconds()) is not None]
+    fixed.sort(key=lambda c: -c[0])  # one warning per step: the widest cap
     reach = g.reachable()
     for i, step in enumerate(g.steps):
-        for channel, per, text in caps:
+        for seconds, channel, per, text in fixed:
             if i not in reach or not any(channel is None or s.channel == channel for s in sends(step)):
                 continue
             gap, after = _gap(g, i, channel)
-            if gap is not None and gap < per.nominal_seconds():
+            if gap is not None and gap < seconds:
                 ctx.report(Diagnostic.make(
                     "W403", f"step {step.name} is due {after}, but {text} allows one "
                     f"{channel + ' ' if channel else ''}send per {per}: it will be deferred every time",
@@ -171,7 +176,7 @@ def _caps(ctx: CheckContext, pb: n.Playbook, g: StepGraph) -> None:
                 break
 
 
-def _cap_text(channel: str | None, per) -> str:
+def _cap_text(channel: str | None, per: Duration) -> str:
     return f"cap {channel + ' ' if channel else ''}1 per {per}"
 
 
@@ -192,7 +197,7 @@ def _gap(g: StepGraph, i: int, channel: str | None) -> tuple[int | None, str]:
     return None, ""
 
 
-def _always_sends(body, channel: str | None) -> bool:
+def _always_sends(body: tuple[n.Action, ...] | None, channel: str | None) -> bool:
     """Whether every way through the block sends (on `channel`, or on any channel)."""
     for action in body or ():
         if isinstance(action, n.Send) and (channel is None or action.channel == channel):

@@ -14,7 +14,7 @@ from ..syntax import nodes as n
 from .walk import blocks
 
 
-def body_flow(body) -> tuple[bool, list[n.Goto]]:
+def body_flow(body: tuple[n.Action, ...] | None) -> tuple[bool, list[n.Goto]]:
     """(whether some path through `body` finishes normally, the `goto`s it can take)."""
     gotos: list[n.Goto] = []
     for action in body or ():

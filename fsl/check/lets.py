@@ -10,7 +10,7 @@ same mistake in an expression, a loop that never ends (DECISIONS.md).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..diagnostics import Diagnostic
 from ..syntax import nodes as n
@@ -19,6 +19,8 @@ from .context import CheckContext
 from .walk import ENGAGEMENT, EVENT_FUNCTIONS
 
 _NESTING = (n.Binary, n.Unary, n.Conditional, n.Call, n.ListExpr)
+# each let's name -> the names of lets its expression uses, with the depth they sit at
+_Uses = dict[str, list[tuple[n.Name, int]]]
 
 
 def check_lets(ctx: CheckContext) -> None:
@@ -34,15 +36,16 @@ def check_lets(ctx: CheckContext) -> None:
         _check_depth(ctx, lets, uses, order)
 
 
-def _names(expr, depth: int) -> Iterator[tuple[n.Name, int]]:
+def _names(expr: n.Expr, depth: int) -> Iterator[tuple[n.Name, int]]:
     """Bare names that refer to lets, with the depth they sit at (as the parser counts)."""
     if isinstance(expr, n.Name):
         yield expr, depth
         return
     if isinstance(expr, _NESTING):
         depth += 1
+    parts: Sequence[n.Expr]
     if isinstance(expr, n.Call):
-        args = expr.args
+        args: Sequence[n.Expr] = expr.args
         if expr.func in ENGAGEMENT:  # a step name, not a let
             args = [a for a in args if not isinstance(a, n.Name)]
         elif expr.func in EVENT_FUNCTIONS and args and isinstance(args[0], n.Name):
@@ -62,10 +65,10 @@ def _names(expr, depth: int) -> Iterator[tuple[n.Name, int]]:
         yield from _names(part, depth)
 
 
-def _own_depth(expr, depth: int = 0) -> int:
+def _own_depth(expr: n.Expr, depth: int = 0) -> int:
     if isinstance(expr, _NESTING):
         depth += 1
-    parts = ()
+    parts: Sequence[n.Expr] = ()
     if isinstance(expr, n.Call | n.ListExpr):
         parts = expr.args if isinstance(expr, n.Call) else expr.items
     elif isinstance(expr, n.Unary):
@@ -77,7 +80,7 @@ def _own_depth(expr, depth: int = 0) -> int:
     return max([depth, *(_own_depth(p, depth) for p in parts)])
 
 
-def _topological(uses: dict[str, list]) -> tuple[list[str], set[str]]:
+def _topological(uses: _Uses) -> tuple[list[str], set[str]]:
     """Lets in an order where each comes after those it uses; and the lets on or behind a cycle.
 
     Iterative (Kahn): a playbook may hold thousands of lets.
@@ -99,7 +102,7 @@ def _topological(uses: dict[str, list]) -> tuple[list[str], set[str]]:
     return order, set(uses) - set(order)
 
 
-def _report_cycle(ctx, lets, uses, cyclic: set[str]) -> None:
+def _report_cycle(ctx: CheckContext, lets: dict[str, n.Let], uses: _Uses, cyclic: set[str]) -> None:
     """Report each cycle once, at the let of it that comes first in the file."""
     def position(name: str) -> tuple[int, int]:
         return lets[name].span.line, lets[name].span.column
@@ -123,7 +126,7 @@ def _report_cycle(ctx, lets, uses, cyclic: set[str]) -> None:
             "a `let` may use other lets, but not itself, even through others"))
 
 
-def _check_depth(ctx, lets, uses, order: list[str]) -> None:
+def _check_depth(ctx: CheckContext, lets: dict[str, n.Let], uses: _Uses, order: list[str]) -> None:
     expanded: dict[str, int] = {}
     for name in order:  # the lets a let uses come first
         depth = _own_depth(lets[name].value)

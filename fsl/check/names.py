@@ -71,7 +71,7 @@ def _settings(ctx: CheckContext, pb: n.Playbook) -> None:
                 first_line(item.span), f"keep one `{keyword}`" + _merge_hint(item)))
 
 
-def _merge_hint(item) -> str:
+def _merge_hint(item: n.Item) -> str:
     if isinstance(item, n.Window):
         return "; one window may list several ranges: window mon-fri 09:00-17:00, sat 10:00-12:00"
     return ""

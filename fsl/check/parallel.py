@@ -12,23 +12,32 @@ from __future__ import annotations
 import multiprocessing
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Span
 from ..syntax import nodes as n
 from .context import CheckContext
 from .names import report_duplicate_playbooks
 from .passes import run_checks
 
+if TYPE_CHECKING:
+    from ..project import Project
+
+# what the cross-file E203 pass needs of a playbook: file, name, span, name span
+_Head = tuple[str, str, Span, Span]
+
 MIN_FILES = 48  # below this, starting workers costs more than it saves
-_project = None  # set in the parent before forking; read by the workers
+_project: Project | None = None  # set in the parent before forking; read by the workers
 
 
 def worth_it(files: int) -> bool:
     return files >= MIN_FILES and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _check_chunk(paths: list[str]):
+def _check_chunk(paths: list[str]) -> tuple[list[Diagnostic], list[_Head]]:
     from ..project import parse_sources, read_source
+
+    assert _project is not None, "check_files sets it before forking the workers"
 
     sources, diags = [], []
     for p in paths:
@@ -44,7 +53,7 @@ def _check_chunk(paths: list[str]):
     return diags, heads
 
 
-def check_files(files: list[Path], project) -> list[Diagnostic]:
+def check_files(files: list[Path], project: Project) -> list[Diagnostic]:
     """Diagnostics of every file (the caller adds config and discovery problems)."""
     global _project
     _project = project
@@ -56,7 +65,7 @@ def check_files(files: list[Path], project) -> list[Diagnostic]:
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         results = pool.map(_check_chunk, chunks)
     diags: list[Diagnostic] = []
-    heads = []
+    heads: list[_Head] = []
     for d, h in results:
         diags.extend(d)
         heads.extend(h)
@@ -66,7 +75,7 @@ def check_files(files: list[Path], project) -> list[Diagnostic]:
     return diags + ctx.diags
 
 
-def _warm(project) -> None:
+def _warm(project: Project) -> None:
     """Load the grammar and every template once, before forking, so that the
     workers inherit them instead of each loading its own copy."""
     from ..syntax.grammar import lark_parser
@@ -80,7 +89,7 @@ def _warm(project) -> None:
                 pass
 
 
-def _stub_modules(heads) -> list[n.Module]:
+def _stub_modules(heads: list[_Head]) -> list[n.Module]:
     """Modules holding only playbook heads: enough for the cross-file E203 pass."""
     by_file: dict[str, list[n.Playbook]] = {}
     for file, name, span, name_span in heads:

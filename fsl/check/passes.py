@@ -7,6 +7,9 @@ decides which problems are found first, never whether they are found.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..diagnostics import Diagnostic
 from .context import CheckContext
 from .flow import check_flow
 from .lets import check_lets
@@ -17,7 +20,7 @@ from .sends import check_sends
 from .settings import check_settings
 from .types import check_types
 
-PASSES: list = [
+PASSES: list[Callable[[CheckContext], None]] = [
     check_names,     # E202 E203 E216
     check_resolve,   # E201 E204 E207 E212
     check_lets,      # E302 and E101 for lets that use each other
@@ -29,7 +32,7 @@ PASSES: list = [
 ]
 
 
-def run_checks(ctx: CheckContext) -> list:
+def run_checks(ctx: CheckContext) -> list[Diagnostic]:
     for check in PASSES:
         check(ctx)
     return ctx.diags

@@ -8,7 +8,8 @@ be checked.
 """
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic, did_you_mean
+from ..config import FieldType
+from ..diagnostics import Diagnostic, Span, did_you_mean
 from ..syntax import nodes as n
 from .context import CheckContext
 from .walk import (
@@ -39,7 +40,7 @@ class _Resolver:
         for site in sites(self.pb):
             self.expr(site.expr, site)
 
-    def report(self, code: str, message: str, span, help: str | None = None) -> None:
+    def report(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         self.ctx.report(Diagnostic.make(code, message, span, help))
 
     # ------------------------------------------------------------ events
@@ -48,7 +49,7 @@ class _Resolver:
             if isinstance(item, (n.EnrollOn, n.StopOn, n.PauseOn)):
                 self.event(item.event, item.event_span)
 
-    def event(self, name: str, span) -> None:
+    def event(self, name: str, span: Span) -> None:
         """E207 when the project file knows no such event (built in or declared)."""
         if self.config is None or self.config.event_fields(name) is not None:
             return
@@ -57,7 +58,7 @@ class _Resolver:
         self.report("E207", f"unknown event {name}", span, help)
 
     # ----------------------------------------------------------- actions
-    def action(self, action) -> None:
+    def action(self, action: n.Action) -> None:
         if isinstance(action, n.Goto):
             self.step_name(action.step, action.step_span)
         elif isinstance(action, n.WaitFor):
@@ -65,7 +66,7 @@ class _Resolver:
         elif isinstance(action, n.SetField):
             self.set_target(action.path)
 
-    def step_name(self, name: str, span) -> None:
+    def step_name(self, name: str, span: Span) -> None:
         if name not in self.steps:
             guess = did_you_mean(name, self.steps)
             names = list(dict.fromkeys(self.steps))
@@ -86,7 +87,7 @@ class _Resolver:
         self.path(path, None)
 
     # ------------------------------------------------------- expressions
-    def expr(self, expr, site: Site) -> None:
+    def expr(self, expr: n.Expr, site: Site) -> None:
         if isinstance(expr, n.Path):
             self.path(expr, site)
         elif isinstance(expr, n.Name):
@@ -160,7 +161,7 @@ class _Resolver:
         if fields is not None:  # an unknown event is reported once, as E207
             self.fields(path, f"event {event}", fields, root="event")
 
-    def fields(self, path: n.Path, owner: str, fields: dict, root: str | None = None) -> None:
+    def fields(self, path: n.Path, owner: str, fields: dict[str, FieldType], root: str | None = None) -> None:
         root = root or path.root
         name = path.parts[1]
         if name not in fields:
@@ -203,12 +204,13 @@ class _Resolver:
             self.report("E212", f"{call.func}() takes {_count(low, high)}, not {len(call.args)}", call.span,
                         f"write {_signature(call.func)}")
         args = list(call.args)
-        if args and isinstance(args[0], n.Name):
+        first = args[0] if args else None
+        if isinstance(first, n.Name):
             if call.func in ENGAGEMENT:
-                self.step_name(args[0].name, args[0].span)
+                self.step_name(first.name, first.span)
                 args = args[1:]
             elif call.func in EVENT_FUNCTIONS:
-                self.event(args[0].name, args[0].span)
+                self.event(first.name, first.span)
                 args = args[1:]
         for arg in args:
             self.expr(arg, site)

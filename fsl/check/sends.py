@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+from ..config import Config, Schema
 from ..diagnostics import Diagnostic, Span, did_you_mean
 from ..project import display_path
 from ..syntax import nodes as n
@@ -26,7 +27,8 @@ OFFER_FIELDS = ("percent", "expires")
 
 
 def check_sends(ctx: CheckContext) -> None:
-    loader = _Loader(ctx) if ctx.config is not None else None
+    config = ctx.config
+    loader = _Loader(ctx, config) if config is not None else None
     for _, pb in ctx.playbooks():
         for step in pb.steps:
             for action in actions(step.body):
@@ -35,14 +37,14 @@ def check_sends(ctx: CheckContext) -> None:
                 elif isinstance(action, n.Send) and loader is not None:
                     _send(ctx, loader, action)
         if loader is not None:
-            _caps(ctx, pb)
+            _caps(ctx, loader.config, pb)
             _links(ctx, loader, pb)
 
 
 # ---------------------------------------------------------------- channels
 
-def _channel(ctx: CheckContext, name: str, span: Span, otherwise: str) -> None:
-    channels = ctx.config.channels
+def _channel(ctx: CheckContext, config: Config, name: str, span: Span, otherwise: str) -> None:
+    channels = config.channels
     if name in channels:
         return
     guess = did_you_mean(name, channels)
@@ -51,13 +53,14 @@ def _channel(ctx: CheckContext, name: str, span: Span, otherwise: str) -> None:
     ctx.report(Diagnostic.make("E208", f"unknown channel {name}", span, help))
 
 
-def _caps(ctx: CheckContext, pb: n.Playbook) -> None:
+def _caps(ctx: CheckContext, config: Config, pb: n.Playbook) -> None:
     # A cap may also name a task kind (RUNTIME.md: tasks count toward caps that
     # name their kind); a name that is neither counts nothing: a typo.
     kinds = {a.kind for step in pb.steps for a in actions(step.body) if isinstance(a, n.Task)}
     for cap in pb.of(n.Cap):
-        if cap.channel is not None and cap.channel not in kinds:
-            _channel(ctx, cap.channel, cap.channel_span, "a cap may also name the kind of a task of this playbook")
+        # the builder gives a cap's channel and its span together
+        if cap.channel is not None and cap.channel_span is not None and cap.channel not in kinds:
+            _channel(ctx, config, cap.channel, cap.channel_span, "a cap may also name the kind of a task of this playbook")
 
 
 # --------------------------------------------------------------- templates
@@ -65,18 +68,20 @@ def _caps(ctx: CheckContext, pb: n.Playbook) -> None:
 class _Loader:
     """Templates by name, each looked up once; problems are reported at the first send."""
 
-    def __init__(self, ctx: CheckContext) -> None:
+    def __init__(self, ctx: CheckContext, config: Config) -> None:
         self.ctx = ctx
+        self.config = config
         self.store = ctx.templates
         self.found: dict[str, Template | None] = {}
-        self.errors: dict[str, Exception] = {}
+        self.errors: dict[str, TemplateNotFound | TemplateAmbiguous | TemplateError] = {}
 
     def shown(self, path: Path) -> str:
         """A template path as fsl.yaml names it (relative to the project), else as the CLI shows it."""
-        rel = os.path.relpath(Path(path), self.ctx.config.root)
+        rel = os.path.relpath(Path(path), self.config.root)
         return display_path(Path(path)) if rel.startswith("..") else rel
 
     def folder(self) -> str:
+        assert self.store is not None, "only missing() asks, after a lookup in the store"
         return self.shown(self.store.folder).rstrip("/") + "/"
 
     def get(self, send: n.Send) -> Template | None:
@@ -117,22 +122,22 @@ class _Loader:
 
 
 def _send(ctx: CheckContext, loader: _Loader, send: n.Send) -> None:
-    _channel(ctx, send.channel, send.channel_span, f'for a to-do write `task {send.channel} "..."`')
+    _channel(ctx, loader.config, send.channel, send.channel_span, f'for a to-do write `task {send.channel} "..."`')
     template = loader.get(send)
     if template is None:
         return
-    if template.renderer == "llm" and ctx.config.llm is None:
+    if template.renderer == "llm" and loader.config.llm is None:
         ctx.report(Diagnostic.make(
             "E217", f'template "{send.template}" has renderer: llm, but fsl.yaml has no `llm` block',
             send.template_span,
             "add an `llm:` block (base_url, model, api_key) to fsl.yaml, or use renderer: template"))
-    _subject(ctx, send, template, loader.shown(template.path))
-    _variables(ctx, send, template, loader.shown(template.path))
+    _subject(ctx, loader.config, send, template, loader.shown(template.path))
+    _variables(ctx, loader.config.schema_, send, template, loader.shown(template.path))
 
 
-def _subject(ctx: CheckContext, send: n.Send, template: Template, where: str) -> None:
+def _subject(ctx: CheckContext, config: Config, send: n.Send, template: Template, where: str) -> None:
     """E218: an email needs a subject; an llm template gets its subject from the model."""
-    channel = ctx.config.channels.get(send.channel)
+    channel = config.channels.get(send.channel)
     if channel is None or channel.adapter != "smtp" or template.renderer == "llm":
         return
     if template.subject is None or not template.subject.strip():
@@ -141,10 +146,9 @@ def _subject(ctx: CheckContext, send: n.Send, template: Template, where: str) ->
             send.template_span, 'add `subject: "..."` to the front matter of the template'))
 
 
-def _variables(ctx: CheckContext, send: n.Send, template: Template, where: str) -> None:
+def _variables(ctx: CheckContext, schema: Schema, send: n.Send, template: Template, where: str) -> None:
     """E210: every variable the template uses must be something the send provides."""
     given = {w.name for w in send.with_args}
-    schema = ctx.config.schema_
     for var in sorted(template.variables):
         problem, help = _variable_problem(var, template, given, schema)
         if problem is None:
@@ -157,7 +161,7 @@ def _variables(ctx: CheckContext, send: n.Send, template: Template, where: str) 
                                    first_line(send.span), help))
 
 
-def _variable_problem(var: str, template: Template, given: set[str], schema) -> tuple[str | None, str | None]:
+def _variable_problem(var: str, template: Template, given: set[str], schema: Schema) -> tuple[str | None, str | None]:
     parts = var.split(".")
     root, field = parts[0], (parts[1] if len(parts) > 1 else None)
     if root in given or root == "vars":
@@ -198,14 +202,14 @@ def _links(ctx: CheckContext, loader: _Loader, pb: n.Playbook) -> None:
                 continue
             if step is not None and not sends(step):
                 continue  # W402 says the step sends nothing
-            guess = did_you_mean(tag.value, links)
+            guess = did_you_mean(str(tag.value), links)
             owner = f"step {step.name}" if step is not None else f"playbook {pb.name}"
             help = f'did you mean "{guess}"?' if guess else (
                 f"the templates sent by {owner} declare " + (", ".join(sorted(links)) or "no links"))
             ctx.report(Diagnostic.make("E211", f'unknown link tag "{tag.value}" for {owner}', tag.span, help))
 
 
-def _clicked_parts(call: n.Call, by_step: dict) -> tuple[n.Literal | None, n.Step | None]:
+def _clicked_parts(call: n.Call, by_step: dict[str, n.Step]) -> tuple[n.Literal | None, n.Step | None]:
     """(the link literal, the step) of a clicked() call; (None, _) when nothing to check."""
     args = call.args
     step = None
@@ -219,7 +223,7 @@ def _clicked_parts(call: n.Call, by_step: dict) -> tuple[n.Literal | None, n.Ste
     return args[0], step
 
 
-def _link_tags(loader: _Loader, steps) -> set[str] | None:
+def _link_tags(loader: _Loader, steps: list[n.Step]) -> set[str] | None:
     """The link tags of every template the steps send; None when one is unknown."""
     tags: set[str] = set()
     for step in steps:
@@ -239,7 +243,7 @@ _ESCAPED = re.compile(r"[\\\"\n\t]")
 
 
 @lru_cache(maxsize=4096)
-def _parse_text(text: str):
+def _parse_text(text: str) -> Template:
     """Task and notify texts repeat across playbooks: parse each distinct text once."""
     return parse_template(text, Path("text.txt"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from functools import lru_cache
 
-from ..diagnostics import Diagnostic, did_you_mean
+from ..diagnostics import Diagnostic, Span, did_you_mean
 from ..syntax import nodes as n
 from .context import CheckContext
 
@@ -23,7 +23,7 @@ def check_settings(ctx: CheckContext) -> None:
         for item in pb.items:
             if isinstance(item, n.Timezone):
                 _timezone(ctx, item)
-            elif isinstance(item, n.EnrollWhen) and item.check_cron is not None:
+            elif isinstance(item, n.EnrollWhen) and item.check_cron is not None and item.cron_span is not None:
                 _cron(ctx, item.check_cron, item.cron_span)
             elif isinstance(item, n.SkipHolidays):
                 _holidays(ctx, item)
@@ -51,11 +51,11 @@ def suggest_zone(name: str) -> str | None:
 def _timezone(ctx: CheckContext, tz: n.Timezone) -> None:
     if isinstance(tz.value, n.Literal) and tz.value.kind == "string":
         _zone(ctx, str(tz.value.value), tz.value.span)
-    if tz.default is not None:
+    if tz.default is not None and tz.default_span is not None:  # the builder sets both or neither
         _zone(ctx, tz.default, tz.default_span)
 
 
-def _zone(ctx: CheckContext, name: str, span) -> None:
+def _zone(ctx: CheckContext, name: str, span: Span) -> None:
     if valid_zone(name):
         return
     guess = suggest_zone(name)
@@ -63,7 +63,7 @@ def _zone(ctx: CheckContext, name: str, span) -> None:
                                f"did you mean {guess}?" if guess else "use an IANA name such as America/New_York"))
 
 
-def _cron(ctx: CheckContext, expr: str, span) -> None:
+def _cron(ctx: CheckContext, expr: str, span: Span) -> None:
     from fsl.timecalc import is_valid_cron  # lazily: holidays and croniter are slow to import
 
     if not is_valid_cron(expr):

@@ -8,6 +8,7 @@ with anything through `==` and `!=` and propagates through arithmetic.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..config import FieldType
@@ -95,7 +96,7 @@ class _Checker:
         self.busy: set[str] = set()
         self.quiet = 0  # > 0 while typing a `let` for its users: its own site reports
 
-    def report(self, code: str, message: str, expr, help: str | None = None) -> None:
+    def report(self, code: str, message: str, expr: n.Expr, help: str | None = None) -> None:
         if not self.quiet:
             self.ctx.report(Diagnostic.make(code, message, expr.span, help))
 
@@ -109,7 +110,7 @@ class _Checker:
             self.report("E205", f"`until` needs a date or datetime, but {show(site.expr)} is {t}", site.expr,
                         "for a fixed time write `pause on EVENT for DURATION`" if t.kind == "duration" else None)
 
-    def action(self, action) -> None:
+    def action(self, action: n.Action) -> None:
         if isinstance(action, n.SetField):
             target = self.path(action.path, None)
             value = self.infer(action.value, None, quiet=True)
@@ -120,14 +121,14 @@ class _Checker:
                 for lit in case.values:
                     self.expect(subject, lit, LITERAL.get(lit.kind, ANY), show(action.subject))
 
-    def expect(self, want: T, expr, got: T, owner: str) -> None:
+    def expect(self, want: T, expr: n.Expr, got: T, owner: str) -> None:
         """`expr` (of type `got`) must fit `want`, the type of `owner` (a field, a match subject)."""
         if want.members and self.enum_members(want, expr, owner):
             return
         if not compatible(want, got):
             self.report("E205", f"{owner} is {want}, but {show(expr)} is {got}", expr, _hint(want, expr))
 
-    def enum_members(self, want: T, expr, owner: str) -> bool:
+    def enum_members(self, want: T, expr: n.Expr, owner: str) -> bool:
         """E206 for each string literal of `expr` that is not a member; whether any was found."""
         found = False
         for lit in _literal_leaves(expr):
@@ -140,7 +141,7 @@ class _Checker:
         return found
 
     # -------------------------------------------------------- inference
-    def infer(self, expr, site: Site | None, quiet: bool = False) -> T:
+    def infer(self, expr: n.Expr, site: Site | None, quiet: bool = False) -> T:
         if quiet:
             self.quiet += 1
         try:
@@ -149,7 +150,7 @@ class _Checker:
             if quiet:
                 self.quiet -= 1
 
-    def _infer(self, expr, site: Site | None) -> T:
+    def _infer(self, expr: n.Expr, site: Site | None) -> T:
         if isinstance(expr, n.Literal):
             return LITERAL.get(expr.kind, ANY)
         if isinstance(expr, n.Path):
@@ -193,7 +194,7 @@ class _Checker:
             self.busy.discard(name)
         return self.let_types[name]
 
-    def unary(self, expr: n.Unary, site) -> T:
+    def unary(self, expr: n.Unary, site: Site | None) -> T:
         t = self.infer(expr.operand, site)
         if expr.op == "not":
             return BOOL
@@ -202,7 +203,7 @@ class _Checker:
             return ANY
         return t
 
-    def binary(self, expr: n.Binary, site) -> T:
+    def binary(self, expr: n.Binary, site: Site | None) -> T:
         left, right = self.infer(expr.left, site), self.infer(expr.right, site)
         if expr.op in ("and", "or"):
             return BOOL
@@ -268,7 +269,7 @@ class _Checker:
         return ANY
 
     # ------------------------------------------------------------ calls
-    def call(self, call: n.Call, site) -> T:
+    def call(self, call: n.Call, site: Site | None) -> T:
         """The result type of a call, after checking the types of its arguments."""
         func, args = call.func, list(call.args)
         low, high = FUNCTIONS.get(func, (0, None))
@@ -298,7 +299,7 @@ class _Checker:
             return DATETIME
         return _join([self.infer(a, site) for a in args])  # coalesce
 
-    def arg(self, arg, site, wanted: tuple[str, ...], what: str) -> None:
+    def arg(self, arg: n.Expr, site: Site | None, wanted: tuple[str, ...], what: str) -> None:
         t = self.infer(arg, site)
         if known(t) and t.kind not in wanted:
             self.report("E205", f"{what} must be {' or '.join(str(T(k)) for k in wanted)}, "
@@ -331,7 +332,7 @@ def _join(types: list[T]) -> T:
     return ANY
 
 
-def _literal_leaves(expr):
+def _literal_leaves(expr: n.Expr) -> Iterator[n.Literal]:
     """The literals `expr` can evaluate to directly (through `x if c else y`)."""
     if isinstance(expr, n.Literal):
         yield expr
@@ -340,7 +341,7 @@ def _literal_leaves(expr):
         yield from _literal_leaves(expr.other)
 
 
-def _hint(want: T, expr) -> str | None:
+def _hint(want: T, expr: n.Expr) -> str | None:
     if not isinstance(expr, n.Literal):
         return None
     if expr.kind == "string" and want.kind == "number":

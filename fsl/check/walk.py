@@ -7,11 +7,15 @@ the answers here keeps each pass about its own rule.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..diagnostics import Span
 from ..syntax import nodes as n
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 # Roots a dotted path may start with (LANGUAGE.md section 7).
 ENTITIES = ("contact", "deal", "stakeholder")
@@ -39,7 +43,7 @@ EVENT_FUNCTIONS = ("count", "last")  # their first argument names an event
 
 # ---------------------------------------------------------------- actions
 
-def actions(body) -> Iterator[n.Action]:
+def actions(body: tuple[n.Action, ...] | None) -> Iterator[n.Action]:
     """Every action of a block, nested ones included, in source order."""
     for action in body or ():
         yield action
@@ -47,7 +51,7 @@ def actions(body) -> Iterator[n.Action]:
             yield from actions(block)
 
 
-def blocks(action: n.Action) -> list[tuple]:
+def blocks(action: n.Action) -> list[tuple[n.Action, ...]]:
     """The sub-blocks of an `if` or `match` (an absent `else` is an empty block)."""
     if isinstance(action, n.If):
         return [b.body for b in action.branches] + [action.orelse or ()]
@@ -66,7 +70,7 @@ def has_wait(step: n.Step) -> bool:
 
 # ------------------------------------------------------------ expressions
 
-def sub_exprs(expr) -> Iterator:
+def sub_exprs(expr: n.Expr | None) -> Iterator[n.Expr]:
     """The expression and all its parts, outermost first."""
     if expr is None:
         return
@@ -88,7 +92,7 @@ def sub_exprs(expr) -> Iterator:
             yield from sub_exprs(item)
 
 
-def calls(expr, names=None) -> Iterator[n.Call]:
+def calls(expr: n.Expr | None, names: Collection[str] | None = None) -> Iterator[n.Call]:
     for e in sub_exprs(expr):
         if isinstance(e, n.Call) and (names is None or e.func in names):
             yield e
@@ -103,7 +107,7 @@ class Site:
     where: a word for messages (`stop when`, `if`, ...).
     """
 
-    expr: object
+    expr: n.Expr
     event: str | None
     step: n.Step | None
     where: str
@@ -130,7 +134,7 @@ def setting_sites(pb: n.Playbook) -> Iterator[Site]:
             yield Site(item.value, None, None, "let")
 
 
-def action_exprs(action: n.Action) -> Iterator[tuple[object, str | None, str]]:
+def action_exprs(action: n.Action) -> Iterator[tuple[n.Expr, str | None, str]]:
     """(expression, event in scope, word) of one action, not of its sub-blocks."""
     if isinstance(action, n.Send):
         if action.to is not None:
@@ -186,7 +190,7 @@ def first_line(span: Span) -> Span:
 
 # ----------------------------------------------------------------- words
 
-def show(expr) -> str:
+def show(expr: n.Expr) -> str:
     """An expression as FSL text, for messages."""
     if isinstance(expr, n.Literal):
         return show_literal(expr)
@@ -213,7 +217,7 @@ def show_literal(lit: n.Literal) -> str:
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if lit.kind == "percent":
         return f"{v}%"
-    if lit.kind == "time":
+    if lit.kind == "time" and isinstance(v, int):  # minutes of the day
         return f"{v // 60:02d}:{v % 60:02d}"
     if lit.kind == "bool":
         return "true" if v else "false"
@@ -222,7 +226,7 @@ def show_literal(lit: n.Literal) -> str:
     return str(v)
 
 
-def is_email(channel: str, config) -> bool:
+def is_email(channel: str, config: Config | None) -> bool:
     """`email`, or any channel delivered by the smtp adapter."""
     if channel == "email":
         return True
@@ -230,6 +234,6 @@ def is_email(channel: str, config) -> bool:
     return ch is not None and ch.adapter == "smtp"
 
 
-def reaches_inbox(channel: str, config) -> bool:
+def reaches_inbox(channel: str, config: Config | None) -> bool:
     """Channels that need `stop on unsubscribed` (E301): email and sms."""
     return channel == "sms" or is_email(channel, config)

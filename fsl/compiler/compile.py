@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..config import Config
 from ..syntax import nodes as n
@@ -25,13 +26,13 @@ def compile_module(module: n.Module, config: Config | None = None) -> list[Plan]
     return [compile_playbook(pb, config) for pb in module.playbooks if pb.name not in module.broken]
 
 
-def plan_dict(plan: Plan) -> dict:
+def plan_dict(plan: Plan) -> dict[str, Any]:  # pydantic's model_dump
     return plan.model_dump(mode="json", by_alias=True, exclude={"hash"})
 
 
 def plan_json(plans: list[Plan]) -> str:
     """Deterministic JSON: one plan as an object, several as {"plans": [...]}."""
-    def one(p: Plan) -> dict:
+    def one(p: Plan) -> dict[str, Any]:
         return {"hash": p.hash, **plan_dict(p)}
 
     doc = one(plans[0]) if len(plans) == 1 else {"plans": [one(p) for p in plans]}
@@ -42,5 +43,5 @@ def plan_hashes(module: n.Module, config: Config | None = None) -> list[str]:
     return sorted(p.hash for p in compile_module(module, config))
 
 
-def load_plan(data: dict) -> Plan:
+def load_plan(data: dict[str, Any]) -> Plan:
     return Plan.model_validate(data)

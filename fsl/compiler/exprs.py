@@ -5,7 +5,7 @@ from ..durations import Duration
 from ..syntax import nodes as n
 
 
-def duration(d: Duration | None) -> dict | None:
+def duration(d: Duration | None) -> dict[str, object] | None:
     return None if d is None else {"amount": d.amount, "unit": d.unit}
 
 
@@ -33,7 +33,7 @@ def lower(e: n.Expr, lets: frozenset[str] = frozenset()) -> object:
 def _literal(e: n.Literal) -> object:
     if e.kind == "percent":
         return {"pct": e.value}
-    if e.kind == "duration":
+    if e.kind == "duration" and isinstance(e.value, Duration):
         return {"dur": [e.value.amount, e.value.unit]}
     if e.kind == "time":
         return {"time": e.value}
@@ -44,7 +44,7 @@ def _literal(e: n.Literal) -> object:
 
 def literal_value(e: n.Literal) -> object:
     """A `case` value as plain JSON."""
-    if e.kind == "duration":
+    if e.kind == "duration" and isinstance(e.value, Duration):
         return [e.value.amount, e.value.unit]
     return e.value
 

@@ -1,6 +1,10 @@
 """Plan expression trees back to FSL text, for graphs, journals and `explain`."""
 from __future__ import annotations
 
+from typing import Any
+
+from .plan import DurationP, Expr
+
 _PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
          "in": 4, "not in": 4, "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
 
@@ -10,7 +14,7 @@ def _dur(amount: int, unit: str) -> str:
     return f"{amount} {word[:-1] if amount == 1 else word}"
 
 
-def text(e, parent: int = 0) -> str:
+def text(e: Expr | None, parent: int = 0) -> str:
     if e is None:
         return "none"
     if "lit" in e:
@@ -29,13 +33,13 @@ def text(e, parent: int = 0) -> str:
     if "time" in e:
         return f"{e['time'] // 60:02d}:{e['time'] % 60:02d}"
     if "date" in e:
-        return e["date"]
+        return str(e["date"])
     if "path" in e:
         return ".".join(e["path"])
     if "let" in e:
-        return e["let"]
+        return str(e["let"])
     if "name" in e:
-        return e["name"]
+        return str(e["name"])
     if "call" in e:
         return f"{e['call']}({', '.join(text(a) for a in e['args'])})"
     if "list" in e:
@@ -55,7 +59,7 @@ def text(e, parent: int = 0) -> str:
     return f"({out})" if prec < parent else out
 
 
-def duration_text(d) -> str:
+def duration_text(d: DurationP | dict[str, Any] | None) -> str:
     if d is None:
         return ""
     if isinstance(d, dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .exprtext import duration_text, text
-from .plan import Plan, StepP
+from .plan import IfN, MatchN, Node, Plan, StepP
 
 
 @dataclass
@@ -37,23 +37,22 @@ def timing_text(step: StepP) -> str:
     return " ".join(parts) or "at once"
 
 
-def action_text(a) -> str:
-    k = a.kind
-    if k == "send":
+def action_text(a: Node) -> str:
+    if a.kind == "send":
         return f'send {a.channel} "{a.template}"'
-    if k == "task":
+    if a.kind == "task":
         return f"task {a.task}" + (f" due {duration_text(a.due)}" if a.due else "")
-    if k == "notify":
+    if a.kind == "notify":
         return f"notify {text(a.to)}"
-    if k == "offer":
+    if a.kind == "offer":
         return f"offer {a.percent:g}%" + (f" for {duration_text(a.expires)}" if a.expires else "")
-    if k == "set":
+    if a.kind == "set":
         return f"set {'.'.join(a.path)} = {text(a.value)}"
-    if k == "wait":
+    if a.kind == "wait":
         return f"wait {duration_text(a.duration)}"
-    if k == "wait_for":
+    if a.kind == "wait_for":
         return f"wait up to {duration_text(a.duration)} for {a.event}"
-    return k
+    return a.kind
 
 
 class _Builder:
@@ -95,7 +94,7 @@ class _Builder:
             g.edge(x, self.end("completed"))
         return g
 
-    def body(self, start: str, body) -> list[str]:
+    def body(self, start: str, body: list[Node]) -> list[str]:
         """Draw actions from `start`; return the nodes that fall through to the next step."""
         exits = [start]
         for a in body:
@@ -116,7 +115,7 @@ class _Builder:
                 exits = [nid]
         return exits
 
-    def branch(self, exits: list[str], a) -> list[str]:
+    def branch(self, exits: list[str], a: IfN | MatchN) -> list[str]:
         did = self.g.node(self.fresh("d"), "match " + text(a.subject) if a.kind == "match" else "if", "diamond")
         for x in exits:
             self.g.edge(x, did)
@@ -128,7 +127,7 @@ class _Builder:
         out.extend(self.arm(did, "else", a.orelse or []) if a.orelse is not None else [did])
         return out
 
-    def arm(self, did: str, label: str, body) -> list[str]:
+    def arm(self, did: str, label: str, body: list[Node]) -> list[str]:
         if not body:
             return [did]
         first_id = self.fresh("b")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 _POSITIONAL = {"line", "source", "hash"}
 
 
-def strip_positions(value):
+def strip_positions(value: object) -> object:
     if isinstance(value, dict):
         return {k: strip_positions(v) for k, v in value.items() if k not in _POSITIONAL}
     if isinstance(value, list):
@@ -20,9 +21,9 @@ def strip_positions(value):
     return value
 
 
-def canonical_json(value) -> str:
+def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def meaning_hash(plan_dict: dict) -> str:
+def meaning_hash(plan_dict: Mapping[str, object]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(strip_positions(plan_dict)).encode()).hexdigest()

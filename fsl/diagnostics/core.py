@@ -5,6 +5,7 @@ output format) turn a list of them into text, JSON, GitHub annotations or SARIF.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,11 +87,11 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity == "error"
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str, str]:
         s = self.span
         return (s.file, s.line, s.column, self.code, self.message)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | int | None]:
         s = self.span
         return {
             "file": s.file,
@@ -105,7 +106,7 @@ class Diagnostic:
         }
 
 
-def did_you_mean(name: str, candidates) -> str | None:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt name, or None (difflib, as rustc's heuristics)."""
     import difflib
 

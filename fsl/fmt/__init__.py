@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
+from ..diagnostics import Diagnostic
 from ..syntax.parser import parse_module
 from .printer import format_module
 from .verify import FormatError, verify_formatting
+
+if TYPE_CHECKING:  # pydantic is slow to import and formatting needs no project file
+    from ..config import Config
 
 __all__ = ["FormatError", "SourceError", "format_module", "format_source", "fmt_paths", "find_files"]
 
@@ -37,17 +41,17 @@ __all__ = ["FormatError", "SourceError", "format_module", "format_source", "fmt_
 class SourceError(Exception):
     """The input has syntax errors; `diagnostics` says which."""
 
-    def __init__(self, diagnostics) -> None:
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         first = self.diagnostics[0] if self.diagnostics else None
         super().__init__(_describe(first) if first else "syntax errors")
 
 
-def _describe(d) -> str:
+def _describe(d: Diagnostic) -> str:
     return f"{d.span.file}:{d.span.line}:{d.span.column}: {d.code} {d.message}"
 
 
-def format_source(source: str, file: str = "<input>", config=None) -> str:
+def format_source(source: str, file: str = "<input>", config: Config | None = None) -> str:
     module, diags = parse_module(source, file)
     errors = [d for d in diags if d.severity == "error"]
     if errors or module.broken:
@@ -81,7 +85,7 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
 
 
 def fmt_paths(paths: Iterable[str | Path], check: bool = False, diff: bool = False,
-              config=None) -> tuple[int, list[str]]:
+              config: Config | None = None) -> tuple[int, list[str]]:
     files, missing = find_files(paths)
     messages = [f"error: {p}: no such file or folder" for p in missing]
     code = 2 if missing else 0

@@ -31,6 +31,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..diagnostics import Span
 from ..syntax import nodes as n
 from ..syntax.lexer import normalize_source
 
@@ -175,7 +176,7 @@ def anchors_of(module: n.Module) -> tuple[list[Anchor], dict[int, int]]:
     anchors: list[Anchor] = []
     body_column: dict[int, int] = {}
 
-    def walk(owners: list, parents: tuple[int, ...]) -> None:
+    def walk(owners: list[_Owner], parents: tuple[int, ...]) -> None:
         for span, children in owners:
             anchors.append(Anchor(span.line, span.column, parents))
             if children:
@@ -188,17 +189,23 @@ def anchors_of(module: n.Module) -> tuple[list[Anchor], dict[int, int]]:
     return anchors, body_column
 
 
-def _owners(body: tuple[n.Action, ...]) -> list:
+# a line owner: (span, the owners of the block it opens, or None)
+_Owner = tuple[Span, "list[_Owner] | None"]
+
+
+def _owners(body: tuple[n.Action, ...]) -> list[_Owner]:
     """The line owners of a block: (span, the owners of the block it opens, or None)."""
-    out: list = []
+    out: list[_Owner] = []
     for a in body:
         if isinstance(a, n.If):
             out += [(br.span, _owners(br.body)) for br in a.branches]
             if a.orelse is not None:
+                assert a.else_span is not None, "the parser sets else_span with orelse"
                 out.append((a.else_span, _owners(a.orelse)))
         elif isinstance(a, n.Match):
-            cases = [(c.span, _owners(c.body)) for c in a.cases]
+            cases: list[_Owner] = [(c.span, _owners(c.body)) for c in a.cases]
             if a.orelse is not None:
+                assert a.else_span is not None, "the parser sets else_span with orelse"
                 cases.append((a.else_span, _owners(a.orelse)))
             out.append((a.span, cases))
         else:

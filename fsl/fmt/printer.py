@@ -35,6 +35,7 @@ spaced copies of one file format to the same text.  The rules:
 """
 from __future__ import annotations
 
+from ..durations import Duration
 from ..syntax import nodes as n
 from .comments import PARAGRAPH, Attached, attach
 from .exprs import clock, duration, expr, literal, percent, string
@@ -142,6 +143,7 @@ class _Printer:
                 self.line(depth, f"{'elif' if k else 'if'} {expr(br.cond)}:", br.span.line)
                 self.body(depth + 1, br.body, br.span.line)
             if a.orelse is not None:
+                assert a.else_span is not None, "the parser sets else_span with orelse"
                 self.line(depth, "else:", a.else_span.line)
                 self.body(depth + 1, a.orelse, a.else_span.line)
         elif isinstance(a, n.Match):
@@ -150,6 +152,7 @@ class _Printer:
                 self.line(depth + 1, f"case {', '.join(literal(v) for v in c.values)}:", c.span.line)
                 self.body(depth + 2, c.body, c.span.line)
             if a.orelse is not None:
+                assert a.else_span is not None, "the parser sets else_span with orelse"
                 self.line(depth + 1, "else:", a.else_span.line)
                 self.body(depth + 2, a.orelse, a.else_span.line)
             self.block_end(depth + 1, a.span.line)
@@ -167,7 +170,7 @@ def _where(e: n.Expr | None) -> str:
     return _opt("where", expr(e)) if e is not None else ""
 
 
-def _dur(d) -> str | None:
+def _dur(d: Duration | None) -> str | None:
     return duration(d) if d is not None else None
 
 

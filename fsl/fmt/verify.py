@@ -17,18 +17,26 @@ Any failure raises FormatError; the caller then leaves the file untouched.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from ..syntax import nodes as n
 from ..syntax.parser import parse_module
+
+if TYPE_CHECKING:  # the compiler and the project file load lazily (see plan_hashes)
+    from ..config import Config
+
+
+# a playbook's name, and the reprs of its items grouped by kind
+_PlaybookKey = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
 
 
 class FormatError(Exception):
     """The formatted text failed a safety check; nothing should be written."""
 
 
-def semantic_key(module: n.Module) -> tuple:
+def semantic_key(module: n.Module) -> tuple[_PlaybookKey, ...]:
     """What formatting must preserve: playbooks in order, items by kind in order."""
-    key = []
+    key: list[_PlaybookKey] = []
     for pb in module.playbooks:
         groups: dict[str, list[str]] = defaultdict(list)
         for item in pb.items:
@@ -41,20 +49,20 @@ def comment_texts(module: n.Module) -> list[str]:
     return sorted(c.text for c in module.comments)
 
 
-def plan_hashes(module: n.Module, config) -> list[str] | None:
+def plan_hashes(module: n.Module, config: Config | None) -> list[str] | None:
     """The compiler's plan hashes, or None when there is no compiler yet.
 
     Imported lazily: the compiler is optional for formatting, and importing
     it would slow `fsl fmt` down for nothing when it is absent.
     """
     try:
-        from ..compiler import plan_hashes as compute  # type: ignore[attr-defined]
+        from ..compiler import plan_hashes as compute
     except ImportError:
         return None
     return list(compute(module, config))
 
 
-def verify_formatting(original: n.Module, formatted: str, file: str, config=None) -> None:
+def verify_formatting(original: n.Module, formatted: str, file: str, config: Config | None = None) -> None:
     """Raise FormatError unless `formatted` is a safe rewrite of `original`."""
     from .printer import format_module
 
@@ -79,7 +87,7 @@ def verify_formatting(original: n.Module, formatted: str, file: str, config=None
     _same_plans(original, again, where, config)
 
 
-def _same_plans(original: n.Module, again: n.Module, where: str, config) -> None:
+def _same_plans(original: n.Module, again: n.Module, where: str, config: Config | None) -> None:
     try:
         before = plan_hashes(original, config)
     except Exception:  # noqa: BLE001 - a file that does not compile can still be formatted

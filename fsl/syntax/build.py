@@ -7,8 +7,11 @@ file with a bad literal still yields a full AST and the checker can go on.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
 
 from lark import Token, Tree
+from lark.tree import Meta
 
 from ..diagnostics import Diagnostic, Span
 from ..durations import Duration, parse_duration
@@ -30,9 +33,17 @@ def _short(text: str) -> str:
     return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
 
-def with_meta(method):
+# A rule's children as the grammar lays them out: tokens, AST nodes, the carriers
+# below, None for an absent optional part.  Which is where is known to the grammar,
+# not to mypy, so the callbacks index them as Any and return precise types.
+Children = list[Any]
+_F = TypeVar("_F", bound=Callable[..., object])
+_T = TypeVar("_T")
+
+
+def with_meta(method: _F) -> _F:
     """Mark a callback that needs the rule's position (lark's `meta`)."""
-    method.with_meta = True
+    method.with_meta = True  # type: ignore[attr-defined]  # a function takes attributes; Callable does not say so
     return method
 
 
@@ -47,24 +58,26 @@ class AstBuilder:
     def __init__(self) -> None:
         self.file = "<input>"
         self.diags: list[Diagnostic] = []
-        self._dispatch: dict = {}
+        self._dispatch: dict[str, Callable[[Tree[Token], Children], Any]] = {}
 
-    def transform(self, tree: Tree):
-        return self._walk(tree)
+    def transform(self, tree: Tree[Token]) -> list[n.Playbook]:
+        # the root rule is `start`, whose callback returns the playbooks
+        return cast("list[n.Playbook]", self._walk(tree))
 
-    def _walk(self, tree: Tree):
+    def _walk(self, tree: Tree[Token]) -> Any:  # whatever the rule's callback builds
         walk = self._walk
         children = [walk(c) if type(c) is Tree else c for c in tree.children]
         fn = self._dispatch.get(tree.data) or self._bind(tree.data)
         return fn(tree, children)
 
-    def _bind(self, rule: str):
+    def _bind(self, rule: str) -> Callable[[Tree[Token], Children], Any]:
         method = getattr(self, rule)
+        fn: Callable[[Tree[Token], Children], Any]
         if getattr(method, "with_meta", False):
-            def fn(tree, children):
+            def fn(tree: Tree[Token], children: Children) -> Any:
                 return method(tree.meta, children)
         else:
-            def fn(tree, children):
+            def fn(tree: Tree[Token], children: Children) -> Any:
                 return method(children)
         self._dispatch[rule] = fn
         return fn
@@ -75,9 +88,11 @@ class AstBuilder:
         self.diags = []
 
     def tspan(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        # lark types positions as optional; our scanner and the indenter always set them
+        return Span(self.file, cast(int, tok.line), cast(int, tok.column),
+                    cast(int, tok.end_line), cast(int, tok.end_column))
 
-    def mspan(self, meta) -> Span:
+    def mspan(self, meta: Meta) -> Span:
         if getattr(meta, "empty", True):
             return Span(self.file, 1, 1, 1, 2)
         return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
@@ -113,7 +128,7 @@ class AstBuilder:
             return 100
         return int(value) if value == int(value) else value
 
-    def number(self, tok: Token):
+    def number(self, tok: Token) -> int | float | None:
         """The number's value, or None (reported, E104) when too large to store."""
         text = str(tok)
         whole = text.split(".")[0]
@@ -124,115 +139,116 @@ class AstBuilder:
         return float(text) if "." in text else int(text)
 
     @staticmethod
-    def tokens(children, type_: str) -> list[Token]:
+    def tokens(children: Children, type_: str) -> list[Token]:
         return [c for c in children if isinstance(c, Token) and c.type == type_]
 
     @staticmethod
-    def nodes(children, kind) -> list:
+    def nodes(children: Children, kind: type[_T]) -> list[_T]:
         return [c for c in children if isinstance(c, kind)]
 
     @staticmethod
-    def first(children, kind):
+    def first(children: Children, kind: type[_T]) -> _T | None:
         for c in children:
             if isinstance(c, kind):
                 return c
         return None
 
     # ---------------------------------------------------------- top level
-    def start(self, children):
+    def start(self, children: Children) -> list[n.Playbook]:
         return [c for c in children if isinstance(c, n.Playbook)]
 
     @with_meta
-    def playbook(self, meta, children):
+    def playbook(self, meta: Meta, children: Children) -> n.Playbook:
         name = children[0]
         return n.Playbook(str(name), tuple(children[1:]), self.mspan(meta), self.tspan(name))
 
     # ----------------------------------------------------------- settings
     @with_meta
-    def description(self, meta, c):
+    def description(self, meta: Meta, c: Children) -> n.Description:
         return n.Description(unescape(c[0]), self.mspan(meta))
 
     @with_meta
-    def owner(self, meta, c):
+    def owner(self, meta: Meta, c: Children) -> n.Owner:
         return n.Owner(unescape(c[0]), self.mspan(meta))
 
     @with_meta
-    def priority(self, meta, c):
+    def priority(self, meta: Meta, c: Children) -> n.Priority:
         value = self.number(c[0])
         if value is not None and (not isinstance(value, int) or not 0 <= value <= 100):
             self.bad(c[0], f"a priority is a whole number from 0 to 100, not {c[0]}")
         return n.Priority(int(value or 0), self.mspan(meta), self.tspan(c[0]))
 
-    def for_each(self, c):
+    def for_each(self, c: Children) -> _ForEach:
         return _ForEach()
 
     @with_meta
-    def where(self, meta, c):
+    def where(self, meta: Meta, c: Children) -> _Where:
         return _Where(self.e(c[0]))
 
     @with_meta
-    def enroll_on(self, meta, c):
+    def enroll_on(self, meta: Meta, c: Children) -> n.EnrollOn:
         where = self.first(c, _Where)
         return n.EnrollOn(str(c[0]), self.first(c, _ForEach) is not None,
                           where.expr if where else None, self.mspan(meta), self.tspan(c[0]))
 
-    def check_every(self, c):
+    def check_every(self, c: Children) -> tuple[str, Duration, None]:
         return ("every", self.duration(c[0]), None)
 
-    def check_cron(self, c):
+    def check_cron(self, c: Children) -> tuple[str, str, Span]:
         return ("cron", unescape(c[0]), self.tspan(c[0]))
 
     @with_meta
-    def enroll_when(self, meta, c):
+    def enroll_when(self, meta: Meta, c: Children) -> n.EnrollWhen:
         check = c[1] if len(c) > 1 else None
         every = check[1] if check and check[0] == "every" else None
         cron = check[1] if check and check[0] == "cron" else None
-        return n.EnrollWhen(self.e(c[0]), every, cron, self.mspan(meta), check[2] if cron else None)
+        return n.EnrollWhen(self.e(c[0]), every, cron, self.mspan(meta),
+                            check[2] if check and check[0] == "cron" else None)  # "" too
 
     @with_meta
-    def reenroll_never(self, meta, c):
+    def reenroll_never(self, meta: Meta, c: Children) -> n.Reenroll:
         return n.Reenroll(None, self.mspan(meta))
 
     @with_meta
-    def reenroll_after(self, meta, c):
+    def reenroll_after(self, meta: Meta, c: Children) -> n.Reenroll:
         return n.Reenroll(self.duration(c[0]), self.mspan(meta))
 
-    def tz_default(self, c):
+    def tz_default(self, c: Children) -> _Default[str]:
         return _Default(unescape(c[0]), self.tspan(c[0]))
 
     @with_meta
-    def timezone(self, meta, c):
+    def timezone(self, meta: Meta, c: Children) -> n.Timezone:
         d = self.first(c, _Default)
         return n.Timezone(self.e(c[0]), d.value if d else None, self.mspan(meta), d.span if d else None)
 
-    def days_one(self, c):
+    def days_one(self, c: Children) -> tuple[str, Span]:
         return (str(c[0]), self.tspan(c[0]))
 
-    def days_range(self, c):
+    def days_range(self, c: Children) -> tuple[str, Span]:
         a, b = self.tspan(c[0]), self.tspan(c[1])
         return (f"{c[0]}-{c[1]}", Span(a.file, a.line, a.column, b.end_line, b.end_column))
 
     @with_meta
-    def window_range(self, meta, c):
+    def window_range(self, meta: Meta, c: Children) -> n.WindowRange:
         (days, dspan), start, end = c[0], c[1], c[2]
         return n.WindowRange(days, self.time(start), self.time(end), self.mspan(meta), dspan)
 
     @with_meta
-    def window(self, meta, c):
+    def window(self, meta: Meta, c: Children) -> n.Window:
         return n.Window(tuple(c), self.mspan(meta))
 
     @with_meta
-    def skip_holidays(self, meta, c):
+    def skip_holidays(self, meta: Meta, c: Children) -> n.SkipHolidays:
         return n.SkipHolidays(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
 
     @with_meta
-    def offer_max(self, meta, c):
+    def offer_max(self, meta: Meta, c: Children) -> n.OfferMax:
         return n.OfferMax(self.percent(c[0]), self.mspan(meta))
 
-    def across(self, c):
+    def across(self, c: Children) -> _Across:
         return _Across()
 
-    def _cap(self, meta, c, per):
+    def _cap(self, meta: Meta, c: Children, per: Duration | None) -> n.Cap:
         names = self.tokens(c, "NAME")
         limit_tok = self.tokens(c, "NUMBER")[0]
         limit = self.number(limit_tok)
@@ -245,40 +261,40 @@ class AstBuilder:
                      self.tspan(names[0]) if names else None)
 
     @with_meta
-    def cap_per(self, meta, c):
+    def cap_per(self, meta: Meta, c: Children) -> n.Cap:
         return self._cap(meta, c, self.duration(self.tokens(c, "DURATION")[0]))
 
     @with_meta
-    def cap_total(self, meta, c):
+    def cap_total(self, meta: Meta, c: Children) -> n.Cap:
         return self._cap(meta, c, None)
 
-    def outcome(self, c):
+    def outcome(self, c: Children) -> _Outcome:
         return _Outcome(str(c[0]))
 
     @with_meta
-    def stop_on(self, meta, c):
+    def stop_on(self, meta: Meta, c: Children) -> n.StopOn:
         where, out = self.first(c, _Where), self.first(c, _Outcome)
         return n.StopOn(str(c[0]), self.first(c, _Across) is not None,
                         where.expr if where else None, out.name if out else None,
                         self.mspan(meta), self.tspan(c[0]))
 
     @with_meta
-    def stop_when(self, meta, c):
+    def stop_when(self, meta: Meta, c: Children) -> n.StopWhen:
         out = self.first(c, _Outcome)
         return n.StopWhen(self.e(c[0]), out.name if out else None, self.mspan(meta))
 
-    def pause_for(self, c):
+    def pause_for(self, c: Children) -> tuple[str, Duration, None]:
         return ("for", self.duration(c[0]), None)
 
-    def pause_default(self, c):
+    def pause_default(self, c: Children) -> _Default[Duration]:
         return _Default(self.duration(c[0]), None)
 
-    def pause_until(self, c):
+    def pause_until(self, c: Children) -> tuple[str, n.Expr, Duration | None]:
         d = self.first(c, _Default)
         return ("until", self.e(c[0]), d.value if d else None)
 
     @with_meta
-    def pause_on(self, meta, c):
+    def pause_on(self, meta: Meta, c: Children) -> n.PauseOn:
         where = self.first(c, _Where)
         kind, a, b = c[-1]
         return n.PauseOn(str(c[0]), where.expr if where else None,
@@ -287,16 +303,16 @@ class AstBuilder:
                          b, self.mspan(meta), self.tspan(c[0]))
 
     @with_meta
-    def let(self, meta, c):
+    def let(self, meta: Meta, c: Children) -> n.Let:
         return n.Let(str(c[0]), self.e(c[1]), self.mspan(meta), self.tspan(c[0]))
 
     # -------------------------------------------------------------- steps
     @with_meta
-    def after(self, meta, c):
+    def after(self, meta: Meta, c: Children) -> n.After:
         return n.After(self.duration(c[0], allow_zero=True), self.mspan(meta))
 
     @with_meta
-    def at_day(self, meta, c):
+    def at_day(self, meta: Meta, c: Children) -> n.AtDay:
         day = self.number(c[0])
         if day is None:
             day = 1
@@ -309,10 +325,10 @@ class AstBuilder:
         return n.AtDay(int(day), minute, self.mspan(meta))
 
     @with_meta
-    def at_cron(self, meta, c):
+    def at_cron(self, meta: Meta, c: Children) -> n.AtCron:
         return n.AtCron(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
 
-    def every_max(self, c):
+    def every_max(self, c: Children) -> _Max:
         value = self.number(c[0])
         if value is None:
             value = 1
@@ -321,18 +337,18 @@ class AstBuilder:
         return _Max(int(value))
 
     @with_meta
-    def every(self, meta, c):
+    def every(self, meta: Meta, c: Children) -> n.Every:
         m = self.first(c, _Max)
         return n.Every(self.duration(c[0]), m.value if m else None, self.mspan(meta))
 
-    def timing(self, c):
+    def timing(self, c: Children) -> tuple[n.Timing | n.Every, ...]:
         return tuple(c)
 
-    def block(self, c):
+    def block(self, c: Children) -> tuple[n.Action, ...]:
         return tuple(c)
 
     @with_meta
-    def step(self, meta, c):
+    def step(self, meta: Meta, c: Children) -> n.Step:
         name = c[0]
         timing: n.Timing | None = None
         every: n.Every | None = None
@@ -346,77 +362,77 @@ class AstBuilder:
         return n.Step(str(name), timing, every, body, self.mspan(meta), self.tspan(name))
 
     # ------------------------------------------------------------ actions
-    def send_to(self, c):
+    def send_to(self, c: Children) -> _To:
         return _To(self.e(c[0]))
 
     task_to = send_to
 
-    def with_arg(self, c):
+    def with_arg(self, c: Children) -> n.WithArg:
         return n.WithArg(str(c[0]), self.e(c[1]), self.tspan(c[0]))
 
-    def send_with(self, c):
+    def send_with(self, c: Children) -> _With:
         return _With(tuple(c))
 
     @with_meta
-    def send(self, meta, c):
+    def send(self, meta: Meta, c: Children) -> n.Send:
         to, w = self.first(c, _To), self.first(c, _With)
         return n.Send(str(c[0]), unescape(c[1]), to.expr if to else None,
                       w.args if w else (), self.mspan(meta), self.tspan(c[0]), self.tspan(c[1]))
 
-    def task_due(self, c):
+    def task_due(self, c: Children) -> _Default[Duration]:
         return _Default(self.duration(c[0], allow_zero=True), None)
 
     @with_meta
-    def task(self, meta, c):
+    def task(self, meta: Meta, c: Children) -> n.Task:
         to, due = self.first(c, _To), self.first(c, _Default)
         return n.Task(str(c[0]), unescape(c[1]), to.expr if to else None,
                       due.value if due else None, self.mspan(meta), self.tspan(c[1]))
 
     @with_meta
-    def notify(self, meta, c):
+    def notify(self, meta: Meta, c: Children) -> n.Notify:
         return n.Notify(self.e(c[0]), unescape(c[1]), self.mspan(meta), self.tspan(c[1]))
 
-    def offer_expires(self, c):
+    def offer_expires(self, c: Children) -> _Default[Duration]:
         return _Default(self.duration(c[0]), None)
 
     @with_meta
-    def offer(self, meta, c):
+    def offer(self, meta: Meta, c: Children) -> n.Offer:
         exp = self.first(c, _Default)
         return n.Offer(self.percent(c[0]), exp.value if exp else None, self.mspan(meta))
 
     @with_meta
-    def set(self, meta, c):
+    def set(self, meta: Meta, c: Children) -> n.SetField:
         return n.SetField(n.Path(tuple(str(c[0]).split(".")), self.tspan(c[0])), self.e(c[1]), self.mspan(meta))
 
     @with_meta
-    def wait(self, meta, c):
+    def wait(self, meta: Meta, c: Children) -> n.Wait:
         return n.Wait(self.duration(c[0]), self.mspan(meta))
 
     @with_meta
-    def wait_for(self, meta, c):
+    def wait_for(self, meta: Meta, c: Children) -> n.WaitFor:
         where = self.first(c, _Where)
         return n.WaitFor(self.duration(c[0]), str(c[1]), where.expr if where else None,
                          self.mspan(meta), self.tspan(c[1]))
 
     @with_meta
-    def goto(self, meta, c):
+    def goto(self, meta: Meta, c: Children) -> n.Goto:
         return n.Goto(str(c[0]), self.mspan(meta), self.tspan(c[0]))
 
     @with_meta
-    def end(self, meta, c):
+    def end(self, meta: Meta, c: Children) -> n.End:
         out = self.first(c, _Outcome)
         return n.End(out.name if out else None, self.mspan(meta))
 
     @with_meta
-    def elif_clause(self, meta, c):
+    def elif_clause(self, meta: Meta, c: Children) -> n.Branch:
         return n.Branch(self.e(c[0]), c[1], self.mspan(meta))
 
     @with_meta
-    def else_clause(self, meta, c):
+    def else_clause(self, meta: Meta, c: Children) -> _Else:
         return _Else(c[0], self.mspan(meta))
 
     @with_meta
-    def if_block(self, meta, c):
+    def if_block(self, meta: Meta, c: Children) -> n.If:
         first = n.Branch(self.e(c[0]), c[1], self.mspan(meta))
         elifs = self.nodes(c[2:], n.Branch)
         orelse = self.first(c, _Else)
@@ -424,23 +440,26 @@ class AstBuilder:
                     orelse.span if orelse else None)
 
     @with_meta
-    def case_clause(self, meta, c):
-        return n.Case(tuple(self.e(v) for v in c[:-1]), c[-1], self.mspan(meta))
+    def case_clause(self, meta: Meta, c: Children) -> n.Case:
+        # values are `true`/`false`/`none` nodes or the bare tokens of the inlined `literal`
+        values = tuple(v if isinstance(v, n.Literal) else self.literal([v]) for v in c[:-1])
+        return n.Case(values, c[-1], self.mspan(meta))
 
     @with_meta
-    def match_block(self, meta, c):
+    def match_block(self, meta: Meta, c: Children) -> n.Match:
         orelse = self.first(c, _Else)
         return n.Match(self.e(c[0]), tuple(self.nodes(c, n.Case)), orelse.body if orelse else None,
                        self.mspan(meta), orelse.span if orelse else None)
 
     # -------------------------------------------------------- expressions
     @with_meta
-    def conditional(self, meta, c):
+    def conditional(self, meta: Meta, c: Children) -> n.Conditional:
         return n.Conditional(self.e(c[0]), self.e(c[1]), self.e(c[2]), self.mspan(meta))
 
-    def _bin(op):  # noqa: N805 - a factory of callbacks
+    @staticmethod
+    def _bin(op: str) -> Callable[[AstBuilder, Meta, Children], n.Binary]:  # a factory of callbacks
         @with_meta
-        def cb(self, meta, c):
+        def cb(self: AstBuilder, meta: Meta, c: Children) -> n.Binary:
             return n.Binary(op, self.e(c[0]), self.e(c[1]), self.mspan(meta))
         return cb
 
@@ -460,39 +479,40 @@ class AstBuilder:
     div = _bin("/")
 
     @with_meta
-    def not_(self, meta, c):
+    def not_(self, meta: Meta, c: Children) -> n.Unary:
         return n.Unary("not", self.e(c[0]), self.mspan(meta))
 
     @with_meta
-    def neg(self, meta, c):
+    def neg(self, meta: Meta, c: Children) -> n.Literal | n.Unary:
         operand = self.e(c[0])
-        if isinstance(operand, n.Literal) and operand.kind == "number":
+        if isinstance(operand, n.Literal) and operand.kind == "number" \
+                and isinstance(operand.value, (int, float)):
             return n.Literal("number", -operand.value, self.mspan(meta))
         return n.Unary("-", operand, self.mspan(meta))
 
-    def path(self, c):
+    def path(self, c: Children) -> n.Path:
         return n.Path(tuple(str(c[0]).split(".")), self.tspan(c[0]))
 
-    def name(self, c):
+    def name(self, c: Children) -> n.Name:
         return n.Name(str(c[0]), self.tspan(c[0]))
 
     @with_meta
-    def call(self, meta, c):
+    def call(self, meta: Meta, c: Children) -> n.Call:
         args = tuple(self.e(a) for a in c[1:] if a is not None)
         return n.Call(str(c[0]), args, self.tspan(c[0]))
 
     @with_meta
-    def list(self, meta, c):
+    def list(self, meta: Meta, c: Children) -> n.ListExpr:
         return n.ListExpr(tuple(self.e(a) for a in c if a is not None), self.mspan(meta))
 
-    def e(self, x):
+    def e(self, x: n.Expr | Token) -> n.Expr:
         """An expression: AST nodes pass; raw tokens (atoms the grammar inlines) become nodes.
 
         Atoms reach callbacks as bare tokens rather than one-child trees, which
         saves lark a tree and nine unit reductions' worth of position work per atom.
         """
         if type(x) is not Token:
-            return x
+            return cast(n.Expr, x)  # mypy narrows `type(x) is` only where it holds
         kind = x.type
         if kind == "DOTTED":
             return n.Path(tuple(str(x).split(".")), self.tspan(x))
@@ -500,7 +520,7 @@ class AstBuilder:
             return n.Name(str(x), self.tspan(x))
         return self.literal([x])
 
-    def literal(self, c):
+    def literal(self, c: Children) -> n.Literal:
         tok = c[0]
         span = self.tspan(tok)
         kind = tok.type
@@ -527,15 +547,15 @@ class AstBuilder:
         return str(tok)
 
     @with_meta
-    def true(self, meta, c):
+    def true(self, meta: Meta, c: Children) -> n.Literal:
         return n.Literal("bool", True, self.mspan(meta))
 
     @with_meta
-    def false(self, meta, c):
+    def false(self, meta: Meta, c: Children) -> n.Literal:
         return n.Literal("bool", False, self.mspan(meta))
 
     @with_meta
-    def none(self, meta, c):
+    def none(self, meta: Meta, c: Children) -> n.Literal:
         return n.Literal("none", None, self.mspan(meta))
 
 
@@ -549,37 +569,37 @@ class _Across:
 
 
 class _Where:
-    def __init__(self, expr):
+    def __init__(self, expr: n.Expr) -> None:
         self.expr = expr
 
 
 class _Outcome:
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
 
-class _Default:
-    def __init__(self, value, span):
+class _Default(Generic[_T]):
+    def __init__(self, value: _T, span: Span | None) -> None:
         self.value = value
         self.span = span
 
 
 class _Max:
-    def __init__(self, value):
+    def __init__(self, value: int) -> None:
         self.value = value
 
 
 class _To:
-    def __init__(self, expr):
+    def __init__(self, expr: n.Expr) -> None:
         self.expr = expr
 
 
 class _With:
-    def __init__(self, args):
+    def __init__(self, args: tuple[n.WithArg, ...]) -> None:
         self.args = args
 
 
 class _Else:
-    def __init__(self, body, span):
+    def __init__(self, body: tuple[n.Action, ...], span: Span) -> None:
         self.body = body
         self.span = span

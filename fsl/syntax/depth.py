@@ -18,6 +18,7 @@ levels; a deeper one is generated, and `let` names parts of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from lark import Token, Tree
 
@@ -36,13 +37,13 @@ class TooDeep:
     column: int
 
 
-def too_deep(tree: Tree, limit: int = MAX_DEPTH) -> TooDeep | None:
+def too_deep(tree: Tree[Token], limit: int = MAX_DEPTH) -> TooDeep | None:
     """The deepest point of `tree` when it nests more than `limit` levels, else None.
 
     Iterative on purpose: the input may nest thousands of levels.
     """
-    deepest: tuple[int, Tree] | None = None
-    stack: list[tuple[Tree, int]] = [(tree, 0)]
+    deepest: tuple[int, Tree[Token]] | None = None
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if node.data in NESTING_RULES:
@@ -59,7 +60,7 @@ def too_deep(tree: Tree, limit: int = MAX_DEPTH) -> TooDeep | None:
     return TooDeep(depth, line, column)
 
 
-def _start(node: Tree) -> tuple[int, int]:
+def _start(node: Tree[Token]) -> tuple[int, int]:
     """Where `node` starts; a block at its first statement (its _INDENT has the newline's position)."""
     if node.data == "block":
         for child in node.children:
@@ -67,7 +68,7 @@ def _start(node: Tree) -> tuple[int, int]:
                 node = child
                 break
             if isinstance(child, Token) and child.type not in ("_INDENT", "_NL", "_DEDENT"):
-                return child.line, child.column
+                return cast(int, child.line), cast(int, child.column)  # our scanner sets every position
     meta = node.meta
     if getattr(meta, "empty", True):
         return 1, 1

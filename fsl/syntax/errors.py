@@ -96,15 +96,16 @@ def _previous(e: UnexpectedToken) -> str | None:
 
 
 def _position(tok: Token, text: str, file: str) -> Span:
-    if tok.type == "$END" or tok.line is None:
+    line, column = tok.line, tok.column
+    if tok.type == "$END" or line is None or column is None:
         lines = text.rstrip("\n").split("\n")
         return Span.point(file, len(lines), len(lines[-1]) + 1)
     if tok.type in ("_INDENT", "_DEDENT"):
         # these borrow the newline's position; the problem is on the next line
         indent = len(str(tok).expandtabs(4))
-        return Span.point(file, tok.end_line, indent + 1)
-    return Span(file, tok.line, tok.column, tok.end_line or tok.line,
-                (tok.end_column or tok.column + 1) if tok.type != "_NL" else tok.column + 1)
+        return Span.point(file, tok.end_line or line, indent + 1)
+    return Span(file, line, column, tok.end_line or line,
+                (tok.end_column or column + 1) if tok.type != "_NL" else column + 1)
 
 
 def describe_unexpected(e: UnexpectedToken, text: str, file: str) -> Diagnostic:

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from lark import Lark, Tree, parse_tree_builder
+from lark.tree import Meta
 
 from .build import AstBuilder
 from .lexer import FslIndenter
 from .scanner import FslScanner
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "fsl.lark"
+
+
+class _ContainerMeta(Meta):
+    """A Meta as position propagation leaves it: lark sets these without declaring them."""
+
+    container_line: int
+    container_column: int
+    container_start_pos: int
+    container_end_line: int
+    container_end_column: int
+    container_end_pos: int
 
 
 class _Positions(parse_tree_builder.PropagatePositions):
@@ -27,7 +40,7 @@ class _Positions(parse_tree_builder.PropagatePositions):
     lark's own code path.
     """
 
-    def __call__(self, children):
+    def __call__(self, children: list[object]) -> object:
         if len(children) == 1:
             res = self.node_builder(children)
             if res is children[0]:
@@ -35,10 +48,10 @@ class _Positions(parse_tree_builder.PropagatePositions):
             return self._propagate(res, children)
         return self._propagate(self.node_builder(children), children)
 
-    def _propagate(self, res, children):
+    def _propagate(self, res: object, children: list[object]) -> object:
         # lark 1.x's PropagatePositions.__call__ after the node is built
         if isinstance(res, Tree):
-            res_meta = res.meta
+            res_meta = cast(_ContainerMeta, res.meta)
             first = self._pp_get_meta(children)
             if first is not None:
                 if not hasattr(res_meta, "line"):
@@ -66,11 +79,12 @@ class _Positions(parse_tree_builder.PropagatePositions):
 def lark_parser(strict: bool = False) -> tuple[Lark, AstBuilder]:
     builder = AstBuilder()
     stock = parse_tree_builder.PropagatePositions
-    parse_tree_builder.PropagatePositions = _Positions  # read by lark while it builds the callbacks
+    # read by lark while it builds the callbacks; mypy forbids assigning to a class name
+    parse_tree_builder.PropagatePositions = _Positions  # type: ignore[misc]
     try:
         lark = _make_lark(strict)
     finally:
-        parse_tree_builder.PropagatePositions = stock
+        parse_tree_builder.PropagatePositions = stock  # type: ignore[misc]
     return lark, builder
 
 

@@ -7,7 +7,7 @@ two parses of differently formatted but equivalent text compare equal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeVar, Union
 
 from ..diagnostics import Span
 from ..durations import Duration
@@ -382,6 +382,9 @@ Item = Union[
 ]
 
 
+_I = TypeVar("_I")
+
+
 @dataclass(frozen=True, slots=True)
 class Playbook:
     name: str
@@ -389,14 +392,14 @@ class Playbook:
     span: Span = _span()
     name_span: Span = _span()
 
-    def of(self, kind: type) -> list:
+    def of(self, kind: type[_I]) -> list[_I]:
         return [i for i in self.items if isinstance(i, kind)]
 
     @property
     def steps(self) -> list[Step]:
         return self.of(Step)
 
-    def first(self, kind: type):
+    def first(self, kind: type[_I]) -> _I | None:
         for i in self.items:
             if isinstance(i, kind):
                 return i

@@ -81,7 +81,7 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
     return True, result, list(builder.diags)
 
 
-def _parse_by_playbook(text: str, file: str):
+def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str], list[Diagnostic]]:
     """Parse each top-level playbook alone; line numbers stay those of the file."""
     starts = [m.start() for m in _PLAYBOOK_LINE.finditer(text)]
     if not starts or starts[0] != 0:

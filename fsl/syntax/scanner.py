@@ -14,9 +14,13 @@ from the lark instance, never written here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import cast
 
+from lark.common import LexerConf
 from lark.exceptions import UnexpectedCharacters
-from lark.lexer import Lexer, Token
+from lark.lexer import Lexer, LexerState, Token
+from lark.parsers.lalr_parser_state import ParserState
 
 # Same patterns and priorities as grammar/fsl.lark (DURATION.4 > DOTTED/DATE/TIME/PERCENT.3 > NUMBER.2).
 _MASTER = re.compile(
@@ -50,7 +54,7 @@ class FslScanner(Lexer):
 
     __future_interface__ = 2
 
-    def __init__(self, lexer_conf) -> None:
+    def __init__(self, lexer_conf: LexerConf) -> None:
         self.literals: dict[str, str] = {}  # keyword or punctuation text -> terminal name
         for term in lexer_conf.terminals:
             if term.pattern.type == "str":
@@ -58,9 +62,10 @@ class FslScanner(Lexer):
         # words of the grammar that LANGUAGE.md does not reserve: keywords only where expected
         self.soft = {w for w in self.literals if w.isidentifier() and w not in RESERVED}
 
-    def lex(self, lexer_state, parser_state):
+    def lex(self, lexer_state: LexerState, parser_state: ParserState[int] | None) -> Iterator[Token]:
         text_slice = lexer_state.text
-        text = getattr(text_slice, "text", text_slice)
+        # a TextSlice of the str since lark 1.2 (the str itself before); parsing is of str, never bytes
+        text = cast(str, getattr(text_slice, "text", text_slice))
         pos = getattr(text_slice, "start", 0)
         end = getattr(text_slice, "end", len(text))
         line, line_start = 1, 0
@@ -71,7 +76,7 @@ class FslScanner(Lexer):
             if m is None:
                 raise UnexpectedCharacters(text, pos, line, pos - line_start + 1,
                                            state=parser_state.position if parser_state else None)
-            kind = m.lastgroup
+            kind = cast(str, m.lastgroup)  # every alternative of _MASTER is a named group
             value = m.group()
             start_col = pos - line_start + 1
             if kind == "_WS":
@@ -88,7 +93,7 @@ class FslScanner(Lexer):
                 line_start = text.rindex("\n", 0, pos) + 1
             yield Token(kind, value, start, start_line, start_col, line, pos - line_start + 1, pos)
 
-    def _word(self, word: str, parser_state) -> str:
+    def _word(self, word: str, parser_state: ParserState[int] | None) -> str:
         keyword = self.literals.get(word)
         if keyword is None:
             return "NAME"

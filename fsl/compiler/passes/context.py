@@ -10,7 +10,7 @@ from ...syntax import nodes as n
 class PassContext:
     playbook: n.Playbook
     config: Config | None
-    out: dict = field(default_factory=dict)
+    out: dict[str, object] = field(default_factory=dict)  # the Plan model's fields, as JSON
 
     @property
     def lets(self) -> frozenset[str]:

@@ -1,9 +1,10 @@
 """enroll on, enroll when, reenroll."""
 from ...syntax import nodes as n
 from ..exprs import duration, lower, mentions
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     pb, lets = ctx.playbook, ctx.lets
     ctx.out["enroll_on"] = [
         {"event": e.event, "for_each_stakeholder": e.for_each_stakeholder,

@@ -1,8 +1,9 @@
 """description, owner, priority."""
 from ...syntax import nodes as n
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     pb = ctx.playbook
     ctx.out["playbook"] = pb.name
     d, o, p = pb.first(n.Description), pb.first(n.Owner), pb.first(n.Priority)

@@ -1,9 +1,10 @@
 """caps, stop and pause rules."""
 from ...syntax import nodes as n
 from ..exprs import duration, lower
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     pb, lets = ctx.playbook, ctx.lets
     ctx.out["caps"] = [
         {"channel": c.channel, "limit": c.limit, "per": duration(c.per),

@@ -1,6 +1,7 @@
 """Seal the plan with the hash of its meaning (hashing.py)."""
 from ..hashing import meaning_hash
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     ctx.out["hash"] = meaning_hash(ctx.out)

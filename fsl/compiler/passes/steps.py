@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from ...syntax import nodes as n
 from ..exprs import duration, literal_value, lower
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     ctx.out["steps"] = [_step(s, ctx.lets) for s in ctx.playbook.steps]
 
 
-def _step(s: n.Step, lets) -> dict:
-    timing: dict = {"kind": "next"}
+def _step(s: n.Step, lets: frozenset[str]) -> dict[str, object]:
+    timing: dict[str, object] = {"kind": "next"}
     t = s.timing
     if isinstance(t, n.After):
         timing = {"kind": "after", "after": duration(t.duration)}
@@ -25,7 +26,7 @@ def _step(s: n.Step, lets) -> dict:
             "sends": sorted(set(_channels(s.body))), "line": s.span.line}
 
 
-def _channels(body) -> list[str]:
+def _channels(body: tuple[n.Action, ...]) -> list[str]:
     out: list[str] = []
     for a in body:
         if isinstance(a, n.Send):
@@ -41,15 +42,15 @@ def _channels(body) -> list[str]:
     return out
 
 
-def _body(body, lets) -> list[dict]:
+def _body(body: tuple[n.Action, ...], lets: frozenset[str]) -> list[dict[str, object]]:
     return [_action(a, lets) for a in body]
 
 
-def _opt(e, lets):
+def _opt(e: n.Expr | None, lets: frozenset[str]) -> object:
     return lower(e, lets) if e is not None else None
 
 
-def _action(a, lets) -> dict:
+def _action(a: n.Action, lets: frozenset[str]) -> dict[str, object]:
     line = a.span.line
     if isinstance(a, n.Send):
         return {"kind": "send", "channel": a.channel, "template": a.template, "to": _opt(a.to, lets),

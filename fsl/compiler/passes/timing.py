@@ -2,9 +2,10 @@
 from fsl.timecalc import parse_days
 from ...syntax import nodes as n
 from ..exprs import lower
+from .context import PassContext
 
 
-def run(ctx) -> None:
+def run(ctx: PassContext) -> None:
     pb = ctx.playbook
     tz = pb.first(n.Timezone)
     if tz is None:
