@@ -75,7 +75,7 @@ class FieldType(BaseModel):
             extra = [str(k) for k in spec if k not in ("enum", "optional")]
             if extra or "enum" not in spec:
                 raise ValueError(
-                    f"a field type mapping is {{enum: [a, b, ...]}} with an optional `optional: true`"
+                    "a field type mapping is {enum: [a, b, ...]} with an optional `optional: true`"
                     + (f"; unexpected key {extra[0]!r}" if extra else "")
                 )
             optional = spec.get("optional", False)

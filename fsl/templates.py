@@ -469,7 +469,7 @@ def _render(template: Template, source: str, html: bool, values: dict[str, Any],
     try:
         context = new_context(env, compiled.name, compiled.blocks, values, True, _GLOBALS, None)
         return render_parts(compiled.root_render_func(context))
-    except Exception as exc:  # noqa: BLE001 - any failure of user code in the sandbox
+    except Exception:  # noqa: BLE001 - any failure of user code in the sandbox
         try:
             env.handle_exception()
         except Exception as rewritten:  # noqa: BLE001 - the same failure, its traceback in template lines

@@ -97,7 +97,7 @@ def _zone_or_none(key: str) -> ZoneInfo | None:
     # contact data may carry the same bad value for thousands of contacts.
     try:
         return ZoneInfo(key)
-    except Exception:  # ZoneInfoNotFoundError, ValueError on bad keys, ...
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError on bad keys, ...
         return None
 
 
@@ -196,7 +196,7 @@ def _canonical_code(code: str) -> tuple[str, str | None] | None:
     for sub in attempts:
         try:
             _holidays.country_holidays(country, subdiv=sub, years=2000)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the holidays package raises its own errors for unknown codes: try the next form
             continue
         return country, sub
     return None
@@ -209,7 +209,7 @@ def _year_holidays(country: str, subdiv: str | None, year: int) -> Mapping[date,
     try:
         cal = _holidays.country_holidays(country, subdiv=subdiv, years=year)
         return dict(cal.items())
-    except Exception:  # years outside the package's range, etc.
+    except Exception:  # noqa: BLE001 - years outside the package's range, etc.
         return {}
 
 
@@ -645,7 +645,7 @@ def _parse_cron(expr: str) -> _Cron:
         raise ValueError(f"invalid cron expression {expr!r}")
     try:
         expanded, nth = croniter.expand(expr)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - croniter raises assorted errors for bad expressions: one ValueError with the text
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
     dom_raw, dow_raw = fields[2].upper(), _DOW_NAMES.sub("", fields[4].upper())
     special = (
@@ -732,7 +732,7 @@ def _naive_next(cron: _Cron, naive: datetime) -> datetime:
         return _fast_next(cron, naive)
     try:
         return croniter(cron.expr, naive).get_next(datetime)
-    except Exception as exc:  # CroniterBadDateError: never fires
+    except Exception as exc:  # noqa: BLE001 - CroniterBadDateError: never fires
         raise ValueError(f"cron {cron.expr!r}: {exc}") from None
 
 

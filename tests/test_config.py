@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from fsl.config import (
     BUILTIN_EVENTS,
@@ -110,7 +111,7 @@ def test_caps_project():
 
 def test_config_is_frozen():
     config = load_ok(CONFORMANCE / "fsl.yaml")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.timezone = "UTC"  # type: ignore[misc]
 
 

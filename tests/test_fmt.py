@@ -325,10 +325,10 @@ def actions(draw, depth: int) -> list[tuple[int, str]]:
                                      "goto", "end", "if", "match"] if depth < 2 else
                                     ["send", "task", "set", "goto", "end"]))
         if kind == "send":
-            out.append((0, f'send email "t"' + draw(st.sampled_from(["", f" to {e()}"]))
+            out.append((0, 'send email "t"' + draw(st.sampled_from(["", f" to {e()}"]))
                         + draw(st.sampled_from(["", f" with a = {e()}", f" with a = {e()}, b={e()}"]))))
         elif kind == "task":
-            out.append((0, f'task call "Call {{{{ contact.first_name }}}}"'
+            out.append((0, 'task call "Call {{ contact.first_name }}"'
                         + draw(st.sampled_from(["", f" to {e()}"])) + draw(st.sampled_from(["", " due 2d"]))))
         elif kind == "notify":
             out.append((0, f'notify {e()} "heads up"'))

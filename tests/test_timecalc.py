@@ -544,7 +544,7 @@ def window_ranges(draw):
         start = draw(st.one_of(st.integers(0, 1439), st.sampled_from(NEAR_TRANSITION_MINUTES)))
         length = draw(st.one_of(st.integers(1, 1439), st.sampled_from([15, 30, 45, 60, 90])))
         end = draw(st.sampled_from([(start + length) % 1440, start + length]).filter(
-            lambda e: e <= 1440 and e != start
+            lambda e, start=start: e <= 1440 and e != start
         ))
         ranges.append(WindowRange(days, start, end))
     return tuple(ranges)

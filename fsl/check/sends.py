@@ -182,7 +182,7 @@ def _variable_problem(var: str, template: Template, given: set[str], schema: Sch
             return None, None
         guess = did_you_mean(field, template.links)
         return ("which the template's front matter `links` does not declare",
-                f"did you mean links.{guess}?" if guess else f"declare it under `links:` in the front matter")
+                f"did you mean links.{guess}?" if guess else "declare it under `links:` in the front matter")
     return "which is neither in the schema nor passed with `with`", None
 
 

@@ -31,7 +31,7 @@ def simulate_command(scenario: Path, fmt: str) -> None:
     sim = simulate(scn)
     if fmt == "json":
         click.echo(json.dumps(to_json(sim), indent=2))
-        for at, message, line in sim.warnings():
+        for _at, message, line in sim.warnings():
             click.echo(f"warning: {scenario}" + (f":{line}" if line else "") + f": {message}", err=True)
     else:
         click.echo(timeline(sim), nl=False)

@@ -84,7 +84,7 @@ class _Builder:
             g.node("rules", "\n".join(rules), "note")
             g.edge("enroll", "rules", "any time", dashed=True)
         prev_exits = ["enroll"]
-        for i, step in enumerate(p.steps):
+        for step in p.steps:
             sid = f"step_{step.name}"
             g.node(sid, f"{step.name}\n{timing_text(step)}", "box")
             for x in prev_exits:

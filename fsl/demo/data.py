@@ -148,7 +148,7 @@ def generate(seed: int, start: datetime, days: int) -> DemoData:
             if rng.random() < rate:
                 g.event(g.at(d, rng.choice([9, 10, 14, 16])), "login", contact=c.id)
         if i in (1, 6):
-            for k in range(rng.randint(3, 6)):
+            for _ in range(rng.randint(3, 6)):
                 g.event(g.at(rng.randint(-20, days - 1), 11), "ticket_opened", contact=c.id,
                         sentiment=rng.choice(["negative", "neutral", "negative"]))
     # -- customers who left: over price (win-back) and for other reasons

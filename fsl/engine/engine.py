@@ -203,7 +203,7 @@ class Engine:
                 continue
             try:
                 wake(self, en, t)
-            except Exception as exc:  # an error the enrollment cannot get past
+            except Exception as exc:  # noqa: BLE001 - an error the enrollment cannot get past
                 self.fail(en, t, exc)
 
     def resume(self, at: datetime) -> None:

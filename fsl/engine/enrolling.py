@@ -57,7 +57,7 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
     try:
         ctx = engine.ctx(en, at)
         en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
-    except Exception as exc:  # its data gives no due time: it fails alone, never sleeping forever
+    except Exception as exc:  # noqa: BLE001 - its data gives no due time: it fails alone, never sleeping forever
         engine.fail(en, at, exc)
         return en
     engine.schedule(en, en.due_at)

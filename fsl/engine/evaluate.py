@@ -283,7 +283,7 @@ def _eq(ctx, a, b) -> bool:
     a, b = _coerce(ctx, a, b)
     try:
         return a == b
-    except Exception:
+    except Exception:  # noqa: BLE001 - values that cannot be compared are not equal (user data)
         return False
 
 
@@ -313,7 +313,7 @@ def _in(ctx, a, b) -> bool:
             try:
                 if a == x:
                     return True
-            except Exception:
+            except Exception:  # noqa: BLE001 - a member that cannot be compared is not a match (user data)
                 pass
         return False
     try:

@@ -70,7 +70,7 @@ def from_project(config_path: str | None, store_url: str | None = None) -> Sourc
                           "report on a simulation with --scenario SCENARIO.yaml") from None
     try:
         db = fsl_store.open_store(url, create=False)
-    except Exception as exc:  # StoreError: bad URL, unreachable, no schema yet
+    except Exception as exc:  # noqa: BLE001 - StoreError: bad URL, unreachable, no schema yet
         raise SourceError(fsl_store.redact(str(exc), url)) from None
     return sql_source(db, config, f"store {fsl_store.safe_url(url)}")
 

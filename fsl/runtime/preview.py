@@ -108,12 +108,12 @@ def _sends(body: list, path: str = "") -> list[tuple[Send, str]]:
         if type(node) is Send:
             out.append((node, path or "the step"))
         elif type(node) is If:
-            for cond, sub, line in node.branches:
+            for _cond, sub, line in node.branches:
                 out += _sends(sub, f"if/elif at line {line}")
             if node.orelse:
                 out += _sends(node.orelse, f"else of the if at line {node.line}")
         elif type(node) is Match:
-            for values, sub, line in node.cases:
+            for _values, sub, line in node.cases:
                 out += _sends(sub, f"case at line {line}")
             if node.orelse:
                 out += _sends(node.orelse, f"else of the match at line {node.line}")

@@ -64,7 +64,7 @@ def _line(node: Any, key: Any = None, index: int | None = None) -> int | None:
         if index is not None:
             return node.lc.item(index)[0] + 1
         return node.lc.line + 1
-    except Exception:
+    except Exception:  # noqa: BLE001 - ruamel's line info is best effort: no line rather than a crash
         return None
 
 
@@ -81,14 +81,14 @@ class _Loader:
         try:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise self.fail(None, f"cannot read the scenario: {getattr(exc, 'strerror', None) or exc}")
+            raise self.fail(None, f"cannot read the scenario: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             data = YAML(typ="rt").load(text)
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            raise self.fail(mark.line + 1 if mark else None, f"malformed YAML: {exc.problem or exc}")
+            raise self.fail(mark.line + 1 if mark else None, f"malformed YAML: {exc.problem or exc}") from None
         except YAMLError as exc:
-            raise self.fail(None, f"malformed YAML: {exc}")
+            raise self.fail(None, f"malformed YAML: {exc}") from None
         if not isinstance(data, dict):
             raise self.fail(1, "a scenario is a mapping with playbook, start, until, contacts, events")
         return data

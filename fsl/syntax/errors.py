@@ -115,7 +115,7 @@ def describe_unexpected(e: UnexpectedToken, text: str, file: str) -> Diagnostic:
     if ip is not None:
         try:  # the terminals the parser really accepts here (lark adds the newline always)
             expected = set(ip.accepts()) or expected
-        except Exception:  # pragma: no cover - accepts() replays the parser; never fatal
+        except Exception:  # noqa: BLE001 - pragma: no cover - accepts() replays the parser; never fatal
             pass
     span = _position(tok, text, file)
     if "DURATION" in expected and tok.type == "NUMBER":

@@ -65,7 +65,7 @@ def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diag
         return False, [], [_bad_character(e, text, file)]
     except UnexpectedToken as e:
         return False, [], [describe_unexpected(e, text, file)]
-    except UnexpectedEOF as e:  # pragma: no cover - lalr reports $END as UnexpectedToken
+    except UnexpectedEOF:  # pragma: no cover - lalr reports $END as UnexpectedToken
         return False, [], [Diagnostic.make("E101", "unexpected end of file", _end_span(text, file))]
     except IndentationError_ as e:
         return False, [], [Diagnostic.make("E102", e.message, Span.point(file, e.line, e.column),
