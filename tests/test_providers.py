@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -17,6 +18,9 @@ from cryptography.x509.oid import NameOID
 
 from fsl.signals.providers import ADAPTERS, BadSignature, EVENT_TYPES, mailgun, match, postmark, sendgrid, ses, sns
 from fsl.signals.providers.common import ProviderEvent
+from fsl.store.schema import actions
+
+from .test_pg_support import pg_url  # noqa: F401 - the fixture
 
 FIX = Path(__file__).parent / "fixtures" / "providers"
 NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)
@@ -203,6 +207,19 @@ def test_mailgun_signature_correct_wrong_tampered_stale():
         mailgun.verify({}, json.dumps(payload["event-data"]).encode(), settings, NOW)
     with pytest.raises(BadSignature, match="not configured"):
         mailgun.verify({}, mg_sign(payload), {}, NOW)
+
+
+def test_mailgun_subaccount_parent_signature():
+    """Events of a subaccount's domain also carry `parent-signature`, made with the primary account's key."""
+    payload = fixture("mailgun_delivered.json")
+    body = json.loads(mg_sign(payload, key="subaccount-key"))
+    stamp, token = body["signature"]["timestamp"], body["signature"]["token"]
+    body["signature"]["parent-signature"] = hmac.new(MG_KEY.encode(), (stamp + token).encode(),
+                                                     hashlib.sha256).hexdigest()
+    mailgun.verify({}, json.dumps(body).encode(), {"signing_key": MG_KEY}, NOW)
+    body["signature"]["parent-signature"] = "0" * 64
+    with pytest.raises(BadSignature, match="does not match"):
+        mailgun.verify({}, json.dumps(body).encode(), {"signing_key": MG_KEY}, NOW)
 
 
 def test_mailgun_bad_payloads_are_reported():
@@ -459,11 +476,12 @@ def test_every_adapter_is_registered():
 
 # ---------------------------------------------------------------- matching to the outbox
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
     from fsl.store import open_store
 
-    db = open_store(f"sqlite:///{tmp_path}/fsl.db")
+    url = f"sqlite:///{tmp_path}/fsl.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    db = open_store(url)
     rows = [  # key, message_id, provider_id (the server's final reply to DATA)
         ("1:opener:0:0", "<0a1b2c3d4e5f60718293a4b5c6d7e8f9.fsl@acme.example>", "250 Ok: queued as 4BXYZ7Qd2kz1"),
         ("2:opener:0:0", "<1a1b2c3d4e5f60718293a4b5c6d7e8f9.fsl@acme.example>",
@@ -475,10 +493,9 @@ def store(tmp_path):
     ]
     with db.write() as conn:
         for i, (key, mid, reply) in enumerate(rows):
-            conn.exec_driver_sql(
-                "INSERT INTO actions (key, enrollment, contact, playbook, step, kind, at, line, payload, status, "
-                "attempts, message_id, provider_id) VALUES (?, ?, 'c1', 'hello', 'opener', 'send', 0, 0, '{}', "
-                "'delivered', 1, ?, ?)", (key, i + 1, mid, reply))
+            conn.execute(sa.insert(actions).values(
+                key=key, enrollment=i + 1, contact="c1", playbook="hello", step="opener", kind="send", at=int(NOW.timestamp()),
+                line=0, payload="{}", status="delivered", attempts=1, message_id=mid, provider_id=reply))
     yield db
     db.dispose()
 

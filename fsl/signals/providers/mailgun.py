@@ -3,7 +3,8 @@
 Verification (documentation.mailgun.com/docs/mailgun/user-manual/webhooks/
 securing-webhooks): the body carries `signature: {timestamp, token,
 signature}`; `signature` is the hex HMAC-SHA256 of timestamp + token under the
-webhook signing key. A timestamp more than `max_age` seconds (default 300)
+webhook signing key (for a subaccount's domain, `parent-signature` under the
+primary account's key is accepted too). A timestamp more than `max_age` seconds (default 300)
 from now is refused.
 
 Payload (.../webhooks/webhook-payloads): one event per request,
@@ -34,7 +35,10 @@ def verify(headers: Mapping[str, str], body: bytes, settings: Mapping[str, Any],
     except BadItem as why:
         raise BadSignature(f"no signature: {why}") from None
     want = hmac.new(key.encode("utf-8"), (stamp + token).encode("utf-8"), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(want, given.strip().lower()):
+    # a subaccount's events also carry `parent-signature`, made with the primary account's key
+    parent = sig.get("parent-signature")
+    candidates = [given] + ([parent] if isinstance(parent, str) else [])
+    if not any(hmac.compare_digest(want, c.strip().lower()) for c in candidates):
         raise BadSignature("the signature does not match")
     check_fresh(stamp, now, settings)
 

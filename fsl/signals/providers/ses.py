@@ -46,14 +46,19 @@ def confirm_url_allowed(url: str) -> bool:
 def _bounce(record: Mapping[str, Any]) -> tuple[str, dict[str, Any], Mapping[str, Any], list[Any]]:
     bounce = obj(record.get("bounce"), "`bounce`")
     kind = bounce.get("bounceType")
-    reason = str(bounce.get("bounceSubType") or "")
-    # Permanent: the address is gone; Transient and Undetermined may pass
-    typ, fields = ("bounced", {"kind": "hard"}) if kind == "Permanent" else ("deferred", {})
     if kind not in ("Permanent", "Transient", "Undetermined"):
         raise BadItem("`bounce.bounceType` is not Permanent, Transient or Undetermined")
-    recipients = bounce.get("bouncedRecipients")
-    return typ, {**fields, "reason": f"{kind}/{reason}" if reason else str(kind)}, bounce, (
-        recipients if isinstance(recipients, list) and recipients else [None])
+    sub = bounce.get("bounceSubType")
+    reason = f"{kind}/{sub}" if isinstance(sub, str) and sub else str(kind)
+    # Permanent: the address is gone; Transient and Undetermined may yet pass
+    fields = {"kind": "hard", "reason": reason} if kind == "Permanent" else {"reason": reason}
+    return "bounced" if kind == "Permanent" else "deferred", fields, bounce, _recipients(bounce, "bouncedRecipients")
+
+
+def _recipients(detail: Mapping[str, Any], key: str) -> list[Any]:
+    """The recipients an SES record names (one event each), or [None]: the message as a whole."""
+    found = detail.get(key)
+    return found if isinstance(found, list) and found else [None]
 
 
 def _kind(record: Mapping[str, Any]) -> tuple[str, dict[str, Any], Mapping[str, Any], list[Any]]:
@@ -65,17 +70,14 @@ def _kind(record: Mapping[str, Any]) -> tuple[str, dict[str, Any], Mapping[str, 
         complaint = obj(record.get("complaint"), "`complaint`")
         if complaint.get("complaintFeedbackType") == "not-spam":
             raise Ignored("Complaint not-spam")
-        recipients = complaint.get("complainedRecipients")
-        return "complained", {}, complaint, recipients if isinstance(recipients, list) and recipients else [None]
+        return "complained", {}, complaint, _recipients(complaint, "complainedRecipients")
     if name == "Delivery":
         delivery = obj(record.get("delivery"), "`delivery`")
-        recipients = delivery.get("recipients")
-        return "delivered", {}, delivery, recipients if isinstance(recipients, list) and recipients else [None]
+        return "delivered", {}, delivery, _recipients(delivery, "recipients")
     if name == "DeliveryDelay":
         delay = obj(record.get("deliveryDelay"), "`deliveryDelay`")
-        recipients = delay.get("delayedRecipients")
-        return ("deferred", {"reason": str(delay.get("delayType") or "delay")}, delay,
-                recipients if isinstance(recipients, list) and recipients else [None])
+        return "deferred", {"reason": str(delay.get("delayType") or "delay")}, delay, _recipients(
+            delay, "delayedRecipients")
     if name == "Open":
         return "opened", {}, obj(record.get("open"), "`open`"), [None]
     if name == "Click":
