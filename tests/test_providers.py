@@ -526,3 +526,8 @@ def test_match_by_the_provider_id_inside_the_handover_reply(store, sns_key):
         assert match(conn, se) == "2:opener:0:0"  # `custom-message-ID` is not ours; SES's id is in the reply
         assert match(conn, event(handover=["Ok"])) is None  # too short to mean anything
         assert match(conn, event(handover=["50%_x"])) is None  # LIKE wildcards are literal
+
+
+def test_reports_of_bad_items_are_bounded():
+    parsed = sendgrid.parse(json.dumps([{"event": "x" * 5000, "sg_event_id": "a"}]).encode())
+    assert len(parsed.ignored[0][1]) == 200

@@ -50,6 +50,10 @@ class ProviderEvent:
     handover_ids: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # short strings for `fsl explain` (SIGNALS.md 5)
 
+    def __post_init__(self) -> None:
+        # evidence quotes the provider (a bounce's diagnostic): kept short
+        object.__setattr__(self, "evidence", tuple(clip(e) for e in self.evidence))
+
 
 @dataclass(frozen=True)
 class ItemError:
@@ -81,10 +85,15 @@ def parse_items(items: Iterable[Any], one: Callable[[Any], list[ProviderEvent]])
         try:
             events.extend(one(item))
         except Ignored as why:
-            ignored.append((i, str(why)))
+            ignored.append((i, clip(str(why))))
         except BadItem as why:
-            errors.append(ItemError(i, str(why)))
+            errors.append(ItemError(i, clip(str(why))))
     return Parsed(tuple(events), tuple(errors), tuple(ignored))
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """Provider text kept in reports and evidence, bounded: a payload cannot flood a report."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load_json(body: bytes) -> Any:
