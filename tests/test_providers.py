@@ -20,6 +20,8 @@ from fsl.signals.providers import ADAPTERS, BadSignature, EVENT_TYPES, mailgun, 
 from fsl.signals.providers.common import ProviderEvent
 from fsl.store.schema import actions
 
+from .smtp_sink import SmtpSink
+from .test_delivery_verdicts import PEOPLE, project, start, store_rows, tick
 from .test_pg_support import pg_url  # noqa: F401 - the fixture
 
 FIX = Path(__file__).parent / "fixtures" / "providers"
@@ -531,3 +533,33 @@ def test_match_by_the_provider_id_inside_the_handover_reply(store, sns_key):
 def test_reports_of_bad_items_are_bounded():
     parsed = sendgrid.parse(json.dumps([{"event": "x" * 5000, "sg_event_id": "a"}]).encode())
     assert len(parsed.ignored[0][1]) == 200
+
+
+def test_events_match_messages_the_runtime_really_sent(tmp_path):
+    """Through the real hand-over: an SMTP server on loopback answers DATA; the
+    reply kept with the message and the Message-ID the runtime set are what a
+    provider's event is matched by."""
+    from fsl.runtime.runtime import Runtime
+
+    with SmtpSink() as sink:
+        project(tmp_path, sink.port)
+        sink.answer(PEOPLE["c5"], "data", "250 Ok: queued as 4BXYZ7Qd2kz1")  # SendGrid's relay names its X-Message-Id
+        start(tmp_path)
+        tick(tmp_path, 0)
+    sent = {r["contact"]: r for r in store_rows(tmp_path, "actions") if r["kind"] == "send"}
+    assert sent["c5"]["provider_id"] == "250 Ok: queued as 4BXYZ7Qd2kz1"
+    received = sink.messages[0]
+    contact = next(c for c, addr in PEOPLE.items() if addr == received.rcpt_tos[0])
+    sg_item = dict(fixture("sendgrid_events.json")[2], sg_message_id="4BXYZ7Qd2kz1.filterdrecv-5645d9c87f-bz2tq-1-5F3A",
+                   **{"smtp-id": "<unrelated@sendgrid.example>"})
+    (by_reply,) = sendgrid.parse(json.dumps([sg_item]).encode()).events
+    mg = fixture("mailgun_delivered.json")
+    mg["event-data"]["message"]["headers"]["message-id"] = received.message["Message-ID"].strip("<>")
+    (by_message_id,) = mailgun.parse(json.dumps(mg).encode()).events
+    rt = Runtime.open(tmp_path / "fsl.yaml")
+    try:
+        with rt.db.read() as conn:
+            assert match(conn, by_reply) == sent["c5"]["key"]
+            assert match(conn, by_message_id) == sent[contact]["key"]
+    finally:
+        rt.close()
