@@ -563,3 +563,21 @@ def test_events_match_messages_the_runtime_really_sent(tmp_path):
             assert match(conn, by_message_id) == sent[contact]["key"]
     finally:
         rt.close()
+
+
+def test_a_retried_webhook_repeats_every_dedup_key_and_distinct_events_differ(sns_key):
+    """Same body twice (a provider's retry) → the same event ids; a different event → a different id."""
+    key, _ = sns_key
+    bodies = {
+        "sendgrid": [(FIX / "sendgrid_events.json").read_bytes()],
+        "mailgun": [(FIX / f"mailgun_{n}.json").read_bytes() for n in ("delivered", "failed_permanent",
+                                                                       "failed_temporary", "opened_bot")],
+        "postmark": [(FIX / f"postmark_{n}.json").read_bytes() for n in ("bounce", "softbounce", "delivery", "open",
+                                                                        "click", "spamcomplaint")],
+        "ses": [json.dumps(sns_envelope(key, fixture(f"ses_{n}.json"), message_id=f"m-{n}")).encode()
+                for n in ("bounce", "complaint", "delivery", "open_event", "click_event")],
+    }
+    for provider, group in bodies.items():
+        ids = [e.event_id for body in group for e in ADAPTERS[provider].parse(body).events]
+        again = [e.event_id for body in group for e in ADAPTERS[provider].parse(body).events]
+        assert ids == again and len(set(ids)) == len(ids), provider
