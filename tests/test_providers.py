@@ -68,7 +68,7 @@ def test_sendgrid_documented_events_map_to_fsl_events():
         "kCAi1KttyQdEKHhdC-nuEA==": ("clicked", {"url": "http://www.sendgrid.com/"}),
         "6g4ZI7SA-xmRDv57GoPIPw==": ("bounced", {"kind": "hard", "reason": "500 unknown recipient"}),
         "hGDX4vmMFLSBHWeFa5zgUg==": ("deferred", {"reason": "550 5.7.1 blocked by policy"}),
-        "zmzJhfJgAfUSOW80yEbPyw==": ("bounced", {"kind": "hard", "reason": "Bounced Address"}),
+        "zmzJhfJgAfUSOW80yEbPyw==": ("bounced", {"kind": "hard", "reason": "dropped: Bounced Address"}),
         "37nvH5QBz858KGVYCM4uOA==": ("complained", {}),
         "jWmZXTZbtHTV2-S47asrww==": ("unsubscribed", {}),
         "ahSCB7xYcXFb-hEaawsPRw==": ("unsubscribed", {}),
@@ -86,6 +86,20 @@ def test_sendgrid_machine_open_flag():
     item = dict(fixture("sendgrid_events.json")[3], sg_machine_open=True)
     (e,) = sendgrid.parse(json.dumps([item]).encode()).events
     assert e.type == "opened" and e.fields["machine"] is True and "sg_machine_open True" in e.evidence
+
+
+def test_sendgrid_dropped_reasons():
+    item = fixture("sendgrid_events.json")[7]
+    got = {}
+    for reason in ("Bounced Address", "Invalid", "Unsubscribed Address", "Spam Reporting Address",
+                   "Recipient List over Package Quota"):
+        (e,) = sendgrid.parse(json.dumps([dict(item, reason=reason)]).encode()).events
+        got[reason] = (e.type, dict(e.fields))
+    assert got == {
+        "Bounced Address": ("bounced", {"kind": "hard", "reason": "dropped: Bounced Address"}),
+        "Invalid": ("bounced", {"kind": "hard", "reason": "dropped: Invalid"}),
+        "Unsubscribed Address": ("unsubscribed", {}), "Spam Reporting Address": ("complained", {}),
+        "Recipient List over Package Quota": ("deferred", {"reason": "dropped: Recipient List over Package Quota"})}
 
 
 def test_sendgrid_signature_correct_wrong_tampered_stale(sg_key):

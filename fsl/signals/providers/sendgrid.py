@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .common import (BadItem, BadSignature, Ignored, check_fresh, ItemError, Parsed, ProviderEvent, angle_id, header, load_json,
-                     need, obj, opt, parse_items, utc_from_epoch)
+from .common import (BadItem, BadSignature, Ignored, ItemError, Parsed, ProviderEvent, angle_id, check_fresh, header,
+                     load_json, need, obj, opt, parse_items, utc_from_epoch)
 
 NAME = "sendgrid"
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -69,6 +69,18 @@ def handover_ids(sg_message_id: str) -> tuple[str, ...]:
     return (sg_message_id,) if head == sg_message_id else (sg_message_id, head)
 
 
+def _dropped(reason: str) -> tuple[str, dict[str, Any]]:
+    """SendGrid did not send the message; its `reason` says why (the event reference's list)."""
+    if reason in ("Bounced Address", "Invalid"):  # the address is known bad
+        return "bounced", {"kind": "hard", "reason": f"dropped: {reason}"}
+    if reason == "Unsubscribed Address":
+        return "unsubscribed", {}
+    if reason == "Spam Reporting Address":
+        return "complained", {}
+    # the account's or the message's problem (quota, content, SMTPAPI header): not the address's
+    return "deferred", {"reason": f"dropped: {reason or 'no reason given'}"}
+
+
 def _type_and_fields(item: Mapping[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     if name == "bounce":
         # `type` is "bounce" (the server refused the address for good) or "blocked"
@@ -78,8 +90,8 @@ def _type_and_fields(item: Mapping[str, Any], name: str) -> tuple[str, dict[str,
         if kind == "blocked":
             return "deferred", {"reason": reason or "blocked"}
         return "bounced", {"kind": "hard", "reason": reason}
-    if name == "dropped":  # SendGrid will not send to the address (bounced before, invalid, ...)
-        return "bounced", {"kind": "hard", "reason": str(item.get("reason") or "dropped")}
+    if name == "dropped":
+        return _dropped(str(item.get("reason") or ""))
     if name not in _SIMPLE:
         raise Ignored(name)
     fields: dict[str, Any] = {}
