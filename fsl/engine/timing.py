@@ -6,6 +6,7 @@ whole minute, since the runtime decides minute by minute.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from .evaluate import Dur, add
@@ -17,6 +18,10 @@ UTC = timezone.utc
 MINUTE = timedelta(minutes=1)
 
 
+@overload
+def iso(t: datetime) -> str: ...
+@overload
+def iso(t: datetime | None) -> str | None: ...
 def iso(t: datetime | None) -> str | None:
     """An instant as the runtime reports it: UTC, to the minute, with Z."""
     if t is None:
