@@ -505,6 +505,8 @@ def _window(ranges: Sequence | None) -> _Window:
     try:
         return _compile_window(key)
     except TypeError:  # unhashable, e.g. days given as a set or ranges as lists
+        if key is None:  # (None is hashable: never here)
+            raise
         return _compile_window(tuple(WindowRange(frozenset(d), s, e) for d, s, e in key))
 
 
