@@ -83,11 +83,11 @@ class _Settings(BaseModel):
 class RetrySettings(_Settings):
     """`retry:` of a channel (RUNTIME.md 5): backoff 30 s x4 up to 1 h, 5 attempts."""
 
-    max_attempts: int = Field(5, ge=1, le=1000)
+    max_attempts: int = Field(default=5, ge=1, le=1000)
     base: Seconds = 30.0
-    factor: float = Field(4.0, ge=1.0, le=100.0)
+    factor: float = Field(default=4.0, ge=1.0, le=100.0)
     cap: Seconds = 3600.0
-    jitter: float = Field(0.1, ge=0.0, le=1.0)
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
 class _ChannelSettings(_Settings):
@@ -106,11 +106,11 @@ class SmtpSettings(_ChannelSettings):
     """`adapter: smtp` (delivery/channels/smtp.py)."""
 
     host: Text = "localhost"
-    port: int | None = Field(None, ge=1, le=65535)  # none: 465 with ssl, else 25
+    port: int | None = Field(default=None, ge=1, le=65535)  # none: 465 with ssl, else 25
     from_: str | None = Field(alias="from")  # required; none only while its ${ENV} is unset
     reply_to: Text | None = None
     username: str | None = None
-    password: str | None = Field(None, repr=False)  # a secret: never in a repr
+    password: str | None = Field(default=None, repr=False)  # a secret: never in a repr
     starttls: Flag = False
     ssl: Flag = False
     tls_verify: Flag = True
@@ -145,7 +145,7 @@ class WebhookSettings(_ChannelSettings):
     """`adapter: webhook` (delivery/channels/webhook.py)."""
 
     url: str | None  # required; none only while its ${ENV} is unset
-    token: str | None = Field(None, repr=False)
+    token: str | None = Field(default=None, repr=False)
     headers: dict[str, str | None] = Field(default_factory=dict, repr=False)
     timeout: Seconds = 10.0
 
@@ -163,7 +163,7 @@ class StoredSettings(_ChannelSettings):
     """`adapter: task`, `notify` or `log`: nothing to connect to."""
 
 
-SETTINGS_MODELS: Mapping[str, type[_ChannelSettings]] = {
+SETTINGS_MODELS: Mapping[str, type[SmtpSettings] | type[WebhookSettings] | type[StoredSettings]] = {
     "smtp": SmtpSettings, "webhook": WebhookSettings, "task": StoredSettings, "notify": StoredSettings,
     "log": StoredSettings,
 }

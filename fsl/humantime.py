@@ -31,9 +31,10 @@ def local(t: datetime | str | None, zone: ZoneInfo) -> str:
         return "-"
     if isinstance(t, str):
         try:
-            t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(t.replace("Z", "+00:00"))
         except ValueError:
             return t
+        t = parsed
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
     return t.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence, overload
 from zoneinfo import ZoneInfo
 
 import holidays as _holidays
@@ -758,6 +758,10 @@ def next_cron(expr: str, after: datetime, zone: ZoneInfo) -> datetime:
     raise ValueError(f"cron {expr!r} found no firing after {after.isoformat()}")
 
 
+@overload
+def iso(t: datetime) -> str: ...
+@overload
+def iso(t: datetime | None) -> str | None: ...
 def iso(t: datetime | None) -> str | None:
     """An instant as fsl shows it (JSON output, journals, templates, reports):
     UTC to the second with Z, `2026-11-23T15:00:00Z`; a naive instant is UTC.

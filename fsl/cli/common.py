@@ -7,7 +7,7 @@ import json
 import sys
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 import click
 
@@ -23,7 +23,7 @@ TZ_OPTION = click.option("--tz", "tz", metavar="ZONE",
                               "explain: the contact's); JSON stays UTC")
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print to stderr and exit (2: bad usage or unreadable input)."""
     click.echo(message, err=True)
     sys.exit(code)

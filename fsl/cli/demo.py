@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from datetime import timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import FORMAT_OPTION, console, fail, parse_now, print_json
+
+if TYPE_CHECKING:  # rich.progress is imported only when a bar is shown
+    from rich.progress import Progress
 
 UTC = timezone.utc
 TIMELINE_COLUMNS = [("enrolled", "enrolled"), ("email", "email"), ("sms", "sms"), ("tasks", "tasks"),
@@ -52,21 +56,22 @@ class _days_progress:
 
         self.enabled = enabled and sys.stderr.isatty()
         self.days = days
-        self.bar = None
+        self.bar: Progress | None = None
 
     def __enter__(self):
         if not self.enabled:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                            TimeElapsedColumn(), console=console(err=True), transient=True)
-        self.bar.__enter__()
-        task = self.bar.add_task("", total=self.days)
+        bar = self.bar = Progress(TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console(err=True),
+                                  transient=True)
+        bar.__enter__()
+        task = bar.add_task("", total=self.days)
 
         def update(day: int, total: int, report: dict) -> None:
-            self.bar.update(task, completed=day,
-                            description=f"{report.get('steps', 0)} steps, {report.get('delivered', 0)} delivered")
+            bar.update(task, completed=day,
+                       description=f"{report.get('steps', 0)} steps, {report.get('delivered', 0)} delivered")
 
         return update
 

@@ -306,5 +306,7 @@ def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | 
     if fmt == "json":
         print_json({"task": task, "changed": changed})
     else:
-        click.echo(f"task {task_id} " + ("done" if changed else f"was already done ({task['done_at']})"))
+        # (re-read: None only if the task was deleted meanwhile)
+        done_at = task["done_at"] if task is not None else "unknown"
+        click.echo(f"task {task_id} " + ("done" if changed else f"was already done ({done_at})"))
     sys.exit(0)

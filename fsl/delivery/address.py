@@ -11,7 +11,8 @@ value with its line; delivery refuses it again, for values stored earlier.
 from __future__ import annotations
 
 import re
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
+from typing import cast
 
 _HEADERS = HeaderRegistry()
 # The common case, `name@host.example` in dot-atom form, which the header
@@ -37,7 +38,9 @@ def one_address(value: object) -> str:
         raise BadAddress("an address cannot contain a line break")
     try:
         header = _HEADERS("To", text)
-        addresses, defects, groups = header.addresses, header.defects, header.groups
+        # typeshed says BaseHeader; the registry's class for "To" is an AddressHeader as well
+        to = cast(AddressHeader, header)
+        addresses, defects, groups = to.addresses, header.defects, to.groups
     except Exception:  # noqa: BLE001 - the parser raises odd errors (IndexError) on some input
         raise BadAddress(f"{_show(text)} is not an email address") from None
     if len(addresses) > 1:

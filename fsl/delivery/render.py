@@ -94,6 +94,7 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     channel = config.channels.get(record.channel or "")
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}")
+    to: str | None
     if channel.adapter == "smtp":
         to = _email_recipient(record, contact, channel.settings.recipient_field)
     else:

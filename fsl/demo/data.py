@@ -19,6 +19,7 @@ The same seed gives the same people, deals and events.
 from __future__ import annotations
 
 import random
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -81,7 +82,7 @@ class _Gen:
         owner, owner_name, manager = self.rng.choice(OWNERS)
         seniority = extra.pop("seniority", None) or self.rng.choice(["c_suite", "vp", "manager", "manager", "ic"])
         domain = company[0].lower().replace("'", "").replace(" ", "") + ".example"
-        fields = {
+        fields: dict[str, Any] = {
             "id": f"c{self.n:03d}", "email": f"{first.lower()}.{last.lower()}@{domain}",
             "phone": f"+1555{self.rng.randrange(1000000, 9999999)}", "timezone": self.rng.choice(ZONES),
             "owner": owner, "owner_name": owner_name, "owner_manager": manager,

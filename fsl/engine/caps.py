@@ -70,14 +70,17 @@ def rolling_ok_at(caps: list[Cap], seg: Segment, en: Enrollment, t: datetime, st
             # even if every counted send were inside the window the step fits:
             # no calendar arithmetic needed (same answer, `excess` <= 0)
             continue
-        lower = add(t, cap.per, zone, holidays, -1)
+        per = cap.per
+        if per is None:  # a total cap: never among the rolling ones (program.py)
+            continue
+        lower = add(t, per, zone, holidays, -1)
         first = bisect.bisect_right(times, lower)
         inside = bisect.bisect_right(times, t) - first
         excess = inside + k - cap.limit
         if excess <= 0:
             continue
         # the `excess` oldest counted sends must leave the window
-        leaves = add(times[first + excess - 1], cap.per, zone, holidays)
+        leaves = add(times[first + excess - 1], per, zone, holidays)
         if leaves <= t:  # calendar arithmetic at a DST edge: one more minute
             leaves = t.replace(second=0, microsecond=0) + _MINUTE
         if leaves > best:

@@ -104,21 +104,23 @@ class Engine:
     # ------------------------------------------------------------------ data
     def add_contact(self, contact: Contact) -> None:
         self.store.put_contact(contact)
-        if self.started:
+        if self.started and self.now is not None:  # (starting sets now)
             schedule_candidate(self, contact.id, None, self.now)
 
     def add_contacts(self, batch: list[Contact]) -> None:
         """add_contact for many: one write for the batch (an import's chunk)."""
         self.store.put_contacts(batch)
-        if self.started:
+        now = self.now
+        if self.started and now is not None:  # (starting sets now)
             for contact in batch:
-                schedule_candidate(self, contact.id, None, self.now)
+                schedule_candidate(self, contact.id, None, now)
 
     def add_deal(self, deal: Deal) -> None:
         self.store.put_deal(deal)
-        if self.started:
+        now = self.now
+        if self.started and now is not None:  # (starting sets now)
             for cid in deal.stakeholders:
-                schedule_candidate(self, cid, deal.id, self.now)
+                schedule_candidate(self, cid, deal.id, now)
 
     def ingest(self, event: Event) -> None:
         """Queue an event; it is applied when the clock reaches its minute.
@@ -163,7 +165,11 @@ class Engine:
 
     def tick(self, now: datetime | None = None) -> None:
         """One production pass: everything due at or before now."""
-        self.run_until(now if now is not None else self.clock())
+        if now is None:
+            if self.clock is None:
+                raise ValueError("Engine.tick: no instant given and the engine has no clock")
+            now = self.clock()
+        self.run_until(now)
 
     def process(self, t: datetime) -> None:
         self.begin_instant(t)

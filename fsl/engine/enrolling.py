@@ -92,7 +92,8 @@ def enroll_on(engine: EngineHost, e: Event) -> None:
                                 "but the event names no known deal", contact=e.contact,
                                 playbook=prog.name, line=rule.line)
                     continue
-                pairs = [(store.get_contact(cid), deal) for cid in sorted(deal.stakeholders)]
+                pairs: list[tuple[Contact | None, Deal | None]] = [
+                    (store.get_contact(cid), deal) for cid in sorted(deal.stakeholders)]
                 reason += f" for each stakeholder of {deal.id}"
             else:
                 contact = store.get_contact(e.contact) if e.contact is not None else None
@@ -123,8 +124,12 @@ def _scheduled(prog: Program) -> bool:
     return ew is not None and (ew.check_cron is not None or ew.check_every is not None)
 
 
+# The helpers below serve programs with an `enroll when` (their callers skip the
+# others): the `is not None` tests only say so to the type checker.
+
 def _candidates(engine: EngineHost, prog: Program, contact_id: str) -> list[tuple[str, str | None]]:
-    if prog.enroll_when.uses_deal:
+    ew = prog.enroll_when
+    if ew is not None and ew.uses_deal:
         return [(contact_id, d) for d in engine.store.deals_of(contact_id)]
     return [(contact_id, None)]
 
@@ -165,7 +170,8 @@ def schedule_candidate(engine: EngineHost, contact_id: str, deal_id: str | None,
 
 
 def _first(engine: EngineHost, prog: Program, contact_id: str, deal_id: str | None, at: datetime) -> None:
-    cron = prog.enroll_when.check_cron
+    ew = prog.enroll_when
+    cron = ew.check_cron if ew is not None else None
     if cron:
         zone = _zone(engine, prog, contact_id, deal_id, at)
         if zone is None:
@@ -206,6 +212,8 @@ def _check_failed(engine: EngineHost, prog: Program, contact_id: str, t: datetim
     """A candidate whose `enroll when` raised: journaled; looked at again when
     its data changes, or (a segment time alone moves) a day later."""
     ew = prog.enroll_when
+    if ew is None:
+        return None
     again = None if not (ew.time_dependent or _scheduled(prog)) else t + timedelta(days=1)
     engine.warn(t, f"{prog.name}: enroll when of {contact_id} could not be evaluated ({error_text(exc)}); "
                    + ("looked at again when its data changes" if again is None else "looked at again in a day"),
@@ -216,6 +224,8 @@ def _check_failed(engine: EngineHost, prog: Program, contact_id: str, t: datetim
 def _check(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | None, t: datetime) -> datetime | None:
     """Look at one candidate; return when to look next (None: on data change)."""
     ew = prog.enroll_when
+    if ew is None:
+        return None
     ctx = engine.candidate_ctx(prog, contact, deal, t)
     eligible = _eligible_from(engine, prog, contact, deal, t)
     if eligible == t and truthy(ew.cond(ctx)):
@@ -246,13 +256,14 @@ def recheck(engine: EngineHost, contact_id: str) -> None:
 def after_end(engine: EngineHost, en: Enrollment) -> None:
     """An enrollment ended: every-minute checks resume when it may re-enter."""
     prog = engine.by_hash.get(en.plan_hash)
-    if prog is None or prog.enroll_when is None or _scheduled(prog) or prog.reenroll_after is None:
+    ended = en.ended_at  # set by Engine.end before it calls this
+    if prog is None or prog.enroll_when is None or _scheduled(prog) or prog.reenroll_after is None or ended is None:
         return
     contact = engine.store.get_contact(en.contact)
     if contact is None:
         return
     deal = engine.store.get_deal(en.deal) if en.deal else None
-    zone = engine.candidate_ctx(prog, contact, deal, en.ended_at).zone
-    at = ceil_minute(add(en.ended_at, prog.reenroll_after, zone, prog.holidays))
+    zone = engine.candidate_ctx(prog, contact, deal, ended).zone
+    at = ceil_minute(add(ended, prog.reenroll_after, zone, prog.holidays))
     for c, d in _candidates(engine, prog, en.contact):
         _set(engine, prog, c, d, at)

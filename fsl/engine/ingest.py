@@ -121,7 +121,7 @@ def _across_deal(engine: EngineHost, e: Event) -> None:
         return
     store = engine.store
     contact = store.get_contact(e.contact) if e.contact is not None else None
-    deal_ids = [e.deal] if e.deal is not None else store.deals_of(e.contact)
+    deal_ids = [e.deal] if e.deal is not None else store.deals_of(e.contact) if e.contact is not None else []
     for prog in engine.ordered:
         rules = [r for r in prog.stop_on.get(e.type, ()) if r.across_deal]
         if not rules:

@@ -8,10 +8,10 @@ index of the idempotency key, depth-first through branches).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from fsl.compiler.plan import Plan
+from fsl.compiler.plan import DurationP, Plan
 
 from .evaluate import Ctx, Dur, Fn, compile_expr
 from ..timecalc import WindowRange, holiday_calendar, resolve_zone
@@ -223,7 +223,11 @@ class Program:
         return z
 
 
-def _dur(d) -> Dur | None:
+@overload
+def _dur(d: DurationP) -> Dur: ...
+@overload
+def _dur(d: DurationP | None) -> Dur | None: ...
+def _dur(d: DurationP | None) -> Dur | None:
     return None if d is None else Dur(d.amount, d.unit)
 
 
@@ -237,7 +241,8 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         t = s.timing
         steps.append(Step(i, s.name, t.kind, _dur(t.after), t.day, t.minute, t.cron,
                           _dur(t.every), t.max, body, s.line, {w.ordinal: w for w in _waits(body)}))
-    caps_total, caps_rolling = [], []
+    caps_total: list[Cap] = []
+    caps_rolling: list[Cap] = []
     for c in plan.caps:
         scope = "enrollment" if c.per is None else ("deal" if c.across_deal else "playbook")
         cap = Cap(c.channel, c.limit, _dur(c.per), c.across_deal, c.line, scope)

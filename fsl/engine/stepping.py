@@ -47,15 +47,16 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
         ok_at, cap, never = rolling_ok_at(rolling, seg, en, t, engine.store, ctx.zone, prog.holidays)
     else:
         ok_at, cap, never = t, None, False
-    if never:
+    # rolling_ok_at names the cap whenever it says never or defers
+    if never and cap is not None:
         engine.end(en, "cap_reached", t, f"step {step.name} sends more than {cap.describe()} allows",
                    cap.line, step.name)
         return
-    if ok_at > t:
+    if ok_at > t and cap is not None:
         _defer(engine, en, ok_at, f"cap: {cap.describe()}", cap.line, step.name, t)
         return
     for rule in prog.stop_when:
-        if truthy(rule.where(ctx)):
+        if rule.where is not None and truthy(rule.where(ctx)):  # (a stop rule always has its condition)
             engine.end(en, rule.outcome, t, f"stop when (line {rule.line})", rule.line, step.name)
             engine.cancel_outbox(en, f"stop when (line {rule.line})")
             return
@@ -123,7 +124,7 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
             (en.id, step.name, iteration, p.ordinal), t, en.id, en.contact, en.deal, en.playbook,
             step.name, p.kind, p.channel, p.template, p.offer, p.to, p.text, p.due, p.data, p.line))
         engine.note(t, "action", p.kind, en, line=p.line, step=step.name)
-        if p.kind == "set" and p.data["path"][0] == "contact":
+        if p.kind == "set" and p.data is not None and p.data["path"][0] == "contact":
             touched_contact = True
     while note is not None:
         engine.note(t, "branch", note[0], en, line=note[1], step=step.name)

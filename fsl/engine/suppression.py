@@ -77,6 +77,8 @@ def opted_out(engine: EngineHost, contact_id: str, at: datetime) -> Event | None
 def suppress_contact(engine: EngineHost, e: Event) -> None:
     """An opt-out: end the contact's enrollments in playbooks that send, and
     withdraw their unsent messages (before their own rules look at the event)."""
+    if e.contact is None:  # ingest calls it for events with a contact only
+        return
     reason = f"suppressed: {describe(e)}"
     for en in sorted(engine.store.contact_enrollments(e.contact), key=engine.order):
         if en.status == ENDED or not engine.program(en).sends:
@@ -120,6 +122,8 @@ def normalize(address: Any) -> str | None:
 
 def suppress_bounced_address(engine: EngineHost, e: Event) -> None:
     """A hard bounce: the address its message went to joins the suppression list."""
+    if e.contact is None:  # ingest calls it for events with a contact only
+        return
     store = engine.store
     contact = store.get_contact(e.contact)
     rec = store.message(e.contact, e.step, e.at) if e.step else None

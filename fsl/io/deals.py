@@ -81,10 +81,10 @@ def _split(rec: Record, schema: Schema) -> tuple[dict[str, Any], list[tuple[Any,
         stakes = rec.values.get("stakeholders")
         if stakes is not None and not isinstance(stakes, list):
             raise Bad(f"stakeholders must be a list such as {_EXAMPLE}")
-        values = {k: v for k, v in rec.values.items() if k != "stakeholders"}
+        values: dict[str, Any] = {k: v for k, v in rec.values.items() if k != "stakeholders"}
         return values, [(s, False) for s in stakes or []], "stakeholders" in rec.values
     deal_fields, stake_fields = schema.fields("deal"), schema.fields("stakeholder")
-    values: dict[str, Any] = {}
+    values = {}
     stake: dict[str, Any] = {}
     for name, cell in rec.values.items():
         if name in ("contact", "stakeholders"):

@@ -115,7 +115,7 @@ class GuardSettings:
             offer_max=offer_max,
             allowed_emails=tuple(e for e in (contact.get("email"), sender_email) if e),
             allowed_phones=tuple(p for p in (contact.get("phone"), sender_phone) if p),
-            links=dict(template.links),
+            links=tuple(template.links.items()),  # sorted by __post_init__
         )
 
 
@@ -251,9 +251,9 @@ def find_percentages(text: str) -> list[tuple[float, str]]:
             number = float(raw.replace(",", "."))
         found.append((number, match.group(0).strip()))
     for match in _WORD_PERCENT.finditer(text):
-        number = _words_to_number(match.group("num"))
-        if number is not None:
-            found.append((number, match.group(0).strip()))
+        spelled = _words_to_number(match.group("num"))
+        if spelled is not None:
+            found.append((spelled, match.group(0).strip()))
     for pattern, number in _WORD_DEALS:
         for match in pattern.finditer(text):
             found.append((number, match.group(0).strip()))
@@ -363,11 +363,11 @@ def find_links(text: str) -> tuple[list[str], list[tuple[int, int]]]:
         spans.append((match.start(), match.start() + len(url)))
     rest = _mask(text, [m.span() for m in _EMAIL.finditer(text)] + spans)
     for match in _BARE_DOMAIN.finditer(rest):
-        url = _domain_part(_strip_url(match.group(0)))
-        if url is None:
+        domain = _domain_part(_strip_url(match.group(0)))
+        if domain is None:
             continue
-        found.append(url)
-        spans.append((match.start(), match.start() + len(url)))
+        found.append(domain)
+        spans.append((match.start(), match.start() + len(domain)))
     return found, spans
 
 

@@ -95,10 +95,10 @@ def record_held(conn: Connection, action: dict, held: Held, at: int) -> dict:
     asks = ((old["asks"] if old is not None and old["cause"] == "model_unavailable" else 0) + 1
             if held.cause == "model_unavailable" else 0)
     retry_at = at + backoff(asks) if held.cause == "model_unavailable" and asks < MAX_AUTO_ASKS else None
-    keep_draft = old is not None and held.subject is None and held.body is None  # an outage keeps the last draft
+    draft = old if held.subject is None and held.body is None else None  # an outage keeps the last draft
     values = {"status": OPEN, "cause": held.cause, "reasons": json.dumps(list(held.reasons), ensure_ascii=False),
-              "subject": old["subject"] if keep_draft else held.subject,
-              "body": old["body"] if keep_draft else held.body,
+              "subject": draft["subject"] if draft is not None else held.subject,
+              "body": draft["body"] if draft is not None else held.body,
               "verdicts": json.dumps(held.verdicts, ensure_ascii=False, default=str),
               "asks": asks, "retry_at": retry_at, "updated_at": at,
               "decided_at": None, "decided_by": None, "note": None}

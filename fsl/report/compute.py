@@ -142,7 +142,7 @@ def engagement(touches: Iterable[Touch]) -> Engagement:
             links.setdefault(str(e.fields.get("link") or "none"), set()).add(t.enrollment)
         elif e.type == "replied":
             kinds.setdefault(str(e.fields.get("kind") or "none"), set()).add(t.enrollment)
-    out = Engagement(**{k: len(v) for k, v in seen.items() if k in Engagement.model_fields})
+    out = Engagement.model_validate({k: len(v) for k, v in seen.items() if k in Engagement.model_fields})
     out.clicked_by_link = {k: len(v) for k, v in sorted(links.items())}
     out.replied_by_kind = {k: len(v) for k, v in sorted(kinds.items())}
     return out
@@ -184,7 +184,8 @@ def outcomes_by_week(facts: Facts, names: list[str], period: Period) -> list[Out
     weeks: dict[str, dict[str, int]] = {}
     wanted = set(names)
     for en in facts.enrollments:
-        if en.playbook in wanted and facts.ended(en) and period.holds(en.ended_at):
+        # (an ended enrollment has its end: the test for None only says so to the type checker)
+        if en.playbook in wanted and facts.ended(en) and en.ended_at is not None and period.holds(en.ended_at):
             day = en.ended_at.date()
             week = (day - timedelta(days=day.weekday())).isoformat()
             row = weeks.setdefault(week, {})

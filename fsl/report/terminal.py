@@ -71,10 +71,12 @@ def _playbook(ps: PlaybookStats, width: int) -> Group:
                "(SMTP 250); delivered: the provider confirmed it; to 1st reply: median")
     base = ["step", "reached", "runs", "sent", "tasks"]
     eng = ["accepted", "delivered", "opened", "clicked", "replied", "bounced", "unsub."]
-    rows = [(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
+    # step, reached, runs, sent, tasks, the engagement cells, to 1st reply
+    Row = tuple[str | Text, str, str, str, str, list[str], str]
+    rows: list[Row] = [(s.name, str(s.reached), str(s.executed), by_key(s.sent), by_key(s.tasks),
              _engagement_cells(s.engagement, s.messaged), duration_hours(s.median_hours_to_first_reply))
             for s in ps.steps]
-    total = (Text("all steps", style="bold"), str(ps.enrolled), str(sum(s.executed for s in ps.steps)),
+    total: Row = (Text("all steps", style="bold"), str(ps.enrolled), str(sum(s.executed for s in ps.steps)),
              by_key(ps.sent), by_key(ps.tasks), _engagement_cells(ps.engagement, ps.messaged),
              duration_hours(ps.median_hours_to_first_reply))
     if width >= 130:

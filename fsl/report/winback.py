@@ -48,7 +48,9 @@ def winback_section(facts: Facts, cohort: dict[str, list[Enrollment]], plans: di
     if not names:
         return None
     ens = [en for n in names for en in cohort[n]]
-    won = {en.id: en.ended_at for en in ens if facts.ended(en) and en.outcome == WON_BACK}
+    # (an ended enrollment has its end: the last test only says so to the type checker)
+    won = {en.id: en.ended_at for en in ens
+           if facts.ended(en) and en.outcome == WON_BACK and en.ended_at is not None}
     revenue = _revenue(facts, names)
     seg = Segmenter(facts, plans, getattr(config, "timezone", None))
     wb = Winback(playbooks=names, enrolled=len(ens), won_back=len(won), rate=ratio(len(won), len(ens)),
@@ -88,8 +90,12 @@ def _segments(seg: Segmenter, names: list[str], ens: list[Enrollment], won, reve
         known = any(seg.program(n) is not None for n in names)
         return [], "no lets in the playbook" if known else "unavailable: no plan"
     values = {en.id: seg.values(en) for en in ens}
+
+    def value_of(let: str) -> Callable[[Enrollment], str]:
+        return lambda en: values[en.id][let]
+
     dims = [SegmentDimension(name=let, rows=_group([en for en in ens if let in values[en.id]],
-                                                   lambda en, let=let: values[en.id][let], won, revenue))
+                                                   value_of(let), won, revenue))
             for let in lets]
     return dims, "evaluated"
 
@@ -146,7 +152,8 @@ def _revenue(facts: Facts, names: list[str]) -> dict[int, float]:
         amount = e.fields.get(REVENUE_FIELD)
         if not isinstance(amount, (int, float)) or isinstance(amount, bool) or e.at > facts.as_of:
             continue
-        fits = [en for en in wins if en.contact == e.contact and en.started_at <= e.at <= en.ended_at + HORIZON]
+        fits = [en for en in wins if en.contact == e.contact and en.ended_at is not None
+                and en.started_at <= e.at <= en.ended_at + HORIZON]
         if fits:
             en = max(fits, key=lambda x: (x.started_at, x.id))
             out[en.id] = out.get(en.id, 0) + amount

@@ -175,7 +175,8 @@ def _step_shape(prog, index: int) -> Any:
 def _migrate(runtime: Runtime, engine, name: str, new_hash: str, at: datetime) -> tuple[int, list[dict]]:
     """Move the playbook's open enrollments on older plans to `new_hash` by step name."""
     new = engine.by_hash[new_hash]
-    moved, stuck, last = 0, [], 0
+    moved, last = 0, 0
+    stuck: list[dict] = []
     e = enrollments.c
     while True:
         with runtime.db.write() as conn:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from fsl.config import Config
+from fsl.engine.engine import Engine
 from fsl.store import Database
 from fsl.templates import TemplateStore
 
@@ -18,13 +19,15 @@ class RuntimeHost(Protocol):
     config: Config
     db: Database
     templates: TemplateStore
-    adapters: dict[str, Any] | None
+    adapters: dict[str, Any]  # channel overrides by name (Runtime: {} when none)
     store: Any
     batch_size: int
     delivery: str
     llm_placeholder: bool
 
     def close(self) -> None: ...
+
+    def engine(self) -> Engine: ...
 
 
 @dataclass

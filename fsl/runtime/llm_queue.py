@@ -203,7 +203,10 @@ class LLMOutbox:
 
     def _model(self) -> LLMClient:
         if self._client is None:
-            self._client = LLMClient(self.runtime.config.llm)
+            llm = self.runtime.config.llm
+            if llm is None:  # the outbox makes an LLMOutbox only when a model is configured
+                raise ValueError("no model configured (llm: in fsl.yaml)")
+            self._client = LLMClient(llm)
         return self._client
 
     def _run(self, coro: Any) -> Any:

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
@@ -71,6 +71,10 @@ from fsl.store.schema import actions, enrollments, events
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
 from .host import RuntimeHost, TickReport
 from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
+
+if TYPE_CHECKING:  # both are imported when first needed (a tick without them never loads them)
+    from .delivery_process import DeliveryProcess
+    from .llm_queue import LLMOutbox
 
 
 BATCH = 200
@@ -130,8 +134,8 @@ class Outbox:
         self.report = report
         self.token = token or owner_token()
         self.adapters = _Adapters(runtime)
-        self._llm = None  # fsl.runtime.llm_queue.LLMOutbox, made at the first `renderer: llm` send
-        self.helper = None  # delivery_process.DeliveryProcess, once this tick started one
+        self._llm: LLMOutbox | None = None  # fsl.runtime.llm_queue.LLMOutbox, made at the first `renderer: llm` send
+        self.helper: DeliveryProcess | None = None  # delivery_process.DeliveryProcess, once this tick started one
         self._tried = False  # a tick starts at most one
         self._inline = 0  # messages this tick handed over in-process
         self._claimed_for = self.token  # the token of the claims made since the last hand-over
@@ -224,7 +228,7 @@ class Outbox:
         START_AFTER (two range scans of partial indexes: an idle tick stays cheap)."""
         t, e, v = epoch(self.now), enrollments.c, events.c
         with self.runtime.db.read() as conn:
-            return sum(conn.execute(sa.select(sa.func.count()).select_from(q.limit(START_AFTER).subquery())).scalar()
+            return sum(conn.execute(sa.select(sa.func.count()).select_from(q.limit(START_AFTER).subquery())).scalar_one()
                        for q in (sa.select(e.id).where(e.wake_at <= t),
                                  sa.select(v.id).where(v.status == "pending", v.at <= t)))
 

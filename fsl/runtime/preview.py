@@ -60,6 +60,8 @@ def guards_for_action(rt: "Runtime", action_id: int, subject: str, body: str) ->
     with rt.db.read() as conn:
         action = conn.execute(sa.select(actions).where(actions.c.id == action_id)).mappings().one()
     rec, _, contact, _ = _load(rt, dict(action))
+    if not rec.template:  # as fsl.delivery.render says of such a send
+        raise RenderFailed("the send names no template")
     template = rt.templates.lookup(rec.template)
     return [v.to_dict() for v in check(SimpleNamespace(subject=subject, body=body),
                                        guard_settings(rt, rec, contact, template))]
@@ -181,6 +183,8 @@ def _render(rt: "Runtime", prog, rec: ActionRecord, contact, deal, vars: dict) -
     out: dict[str, Any] = {"channel": rec.channel, "template": rec.template, "line": rec.line,
                            "offer": jsonable(rec.offer), "to": None, "renderer": "template",
                            "subject": None, "body": None, "verdicts": [], "status": "ok"}
+    if not rec.template:  # as fsl.delivery.render says of such a send
+        return {**out, "status": "failed", "error": "the send names no template"}
     try:
         template = rt.templates.lookup(rec.template)
     except Exception as exc:  # noqa: BLE001 - shown, not raised: the other sends still preview

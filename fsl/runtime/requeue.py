@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,7 +45,8 @@ def requeue(db, wanted: list[str], all_failed: bool, now: datetime) -> Requeue:
         q = q.where(sa.or_(a.id.in_(ids), a.key.in_(keys)))
     else:
         q = q.where(a.status == "failed")
-    requeued, skipped = [], []
+    requeued: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     with db.write() as conn:
         rows = list(conn.execute(q.order_by(a.id)).mappings())
         due = epoch(now)

@@ -203,6 +203,8 @@ class Runtime:
     def _tick(self, engine: Engine, now: datetime, report: TickReport, stop: Callable[[], bool],
               progress: Callable[[str, int], None] | None, outbox: Any, started: float) -> None:
         clock = engine.now
+        if clock is None:  # _started resumed the engine at the store's clock
+            raise RuntimeError("tick: the engine has no clock")
         previous: tuple | None = None
         held_by_others = False
         try:
@@ -379,7 +381,10 @@ class Runtime:
 
     def _log_start(self, now: datetime) -> int:
         with self.db.sharing(), self.db.write() as conn:
-            return conn.execute(ticks.insert().values(started_at=int(time.time()), now=epoch(now))).inserted_primary_key[0]
+            key = conn.execute(ticks.insert().values(started_at=int(time.time()), now=epoch(now))).inserted_primary_key
+            if key is None:  # an INSERT of one row always has its key
+                raise StoreError("the tick log returned no row id")
+            return key[0]
 
     def _log_end(self, tick_id: int, report: TickReport) -> None:
         data = report.to_json()

@@ -169,4 +169,5 @@ def count(report: TickReport, done: list[Settled]) -> None:
             report.retried += 1
         else:
             report.failed += 1
-            report.failures.append(s.failure)
+            if s.failure is not None:  # every failed one has it (outbox.py)
+                report.failures.append(s.failure)

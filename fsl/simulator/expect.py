@@ -151,7 +151,7 @@ def _where(scenario: Any, failure: dict) -> str:
 
 def run_tests(paths: list[Path], fmt: str = "text") -> int:
     files, problems = find_scenarios(paths)
-    results = []
+    results: list[dict[str, Any]] = []
     bad = bool(problems)
     for p in problems:
         click.echo(f"fsl test: {p}", err=True)

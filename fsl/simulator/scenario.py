@@ -270,7 +270,7 @@ def _event_fields(ld: _Loader, node: dict, etype: str, contact, line: int | None
             raise ld.fail(line, "an update event needs `set: {field: value, ...}`")
         entity = "contact" if contact is not None else "deal"
         return {"set": {str(k): ld.typed(entity, str(k), v, _line(changes, k)) for k, v in changes.items()}}
-    declared = ld.config.event_fields(etype) if ld.config is not None else {}
+    declared: dict[str, Any] | None = ld.config.event_fields(etype) if ld.config is not None else {}
     if declared is None:
         known = ", ".join(sorted(ld.config.all_events())) if ld.config is not None else ""
         raise ld.fail(_line(node, "type") or line, f"unknown event type {etype}" +

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fsl.engine.engine import Engine
 from fsl.engine.memstore import MemoryStore
@@ -60,7 +61,7 @@ def simulate(scn: Scenario) -> Simulation:
 
 
 def action_json(a: ActionRecord) -> dict:
-    out = {"at": iso(a.at), "contact": a.contact, "playbook": a.playbook, "step": a.step, "kind": a.kind,
+    out: dict[str, Any] = {"at": iso(a.at), "contact": a.contact, "playbook": a.playbook, "step": a.step, "kind": a.kind,
            "channel": a.channel if a.kind != "notify" else None,
            "template": a.template if a.kind == "send" else None}
     if a.kind == "send" and a.offer is not None:
@@ -76,7 +77,7 @@ def action_json(a: ActionRecord) -> dict:
 
 
 def outcome_json(en: Enrollment) -> dict:
-    out = {"contact": en.contact, "playbook": en.playbook}
+    out: dict[str, Any] = {"contact": en.contact, "playbook": en.playbook}
     if en.status == ENDED:
         out.update(outcome=en.outcome, reason=en.reason, at=iso(en.ended_at))
     else:

@@ -32,7 +32,8 @@ def _describe(a: ActionRecord) -> str:
         return f'task {a.channel} "{a.text}"' + (f" to {a.to}" if a.to else "") + f" due {iso(a.due)}"
     if a.kind == "notify":
         return f'notify {a.to} "{a.text}"'
-    return f"set {'.'.join(a.data['path'])} = {a.data['value']!r}"
+    data = a.data or {}  # a set always holds its path and value
+    return f"set {'.'.join(data['path'])} = {data['value']!r}"
 
 
 class _Zones:
@@ -55,7 +56,7 @@ class _Zones:
             runs = {en.playbook for en in eng.store.enrollments() if en.contact == contact_id}
             playbook = next((p.name for p in eng.ordered if p.name in runs), None)
         prog = eng.programs.get(playbook) if playbook else None
-        if contact is not None and prog is not None:
+        if contact is not None and prog is not None and eng.now is not None:  # (a run has a clock)
             return eng.candidate_ctx(prog, contact, None, eng.now).zone
         project = getattr(eng.config, "timezone", None)
         value = contact.fields.get("timezone") if contact is not None else None

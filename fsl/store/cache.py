@@ -26,7 +26,8 @@ class SqlRenderCache:
         with self.db.write() as conn:
             conn.execute(insert_ignore(self.db, render_cache).values(key=key, value=value,
                                                                       created_at=int(time.time())))
-            return conn.execute(sa.select(render_cache.c.value).where(render_cache.c.key == key)).scalar()
+            # the row exists now: this writer's or the first one's
+            return conn.execute(sa.select(render_cache.c.value).where(render_cache.c.key == key)).scalar_one()
 
     def put_many(self, values: dict[str, str]) -> dict[str, str]:
         """`put` for many keys in one transaction: key -> the value stored (the first writer's)."""

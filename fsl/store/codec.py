@@ -47,7 +47,7 @@ import json
 import math
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -56,6 +56,14 @@ from fsl.engine.evaluate import Dur
 UTC = timezone.utc
 
 
+# The overloads tell mypy that only a missing instant comes back missing: most
+# columns are NOT NULL, and their values need no check for None.
+@overload
+def epoch(t: datetime) -> int: ...
+@overload
+def epoch(t: None) -> None: ...
+@overload
+def epoch(t: datetime | None) -> int | None: ...
 def epoch(t: datetime | None) -> int | None:
     """An instant as whole seconds since the epoch (a naive instant is UTC)."""
     if t is None:
@@ -66,6 +74,12 @@ def epoch(t: datetime | None) -> int | None:
     return math.floor(t.timestamp())
 
 
+@overload
+def instant(s: int) -> datetime: ...
+@overload
+def instant(s: None) -> None: ...
+@overload
+def instant(s: int | None) -> datetime | None: ...
 def instant(s: int | None) -> datetime | None:
     """Seconds since the epoch -> an aware UTC datetime."""
     if s is None:

@@ -33,7 +33,7 @@ import re
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -42,6 +42,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from fsl.redaction import Redactor
+
+if TYPE_CHECKING:  # the dialects are imported where a statement needs one
+    from sqlalchemy.dialects import postgresql, sqlite
 
 BUSY_TIMEOUT_MS = 60_000
 _PG_WRITE_LOCK = 0x46534C  # "FSL": the advisory lock of writers on PostgreSQL
@@ -214,22 +217,25 @@ def _sqlite(parsed: sa.engine.URL, echo: bool) -> Engine:
 def insert_ignore(db: Database, table: sa.Table) -> sa.Insert:
     """INSERT that skips rows whose unique key exists (an idempotency guard)."""
     if db.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return insert(table).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing()
     if db.dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
     return table.insert()
 
 
 def upsert(db: Database, table: sa.Table, keys: list[str], columns: list[str]) -> sa.Insert:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET columns = excluded.columns."""
+    # Both dialects' Insert have on_conflict_do_update and excluded, with the same arguments.
+    stmt: postgresql.Insert | sqlite.Insert
     if db.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        stmt = pg_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        stmt = sqlite_insert(table)
     return stmt.on_conflict_do_update(index_elements=keys,
                                       set_={c: getattr(stmt.excluded, c) for c in columns})

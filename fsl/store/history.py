@@ -75,6 +75,11 @@ class SendHistory:
         self._new: list[ActionRecord] = []
         self._new_msgs: dict[tuple[str, str], list[ActionRecord]] = {}
 
+    def _c(self) -> Connection:
+        if self.conn is None:  # the store sets it for its transaction or snapshot (sqlstore.py)
+            raise RuntimeError("SendHistory: read inside store.transaction() or store.snapshot()")
+        return self.conn
+
     # ----------------------------------------------------------- reading
     def times(self, scope: Scope) -> Sequence[datetime]:
         got = self._sends.get(scope)
@@ -88,6 +93,7 @@ class SendHistory:
 
     def prefetch(self, sources: Iterable[tuple[str, object]]) -> None:
         """Load the sources not loaded yet, one query per kind of source."""
+        conn = self._c()
         todo: dict[str, list] = {"c": [], "d": [], "e": []}
         for src in sources:
             if src not in self._loaded:
@@ -100,10 +106,10 @@ class SendHistory:
             fresh = {(kind, k) for k in keys}
             touched: set[Scope] = set()
             for i in range(0, len(keys), 500):
-                q = sa.select(*_COLS).where(one_of(self.conn, column, keys[i:i + 500]), actions.c.kind.in_(_COUNTED))
+                q = sa.select(*_COLS).where(one_of(conn, column, keys[i:i + 500]), actions.c.kind.in_(_COUNTED))
                 if windowed and self.horizon is not None:
                     q = q.where(actions.c.at > epoch(self.horizon))
-                for row in self.conn.execute(q):
+                for row in conn.execute(q):
                     self._add(_Light(row), fresh, touched)
             for rec in self._new:
                 self._add(rec, fresh, touched)
@@ -119,7 +125,7 @@ class SendHistory:
 
     def message(self, contact_id: str, step: str, before: datetime) -> ActionRecord | None:
         """The latest send to the contact by a step of that name at or before `before`."""
-        row = self.conn.execute(
+        row = self._c().execute(
             sa.select(actions).where(actions.c.contact == contact_id, actions.c.step == step,
                                      actions.c.kind == "send", actions.c.at <= epoch(before))
             .order_by(actions.c.at.desc(), actions.c.id.desc()).limit(1)).mappings().first()

@@ -15,6 +15,11 @@ from fsl.engine.model import ActionRecord, Contact, Deal, Enrollment, Event, Jou
 from .codec import dumps, epoch, from_iso, instant, loads, stored_iso
 
 
+# A row as read: a dict, or SQLAlchemy's RowMapping, whose keys are names or
+# columns (Mapping is invariant in its key, so Mapping[str, Any] refuses it).
+Row = Mapping[Any, Any]
+
+
 @dataclass(slots=True)
 class StoredEvent(Event):
     """An event read from the events table: `row_id` is its row (and arrival order)."""
@@ -54,7 +59,7 @@ def enrollment_row(en: Enrollment, wake_at: datetime | None, rank: int) -> dict[
             "started_at": epoch(en.started_at), **dict(zip(CHANGING, enrollment_changes(en, wake_at, rank)))}
 
 
-def enrollment_from(row: Mapping[str, Any]) -> Enrollment:
+def enrollment_from(row: Row) -> Enrollment:
     s = loads(row["state"]) or {}
     resume = s.get("resume")
     return Enrollment(
@@ -72,13 +77,13 @@ def enrollment_from(row: Mapping[str, Any]) -> Enrollment:
 
 # ------------------------------------------------------------- contacts, deals
 
-def contact_from(row: Mapping[str, Any]) -> Contact:
+def contact_from(row: Row) -> Contact:
     fields = loads(row["fields"]) or {}
     fields["id"] = row["id"]
     return Contact(row["id"], fields, int(row["version"] or 0))
 
 
-def deal_from(row: Mapping[str, Any], stakes: list[Mapping[str, Any]]) -> Deal:
+def deal_from(row: Row, stakes: list[Row]) -> Deal:
     fields = loads(row["fields"]) or {}
     fields["id"] = row["id"]
     return Deal(row["id"], fields, {s["contact"]: loads(s["fields"]) or {} for s in stakes})
@@ -92,7 +97,7 @@ def event_row(e: Event, status: str, flag: str | None, received_at: int | None) 
             "received_at": received_at}
 
 
-def event_from(row: Mapping[str, Any]) -> StoredEvent:
+def event_from(row: Row) -> StoredEvent:
     return StoredEvent(at=instant(row["at"]), type=row["type"], contact=row["contact"], deal=row["deal"],
                        step=row["step"], fields=loads(row["fields"]) or {}, seq=int(row["id"]),
                        enrollment=row["enrollment"], row_id=int(row["id"]))
@@ -147,7 +152,7 @@ def is_deliverable(rec: ActionRecord) -> bool:
     return rec.kind in _DELIVERABLE
 
 
-def action_from(row: Mapping[str, Any]) -> tuple[ActionRecord, dict[str, Any]]:
+def action_from(row: Row) -> tuple[ActionRecord, dict[str, Any]]:
     """The record and the enrollment's `vars` as they were when it was decided."""
     p = loads(row["payload"]) or {}
     rec = ActionRecord(
@@ -165,7 +170,7 @@ def journal_row(j: JournalEntry) -> dict[str, Any]:
             "at": epoch(j.at), "kind": j.kind, "reason": j.reason, "line": j.line or 0}
 
 
-def journal_from(row: Mapping[str, Any]) -> JournalEntry:
+def journal_from(row: Row) -> JournalEntry:
     return JournalEntry(at=instant(row["at"]), kind=row["kind"], reason=row["reason"],
                         enrollment=row["enrollment"], contact=row["contact"], playbook=row["playbook"],
                         step=row["step"], line=int(row["line"] or 0))

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -87,11 +87,11 @@ def _parsed(dialect: str) -> Any:
 def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = True) -> PassOver | None:
     """The pass-over of a playbook's checks due at t, or None to leave them all to the engine.
     lateral=False: its clauses read `contacts` alone (no parsed-fields join needed)."""
-    ew = prog.enroll_when
-    if ew is None:
+    ew, planned = prog.enroll_when, prog.plan.enroll_when  # the compiled form has one when the plan has one
+    if ew is None or planned is None:
         return None
     parsed = _parsed(dialect) if lateral else None
-    clause, moves = prefilter_moves(prog.plan.enroll_when.cond, dialect, epoch(t), prog.plan.lets,
+    clause, moves = prefilter_moves(planned.cond, dialect, epoch(t), prog.plan.lets,
                                     parsed.c.doc if parsed is not None else None)
     if clause is None:
         return None
@@ -105,7 +105,8 @@ def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = Tru
             midnight = datetime.combine(t.date() + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
             return PassOver(prog.name, unmatched, False, None, lambda _: midnight, parsed)
         return PassOver(prog.name, unmatched, False, None, lambda _: t + MINUTE, parsed)
-    zone_dependent = ew.check_cron is not None or ew.check_every.unit not in _FIXED_UNITS
+    every = ew.check_every
+    zone_dependent = ew.check_cron is not None or (every is not None and every.unit not in _FIXED_UNITS)
     zone_field = None
     if zone_dependent:
         source = _zone_source(prog)
@@ -119,12 +120,13 @@ def plan_pass_over(prog: Program, dialect: str, t: datetime, lateral: bool = Tru
     if ew.check_cron is not None:
         cron = ew.check_cron
         return PassOver(prog.name, unmatched, False, zone_field, lambda raw: next_cron(cron, t, zone(raw)), parsed)
-    every = ew.check_every
+    if every is None:  # neither a cron nor an interval: returned above
+        return None
     return PassOver(prog.name, unmatched, False, zone_field,
                     lambda raw: ceil_minute(add(t, every, zone(raw), prog.holidays)), parsed)
 
 
-def _zone_source(prog: Program) -> str | None | bool:
+def _zone_source(prog: Program) -> str | None | Literal[False]:
     """The contact field the zone is read from; None when there is no
     expression (one zone for all); False when it is any other expression."""
     tree = prog.plan.timezone.expr
@@ -174,10 +176,11 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
     # The outer terms repeat the subquery's so that the statement walks the due index, not the table.
     own = (checks.c.playbook == plan.playbook, checks.c.at <= now)
     keys = sa.tuple_(checks.c.playbook, checks.c.contact, checks.c.deal).in_(due(k.c.playbook, k.c.contact, k.c.deal))
-    if plan.drop:
+    next_at = plan.next_at
+    if plan.drop or next_at is None:  # one that drops has no next time, and only that one (plan_pass_over)
         return conn.execute(checks.delete().where(*own, keys)).rowcount or 0
     if zone is None:
-        at = epoch(plan.next_at(None))
+        at = epoch(next_at(None))
         return conn.execute(checks.update().where(*own, keys).values(at=at)).rowcount or 0
     # The zones of the rows this call can move (at most `limit`: never a scan of all due rows).
     sample = due(zone.label("zone"), lock=False).subquery()
@@ -186,7 +189,7 @@ def _apply(conn: Connection, plan: PassOver, now: int, j: _Json, skip_locked: bo
         return 0
     by_time: dict[int, list[Any]] = {}
     for raw in values:
-        by_time.setdefault(epoch(plan.next_at(raw)), []).append(raw)
+        by_time.setdefault(epoch(next_at(raw)), []).append(raw)
     # One pass over the due rows (UPDATE ... FROM the due rows with their contact's zone):
     # each row's next time by that zone.  Only zones seen above are taken (one that
     # appeared since, from another writer, waits for the next call).
@@ -289,7 +292,7 @@ def _first_chunk(conn: Connection, prog: Program, dialect: str, over: Callable, 
 
 def _insert(dialect: str):
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(checks)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(checks)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(checks)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -86,8 +86,9 @@ def _superset(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
         parts = [p for p in (_superset(a, j, now) for a in tree["args"]) if p is not None]
         return sa.and_(*parts) if parts else None
     if isinstance(tree, dict) and tree.get("op") == "or":
-        parts = [_superset(a, j, now) for a in tree["args"]]
-        return None if any(p is None for p in parts) else sa.or_(*parts)
+        maybe = [_superset(a, j, now) for a in tree["args"]]
+        parts = [p for p in maybe if p is not None]
+        return None if len(parts) < len(maybe) else sa.or_(*parts)
     exact = _exact(tree, j, now)
     return exact if exact is not None else _loose(tree, j, now)
 
@@ -144,7 +145,7 @@ def _days_since(j: "_Json", name: str, op: str, n: float, now: int) -> ColumnEle
         return sa.false()
     stored = j.date_text(name)
     today = datetime.fromtimestamp(now, timezone.utc).date()
-    terms = [stored.is_not(None)]
+    terms: list[ColumnElement[bool]] = [stored.is_not(None)]
     try:
         if lo is not None:  # L >= lo  =>  D - X >= lo - 2  =>  X <= D - (lo - 2)
             terms.append(stored <= (today - timedelta(days=lo - 2)).isoformat())
@@ -210,8 +211,9 @@ def _exact(tree: Any, j: "_Json", now: int) -> ColumnElement | None:
         return None
     op, args = tree["op"], tree["args"]
     if op in ("and", "or"):
-        parts = [_exact(a, j, now) for a in args]
-        if any(p is None for p in parts):
+        maybe = [_exact(a, j, now) for a in args]
+        parts = [p for p in maybe if p is not None]
+        if len(parts) < len(maybe):
             return None
         return sa.and_(*parts) if op == "and" else sa.or_(*parts)
     if op == "not":
@@ -289,7 +291,7 @@ def _count(tree: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _number(v: Any) -> bool:
+def _number(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 

@@ -136,7 +136,9 @@ class SqlStore:
         self._new_enr: set[int] = set()
         self._by_contact: dict[str, dict[int, Enrollment]] = {}
         self._events_loaded: set[str] = set()
-        self._ev_contact: dict[tuple[str, str], list[Event]] = {}
+        # (contact, type) -> events; only events with a contact are indexed, but a row's
+        # contact reads as `str | None` (Event.contact)
+        self._ev_contact: dict[tuple[str | None, str], list[Event]] = {}
         self._ev_enrollment: dict[int, list[Event]] = {}
         self._claimed: dict[int, R.StoredEvent] = {}
         self._flags: dict[int, str | None] = {}
@@ -249,7 +251,7 @@ class SqlStore:
         for i in todo:
             self._contacts.setdefault(i, None)
 
-    def _load_deals(self, ids: Iterable[str]) -> None:
+    def _load_deals(self, ids: Iterable[str | None]) -> None:  # an enrollment's or event's deal may be None
         todo = sorted({i for i in ids if i is not None and i not in self._deals})
         self._guard(lease.DEAL, todo)
         for chunk in _chunks(todo):

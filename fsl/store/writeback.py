@@ -83,7 +83,8 @@ def _enrollments(store: Batch, conn) -> None:
     the open-plan one) and made the update three times slower.  PostgreSQL
     likewise keeps a row on its page (a HOT update) only when no indexed column
     is named."""
-    new, changed = [], {}
+    new: list[tuple] = []
+    changed: dict[tuple[str, ...], list[tuple]] = {}
     for eid, en in store._enr.items():
         rank = store._rank.get(eid)
         wake, rank = store._wake.get(eid), rank if rank is not None else store.rank_of(en)

@@ -1,6 +1,8 @@
 """A configured channel -> its adapter; a pool that routes every message."""
 from __future__ import annotations
 
+from typing import Literal
+
 from fsl.config import Channel, Config
 
 from ..message import OutMessage
@@ -38,8 +40,11 @@ class AdapterPool:
         self._adapters: dict[str, ChannelAdapter] = {}
 
     def get(self, msg: OutMessage) -> ChannelAdapter | None:
+        channel: Channel | None
         if msg.kind in ("task", "notify"):
-            name, channel = f"<{msg.kind}>", Channel(name=msg.channel, adapter=msg.kind)
+            # (spelled out: the adapter is a Literal, which `in` does not narrow msg.kind to)
+            kind: Literal["task", "notify"] = "task" if msg.kind == "task" else "notify"
+            name, channel = f"<{msg.kind}>", Channel(name=msg.channel, adapter=kind)
         else:
             name, channel = msg.channel, self.config.channels.get(msg.channel)
             if channel is None:

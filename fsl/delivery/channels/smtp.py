@@ -52,7 +52,7 @@ class _Replies:
 
     data_reply: tuple[int, bytes] | None = None
 
-    def data(self, msg):  # type: ignore[no-untyped-def]
+    def data(self, msg):
         self.data_reply = None
         answer = super().data(msg)  # type: ignore[misc]
         self.data_reply = answer
