@@ -1,0 +1,1 @@
+"""How engagement comes back (SIGNALS.md): tracking tokens and recording signals as events."""
