@@ -38,6 +38,12 @@ class ServerSettings(_Settings):
     machine: MachineSettings = Field(default_factory=MachineSettings)
     max_body: int = Field(1_000_000, ge=1024, le=100_000_000)  # bytes a request body may hold
 
+    @field_validator("secrets_old", mode="before")
+    @classmethod
+    def _unset_old(cls, value: Any) -> Any:
+        # an old secret whose ${ENV} is unset is simply not accepted any more
+        return [v for v in value if v is not None] if isinstance(value, list) else value
+
     @field_validator("base_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:

@@ -6,6 +6,7 @@ contact, whose outbox keys the tokens name.  Each test uses its own contact.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -21,7 +22,7 @@ import pytest
 from fsl.signals import tokens
 
 from .smtp_sink import free_port
-from .test_ops_support import T0, make_project, populate, runtime
+from .test_ops_support import T0, cli, make_project, populate, runtime
 
 SECRET = "serve-test-secret-0123456789abcdef"
 OLD_SECRET = "serve-test-old-secret-fedcba987654"
@@ -55,11 +56,11 @@ def _env() -> dict:
     return env
 
 
-def start_server(folder: Path, port: int) -> tuple[subprocess.Popen, Path]:
+def start_server(folder: Path, port: int, *args: str) -> tuple[subprocess.Popen, Path]:
     """`fsl serve` as its own process, once /healthz answers (never a fixed sleep)."""
     log = folder / f"serve-{port}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "fsl", "serve", "--listen", f"127.0.0.1:{port}"],
+        proc = subprocess.Popen([sys.executable, "-m", "fsl", "serve", "--listen", f"127.0.0.1:{port}", *args],
                                 cwd=folder, env=_env(), stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -223,6 +224,19 @@ def test_events_endpoint_takes_json_lines_and_stores_unknown_contacts_as_unmatch
     assert answer.json()["recorded"] == 2 and answer.json()["warnings"]
     assert [e[0] for e in events_of(folder, "c0008")] == ["opened"]
     assert events_of(folder, "nobody") == [("opened", None, "{}", "done", "unknown_contact")]
+    status = cli("status", "--format", "json", cwd=folder)  # unmatched: kept and reported
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["unknown_events"]["unknown_contact"] >= 1
+
+
+def test_an_event_dated_in_the_future_waits_for_its_tick(served):
+    folder, base, _, _ = served
+    item = {"at": "2099-01-01T10:00:00Z", "type": "replied", "contact": "c0011", "kind": "human"}
+    answer = httpx.post(f"{base}/hooks/events", json=item, headers={"authorization": f"Bearer {EVENTS_TOKEN}"})
+    assert answer.status_code == 200
+    assert [(e[0], e[3]) for e in events_of(folder, "c0011")] == [("replied", "pending")]
+    with db(folder) as conn:
+        assert conn.execute("SELECT status FROM enrollments WHERE contact = 'c0011'").fetchall() != [("ended",)]
 
 
 def test_events_endpoint_refuses_oversized_and_malformed_bodies_with_a_reason(served):
@@ -250,16 +264,29 @@ def test_metrics_count_hits_and_events_and_show_no_secret(served):
         assert secret not in text
 
 
+def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(served):
+    folder, base, _, log = served  # started without --forwarded-allow-ips
+    httpx.get(f"{base}/o/{tokens.make(SECRET, key_of(folder, 'c0012'), kind='open')}",
+              headers={"x-forwarded-for": "198.51.100.9"})
+    deadline = time.monotonic() + 30
+    while "open 200 from 127.0.0.1" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the log line is written as the answer goes out
+    assert "open 200 from 127.0.0.1" in log.read_text()
+    assert "198.51.100.9" not in log.read_text()
+
+
 def test_sigterm_finishes_and_exits_cleanly_and_the_log_holds_no_secret(served):
     folder, _, _, _ = served
     port = free_port()
-    proc, log = start_server(folder, port)
+    proc, log = start_server(folder, port, "--forwarded-allow-ips", "127.0.0.1")
     base = f"http://127.0.0.1:{port}"
-    httpx.get(f"{base}/c/{tokens.make(SECRET, key_of(folder, 'c0010'), 0)}")
+    httpx.get(f"{base}/c/{tokens.make(SECRET, key_of(folder, 'c0010'), 0)}",
+              headers={"x-forwarded-for": "203.0.113.7"})
     httpx.post(f"{base}/hooks/events", json={}, headers={"authorization": "Bearer nope"})
     httpx.post(f"{base}/hooks/events", content=b"{", headers={"authorization": f"Bearer {EVENTS_TOKEN}"})
     assert stop(proc) == 0
     text = log.read_text()
-    assert "click 302" in text
+    assert "click 302 from 203.0.113.7" in text  # the proxy (this test) is trusted
+    assert "/c/" not in text  # no token in the log
     for secret in (SECRET, OLD_SECRET, EVENTS_TOKEN):
         assert secret not in text

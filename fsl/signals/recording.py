@@ -34,6 +34,8 @@ class Ingesting(Protocol):
 
     def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]: ...
 
+    def record_events(self, evs: list[Event]) -> int: ...
+
 
 @dataclass(frozen=True)
 class Message:
@@ -83,5 +85,10 @@ def tracking_event(kind: str, message: Message, at: datetime, link: Link | None 
 
 
 def record(runtime: Ingesting, events: list[Event], now: datetime) -> list[str]:
-    """Record and apply at once (see the module docstring); the engine's warnings."""
-    return runtime.ingest_now(events, now)
+    """Record and apply at once (see the module docstring); the engine's warnings.  An event
+    dated in the future waits, pending, for the tick of its minute, as `fsl event` would."""
+    later = [e for e in events if e.at > now]
+    if later:
+        runtime.record_events(later)
+    due = [e for e in events if e.at <= now]
+    return runtime.ingest_now(due, now) if due else []
