@@ -222,6 +222,9 @@ def test_events_endpoint_takes_json_lines_and_stores_unknown_contacts_as_unmatch
                         headers={"authorization": f"Bearer {EVENTS_TOKEN}", "content-type": "application/x-ndjson"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["recorded"] == 2 and answer.json()["warnings"]
+    again = httpx.post(f"{base}/hooks/events", content=body,  # the sender's retry: nothing twice
+                       headers={"authorization": f"Bearer {EVENTS_TOKEN}", "content-type": "application/x-ndjson"})
+    assert again.json()["recorded"] == 0 and again.json()["already_recorded"] == 2
     assert [e[0] for e in events_of(folder, "c0008")] == ["opened"]
     assert events_of(folder, "nobody") == [("opened", None, "{}", "done", "unknown_contact")]
     status = cli("status", "--format", "json", cwd=folder)  # unmatched: kept and reported

@@ -30,6 +30,7 @@ class Ingesting(Protocol):
     """What recording needs of the runtime (fsl.runtime.runtime.Runtime)."""
 
     db: Any
+    store: Any
     templates: Any
 
     def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]: ...
@@ -92,3 +93,18 @@ def record(runtime: Ingesting, events: list[Event], now: datetime) -> list[str]:
         runtime.record_events(later)
     due = [e for e in events if e.at <= now]
     return runtime.ingest_now(due, now) if due else []
+
+
+def record_new(runtime: Ingesting, events: list[Event], now: datetime) -> tuple[list[str], list[Event]]:
+    """`record` for the events the store does not hold yet, as `fsl events import` decides
+    it (content, to the minute): a sender's retry of a batch records nothing twice.
+    Returns (the engine's warnings, the events recorded now)."""
+    from fsl.engine.timing import minute_floor
+    from fsl.io.load import duplicates
+
+    for e in events:
+        e.at = minute_floor(e.at)
+    with runtime.store.snapshot() as store:
+        seen = duplicates(store.conn, events)
+    fresh = [e for e, duplicate in zip(events, seen) if not duplicate]
+    return (record(runtime, fresh, now) if fresh else []), fresh

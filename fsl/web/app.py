@@ -148,9 +148,12 @@ class _Endpoints:
                 return recording.record(self.deps.runtime, events, self.deps.clock())
 
         warnings = await run_in_threadpool(work)
+        self._count(events)
+        return warnings
+
+    def _count(self, events: list) -> None:
         for e in events:
             self.deps.metrics.recorded.labels(e.type).inc()
-        return warnings
 
     # ------------------------------------------------------------ the events endpoint
     async def events(self, request: Request) -> Response:
@@ -178,8 +181,14 @@ class _Endpoints:
                 errors.append({"index": index, "reason": str(exc)})
                 continue
             good.append(event)
-        warnings = await self._ingest(good) if good else []
-        document: dict[str, Any] = {"recorded": len(good), "errors": errors, "warnings": warnings}
+        def work() -> tuple[list[str], list]:
+            with self.deps.lock:
+                return recording.record_new(self.deps.runtime, good, self.deps.clock())
+
+        warnings, fresh = await run_in_threadpool(work) if good else ([], [])
+        self._count(fresh)
+        document: dict[str, Any] = {"recorded": len(fresh), "already_recorded": len(good) - len(fresh),
+                                    "errors": errors, "warnings": warnings}
         return JSONResponse(document, status_code=422 if errors else 200)
 
     # ------------------------------------------------------------ operations
