@@ -200,14 +200,20 @@ def test_events_endpoint_keeps_good_items_and_reports_bad_ones_with_their_index(
     batch = [{"at": "2026-11-24T10:00:00Z", "type": "replied", "contact": "c0007", "kind": "human"},
              {"at": "2026-11-24T10:00:00Z", "type": "no_such_event", "contact": "c0007"},
              "not an object",
-             {"at": "2026-11-24T10:00:00Z", "type": "replied", "contact": "c0007", "kind": 42}]
+             {"at": "2026-11-24T10:00:00Z", "type": "replied", "contact": "c0007", "kind": 42},
+             {"at": "not a time", "type": "replied", "contact": "c0007"},
+             {"at": "2026-11-24T10:00:00Z", "type": 5, "contact": "c0007"},
+             {"at": "2026-11-24T10:00:00Z", "type": "opened", "contact": ["c0007"]},
+             {"at": "2026-11-24T10:00:00Z", "type": "update", "contact": "c0007", "set": "x"},
+             {"at": "2026-11-24T10:05:00Z", "type": "opened", "contact": "c0007", "colour": "red"}]
     answer = httpx.post(f"{base}/hooks/events", json=batch, headers={"authorization": f"Bearer {EVENTS_TOKEN}"})
     assert answer.status_code == 422
     document = answer.json()
-    assert document["recorded"] == 1
-    assert [e["index"] for e in document["errors"]] == [1, 2, 3]
+    assert document["recorded"] == 2
+    assert [e["index"] for e in document["errors"]] == [1, 2, 3, 4, 5, 6, 7]
     assert "no_such_event" in document["errors"][0]["reason"]
-    assert [e[0] for e in events_of(folder, "c0007")] == ["replied"]
+    assert any(w.startswith("item 8: 'opened.colour' is not a field") for w in document["warnings"])
+    assert [e[0] for e in events_of(folder, "c0007")] == ["replied", "opened"]
     with db(folder) as conn:  # `stop on replied where event.kind == "human"`: before the response
         assert conn.execute("SELECT status FROM enrollments WHERE contact = 'c0007'").fetchall() == [("ended",)]
         assert conn.execute("SELECT status FROM actions WHERE contact = 'c0007' AND kind = 'send'").fetchall() == [

@@ -159,6 +159,8 @@ class _Endpoints:
     async def events(self, request: Request) -> Response:
         from fsl.io.coerce import Bad
         from fsl.io.events import event_from
+        from fsl.io.result import ImportResult
+        from fsl.io.rows import Unknown
 
         expected = self.server.events_token
         if not expected:
@@ -171,12 +173,14 @@ class _Endpoints:
         body = await read_limited(request, self.server.max_body)
         items = json_items(body, request.headers.get("content-type", ""))
         good, errors = [], []
+        ignored = ImportResult()  # keys an event does not declare: ignored, said once (as the import does)
+        unknown = Unknown(ignored, "the event")
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 errors.append({"index": index, "reason": f"expected a JSON object, got {type(item).__name__}"})
                 continue
             try:
-                event, _ = event_from(item, self.deps.config)
+                event, _ = event_from(item, self.deps.config, unknown=unknown, names_line=index + 1)
             except Bad as exc:
                 errors.append({"index": index, "reason": str(exc)})
                 continue
@@ -186,6 +190,7 @@ class _Endpoints:
                 return recording.record_new(self.deps.runtime, good, self.deps.clock())
 
         warnings, fresh = await run_in_threadpool(work) if good else ([], [])
+        warnings = [f"item {w.line - 1}: {w.reason}" for w in ignored.warnings] + warnings
         self._count(fresh)
         document: dict[str, Any] = {"recorded": len(fresh), "already_recorded": len(good) - len(fresh),
                                     "errors": errors, "warnings": warnings}
