@@ -177,13 +177,23 @@ def test_forged_tampered_truncated_and_misused_tokens_record_nothing(served):
                  f"/c/{payload}",  # no signature
                  f"/u/{good}",  # a click token replayed on unsubscribe
                  f"/o/{good}",
-                 f"/c/{tokens.make(SECRET, '999:hello:0:0', 0)}",  # a message never sent
                  "/c/not-a-token"]:
         answer = httpx.get(base + path)
         assert answer.status_code == 404, path
         assert answer.json()["error"]
     assert httpx.post(f"{base}/u/{good}", content=b"List-Unsubscribe=One-Click").status_code == 404
     assert all_events(folder) == before
+
+
+def test_a_valid_token_of_a_message_the_outbox_lacks_is_kept_as_unmatched(served):
+    folder, base, _, _ = served
+    answer = httpx.get(f"{base}/c/{tokens.make(SECRET, '999:gone:0:0', 0)}")
+    assert answer.status_code == 404
+    with db(folder) as conn:
+        assert conn.execute("SELECT type, contact, step, flag FROM events WHERE step = 'gone'").fetchall() == [
+            ("clicked", None, "gone", "unknown_message")]
+    status = cli("status", "--format", "json", cwd=folder)
+    assert json.loads(status.stdout)["unknown_events"]["unknown_message"] >= 1
 
 
 def test_events_endpoint_wants_the_bearer_token(served):

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from fsl.engine.model import Event
+from fsl.store.rows import parse_key
 from fsl.store.schema import actions
 
 EVENT_OF = {"click": "clicked", "open": "opened", "unsubscribe": "unsubscribed"}
@@ -83,6 +84,16 @@ def tracking_event(kind: str, message: Message, at: datetime, link: Link | None 
     # (an unsubscribe names its message too: the engine applies it to all of the contact's enrollments)
     return Event(at=at.replace(microsecond=0), type=EVENT_OF[kind], contact=message.contact,
                  step=message.step, fields=fields, enrollment=message.enrollment)
+
+
+def unmatched_event(kind: str, key: str, at: datetime) -> Event:
+    """A hit with a valid token whose message the outbox no longer holds: kept, flagged
+    `unknown_message` by the store and reported by `fsl status`, never dropped."""
+    try:
+        step = parse_key(key)[1]
+    except ValueError:
+        step = key
+    return Event(at=at.replace(microsecond=0), type=EVENT_OF[kind], step=step)
 
 
 def record(runtime: Ingesting, events: list[Event], now: datetime) -> list[str]:

@@ -107,6 +107,9 @@ class _Endpoints:
             message = await run_in_threadpool(recording.find_message, self.deps.runtime.db, claim.outbox_key)
         if message is None:
             self.deps.metrics.tokens_rejected.labels(endpoint).inc()
+        is_signal = kind != "unsubscribe" or request.method == "POST"  # a GET of /u/ is no signal
+        if claim is not None and message is None and is_signal:
+            await self._ingest([recording.unmatched_event(kind, claim.outbox_key, self.deps.clock())])
         return claim, message
 
     async def click(self, request: Request) -> Response:
