@@ -73,3 +73,12 @@ def test_make_refuses_a_click_without_a_link_and_an_unknown_kind():
         tokens.make(SECRET, "1:a:0:0", 1, kind="open")
     with pytest.raises(ValueError):
         tokens.make(SECRET, "1:a:0:0", kind="bounce")
+
+
+def test_fsl_serve_without_a_secret_says_what_to_set(tmp_path):
+    from .test_ops_support import cli, make_project
+
+    make_project(tmp_path)
+    result = cli("serve", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "server.secret" in result.output
