@@ -309,3 +309,42 @@ def test_sigterm_finishes_and_exits_cleanly_and_the_log_holds_no_secret(served):
     assert "/c/" not in text  # no token in the log
     for secret in (SECRET, OLD_SECRET, EVENTS_TOKEN):
         assert secret not in text
+
+
+def test_sigterm_lets_a_request_in_flight_finish(served):
+    import threading
+
+    folder, _, _, _ = served
+    port = free_port()
+    proc, _ = start_server(folder, port)
+    base = f"http://127.0.0.1:{port}"
+    started, release = threading.Event(), threading.Event()
+    item = b'{"at": "2026-11-24T11:00:00Z", "type": "opened", "contact": "c0013", "step": "hello"}'
+
+    def body():
+        yield item[:20]
+        started.set()
+        release.wait(60)
+        yield item[20:]
+
+    answers: list = []
+    sender = threading.Thread(target=lambda: answers.append(httpx.post(
+        f"{base}/hooks/events", content=body(), timeout=60,
+        headers={"authorization": f"Bearer {EVENTS_TOKEN}", "content-length": str(len(item))})))
+    sender.start()
+    assert started.wait(60)
+    proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # shutting down: no new connections
+        try:
+            httpx.get(f"{base}/healthz", timeout=2)
+        except httpx.TransportError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("fsl serve kept accepting connections after SIGTERM")
+    release.set()
+    sender.join(60)
+    assert answers and answers[0].status_code == 200 and answers[0].json()["recorded"] == 1
+    assert proc.wait(timeout=60) == 0
+    assert [e[0] for e in events_of(folder, "c0013")] == ["opened"]
