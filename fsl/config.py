@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from fsl.server_settings import ServerSettings, validate_server
 from fsl.channel_settings import (
     SETTINGS_MODELS, ChannelSettings, required_keys, settings_for, validate_settings,
 )
@@ -246,6 +247,7 @@ class Config(BaseModel):
     channels: dict[str, Channel] = Field(default_factory=dict)
     caps: list[GlobalCap] = Field(default_factory=list)
     llm: LLMConfig | None = None
+    server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -424,7 +426,8 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------
 # Validation with positions
 
-_TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm")
+_TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
+             "server")
 _CAP_KEYS = ("channel", "limit", "per")
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -558,6 +561,7 @@ class _Builder:
         channels = self._channels(data)
         caps = self._caps(data, channels)
         llm = self._llm(data)
+        server = self._server(data)
         if self.diags:
             return None
         return Config(
@@ -573,6 +577,7 @@ class _Builder:
             channels=channels,
             caps=caps,
             llm=llm,
+            server=server,
         )
 
     def _store(self, url: str) -> str:
@@ -673,6 +678,19 @@ class _Builder:
             if key in spec and spec[key] is None:
                 self.error(self.value_span(spec, key), f"`{key}` of channel `{name}` needs a value")
                 settings = None
+        return settings
+
+    def _server(self, data: Mapping) -> ServerSettings | None:
+        """`server:`, each invalid setting reported at its key or value (never quoting a secret)."""
+        node = self.expect_mapping(data, "server", "settings of fsl serve (base_url, listen, secret, ...)")
+        if node is None:
+            return None
+        settings, problems = validate_server({str(k): _plain(v) for k, v in node.items()})
+        for path, message, quote, at_value in problems:
+            span, written = self._setting_at(node, path, at_value)
+            if quote and written is not None:
+                message += f", got {_describe(written)}"
+            self.error(span or self.key_span(data, "server"), message)
         return settings
 
     def _setting_at(self, spec: Mapping, path: tuple, at_value: bool) -> tuple[Span | None, Any]:

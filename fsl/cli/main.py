@@ -28,6 +28,7 @@ class LazyGroup(click.Group):
         "deploy": "fsl.cli.run:deploy_command",
         "tick": "fsl.cli.run:tick_command",
         "worker": "fsl.cli.run:worker_command",
+        "serve": "fsl.cli.serve:serve_command",
         "db": "fsl.cli.run:db_command",
         "contacts": "fsl.cli.data:contacts_command",
         "deals": "fsl.cli.data:deals_command",

@@ -106,13 +106,11 @@ def load_events(runtime: Any, events: Iterable[Event], lines: Iterable[int],
     for chunk in _chunks(pairs):
         fresh: list[Event] = []
         with runtime.store.snapshot() as store:
-            stored = _stored_counts(store.conn, [e for e, _ in chunk])
-            seen: Counter = Counter()
-            for event, line in chunk:
+            for event, _ in chunk:
                 event.at = minute_floor(event.at)
-                key = event_key(event)
-                seen[key] += 1
-                if seen[key] <= stored.get(key, 0):
+            stored = duplicates(store.conn, [e for e, _ in chunk])
+            for (event, line), duplicate in zip(chunk, stored):
+                if duplicate:
                     report.duplicates += 1
                     continue
                 report.notes.extend(RowProblem(line, note) for note in unknowns(store, event))
@@ -136,6 +134,19 @@ def unknowns(store: Any, event: Event) -> list[str]:
         notes.append(f"{event.type}: no message of step {event.step} was sent to {event.contact}; "
                      "the event is kept")
     return notes
+
+
+def duplicates(conn: Any, events: list[Event]) -> list[bool]:
+    """For each event, whether the store holds it already (by content, as many times as it
+    occurs here): what makes a second import of the same file, or a webhook's retry, a no-op."""
+    stored = _stored_counts(conn, events)
+    seen: Counter = Counter()
+    out = []
+    for event in events:
+        key = event_key(event)
+        seen[key] += 1
+        out.append(seen[key] <= stored.get(key, 0))
+    return out
 
 
 def _stored_counts(conn: Any, events: list[Event]) -> Counter:

@@ -442,6 +442,19 @@ class Runtime:
                 conn.execute(events.insert(), chunk)
         return len(rows)
 
+    def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]:
+        """Record events and apply them at once, in one transaction (SIGNALS.md: a stop is
+        immediate): the engine's own ingestion, as a tick's event phase runs it, so stop and
+        pause rules, suppression and the withdrawal of unsent outbox items are committed
+        with the event rows, before the caller answers its source.  Returns the engine's
+        warnings (unknown contact, message never sent, ...): the events are kept all the same."""
+        engine = self._started(now or utcnow())
+        engine.warnings.clear()
+        with self.store.transaction():
+            for e in evs:
+                engine.apply_event(e)
+        return [message for _, message, _ in engine.warnings]
+
     def enroll(self, playbook: str, contact_id: str, deal_id: str | None = None,
                at: datetime | None = None) -> tuple[int | None, str]:
         """Enroll by hand: (enrollment id, "") or (None, why not)."""

@@ -1,0 +1,66 @@
+"""Signed tracking tokens (SIGNALS.md section 1): what `/c/`, `/o/` and `/u/` URLs carry.
+
+A token names one message by its outbox key (`enrollment:step:iteration:action`,
+fsl.store.rows.action_key) and, for a click, the index of the link in that
+message's link list.  It holds no contact data: the key is ids and a step name.
+
+    token = make(secret, outbox_key, link_index)          # a click: /c/{token}
+    token = make(secret, outbox_key, kind="open")         # the pixel: /o/{token}
+    token = make(secret, outbox_key, kind="unsubscribe")  # /u/{token}
+
+This is the call a message rewriter makes for each link it wraps.  The
+signature is HMAC-SHA256 (itsdangerous), compared in constant time; the kind
+is part of what is signed (the salt), so a click token replayed on `/u/`
+does not unsubscribe anyone.  `verify` accepts the current secret and every
+old one (rotation: list them in `server.secrets_old`), and answers None for
+anything forged, tampered with, truncated or of another kind.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable
+
+from itsdangerous import BadData, URLSafeSerializer
+
+KINDS = ("click", "open", "unsubscribe")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a valid token says."""
+
+    kind: str
+    outbox_key: str
+    link_index: int | None
+
+
+def _serializer(secrets: list[str], kind: str) -> URLSafeSerializer:
+    # itsdangerous signs with the last key and verifies with any of them
+    return URLSafeSerializer(secrets, salt=f"fsl-{kind}", signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: str = "click") -> str:
+    """The token of one link (kind click, link_index required) or of the message (open, unsubscribe)."""
+    if kind not in KINDS:
+        raise ValueError(f"token kind must be one of {', '.join(KINDS)}")
+    if (kind == "click") != (link_index is not None):
+        raise ValueError("a click token names a link index; open and unsubscribe tokens do not")
+    body = [outbox_key, link_index] if kind == "click" else [outbox_key]
+    return _serializer([secret], kind).dumps(body)
+
+
+def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim | None:
+    """The claim of a token signed with `secret` or one of `old`, or None."""
+    keys = [*old, secret]  # the last one is the current one
+    try:
+        body = _serializer(keys, kind).loads(token)
+    except (BadData, UnicodeError, ValueError):
+        return None
+    if not isinstance(body, list) or not body or not isinstance(body[0], str):
+        return None
+    if kind == "click":
+        if len(body) != 2 or type(body[1]) is not int or body[1] < 0:
+            return None
+        return Claim(kind, body[0], body[1])
+    return Claim(kind, body[0], None) if len(body) == 1 else None

@@ -1,0 +1,232 @@
+"""The Starlette application of `fsl serve`, built from explicit dependencies (no globals).
+
+    app = build_app(Deps(config, runtime, clock))
+
+Endpoints (SIGNALS.md 1, 2): `/c/{token}` (click: 302 to the message's own
+URL), `/o/{token}` (the open pixel), `/u/{token}` (GET: a page with a
+button; POST: unsubscribe at once, RFC 8058), `POST /hooks/events` (bearer
+token), `/healthz`, `/metrics`.  A bad token records nothing and answers
+404; a bad bearer 401; a bad body 4xx with the reason: never a 500 for what
+a caller sent.  Store work runs in a worker thread, one request at a time
+per process (the runtime's store holds one transaction at a time), and is
+committed before the response is sent.
+"""
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from fsl.config import Config
+from fsl.server_settings import ServerSettings
+from fsl.signals import recording, tokens
+from fsl.signals.recording import Ingesting
+
+from .bodies import BodyError, json_items, read_limited
+from .metrics import Metrics
+
+log = logging.getLogger("fsl.serve")
+
+# a transparent 1x1 GIF
+PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
+
+
+@dataclass
+class Deps:
+    config: Config
+    runtime: Ingesting
+    clock: Callable[[], datetime]
+    metrics: Metrics = field(default_factory=Metrics)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def build_app(deps: Deps) -> Starlette:
+    endpoints = _Endpoints(deps)
+    routes = [
+        Route("/c/{token}", endpoints.timed("click", endpoints.click), methods=["GET", "HEAD"]),
+        Route("/o/{token}", endpoints.timed("open", endpoints.pixel), methods=["GET", "HEAD"]),
+        Route("/u/{token}", endpoints.timed("unsubscribe", endpoints.unsubscribe), methods=["GET", "POST"]),
+        Route("/hooks/events", endpoints.timed("hooks_events", endpoints.events), methods=["POST"]),
+        Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
+        Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _reason(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=NO_STORE)
+
+
+class _Endpoints:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        server = deps.config.server
+        if server is None or not server.secret:
+            raise ValueError("fsl serve needs `server.secret` in fsl.yaml")  # the CLI says so first
+        self.server: ServerSettings = server
+        self.secret: str = server.secret
+
+    def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
+        metrics = self.deps.metrics
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except BodyError as exc:
+                response = _reason(exc.status, exc.reason)
+            except Exception as exc:  # noqa: BLE001 - the store failed: nothing was committed; say so, no details
+                log.error("%s: %s while answering (nothing recorded)", name, type(exc).__name__)
+                response = _reason(503, "the store is unavailable; nothing was recorded, try again")
+            metrics.latency.labels(name).observe(time.perf_counter() - started)
+            metrics.hits.labels(name, str(response.status_code)).inc()
+            client = request.client.host if request.client else "-"
+            log.info("%s %s %s from %s", request.method, name, response.status_code, client)  # never the token
+            return response
+
+        return endpoint
+
+    # ------------------------------------------------------------ tracking
+    async def _claimed(self, request: Request, kind: str, endpoint: str):
+        """(claim, message) of the request's token; either is None when it names nothing we sent."""
+        claim = tokens.verify(request.path_params["token"], kind, self.secret, self.server.secrets_old)
+        message = None
+        if claim is not None:
+            message = await run_in_threadpool(recording.find_message, self.deps.runtime.db, claim.outbox_key)
+        if message is None:
+            self.deps.metrics.tokens_rejected.labels(endpoint).inc()
+        is_signal = kind != "unsubscribe" or request.method == "POST"  # a GET of /u/ is no signal
+        if claim is not None and message is None and is_signal:
+            await self._ingest([recording.unmatched_event(kind, claim.outbox_key, self.deps.clock())])
+        return claim, message
+
+    async def click(self, request: Request) -> Response:
+        claim, message = await self._claimed(request, "click", "click")
+        if claim is None or message is None:
+            return _reason(404, "unknown link")
+        links = recording.message_links(self.deps.runtime.templates, message)
+        link = links[claim.link_index] if claim.link_index < len(links) else None
+        await self._record("click", message, link)
+        if link is None:  # the message's template no longer has this link: counted, but nowhere to go
+            return _reason(404, "this link is no longer available")
+        return RedirectResponse(link.url, status_code=302, headers=NO_STORE)
+
+    async def pixel(self, request: Request) -> Response:
+        claim, message = await self._claimed(request, "open", "open")
+        if claim is None or message is None:
+            return _reason(404, "unknown image")
+        await self._record("open", message, None)
+        return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        claim, message = await self._claimed(request, "unsubscribe", "unsubscribe")
+        if claim is None or message is None:
+            return _reason(404, "unknown unsubscribe link")
+        if request.method == "GET":  # link scanners fetch every URL: a GET never unsubscribes
+            return _page(request.url.path)
+        await read_limited(request, 4096)  # `List-Unsubscribe=One-Click` (RFC 8058) or our button's form
+        await self._record("unsubscribe", message, None)
+        return PlainTextResponse("You are unsubscribed. You will not receive further messages.\n",
+                                 headers=NO_STORE)
+
+    async def _record(self, kind: str, message: recording.Message, link: recording.Link | None) -> None:
+        event = recording.tracking_event(kind, message, self.deps.clock(), link)
+        await self._ingest([event])
+
+    async def _ingest(self, events: list) -> list[str]:
+        def work() -> list[str]:
+            with self.deps.lock:
+                return recording.record(self.deps.runtime, events, self.deps.clock())
+
+        warnings = await run_in_threadpool(work)
+        self._count(events)
+        return warnings
+
+    def _count(self, events: list) -> None:
+        for e in events:
+            self.deps.metrics.recorded.labels(e.type).inc()
+
+    # ------------------------------------------------------------ the events endpoint
+    async def events(self, request: Request) -> Response:
+        from fsl.io.coerce import Bad
+        from fsl.io.events import event_from
+        from fsl.io.result import ImportResult
+        from fsl.io.rows import Unknown
+
+        expected = self.server.events_token
+        if not expected:
+            return _reason(404, "the events endpoint is off (set server.events_token)")
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+            self.deps.metrics.verify_failed.labels("events").inc()
+            return _reason(401, "missing or wrong bearer token")
+        body = await read_limited(request, self.server.max_body)
+        items = json_items(body, request.headers.get("content-type", ""))
+        good, errors = [], []
+        ignored = ImportResult()  # keys an event does not declare: ignored, said once (as the import does)
+        unknown = Unknown(ignored, "the event")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                errors.append({"index": index, "reason": f"expected a JSON object, got {type(item).__name__}"})
+                continue
+            try:
+                event, _ = event_from(item, self.deps.config, unknown=unknown, names_line=index + 1)
+            except Bad as exc:
+                errors.append({"index": index, "reason": str(exc)})
+                continue
+            good.append(event)
+        def work() -> tuple[list[str], list]:
+            with self.deps.lock:
+                return recording.record_new(self.deps.runtime, good, self.deps.clock())
+
+        warnings, fresh = await run_in_threadpool(work) if good else ([], [])
+        warnings = [f"item {w.line - 1}: {w.reason}" for w in ignored.warnings] + warnings
+        self._count(fresh)
+        document: dict[str, Any] = {"recorded": len(fresh), "already_recorded": len(good) - len(fresh),
+                                    "errors": errors, "warnings": warnings}
+        return JSONResponse(document, status_code=422 if errors else 200)
+
+    # ------------------------------------------------------------ operations
+    async def healthz(self, request: Request) -> Response:
+        import sqlalchemy as sa
+
+        def probe() -> None:
+            with self.deps.runtime.db.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        await run_in_threadpool(probe)
+        return JSONResponse({"ok": True})
+
+    async def metrics(self, request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(self.deps.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _page(action: str) -> Response:
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Unsubscribe</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 4rem auto; text-align: center">
+<h1>Unsubscribe</h1>
+<p>Stop receiving these messages?</p>
+<form method="post" action="{html.escape(action)}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button>
+</form>
+</body></html>
+"""
+    return Response(body, media_type="text/html; charset=utf-8", headers=NO_STORE)
