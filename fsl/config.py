@@ -185,7 +185,7 @@ class Channel(BaseModel):
 
     name: str
     adapter: Adapter
-    settings: ChannelSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    settings: ChannelSettings = Field(default=None, validate_default=True)
 
     @field_validator("settings", mode="before")
     @classmethod
@@ -194,7 +194,7 @@ class Channel(BaseModel):
         model = SETTINGS_MODELS.get(adapter) if isinstance(adapter, str) else None
         if model is None or isinstance(value, model):
             return value
-        return settings_for(adapter, value or {})
+        return settings_for(str(adapter), value or {})
 
 
 class GlobalCap(BaseModel):

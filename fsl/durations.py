@@ -109,4 +109,4 @@ def parse_duration(text: str) -> Duration:
     amount = int(number)
     if amount < 0:
         raise ValueError(f"a duration cannot be negative: {text.strip()!r}")
-    return Duration(amount, unit)  # type: ignore[arg-type]
+    return Duration(amount, unit)

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, cast
 
 from jinja2 import nodes
 from jinja2.nodes import EvalContext
@@ -196,7 +196,7 @@ class BudgetSandbox(SandboxedEnvironment):
         for name in _GROWING_FILTERS:  # the others return at most a few times their input
             self.filters[name] = _guarded_filter(name, self.filters[name])
 
-    def _parse(self, source, name, filename):  # type: ignore[override]
+    def _parse(self, source, name, filename):
         return _Rewrite().visit(super()._parse(source, name, filename))
 
     def wrap_str_format(self, value: Any) -> Any:
@@ -257,7 +257,7 @@ class _Rewrite(NodeTransformer):
 
     def visit_For(self, node: nodes.For) -> nodes.For:
         self.generic_visit(node)
-        node.iter = _call(_LOOP, node.iter)
+        node.iter = _call(_LOOP, cast(nodes.Expr, node.iter))  # a loop's iterable is always an expression node
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Filter:
