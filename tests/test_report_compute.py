@@ -117,7 +117,7 @@ def test_nudge_and_winback_funnels(src):
     assert (nudge.active, nudge.outcomes, nudge.sent, nudge.tasks) == (1, {"completed": 3}, {"email": 7}, {"call": 4})
     # w1 twice (won back, then churned again and re-enrolled), w2..w5
     assert [(f.stage, f.count) for f in winback.funnel] == [("enrolled", 6), ("hello", 6), ("deal_offer", 3), ("last", 1)]
-    assert winback.outcomes == {"completed": 1, "stopped": 1, "won_back": 3}
+    assert winback.outcomes == {"completed": 1, "unsubscribed": 1, "won_back": 3}  # w4 opted out: suppressed
     assert winback.active == 1
     assert step(winback, "deal_offer").sent == {"email": 2, "sms": 1}
     assert (winback.engagement.opened, winback.engagement.unsubscribed) == (2, 1)  # w1, w3 / w4
@@ -145,8 +145,8 @@ def test_outcomes_by_week_count_ends_in_the_period(src):
     rep = report(src)
     assert [(w.week, w.outcomes) for w in rep.outcomes_by_week] == [
         # followup f1 f5 completed, f2 f4 converted, f3 stopped; nudge e1 e2 completed;
-        # winback w5 w1 won back, w4 stopped
-        ("2026-11-23", {"completed": 4, "converted": 2, "stopped": 2, "won_back": 2}),
+        # winback w5 w1 won back, w4 unsubscribed (an opt-out ends it as `unsubscribed`, SIGNALS.md 1)
+        ("2026-11-23", {"completed": 4, "converted": 2, "stopped": 1, "unsubscribed": 1, "won_back": 2}),
         # nudge e3 and winback w3 completed, w2 won back (Monday 11-30)
         ("2026-11-30", {"completed": 2, "won_back": 1}),
     ]

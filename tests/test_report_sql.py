@@ -59,7 +59,12 @@ def test_same_report_from_the_sql_store(filled):
     with sql.reading():
         from_sql = build_report(sql.store, as_of=sql.as_of, plans=sql.plans, config=sql.config, source="x")
     from_memory = build_report(src.store, as_of=src.as_of, plans=src.plans, config=src.config, source="x")
-    assert from_sql.model_dump(mode="json") == from_memory.model_dump(mode="json")
+    # "accepted by the mail server" exists only where there is one: none in a
+    # simulation, zero in this store (its copied actions were never handed over)
+    sql_dump, accepted = _without_accepted(from_sql.model_dump(mode="json"))
+    memory_dump, simulated = _without_accepted(from_memory.model_dump(mode="json"))
+    assert set(accepted) == {0} and set(simulated) == {None}
+    assert sql_dump == memory_dump
     assert from_sql.winback.revenue == 3500 and from_sql.execution.total.deferred == 5
 
 
@@ -79,3 +84,15 @@ def test_a_store_without_schema_is_a_clear_error(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["report", "--config", str(FIXTURES / "fsl.yaml")])
     assert res.exit_code == 2
     assert res.stderr.startswith("fsl report: ")
+
+
+def _without_accepted(data, found=None):
+    """`data` with every `accepted` figure taken out, and the figures taken."""
+    found = [] if found is None else found
+    if isinstance(data, dict):
+        if "accepted" in data:
+            found.append(data["accepted"])
+        return {k: _without_accepted(v, found)[0] for k, v in data.items() if k != "accepted"}, found
+    if isinstance(data, list):
+        return [_without_accepted(v, found)[0] for v in data], found
+    return data, found
