@@ -138,3 +138,25 @@ def fill_messages(text: str, where: Path) -> str:
         return f"{m[1]}\n`fsl check` says:\n\n```text\n{says}```\n"
 
     return marker.sub(one, text)
+
+
+TITLED = re.compile(r'```\w+ title="(?P<file>[^" ]+)(?P<append> \(appended\))?"\n(?P<body>.*?)```\n', re.S)
+
+
+def test_the_tutorial_project_checks_clean_and_its_scenario_passes(tmp_path: Path) -> None:
+    """The files of docs/tutorial.md, written out as a reader would, then its commands."""
+    for m in TITLED.finditer((DOCS / "tutorial.md").read_text(encoding="utf-8")):
+        path = tmp_path / m["file"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a" if m["append"] else "w", encoding="utf-8") as f:
+            f.write(m["body"])
+    assert (tmp_path / "after_demo.fsl").is_file() and "expect:" in (tmp_path / "scenarios/after_demo.yaml").read_text()
+
+    def fsl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fsl", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    check = fsl("check", "--strict")
+    assert (check.returncode, check.stdout) == (0, "0 errors, 0 warnings in 1 file\n"), check.stderr
+    test = fsl("test", "scenarios/")
+    assert test.returncode == 0 and "1 passed, 0 failed" in test.stdout, test.stdout + test.stderr
