@@ -63,21 +63,27 @@ def test_hook_ids_follow_pre_commit_conventions() -> None:
 
 
 @pytest.mark.network
-def test_try_repo_fsl_check_passes_a_good_playbook_and_fails_a_bad_one(tmp_path: Path) -> None:
+def test_try_repo_hooks_pass_good_playbooks_and_fail_bad_ones(tmp_path: Path) -> None:
     """pre-commit installs fsl from this repository into its own environment: that needs
-    PyPI for the dependencies (network), so both runs share one environment, in one test."""
+    PyPI for the dependencies (network), so every run shares one environment, in one test."""
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache")}
-    runs = {}
-    for name, playbook in (("good", GOOD), ("bad", BAD)):
-        repo = tmp_path / name
-        _repo(repo, playbook)
-        runs[name] = subprocess.run(
-            [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "fsl-check", "--all-files"],
-            cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    good, bad = runs["good"], runs["bad"]
+
+    def try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), hook, "--all-files"],
+                              cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+
+    good_repo, bad_repo = tmp_path / "good", tmp_path / "bad"
+    good_file = _repo(good_repo, GOOD) / "playbook.fsl"
+    _repo(bad_repo, BAD)
+    good, bad = try_repo(good_repo, "fsl-check"), try_repo(bad_repo, "fsl-check")
     assert good.returncode == 0, good.stdout + good.stderr
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "E209" in bad.stdout
+    # fsl-fmt: GOOD is not in the canonical layout (no blank lines between groups)
+    first = try_repo(good_repo, "fsl-fmt")
+    assert first.returncode == 1 and good_file.read_text() != GOOD, first.stdout + first.stderr
+    again = try_repo(good_repo, "fsl-fmt")
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def _action_step(name: str) -> str:
