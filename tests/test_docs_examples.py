@@ -160,3 +160,16 @@ def test_the_tutorial_project_checks_clean_and_its_scenario_passes(tmp_path: Pat
     assert (check.returncode, check.stdout) == (0, "0 errors, 0 warnings in 1 file\n"), check.stderr
     test = fsl("test", "scenarios/")
     assert test.returncode == 0 and "1 passed, 0 failed" in test.stdout, test.stdout + test.stderr
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))], ids=lambda p: p.name)
+def test_links_stay_inside_the_repository_and_resolve(page: Path) -> None:
+    for m in LINK.finditer(page.read_text(encoding="utf-8")):
+        target = m["target"]
+        assert not re.match(r"[a-z]+:", target), f"{page.name} links outside the repository: {target}"
+        path = target.split("#", 1)[0]
+        if path:
+            assert (page.parent / path).resolve().exists(), f"{page.name}: {target} does not exist"
