@@ -173,3 +173,24 @@ def test_links_stay_inside_the_repository_and_resolve(page: Path) -> None:
         path = target.split("#", 1)[0]
         if path:
             assert (page.parent / path).resolve().exists(), f"{page.name}: {target} does not exist"
+
+
+def _words(page: str) -> set[str]:
+    return set(re.findall(r"[a-z_]+", (DOCS / "reference" / page).read_text(encoding="utf-8")))
+
+
+def test_the_language_page_names_every_keyword_of_the_grammar() -> None:
+    grammar = (ROOT / "fsl" / "grammar" / "fsl.lark").read_text(encoding="utf-8")
+    assert set(re.findall(r'"([a-z_]+)"', grammar)) - _words("language.md") == set()
+
+
+def test_the_project_file_page_names_every_key_of_fsl_yaml() -> None:
+    from fsl.channel_settings import SETTINGS_MODELS, RetrySettings
+    from fsl.config import Config, LLMConfig
+
+    keys = {f.alias or n for n, f in Config.model_fields.items() if n not in ("path", "root")}
+    keys |= {f.alias or n for n, f in LLMConfig.model_fields.items() if n != "timeout_seconds"} | {"timeout"}
+    for model in (*SETTINGS_MODELS.values(), RetrySettings):
+        keys |= {f.alias or n for n, f in model.model_fields.items()}
+    keys |= set(SETTINGS_MODELS)
+    assert keys - _words("project-file.md") == set()
