@@ -82,7 +82,14 @@ def check(paths: tuple[Path, ...], fmt: str, strict: bool, config_path: str | No
     project = Project.load(config_path, paths[0] if paths else None)
     result = check_project(list(paths), project, keep_modules=False)
     color = fmt == "text" and sys.stdout.isatty()
-    out = emit(fmt, result.diagnostics, result.sources, result.files, color=color)
+    diags = result.diagnostics
+    if fmt in ("github", "sarif"):  # CI resolves these against the repository root
+        from fsl.diagnostics.paths import git_root, rebase_on_root
+
+        root = git_root(Path.cwd())
+        if root is not None:
+            diags = rebase_on_root(diags, root, Path.cwd())
+    out = emit(fmt, diags, result.sources, result.files, color=color)
     click.echo(out, nl=not out.endswith("\n"))
     failed = bool(result.errors) or (strict and bool(result.warnings))
     sys.exit(1 if failed else 0)
