@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from fsl.cli.main import main
 
+from .test_ops_support import fsl_in, write_project
+
 CONFIG = """\
 version: 1
 store: sqlite:///fsl.db
@@ -42,17 +44,10 @@ playbook hello:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "fsl.yaml").write_text(CONFIG)
-    (tmp_path / "sequences").mkdir()
-    (tmp_path / "sequences" / "hello.fsl").write_text(PLAYBOOK)
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "recap.md").write_text('---\nsubject: "Hi"\n---\nHi {{ contact.first_name }}\n')
-    return tmp_path
+    return write_project(tmp_path, CONFIG, PLAYBOOK)
 
 
-def fsl(project: Path, *args: str):
-    result = CliRunner().invoke(main, [*args, "--config", str(project / "fsl.yaml")], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+fsl = fsl_in
 
 
 def stored(project: Path):

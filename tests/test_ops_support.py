@@ -207,3 +207,24 @@ def free_port() -> int:
 
 def at(minutes: float = 0, days: float = 0) -> str:
     return (T0 + timedelta(minutes=minutes, days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+RECAP = '---\nsubject: "Hi"\n---\nHi {{ contact.first_name }}\n'
+
+
+def write_project(root: Path, config: str, playbook: str) -> Path:
+    """A project folder: fsl.yaml, sequences/hello.fsl and templates/recap.md."""
+    (root / "fsl.yaml").write_text(config)
+    (root / "sequences").mkdir()
+    (root / "sequences" / "hello.fsl").write_text(playbook)
+    (root / "templates").mkdir()
+    (root / "templates" / "recap.md").write_text(RECAP)
+    return root
+
+
+def fsl_in(project: Path, *args: str) -> tuple[int, str, str]:
+    """`fsl ARGS --config PROJECT/fsl.yaml` in-process: (exit code, stdout, stderr)."""
+    from fsl.cli.main import main
+
+    result = CliRunner().invoke(main, [*args, "--config", str(project / "fsl.yaml")], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr

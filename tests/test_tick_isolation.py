@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fsl.cli.main import main
+
+from .test_ops_support import fsl_in, write_project
 
 CONFIG = """\
 version: 1
@@ -71,17 +71,10 @@ HUGE = 10**400  # an exact JSON integer; as a float (division) it overflows
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "fsl.yaml").write_text(CONFIG)
-    (tmp_path / "sequences").mkdir()
-    (tmp_path / "sequences" / "hello.fsl").write_text(HELLO)
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "recap.md").write_text('---\nsubject: "Hi"\n---\nHi {{ contact.first_name }}\n')
-    return tmp_path
+    return write_project(tmp_path, CONFIG, HELLO)
 
 
-def fsl(project: Path, *args: str):
-    result = CliRunner().invoke(main, [*args, "--config", str(project / "fsl.yaml")], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+fsl = fsl_in
 
 
 def lines(path: Path, *rows: dict) -> Path:
