@@ -1,4 +1,4 @@
-"""Shared test helpers: where the shared spec material is, and small builders."""
+"""Shared test helpers: where the fixtures are, and small builders."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# A copy of the spec's conformance cases the tests use (a clone has no ../shared).
+# A copy of the spec's conformance cases the tests use: a clone of the repository has only itself.
 CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"
 SEQUENCES = ROOT / "sequences"
 
