@@ -15,25 +15,11 @@ import pytest
 
 from .llm_server import FakeLLMServer, Reply
 from .smtp_sink import SmtpSink
+from .test_outbox_llm import NOTE, PLAYBOOK
 from .test_ops_support import T0, make_project, populate, runtime
 
 N = 12
 CONCURRENCY = 4
-NOTE = """\
----
-subject: "Notes for {{ contact.first_name }}"
-renderer: llm
-max_words: 120
----
-Write a short, friendly note to {{ contact.first_name }} about getting started.
-"""
-PLAYBOOK = """\
-playbook noted:
-    enroll on signed_up
-    stop on unsubscribed
-    step note:
-        send email "note"
-"""
 
 
 def _project(tmp_path: Path, smtp_port: int, llm_url: str) -> Path:
