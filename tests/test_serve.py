@@ -80,17 +80,13 @@ def stop(proc: subprocess.Popen) -> int:
     return proc.wait(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve")
-    config = make_project(folder)
-    (folder / "templates" / "hello.md").write_text(HELLO)
-    port = free_port()
-    with open(config, "a") as f:
-        f.write(SERVER.format(port=port))
-    os.environ.update(_env())  # the in-process runtime below reads the same fsl.yaml
+
+def populate_and_tick(config: Path, n: int) -> None:
+    """N contacts signed up and ticked once (sends recorded, not delivered), with
+    the server's secrets in the environment: the runtime reads the same fsl.yaml."""
+    os.environ.update(_env())
     try:
-        populate(config, 12)
+        populate(config, n)
         rt = runtime(config)
         try:
             rt.tick(T0 + timedelta(minutes=1), deliver=False)
@@ -99,6 +95,16 @@ def served(tmp_path_factory):
     finally:
         for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
             os.environ.pop(name, None)
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    config = make_project(folder)
+    (folder / "templates" / "hello.md").write_text(HELLO)
+    port = free_port()
+    with open(config, "a") as f:
+        f.write(SERVER.format(port=port))
+    populate_and_tick(config, 12)
     proc, log = start_server(folder, port)
     yield folder, f"http://127.0.0.1:{port}", proc, log
     if proc.poll() is None:

@@ -2,8 +2,6 @@
 unsent message before the response, next to a store the worker ticks."""
 from __future__ import annotations
 
-import os
-from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
@@ -11,9 +9,9 @@ import sqlalchemy as sa
 from fsl.signals import tokens
 
 from .smtp_sink import free_port
-from .test_ops_support import T0, make_project, populate, runtime
+from .test_ops_support import make_project
 from .test_pg_support import _driver, pg_url  # noqa: F401 - the fixture
-from .test_serve import HELLO, SECRET, SERVER, _env, start_server, stop
+from .test_serve import HELLO, SECRET, SERVER, populate_and_tick, start_server, stop
 
 
 def test_unsubscribe_is_immediate_on_postgresql(tmp_path, pg_url):  # noqa: F811
@@ -22,17 +20,7 @@ def test_unsubscribe_is_immediate_on_postgresql(tmp_path, pg_url):  # noqa: F811
     port = free_port()
     text = config.read_text().replace("store: sqlite:///fsl.db", f"store: \"{pg_url}\"")
     config.write_text(text + SERVER.format(port=port))
-    os.environ.update(_env())
-    try:
-        populate(config, 2)
-        rt = runtime(config)
-        try:
-            rt.tick(T0 + timedelta(minutes=1), deliver=False)
-        finally:
-            rt.close()
-    finally:
-        for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
-            os.environ.pop(name, None)
+    populate_and_tick(config, 2)
     engine = sa.create_engine(_driver(pg_url))
     try:
         with engine.connect() as conn:
