@@ -48,6 +48,12 @@ class Event:
     seq: int = 0
     enrollment: int | None = None
     line: int | None = None  # where it came from (scenario file), for reports
+    # Where a signal came from and why it was classified so (SIGNALS.md 5), and
+    # the key that records it only once.  The engine never reads these: they
+    # are carried to the event row for `fsl explain`.
+    source: str | None = None
+    evidence: tuple[str, ...] = ()
+    dedup: str | None = None
 
 
 @dataclass(slots=True)

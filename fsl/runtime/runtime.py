@@ -447,13 +447,39 @@ class Runtime:
         immediate): the engine's own ingestion, as a tick's event phase runs it, so stop and
         pause rules, suppression and the withdrawal of unsent outbox items are committed
         with the event rows, before the caller answers its source.  Returns the engine's
-        warnings (unknown contact, message never sent, ...): the events are kept all the same."""
-        engine = self._started(now or utcnow())
-        engine.warnings.clear()
-        with self.store.transaction():
-            for e in evs:
-                engine.apply_event(e)
-        return [message for _, message, _ in engine.warnings]
+        warnings (unknown contact, message never sent, ...): the events are kept all the same.
+
+        An event with a `dedup` key (a provider's event id, a mail's Message-ID) that is
+        already stored is not recorded again, and says so in the warnings.  Two processes
+        receiving the same retry at once both pass that check; the unique index lets only
+        one commit, and the other's second attempt then sees the row."""
+        for attempt in range(2):
+            engine = self._started(now or utcnow())
+            engine.warnings.clear()
+            repeated: list[str] = []
+            try:
+                with self.store.transaction():
+                    seen = self._recorded_keys(evs)
+                    for e in evs:
+                        if e.dedup is not None and e.dedup in seen:
+                            repeated.append(f"{e.type} {e.dedup}: already recorded, not recorded again")
+                            continue
+                        if e.dedup is not None:
+                            seen.add(e.dedup)
+                        engine.apply_event(e)
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
+                continue
+            return repeated + [message for _, message, _ in engine.warnings]
+        raise AssertionError("unreachable")
+
+    def _recorded_keys(self, evs: list[Event]) -> set[str]:
+        keys = [e.dedup for e in evs if e.dedup is not None]
+        if not keys:
+            return set()
+        rows = self.store._c().execute(sa.select(events.c.dedup).where(events.c.dedup.in_(keys)))
+        return {r[0] for r in rows}
 
     def enroll(self, playbook: str, contact_id: str, deal_id: str | None = None,
                at: datetime | None = None) -> tuple[int | None, str]:

@@ -195,7 +195,8 @@ _RULE = re.compile(r"\b(?:stop|pause) on (\S+)")
 def _contact_events(conn: Connection, contact_id: str) -> list[dict[str, Any]]:
     q = sa.select(events).where(events.c.contact == contact_id).order_by(events.c.at, events.c.id)
     return [{"at": _t(r["at"]), "type": r["type"], "step": r["step"], "enrollment": r["enrollment"],
-             "fields": _readable(r["fields"]) or {}, "status": r["status"], "flag": r["flag"]}
+             "fields": _readable(r["fields"]) or {}, "status": r["status"], "flag": r["flag"],
+             "source": r["source"], "evidence": _readable(r["evidence"]) if r["evidence"] else []}
             for r in conn.execute(q).mappings()]
 
 

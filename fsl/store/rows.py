@@ -94,13 +94,16 @@ def deal_from(row: Row, stakes: list[Row]) -> Deal:
 def event_row(e: Event, status: str, flag: str | None, received_at: int | None) -> dict[str, Any]:
     return {"at": epoch(e.at), "type": e.type, "contact": e.contact, "deal": e.deal, "step": e.step,
             "fields": dumps(e.fields or {}), "status": status, "flag": flag, "enrollment": e.enrollment,
-            "received_at": received_at}
+            "received_at": received_at, "source": e.source,
+            "evidence": dumps(list(e.evidence)) if e.evidence else None, "dedup": e.dedup}
 
 
 def event_from(row: Row) -> StoredEvent:
     return StoredEvent(at=instant(row["at"]), type=row["type"], contact=row["contact"], deal=row["deal"],
                        step=row["step"], fields=loads(row["fields"]) or {}, seq=int(row["id"]),
-                       enrollment=row["enrollment"], row_id=int(row["id"]))
+                       enrollment=row["enrollment"], row_id=int(row["id"]), source=row["source"],
+                       evidence=tuple(loads(row["evidence"]) or ()) if row["evidence"] else (),
+                       dedup=row["dedup"])
 
 
 # ------------------------------------------------------------- actions

@@ -91,9 +91,13 @@ events = Table(
     Column("flag", String(20)),  # unknown_contact | unknown_message | unknown_deal | error: kept, reported
     Column("enrollment", BigInteger),  # the enrollment whose message it concerns
     Column("received_at", Instant),
+    Column("source", String(40)),  # tracking | sendgrid | mailgun | postmark | ses | events | inbox (SIGNALS.md 5)
+    Column("evidence", Text),  # JSON list of short strings: what decided the classification
+    Column("dedup", String(300)),  # a provider's event id, an inbox Message-ID: recorded once
     Index("ix_events_pending", "at", "id", **_partial("status = 'pending'")),
     Index("ix_events_contact", "contact", "type", "at"),
     Index("ix_events_flag", "flag", **_partial("flag IS NOT NULL")),
+    Index("ux_events_dedup", "dedup", unique=True),
 )
 
 # Enrollment ids on PostgreSQL, where many workers enroll at once (schema v3;
