@@ -36,6 +36,8 @@ journal row (kind `llm_render`) of the action's enrollment and step.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +52,7 @@ from fsl.llm.render import RenderOutcome, _from_cache, render_llm
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
 from .host import RuntimeHost
+from .render_loop import InlineLoop, ThreadLoop
 
 
 class HeldRender(RenderFailed):
@@ -142,22 +145,42 @@ def held_of(outcome: RenderOutcome) -> R.Held:
                   outcome.to_journal())
 
 
+@dataclass
+class _Batch:
+    """Renders submitted together: their outcomes arrive all at once, and their
+    cache writes are settled by the thread that collects them."""
+
+    keys: list[str]
+    todo: list[tuple]
+    future: Future
+    cache: "_WriteBehind"
+
+
 class LLMOutbox:
     """One tick's model-written sends: one client and one event loop for all of
-    them, what each render decided until its hand-over, then until its settle."""
+    them, what each render decided until its hand-over, then until its settle.
+
+    `prepare` only submits a batch's renders (fsl.runtime.render_loop): the
+    outbox may prepare the next batch before it hands over this one, so the
+    model is writing while this thread delivers.  `message` waits for its
+    batch's outcomes the first time one of them is needed."""
 
     def __init__(self, runtime: RuntimeHost, now: datetime) -> None:
         self.runtime = runtime
         self.now = now
         self.notes: dict[str, tuple[str, Any]] = {}  # key -> (ok | approved | held, journal or Held)
         self.ready: dict[str, tuple[str, Any]] = {}  # key -> (approved, (id, subject, body)) | (outcome, RenderOutcome)
+        self.inflight: dict[str, _Batch] = {}  # key -> its batch, submitted and not yet collected
         self._client: LLMClient | None = None
-        self._loop: asyncio.Runner | None = None
+        self._loop: ThreadLoop | InlineLoop | None = None
 
     def prepare(self, items: list) -> None:
-        """Render every model-written send among the outbox's `items` (fsl.runtime.outbox.Item) at once."""
+        """Submit the renders of every model-written send among the outbox's `items`
+        (fsl.runtime.outbox.Item) not yet submitted; returns without waiting."""
         wanted = []
         for item in items:
+            if item.key in self.ready or item.key in self.inflight:
+                continue
             try:
                 render_action(item.rec, item.contact, item.deal, self.runtime.templates, self.runtime.config,
                               item.vars)
@@ -166,26 +189,40 @@ class LLMOutbox:
             except Exception:  # noqa: BLE001 - not ours: the hand-over reports it for this item
                 continue
         if wanted:
-            self._render(wanted)
+            self._submit(wanted)
 
-    def _render(self, wanted: list[tuple]) -> None:
+    def _submit(self, wanted: list[tuple]) -> None:
         with self.runtime.db.read() as conn:
             for key, *_ in wanted:
                 approved = R.approved_text(conn, key)
                 if approved is not None:
                     self.ready[key] = ("approved", approved)
         todo = [w for w in wanted if w[0] not in self.ready]
-        if todo:
-            outcomes = self._run(self._render_all(todo))
-            for (key, *_), outcome in zip(todo, outcomes):
-                self.ready[key] = ("outcome", outcome)
-
-    async def _render_all(self, todo: list[tuple]) -> list[RenderOutcome]:
+        if not todo:
+            return
         from fsl.store.cache import SqlRenderCache
 
+        cache = _WriteBehind(SqlRenderCache(self.runtime.db))
+        engine = self.runtime.engine()  # read here, once for the batch: the loop's thread only renders
+        future = self._loop_().submit(self._render_all(todo, engine, cache))
+        batch = _Batch([w[0] for w in todo], todo, future, cache)
+        for key in batch.keys:
+            self.inflight[key] = batch
+
+    def _collect(self, batch: _Batch) -> None:
+        """Wait for a batch's outcomes; write its renders to the cache (this thread: the store's writer)."""
+        for key in batch.keys:
+            self.inflight.pop(key, None)
+        try:
+            done = batch.future.result()
+        except Exception as exc:  # noqa: BLE001 - the loop itself failed: hold the batch as an outage
+            done = [(_outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}"), None) for _ in batch.todo]
+        for key, outcome in zip(batch.keys, batch.cache.settle(done)):
+            self.ready[key] = ("outcome", outcome)
+
+    async def _render_all(self, todo: list[tuple], engine: Any,
+                          cache: "_WriteBehind") -> list[tuple[RenderOutcome, GuardSettings | None]]:
         rt, client = self.runtime, self._model()
-        engine = rt.engine()  # once for the batch
-        cache = _WriteBehind(SqlRenderCache(rt.db))
         # the client bounds the requests (llm.concurrency); this bounds the prompts in memory
         limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
 
@@ -198,8 +235,7 @@ class LLMOutbox:
                 except Exception as exc:  # noqa: BLE001 - one message's error must not sink the batch
                     return _outage(f"render error: {type(exc).__name__}: {str(exc)[:200]}"), guards
 
-        done = await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo))
-        return cache.settle(done)
+        return list(await asyncio.gather(*(one(rec, contact, need) for _, rec, contact, need in todo)))
 
     def _model(self) -> LLMClient:
         if self._client is None:
@@ -209,26 +245,28 @@ class LLMOutbox:
             self._client = LLMClient(llm)
         return self._client
 
-    def _run(self, coro: Any) -> Any:
+    def _loop_(self) -> ThreadLoop | InlineLoop:
         if self._loop is None:
-            self._loop = asyncio.Runner()
-        return self._loop.run(coro)
+            self._model()  # made here, in this thread, before any coroutine uses it
+            self._loop = InlineLoop() if self.runtime.db.one_connection else ThreadLoop()
+        return self._loop
 
     def close(self) -> None:
-        """Close the client's connections and the tick's event loop."""
+        """Drop renders still in flight (a stopped tick's next batch), close the
+        client's connections and the tick's event loop."""
         loop, self._loop = self._loop, None
-        if loop is None:
-            return
-        try:
-            if self._client is not None:
-                loop.run(self._client.aclose())
-        finally:
-            loop.close()
+        self.inflight.clear()
+        if loop is not None:
+            loop.close(self._client.aclose() if self._client is not None else None)
 
     def message(self, key: str, rec, contact, need: NeedsModel) -> OutMessage:
         """The message to hand over, or HeldRender (RenderFailed) when it must not go."""
+        if key in self.inflight:
+            self._collect(self.inflight[key])
         if key not in self.ready:  # not prepared with its batch: render it alone, same client and loop
-            self._render([(key, rec, contact, need)])
+            self._submit([(key, rec, contact, need)])
+            if key in self.inflight:
+                self._collect(self.inflight[key])
         kind, data = self.ready.pop(key)
         if kind == "approved":
             review_id, subject, body = data

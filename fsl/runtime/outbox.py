@@ -303,16 +303,29 @@ class Outbox:
     def drain(self, stop: Callable[[], bool] = lambda: False,
               progress: Callable[[str, int], None] | None = None, batch: int = BATCH) -> None:
         """Every other due outbox row: claim a batch, hand it over, settle; repeat.
-        The delivery process is finished first, so what it left is due again here."""
+        The delivery process is finished first, so what it left is due again here.
+
+        When a batch holds model-written sends, the next batch is claimed and its
+        renders submitted before this one is handed over: the model writes while
+        this thread delivers (fsl.runtime.llm_queue).  A stop gives the claimed
+        next batch back untouched."""
         self._retire()
         self.stop = stop
+        ahead: list[Item] = []
         while not stop():
-            items = self._claim(batch)
+            items = ahead or self._claim(batch)
+            ahead = []
             if not items:
                 break
+            self._prepare_llm(items)
+            if self._llm is not None and any(item.key in self._llm.inflight for item in items):
+                ahead = self._claim(batch)
+                self._prepare_llm(ahead)
             self.hand_over(items)
             if progress is not None:
                 progress("delivered", len(items))
+        if ahead:
+            take_back(self.runtime, self.token, [item.key for item in ahead], untouched=True)
 
     def _claim(self, limit: int) -> list[Item]:
         a = actions.c

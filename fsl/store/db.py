@@ -102,6 +102,12 @@ class Database:
         return self.dialect == "sqlite"
 
     @property
+    def one_connection(self) -> bool:
+        """Whether every session shares one connection (an in-memory SQLite
+        store): then no second thread may read while this one works."""
+        return isinstance(self.engine.pool, StaticPool)
+
+    @property
     def shared(self) -> bool:
         """Whether writes of this thread take the writer lock in shared mode (PostgreSQL)."""
         return self.dialect == "postgresql" and getattr(self._shared, "on", False)
