@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+    echo "editors/vscode: node >= 20 is needed (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+fi
+
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 npm run --silent test:unit
