@@ -71,7 +71,8 @@ function repositoryFsl(): string | undefined {
 
 const fsl = repositoryFsl();
 
-test('the resolved command answers initialize over stdio', { skip: fsl ? false : 'this fsl has no `fsl lsp`' },
+test('the resolved command answers initialize over stdio',
+    { skip: fsl ? false : 'this fsl has no `fsl lsp`', timeout: 60_000 },
     async () => {
         const child = spawn(fsl!, ['lsp'], { stdio: ['pipe', 'pipe', 'inherit'] });
         let received = Buffer.alloc(0);
