@@ -285,6 +285,29 @@ def test_every_regex_of_the_grammar_compiles_and_every_include_resolves() -> Non
     assert len(found) > 30
 
 
+def _scope_names(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        own = {v for k, v in node.items() if k in ("name", "contentName") and isinstance(v, str)}
+        return own.union(*(_scope_names(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_scope_names(v) for v in node))
+    return set()
+
+
+GRAMMAR_TESTS = sorted((EXT / "test" / "grammar").glob("*.fsl"))
+ASSERTION = re.compile(r"^#\s*(?:\^+|<-+)\s+(?P<scopes>.+)$")
+
+
+def test_the_grammar_tests_assert_every_scope_and_use_every_keyword() -> None:
+    """vscode-tmgrammar-test (ci.sh) checks what test/grammar asserts: it must assert every token kind."""
+    assert all(f.read_text(encoding="utf-8").startswith('# SYNTAX TEST "source.fsl"') for f in GRAMMAR_TESTS)
+    lines = [ln for f in GRAMMAR_TESTS for ln in f.read_text(encoding="utf-8").split("\n")]
+    asserted = {scope for ln in lines if (m := ASSERTION.match(ln)) for scope in m["scopes"].split()}
+    assert _scope_names(TM) - {TM["name"]} - asserted == set()
+    words = {w for ln in lines if not ln.startswith("#") for w in re.findall(r"[a-z_]+", ln)}
+    assert (_keywords_of_the_grammar() | set(V11_KEYWORDS)) - words == set()
+
+
 # ------------------------------------------------------------ package.json and friends
 
 def test_package_json_contributes_the_language_the_grammar_and_the_configuration() -> None:
