@@ -3,10 +3,10 @@
 // keeps it running for .fsl files.
 import * as vscode from 'vscode';
 import {
+    Executable,
     LanguageClient,
     LanguageClientOptions,
     ServerOptions,
-    TransportKind,
 } from 'vscode-languageclient/node';
 import { processEnvironment, resolveServer } from './server';
 
@@ -33,7 +33,9 @@ async function start(): Promise<void> {
         return;
     }
     output?.appendLine(`Starting ${server.command} ${server.args.join(' ')} (from ${server.origin})`);
-    const run = { command: server.command, args: server.args, transport: TransportKind.stdio };
+    // no `transport`: stdio without the `--stdio` flag vscode-languageclient would append, so
+    // the process is exactly `fsl lsp` (CLI.md)
+    const run: Executable = { command: server.command, args: server.args };
     const serverOptions: ServerOptions = { run, debug: run };
     const clientOptions: LanguageClientOptions = {
         documentSelector: [

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
-import { Environment, processEnvironment, resolveServer } from '../src/server';
+import { Environment, LSP_ARGS, processEnvironment, resolveServer } from '../src/server';
 
 function scratch(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), 'fsl-vscode-'));
@@ -74,20 +74,26 @@ const fsl = repositoryFsl();
 test('the resolved command answers initialize over stdio',
     { skip: fsl ? false : 'this fsl has no `fsl lsp`', timeout: 60_000 },
     async () => {
-        const child = spawn(fsl!, ['lsp'], { stdio: ['pipe', 'pipe', 'inherit'] });
+        // exactly what the extension spawns (src/extension.ts gives no transport: no --stdio flag)
+        const child = spawn(fsl!, LSP_ARGS, { stdio: ['pipe', 'pipe', 'inherit'] });
         let received = Buffer.alloc(0);
         const reply = new Promise<{ id: number; result: { capabilities: object } }>((resolve, reject) => {
             child.on('error', reject);
             child.on('exit', (code) => reject(new Error(`fsl lsp exited with ${code}`)));
             child.stdout.on('data', (chunk: Buffer) => {
                 received = Buffer.concat([received, chunk]);
-                const text = received.toString('utf8');
-                const header = /Content-Length: (\d+)\r\n\r\n/.exec(text);
-                if (header) {
-                    const start = header.index + header[0].length;
-                    const body = received.subarray(Buffer.byteLength(text.slice(0, start)));
-                    if (body.length >= Number(header[1])) {
-                        resolve(JSON.parse(body.subarray(0, Number(header[1])).toString('utf8')));
+                // LSP base protocol: header lines (Content-Length, maybe Content-Type), a blank line, the body
+                for (;;) {
+                    const end = received.indexOf('\r\n\r\n');
+                    const length = /Content-Length: *(\d+)/i.exec(received.subarray(0, Math.max(end, 0)).toString('ascii'));
+                    if (end < 0 || !length || received.length < end + 4 + Number(length[1])) {
+                        return;
+                    }
+                    const body = received.subarray(end + 4, end + 4 + Number(length[1]));
+                    received = received.subarray(end + 4 + Number(length[1]));
+                    const message = JSON.parse(body.toString('utf8'));
+                    if (message.id === 1) {
+                        resolve(message); // notifications (log messages...) may come first
                     }
                 }
             });
