@@ -19,9 +19,10 @@ npm run --silent test:grammar
 # vscode:prepublish bundles again (a second of esbuild): what is packaged is what was just tested
 npm run --silent package
 
-# the package holds what VS Code loads: the manifest, the client, the grammars, the configuration
-python3 - <<'PY'
-import json, sys, zipfile
+# the package holds what VS Code loads: the manifest, the client, the grammars, the configuration;
+# and the bundled client needs nothing at run time but `vscode` and node's own modules
+NODE_BUILTINS="$(node -p "require('module').builtinModules.join(' ')")" python3 - <<'PY'
+import json, os, re, sys, zipfile
 names = set(zipfile.ZipFile("fsl.vsix").namelist())
 manifest = json.loads(zipfile.ZipFile("fsl.vsix").read("extension/package.json"))
 need = {"extension/" + p.removeprefix("./") for p in (
@@ -30,7 +31,9 @@ need = {"extension/" + p.removeprefix("./") for p in (
     *(s["path"] for s in manifest["contributes"]["snippets"]))}
 missing = sorted(need - names)
 leaked = sorted(n for n in names if n.startswith(("extension/node_modules/", "extension/src/", "extension/test/")))
-if missing or leaked:
-    sys.exit(f"fsl.vsix: missing {missing}, should not ship {leaked}")
+bundle = zipfile.ZipFile("fsl.vsix").read("extension/" + manifest["main"].removeprefix("./")).decode()
+unbundled = set(re.findall(r'require\("([^"]+)"\)', bundle)) - {"vscode", *os.environ["NODE_BUILTINS"].split()}
+if missing or leaked or unbundled:
+    sys.exit(f"fsl.vsix: missing {missing}, should not ship {leaked}, left out of the bundle {sorted(unbundled)}")
 print(f"fsl.vsix: {len(names)} files, {sum(i.file_size for i in zipfile.ZipFile('fsl.vsix').infolist())} bytes")
 PY

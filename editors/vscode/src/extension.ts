@@ -12,6 +12,8 @@ import { processEnvironment, resolveServer } from './server';
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
+// fields, events, channels and templates come from the project file and the templates folder
+let projectFiles: vscode.FileSystemWatcher | undefined;
 
 function workspaceFolders(): string[] {
     return (vscode.workspace.workspaceFolders ?? [])
@@ -24,12 +26,12 @@ async function start(): Promise<void> {
     const server = resolveServer(setting, workspaceFolders(), processEnvironment());
     if (!server) {
         const where = setting ? `fsl.path (${setting}) names no file` : 'no fsl found in the workspace\'s .venv or on PATH';
-        const choice = await vscode.window.showErrorMessage(
+        // not awaited: activation must not wait for the user to read the message
+        void vscode.window.showErrorMessage(
             `FSL: cannot start the language server: ${where}. Install fsl in the workspace's .venv (see the README) or set fsl.path.`,
-            'Open Settings');
-        if (choice === 'Open Settings') {
-            await vscode.commands.executeCommand('workbench.action.openSettings', 'fsl.path');
-        }
+            'Open Settings').then((choice) => choice === 'Open Settings'
+            ? vscode.commands.executeCommand('workbench.action.openSettings', 'fsl.path')
+            : undefined);
         return;
     }
     output?.appendLine(`Starting ${server.command} ${server.args.join(' ')} (from ${server.origin})`);
@@ -42,10 +44,7 @@ async function start(): Promise<void> {
             { scheme: 'file', language: 'fsl' },
             { scheme: 'untitled', language: 'fsl' },
         ],
-        synchronize: {
-            // fields, events, channels and templates come from the project file and the templates folder
-            fileEvents: vscode.workspace.createFileSystemWatcher('**/{fsl.yaml,fsl.yml,templates/**}'),
-        },
+        synchronize: { fileEvents: projectFiles },
         outputChannel: output,
     };
     client = new LanguageClient('fsl', 'FSL Language Server', serverOptions, clientOptions);
@@ -74,8 +73,10 @@ async function restart(): Promise<void> {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
     output = vscode.window.createOutputChannel('FSL Language Server');
+    projectFiles = vscode.workspace.createFileSystemWatcher('**/{fsl.yaml,templates/**}');
     context.subscriptions.push(
         output,
+        projectFiles,
         vscode.commands.registerCommand('fsl.restartServer', restart),
         vscode.commands.registerCommand('fsl.showOutput', () => output?.show()),
         vscode.workspace.onDidChangeConfiguration((e) => {
