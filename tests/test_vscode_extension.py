@@ -386,6 +386,15 @@ def test_else_and_elif_go_back_one_level_and_case_does_not() -> None:
     assert not dedent.search("        case \"a\":") and not dedent.search("        send email \"else:\"")
 
 
+def test_enter_outdents_after_goto_and_end_only() -> None:
+    (rule,) = [r for r in LANGCONF["onEnterRules"] if r["action"]["indent"] == "outdent"]
+    after = re.compile(rule["beforeText"])
+    assert after.search("        goto recap") and after.search("            end as converted  # won")
+    assert after.search("    end")
+    assert not after.search("        send email \"end\"") and not after.search("        set vars.end = 1")
+    assert not after.search("        goto_x = 1") and not after.search("    ending")
+
+
 def _snippet_text(body: str) -> str:
     """A snippet as VS Code inserts it when every placeholder keeps its default."""
     out: list[str] = []
