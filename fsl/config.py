@@ -135,8 +135,9 @@ REPLY_KINDS: tuple[str, ...] = ("human", "out_of_office", "auto_reply", "unsubsc
 BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
     "sent": MappingProxyType({}),
     "delivered": MappingProxyType({}),
-    "opened": MappingProxyType({}),
-    "clicked": MappingProxyType({"link": _ft("string")}),
+    # `machine`: a scanner's or a privacy proxy's fetch, not a person's (SIGNALS.md 1); absent = human
+    "opened": MappingProxyType({"machine": _ft("bool", True)}),
+    "clicked": MappingProxyType({"link": _ft("string"), "machine": _ft("bool", True)}),
     "replied": MappingProxyType({
         "kind": _ft("enum", members=REPLY_KINDS),
         "return_date": _ft("date", True),

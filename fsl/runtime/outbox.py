@@ -60,12 +60,14 @@ import sqlalchemy as sa
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
+from fsl.delivery.tracking import track
 from fsl.delivery.verdict import Verdict, verdict
 from fsl.engine.model import ActionRecord, Event
 from fsl.engine.timing import minute_floor
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
 from fsl.store.rows import action_from, event_row
+from fsl.signals.handover import remember, tracker_for
 from fsl.store.schema import actions, enrollments, events
 
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
@@ -373,9 +375,12 @@ class Outbox:
         rt, rec = self.runtime, item.rec
         if item.contact is None:
             return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
+        tracker = tracker_for(rt.config, rec.channel) if rec.kind == "send" else None
         try:
             try:
-                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars)
+                unsubscribe = tracker.unsubscribe_url(item.key) if tracker is not None else None
+                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars,
+                                    unsubscribe_url=unsubscribe)
             except NeedsModel as need:
                 msg = self._llm_message(item, need)
         except RenderFailed as exc:
@@ -383,6 +388,11 @@ class Outbox:
         adapter = self.adapters.get(msg)
         if adapter is None:
             return msg, DeliveryResult("failed", f"channel {msg.channel} is not configured in fsl.yaml")
+        if tracker is not None:
+            try:
+                msg = _tracked(rt, msg, tracker, rec.template)
+            except Exception as exc:  # noqa: BLE001 - the store is unavailable: nothing was handed over
+                return None, DeliveryResult("retry", f"cannot keep the tracked links: {type(exc).__name__}")
         try:
             return msg, adapter.deliver(msg)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the outbox
@@ -446,6 +456,20 @@ def deliver(runtime: RuntimeHost, now: datetime, report: TickReport, *,
         outbox.drain(stop, progress, batch)
     finally:
         outbox.close()
+
+
+def _tracked(runtime: RuntimeHost, msg: OutMessage, tracker, template: str | None) -> OutMessage:
+    """The message rewritten for tracking (fsl.delivery.tracking), its links kept in the store
+    before the channel sees it (fsl.signals.handover: a click redirects to exactly those)."""
+    links: dict[str, str] = {}
+    if template and template in runtime.templates:
+        try:
+            links = runtime.templates.lookup(template).links
+        except Exception:  # noqa: BLE001 - rendered a moment ago; without its tags, links carry none
+            links = {}
+    tracked = track(msg, tracker, links)
+    remember(runtime.db, tracked, int(time.time() * 1000))  # wall clock: `server.machine.after_delivery`
+    return tracked.message
 
 
 def _policy(runtime: RuntimeHost, channel):
