@@ -1,0 +1,240 @@
+"""Tracked email end to end (SIGNALS.md 1): a real SMTP server, a real `fsl serve` process.
+
+A tick hands `hello` to aiosmtpd on loopback with `tracking: on`; the test
+parses what arrived, checks its structure (multipart/alternative, wrapped
+links, pixel, trap, List-Unsubscribe) and follows its links over HTTP: a
+click lands on exactly the URL the message carried, and each hit is judged
+human or machine.  Each test uses its own contact (its own message).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .smtp_sink import SmtpSink, free_port
+from .test_ops_support import T0, make_project, runtime
+from .test_serve import SERVER, _env, start_server, stop
+
+PRICING = "https://acme.example/pricing?plan=pro&utm_source=fsl#compare"
+BROWSER = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                         "Chrome/131.0.0.0 Safari/537.36"}
+
+HELLO = f"""\
+---
+subject: "Hello {{{{ contact.first_name }}}}"
+links:
+  pricing: "{PRICING}"
+---
+Hi {{{{ contact.first_name }}}}, see {{{{ links.pricing }}}} and
+[your page](https://app.acme.example/welcome?who={{{{ contact.id }}}}&ref=mail).
+
+To stop these emails: {{{{ unsubscribe_url }}}}
+"""
+
+NAMES = {"c0001": "Ada", "c0002": "Bo", "c0003": "Cy", "c0004": "Di", "c0005": "Eve\r\nBcc: evil@attacker.example",
+         "c0006": "Fay", "c0007": "Gus"}
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[dict] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+        if tag == "img":
+            self.images.append(dict(attrs).get("src") or "")
+
+
+def _parts(msg):
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    parser = _Anchors()
+    parser.feed(html)
+    return text, html, parser
+
+
+@pytest.fixture(scope="module")
+def sent(tmp_path_factory):
+    from fsl.engine.model import Contact, Event
+    from fsl.runtime.deploy import deploy
+
+    folder = tmp_path_factory.mktemp("tracked")
+    with SmtpSink() as sink:
+        config = make_project(folder, port=sink.port)
+        text = config.read_text().replace("timeout: 5,", "timeout: 5, tracking: on, reply_to: replies@acme.example,")
+        port = free_port()
+        config.write_text(text + SERVER.format(port=port))
+        (folder / "templates" / "hello.md").write_text(HELLO)
+        os.environ.update(_env())
+        try:
+            rt = runtime(config)
+            try:
+                deploy(rt, [], now=T0)
+                people = [Contact(cid, {"id": cid, "email": f"{cid}@example.com", "first_name": name})
+                          for cid, name in NAMES.items()]
+                rt.put_contacts(people, now=T0)
+                rt.record_events([Event(T0, "signed_up", c.id) for c in people])
+                rt.tick(T0 + timedelta(minutes=1))
+            finally:
+                rt.close()
+        finally:
+            for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
+                os.environ.pop(name, None)
+        received = {r.rcpt_tos[0].split("@")[0]: r for r in sink.messages}
+    proc, log = start_server(folder, port)
+    yield folder, f"http://127.0.0.1:{port}", received
+    if proc.poll() is None:
+        stop(proc)
+
+
+def _db(folder: Path) -> sqlite3.Connection:
+    return sqlite3.connect(folder / "fsl.db")
+
+
+def _events(folder: Path, contact: str) -> list[tuple]:
+    with _db(folder) as conn:
+        rows = conn.execute("SELECT type, fields, source, evidence FROM events WHERE contact = ? "
+                            "AND type IN ('clicked', 'opened') ORDER BY id", (contact,)).fetchall()
+    return [(t, json.loads(f), s, json.loads(e or "[]")) for t, f, s, e in rows]
+
+
+def _long_ago(folder: Path, contact: str) -> None:
+    """The message was handed over an hour ago (as if the person read it later)."""
+    with _db(folder) as conn:
+        key = conn.execute("SELECT key FROM actions WHERE contact = ? AND step = 'hello'", (contact,)).fetchone()[0]
+        conn.execute("UPDATE tracked_messages SET handed_at_ms = handed_at_ms - 3600000 WHERE key = ?", (key,))
+
+
+def _real_links(parser: _Anchors) -> list[str]:
+    return [a["href"] for a in parser.anchors if a.get("aria-hidden") != "true" and "/c/" in a.get("href", "")]
+
+
+def test_the_email_is_multipart_with_wrapped_links_pixel_trap_and_one_click_unsubscribe(sent):
+    folder, base, received = sent
+    msg = received["c0001"].message
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html, parser = _parts(msg)
+    assert PRICING not in text and "app.acme.example" not in text  # every link of the text part wrapped
+    assert text.count(f"{base}/c/") == 2
+    hrefs = [a["href"] for a in parser.anchors]
+    assert all(h.startswith(f"{base}/c/") or h.startswith(f"{base}/u/") for h in hrefs)
+    assert [h for h in hrefs if h.startswith(f"{base}/u/")] == [h for h in hrefs if "/u/" in h][:1]
+    trap = [a for a in parser.anchors if a.get("aria-hidden") == "true"]
+    assert len(trap) == 1 and "display:none" in trap[0]["style"] and hrefs[0] == trap[0]["href"]  # first thing
+    assert len(parser.images) == 1 and parser.images[0].startswith(f"{base}/o/")
+    unsubscribe = msg["List-Unsubscribe"]
+    assert unsubscribe.startswith(f"<{base}/u/") and "<mailto:replies@acme.example" in unsubscribe
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # {{ unsubscribe_url }}: the /u/ URL itself, in both parts, never wrapped
+    u_url = unsubscribe.split(">")[0][1:]
+    assert u_url in text and u_url in hrefs
+    assert "c0001" not in unsubscribe and "example.com" not in "".join(hrefs)  # no contact data in clear
+
+
+def test_each_link_redirects_to_exactly_the_url_in_the_message(sent):
+    folder, base, received = sent
+    _long_ago(folder, "c0002")
+    _, _, parser = _parts(received["c0002"].message)
+    locations = [httpx.get(h, headers=BROWSER).headers["location"] for h in _real_links(parser)]
+    # the second URL is not among the template's links and carries the contact's id: still exact
+    assert locations == [PRICING, "https://app.acme.example/welcome?who=c0002&ref=mail"]
+    events = _events(folder, "c0002")
+    # the first is a person's; the second, seconds later, makes every link of the message fetched: a burst
+    assert [(t, f.get("link"), f["machine"], s) for t, f, s, _ in events] == [
+        ("clicked", "pricing", False, "tracking"), ("clicked", None, True, "tracking")]
+    assert any("after hand-over" in e for e in events[0][3])
+    assert any("2 of the message's 2 links" in e for e in events[1][3])
+
+
+def test_a_forged_link_index_redirects_nowhere(sent):
+    from fsl.signals import tokens
+
+    folder, base, _ = sent
+    with _db(folder) as conn:
+        key = conn.execute("SELECT key FROM actions WHERE contact = 'c0003' AND step = 'hello'").fetchone()[0]
+    assert httpx.get(f"{base}/c/{tokens.make('nope-' * 8, key, 0)}").status_code == 404  # not our signature
+    far = httpx.get(f"{base}/c/{tokens.make(_env()['FSL_SERVER_SECRET'], key, 40)}", headers=BROWSER)
+    assert far.status_code == 404 and "location" not in far.headers
+
+
+def test_the_trap_answers_an_empty_page_and_makes_hits_around_it_machine(sent):
+    folder, base, received = sent
+    _long_ago(folder, "c0004")
+    _, _, parser = _parts(received["c0004"].message)
+    trap = next(a["href"] for a in parser.anchors if a.get("aria-hidden") == "true")
+    answer = httpx.get(trap, headers=BROWSER)
+    assert answer.status_code == 200 and answer.content == b""
+    assert _events(folder, "c0004") == []  # the trap itself is no engagement
+    click = httpx.get(_real_links(parser)[0], headers=BROWSER)
+    assert click.status_code == 302
+    (event,) = _events(folder, "c0004")
+    assert event[1]["machine"] is True and any("trap link" in e for e in event[3])
+
+
+def test_hits_right_after_hand_over_and_from_scanners_are_machine(sent):
+    folder, base, received = sent
+    _, _, parser = _parts(received["c0006"].message)
+    httpx.get(parser.images[0], headers=BROWSER)  # within 30 s of the hand-over
+    opened = _events(folder, "c0006")[0]
+    assert opened[0] == "opened" and opened[1]["machine"] is True and any("after hand-over" in e for e in opened[3])
+    _long_ago(folder, "c0007")
+    _, _, parser = _parts(received["c0007"].message)
+    httpx.get(_real_links(parser)[0], headers={"user-agent": "Mozilla/5.0 (compatible; BarracudaCentral)"})
+    gmail = {"user-agent": "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"}
+    httpx.get(parser.images[0], headers=gmail)
+    scanner, person = _events(folder, "c0007")
+    assert scanner[1]["machine"] is True and any("Barracuda" in e for e in scanner[3])
+    assert person[1]["machine"] is False and any("Gmail image proxy" in e for e in person[3])
+
+
+def test_contact_data_cannot_inject_headers(sent):
+    _, _, received = sent
+    got = received["c0005"]
+    assert got.rcpt_tos == ["c0005@example.com"]
+    headers = got.raw.split(b"\r\n\r\n", 1)[0]
+    assert got.message["Bcc"] is None and b"\nBcc:" not in headers  # (the body may say what it likes)
+    assert got.message["Subject"] == "Hello Eve Bcc: evil@attacker.example"  # one line, folded whitespace
+
+
+def test_explain_shows_source_and_evidence(sent):
+    folder, base, _ = sent
+    from .test_ops_support import cli
+
+    deadline = time.monotonic() + 30
+    while not _events(folder, "c0002") and time.monotonic() < deadline:
+        time.sleep(0.05)  # another test's clicks (module order); polled, never assumed
+    os.environ.update(_env())
+    try:
+        result = cli("explain", "c0002", "--format", "json", cwd=folder)
+    finally:
+        for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
+            os.environ.pop(name, None)
+    assert result.exit_code == 0, result.output
+    assert '"source": "tracking"' in result.output or '"source":"tracking"' in result.output
+    assert "after hand-over" in result.output
+
+
+def test_a_header_value_with_a_line_break_is_refused_never_sent():
+    """The last line of defence: the email is built by EmailMessage under its default policy."""
+    from fsl.config import Channel
+    from fsl.channel_settings import SmtpSettings
+    from fsl.delivery.channels.smtp import SmtpAdapter
+    from fsl.delivery.message import OutMessage
+
+    settings = SmtpSettings.model_validate({"from": "Acme <hello@acme.example>"})
+    adapter = SmtpAdapter(Channel(name="email", adapter="smtp", settings=settings))
+    msg = OutMessage("1:s:0:0", "email", "send", "a@example.com", "Hi", "text",
+                     headers={"List-Unsubscribe": "<https://t.example/u/x>\r\nBcc: evil@attacker.example"})
+    result = adapter.deliver(msg)
+    assert result.status == "failed" and "cannot build the email" in result.detail
