@@ -2,7 +2,7 @@
 
 tests/fixtures/machine_traces/traces.jsonl holds labelled traces of hits on
 messages (how it was made: make_traces.py beside it; the behaviours: the
-public descriptions cited in docs/signals/machines.md).  Each trace is
+public descriptions cited in docs/reference/machines.md).  Each trace is
 replayed in time order through `classify`, exactly as the server does (the
 hits before a hit are what it sees).  "Positive" is machine.  Trap hits are
 machine by construction and record no event: they are not scored.

@@ -238,3 +238,16 @@ def test_a_header_value_with_a_line_break_is_refused_never_sent():
                      headers={"List-Unsubscribe": "<https://t.example/u/x>\r\nBcc: evil@attacker.example"})
     result = adapter.deliver(msg)
     assert result.status == "failed" and "cannot build the email" in result.detail
+
+
+def test_unsubscribe_url_needs_a_tracking_channel(tmp_path):
+    from .test_ops_support import cli
+
+    make_project(tmp_path)
+    (tmp_path / "templates" / "hello.md").write_text(HELLO)
+    result = cli("check", cwd=tmp_path)
+    assert result.exit_code != 0 and "E210" in result.output and "unsubscribe_url" in result.output
+    assert "tracking: on" in result.output
+    config = tmp_path / "fsl.yaml"
+    config.write_text(config.read_text().replace("timeout: 5,", "timeout: 5, tracking: on,"))
+    assert cli("check", cwd=tmp_path).exit_code == 0

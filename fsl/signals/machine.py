@@ -5,7 +5,7 @@
 Pure: the caller (fsl.signals.hits) reads the message and its earlier hits
 from the store and writes the verdict into the event (`machine` field,
 `Event.evidence`).  The rules, in the order their evidence is listed (the
-public descriptions behind them: docs/signals/machines.md):
+public descriptions behind them: docs/reference/machines.md):
 
 1. the hidden trap link was fetched (no person can see it);
 2. the hit falls within `trap_window` after a trap hit on the same message;
