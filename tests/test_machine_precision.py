@@ -97,3 +97,14 @@ def test_a_lists_file_replaces_the_shipped_one(tmp_path):
     hit = machine.Hit("click", 0, 10**7, "40.107.1.1", "AcmeCheck/1.0")
     verdict = machine.classify(hit, machine.Message(0, 1), [], machine.Rules(lists=lists))
     assert verdict.evidence == ("User-Agent of Our own crawler",)  # Microsoft's network is no longer listed
+
+
+def test_a_providers_own_flag_decides_with_the_lists():
+    rules = machine.Rules(lists=machine.load_lists())
+    flagged = machine.classify_provider_hit("open", 10**7, flag=True, rules=rules)
+    assert flagged.machine and flagged.evidence == ("the provider flagged it as a machine",)
+    apple = machine.classify_provider_hit("open", 10**7, flag=False, ip="17.58.1.2", user_agent="Mozilla/5.0",
+                                          rules=rules)
+    assert apple.machine and any("Apple Mail Privacy Protection" in e for e in apple.evidence)
+    person = machine.classify_provider_hit("click", 10**7, flag=False, user_agent=None, handed_at_ms=0, rules=rules)
+    assert not person.machine  # a provider that passes on no User-Agent is no evidence

@@ -249,5 +249,40 @@ def test_unsubscribe_url_needs_a_tracking_channel(tmp_path):
     assert result.exit_code != 0 and "E210" in result.output and "unsubscribe_url" in result.output
     assert "tracking: on" in result.output
     config = tmp_path / "fsl.yaml"
+    config.write_text(config.read_text().replace("timeout: 5,", "timeout: 5, tracking: on,")
+                      + "server:\n  base_url: https://t.acme.example\n")
+    result = cli("check", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+
+
+def test_tracking_without_a_server_address_is_a_config_error(tmp_path):
+    from .test_ops_support import cli
+
+    config = make_project(tmp_path)
     config.write_text(config.read_text().replace("timeout: 5,", "timeout: 5, tracking: on,"))
-    assert cli("check", cwd=tmp_path).exit_code == 0
+    result = cli("check", cwd=tmp_path)
+    assert result.exit_code != 0
+    assert "fsl.yaml:" in result.output and "`tracking: on`, but `server.base_url` is not set" in result.output
+
+
+def test_sends_of_a_tracking_channel_wait_while_the_secret_is_unset(tmp_path):
+    """Never untracked (without its unsubscribe link): retried, with the reason."""
+    from fsl.engine.model import Contact, Event
+    from fsl.runtime.deploy import deploy
+
+    with SmtpSink() as sink:
+        config = make_project(tmp_path, port=sink.port)
+        text = config.read_text().replace("timeout: 5,", "timeout: 5, tracking: on,")
+        config.write_text(text + "server:\n  base_url: https://t.acme.example\n  secret: ${FSL_UNSET_SECRET_X}\n")
+        rt = runtime(config)
+        try:
+            deploy(rt, [], now=T0)
+            rt.put_contacts([Contact("c1", {"id": "c1", "email": "c1@example.com", "first_name": "Al"})], now=T0)
+            rt.record_events([Event(T0, "signed_up", "c1")])
+            rt.tick(T0 + timedelta(minutes=1))
+        finally:
+            rt.close()
+        assert sink.messages == []
+    with _db(tmp_path) as conn:
+        status, error = conn.execute("SELECT status, last_error FROM actions WHERE contact = 'c1'").fetchone()
+    assert status == "pending" and "server.secret" in error

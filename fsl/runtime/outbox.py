@@ -67,7 +67,7 @@ from fsl.engine.timing import minute_floor
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
 from fsl.store.rows import action_from, event_row
-from fsl.signals.handover import remember, tracker_for
+from fsl.signals.handover import TrackingUnavailable, remember, tracker_for
 from fsl.store.schema import actions, enrollments, events
 
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
@@ -375,7 +375,10 @@ class Outbox:
         rt, rec = self.runtime, item.rec
         if item.contact is None:
             return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
-        tracker = tracker_for(rt.config, rec.channel) if rec.kind == "send" else None
+        try:
+            tracker = tracker_for(rt.config, rec.channel) if rec.kind == "send" else None
+        except TrackingUnavailable as exc:  # never untracked: it would leave without its unsubscribe link
+            return None, DeliveryResult("retry", str(exc))
         try:
             try:
                 unsubscribe = tracker.unsubscribe_url(item.key) if tracker is not None else None

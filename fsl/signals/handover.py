@@ -55,15 +55,21 @@ class TokenTracker:
         return self.mailto
 
 
+class TrackingUnavailable(Exception):
+    """A channel tracks, but the server's base_url or secret is unset: its sends wait."""
+
+
 def tracker_for(config: Any, channel_name: str | None) -> TokenTracker | None:
-    """The tracker of a channel with `tracking: on`, when `server.base_url` and `server.secret`
-    are set; else None (the message goes out as rendered)."""
+    """The tracker of a channel with `tracking: on`; None when it does not track.  Raises
+    TrackingUnavailable when it tracks without `server.base_url` and `server.secret` (an
+    unset ${ENV}): such a message is never sent untracked, without its unsubscribe link."""
     channel = config.channels.get(channel_name or "")
     if channel is None or not getattr(channel.settings, "tracking", False):
         return None
     server = getattr(config, "server", None)
     if server is None or not server.base_url or not server.secret:
-        return None
+        raise TrackingUnavailable(f"channel `{channel.name}` has tracking on, but `server.base_url` or "
+                                  "`server.secret` is not set (is its ${ENV} variable unset?)")
     settings = channel.settings
     address = parseaddr(getattr(settings, "reply_to", None) or getattr(settings, "sender", None) or "")[1]
     return TokenTracker(server.base_url, server.secret, address or None)

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 Kind = Literal["click", "open", "trap"]
 
@@ -270,3 +270,24 @@ def _span(ms: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.0f} h"
+
+
+def classify_provider_hit(kind: Literal["click", "open"], at_ms: int, *, flag: bool | None, ip: str | None = None,
+                          user_agent: str | None = None, handed_at_ms: int | None = None,
+                          rules: Rules | None = None) -> Verdict:
+    """An `opened`/`clicked` a provider's webhook reports (fsl.signals.providers): the provider's
+    own flag (Mailgun `client-info.bot`, SendGrid `sg_machine_open`), the IP and User-Agent it
+    passes on against the lists, and the hand-over timing when the message is known.  A
+    provider's hit has no trap, burst or missing User-Agent evidence: it is not our request."""
+    rules = rules if rules is not None else Rules(lists=load_lists())
+    hit = Hit(kind, None, at_ms, ip, user_agent or None)
+    evidence = list(_timing(hit, Message(handed_at_ms, 0), (), rules))
+    if user_agent:
+        evidence += [e for e in _request(hit, rules.lists) if not e.startswith("no User-Agent")]
+    elif ip:
+        evidence += [e for e in _request(Hit(kind, None, at_ms, ip, "-"), rules.lists) if e.startswith("network")]
+    if flag:
+        evidence.append("the provider flagged it as a machine")
+    if evidence:
+        return Verdict(True, tuple(evidence))
+    return Verdict(False, ("the provider's flag and the lists show no machine",))
