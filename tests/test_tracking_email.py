@@ -286,3 +286,20 @@ def test_sends_of_a_tracking_channel_wait_while_the_secret_is_unset(tmp_path):
     with _db(tmp_path) as conn:
         status, error = conn.execute("SELECT status, last_error FROM actions WHERE contact = 'c1'").fetchone()
     assert status == "pending" and "server.secret" in error
+
+
+def test_fsl_render_shows_the_unsubscribe_url(sent):
+    from .test_ops_support import cli
+
+    folder, base, _ = sent
+    os.environ.update(_env())
+    try:
+        result = cli("render", "welcome", "hello", "--contact", "c0003", "--format", "json", cwd=folder)
+    finally:
+        for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
+            os.environ.pop(name, None)
+    send = json.loads(result.output)["messages"][0]
+    assert f"To stop these emails: {base}/u/" in send["body"]
+    # the guards judge the template's links (this one names a URL it does not declare), never ours
+    (links,) = [v for v in send["verdicts"] if v["guard"] == "links"]
+    assert "app.acme.example" in links["reason"] and "/u/" not in links["reason"]

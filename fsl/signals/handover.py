@@ -75,6 +75,16 @@ def tracker_for(config: Any, channel_name: str | None) -> TokenTracker | None:
     return TokenTracker(server.base_url, server.secret, address or None)
 
 
+def unsubscribe_url_for(config: Any, channel_name: str | None, key: str) -> str | None:
+    """`{{ unsubscribe_url }}` of a message, for renders that hand nothing over (`fsl render`,
+    a review's retry); None when the channel does not track or cannot yet."""
+    try:
+        tracker = tracker_for(config, channel_name)
+    except TrackingUnavailable:
+        return None
+    return tracker.unsubscribe_url(key) if tracker is not None else None
+
+
 @dataclass(frozen=True)
 class TrackedMessage:
     key: str
