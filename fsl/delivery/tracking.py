@@ -191,7 +191,7 @@ class _Rewriter(HTMLParser):
 # A URL in plain text: up to whitespace or a delimiter a sentence puts around it;
 # punctuation that ends the sentence is not part of it.
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'\[\]{}|\\^`]+""", re.IGNORECASE)
-_TRAILING = ".,;:!?)*_"
+_TRAILING = ".,;:!?)"
 
 
 def _rewrite_text(text: str, links: _Links, click) -> str:
