@@ -303,3 +303,15 @@ def test_fsl_render_shows_the_unsubscribe_url(sent):
     # the guards judge the template's links (this one names a URL it does not declare), never ours
     (links,) = [v for v in send["verdicts"] if v["guard"] == "links"]
     assert "app.acme.example" in links["reason"] and "/u/" not in links["reason"]
+
+
+def test_serve_refuses_a_lists_file_with_a_mistake_at_its_line(tmp_path):
+    from .test_ops_support import cli
+
+    config = make_project(tmp_path)
+    config.write_text(config.read_text() + "server:\n  base_url: https://t.acme.example\n"
+                      "  secret: serve-lists-secret-0123456789\n  machine:\n    lists: machines.yaml\n")
+    (tmp_path / "machines.yaml").write_text("user_agents:\n  - name: x\n    kind: robot\n    contains: [x]\n")
+    result = cli("serve", "--listen", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.exit_code != 0
+    assert "machines.yaml:3:" in result.output and "kind" in result.output
