@@ -212,7 +212,8 @@ def track(msg: OutMessage, tracker: Tracker, template_links: Mapping[str, str]) 
     unsubscribe = tracker.unsubscribe_url(key)
     links = _Links(template_links, unsubscribe)
 
-    def click(index: int) -> str:
+    @functools.lru_cache(maxsize=None)
+    def click(index: int) -> str:  # the same link in both parts: signed once
         return tracker.click_url(key, index)
 
     source = msg.html if msg.html else markdown_html(msg.text)

@@ -25,7 +25,6 @@ is judged on its own evidence (opens are not looked at for a click).
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
 import math
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 Kind = Literal["click", "open", "trap"]
 
@@ -94,11 +93,18 @@ class Lists(BaseModel):
     user_agents: tuple[UserAgentEntry, ...] = ()
     networks: tuple[NetworkEntry, ...] = ()
 
+    # compiled once (lowered substrings, parsed networks): a verdict is on every hit's path
+    _agents: list = PrivateAttr(default_factory=list)
+    _nets: list = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: object) -> None:
+        self._agents = [(e, frozenset(e.exact), tuple(s.lower() for s in e.contains)) for e in self.user_agents]
+        self._nets = [(e, [ipaddress.ip_network(c, strict=False) for c in e.cidr]) for e in self.networks]
+
     def agent(self, user_agent: str, kind: str) -> UserAgentEntry | None:
         lowered, trimmed = user_agent.lower(), user_agent.strip()
-        for entry in self.user_agents:
-            if kind in entry.applies_to and (trimmed in entry.exact
-                                             or any(s.lower() in lowered for s in entry.contains)):
+        for entry, exact, contains in self._agents:
+            if kind in entry.applies_to and (trimmed in exact or any(s in lowered for s in contains)):
                 return entry
         return None
 
@@ -107,17 +113,12 @@ class Lists(BaseModel):
             address = ipaddress.ip_address(ip)
         except ValueError:
             return None
-        for entry, nets in _networks(self):
+        for entry, nets in self._nets:
             if kind in entry.applies_to:
                 for net in nets:
                     if address.version == net.version and address in net:
                         return entry, str(net)
         return None
-
-
-@functools.lru_cache(maxsize=8)
-def _networks(lists: Lists) -> list[tuple[NetworkEntry, list]]:
-    return [(e, [ipaddress.ip_network(c, strict=False) for c in e.cidr]) for e in lists.networks]
 
 
 class ListsError(ValueError):
