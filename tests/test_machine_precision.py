@@ -28,17 +28,24 @@ def _replay(rules: machine.Rules) -> tuple[Counter, Counter]:
         trace = json.loads(line)
         facts = machine.Message(HANDED_AT_MS, trace["links"])
         earlier: list[machine.Hit] = []
+        said: list[bool] = []  # the verdict standing on each hit (a later trap or burst may change it)
         for h in trace["hits"]:
             hit = machine.Hit(h["kind"], h["link"], HANDED_AT_MS + int(h["t"] * 1000), h["ip"], h["ua"], h["method"])
             verdict = machine.classify(hit, facts, earlier, rules)
+            if verdict.reaches_back_s:  # as fsl.signals.hits does with the recorded events
+                for i, before in enumerate(earlier):
+                    if hit.at_ms - before.at_ms <= verdict.reaches_back_s * 1000:
+                        said[i] = True
             earlier.append(hit)
+            said.append(verdict.machine)
+        for h, machine_said in zip(trace["hits"], said):
             if h["kind"] == "trap":
                 continue
             truth = h["label"] == "machine"
             cell = {(True, True): "tp", (True, False): "fn", (False, True): "fp", (False, False): "tn"}
-            outcome[cell[truth, verdict.machine]] += 1
-            if truth != verdict.machine:
-                misses[f"{cell[truth, verdict.machine]} {h['who']} {h['kind']}"] += 1
+            outcome[cell[truth, machine_said]] += 1
+            if truth != machine_said:
+                misses[f"{cell[truth, machine_said]} {h['who']} {h['kind']}"] += 1
     return outcome, misses
 
 
@@ -52,9 +59,9 @@ def test_precision_and_recall_on_labelled_traces(capsys):
               f"people kept as people {human_kept:.3f}  ({dict(outcome)})")
         for what, n in misses.most_common():
             print(f"  {n:4d} {what}")
-    assert precision >= 0.93  # measured 0.951 (the misses are the hard cases make_traces.py says)
-    assert recall >= 0.83  # measured 0.867
-    assert human_kept >= 0.90
+    assert precision >= 0.92  # measured 0.940 (the misses are the hard cases make_traces.py says)
+    assert recall >= 0.87  # measured 0.905
+    assert human_kept >= 0.89  # measured 0.910
 
 
 def test_without_the_lists_the_timing_rules_alone_still_catch_most():

@@ -40,7 +40,7 @@ To stop these emails: {{{{ unsubscribe_url }}}}
 """
 
 NAMES = {"c0001": "Ada", "c0002": "Bo", "c0003": "Cy", "c0004": "Di", "c0005": "Eve\r\nBcc: evil@attacker.example",
-         "c0006": "Fay", "c0007": "Gus"}
+         "c0006": "Fay", "c0007": "Gus", "c0008": "Hal", "c0009": "Ida"}
 
 
 class _Anchors(HTMLParser):
@@ -142,19 +142,39 @@ def test_the_email_is_multipart_with_wrapped_links_pixel_trap_and_one_click_unsu
     assert "c0001" not in unsubscribe and "example.com" not in "".join(hrefs)  # no contact data in clear
 
 
+def _earlier_hits(folder: Path, contact: str, seconds: int) -> None:
+    """The message's hits so far happened `seconds` earlier (as if the person paused)."""
+    with _db(folder) as conn:
+        key = conn.execute("SELECT key FROM actions WHERE contact = ? AND step = 'hello'", (contact,)).fetchone()[0]
+        conn.execute("UPDATE tracking_hits SET at_ms = at_ms - ? WHERE key = ?", (seconds * 1000, key))
+
+
 def test_each_link_redirects_to_exactly_the_url_in_the_message(sent):
     folder, base, received = sent
     _long_ago(folder, "c0002")
     _, _, parser = _parts(received["c0002"].message)
-    locations = [httpx.get(h, headers=BROWSER).headers["location"] for h in _real_links(parser)]
+    first, second = _real_links(parser)
+    locations = [httpx.get(first, headers=BROWSER).headers["location"]]
+    _earlier_hits(folder, "c0002", 60)  # the person reads on for a minute
+    locations.append(httpx.get(second, headers=BROWSER).headers["location"])
     # the second URL is not among the template's links and carries the contact's id: still exact
     assert locations == [PRICING, "https://app.acme.example/welcome?who=c0002&ref=mail"]
     events = _events(folder, "c0002")
-    # the first is a person's; the second, seconds later, makes every link of the message fetched: a burst
     assert [(t, f.get("link"), f["machine"], s) for t, f, s, _ in events] == [
-        ("clicked", "pricing", False, "tracking"), ("clicked", None, True, "tracking")]
+        ("clicked", "pricing", False, "tracking"), ("clicked", None, False, "tracking")]
     assert any("after hand-over" in e for e in events[0][3])
-    assert any("2 of the message's 2 links" in e for e in events[1][3])
+
+
+def test_a_burst_over_every_link_makes_all_of_it_machine(sent):
+    folder, base, received = sent
+    _long_ago(folder, "c0008")
+    _, _, parser = _parts(received["c0008"].message)
+    for link in _real_links(parser):
+        assert httpx.get(link, headers=BROWSER).status_code == 302
+    first, second = _events(folder, "c0008")
+    assert second[1]["machine"] is True and any("2 of the message's 2 links" in e for e in second[3])
+    # the first looked like a person's when it came; the burst it began is a scanner's
+    assert first[1]["machine"] is True and "part of a burst over the message's links" in first[3]
 
 
 def test_a_forged_link_index_redirects_nowhere(sent):
@@ -180,6 +200,19 @@ def test_the_trap_answers_an_empty_page_and_makes_hits_around_it_machine(sent):
     assert click.status_code == 302
     (event,) = _events(folder, "c0004")
     assert event[1]["machine"] is True and any("trap link" in e for e in event[3])
+
+
+def test_a_trap_hit_condemns_the_hits_just_before_it(sent):
+    folder, base, received = sent
+    _long_ago(folder, "c0009")
+    _, _, parser = _parts(received["c0009"].message)
+    httpx.get(parser.images[0], headers=BROWSER)
+    assert _events(folder, "c0009")[0][1]["machine"] is False
+    trap = next(a["href"] for a in parser.anchors if a.get("aria-hidden") == "true")
+    httpx.get(trap, headers=BROWSER)
+    (opened,) = _events(folder, "c0009")
+    assert opened[1]["machine"] is True and "a hit on the hidden trap link came just after" in opened[3]
+    assert "no machine evidence" not in opened[3]
 
 
 def test_hits_right_after_hand_over_and_from_scanners_are_machine(sent):

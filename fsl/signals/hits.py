@@ -15,10 +15,13 @@ recorded (fsl.signals.recording.record).
 * A hit on the trap link is kept as a hit (the evidence for the hits
   around it) and records no event: it is no engagement of anyone's, and it
   answers 200 with an empty page.
+* A trap hit or a burst also turns the message's events of the moments
+  before it into a machine's (`_reclassify`): the scanner made those too.
 """
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from fsl.engine.model import Event
-from fsl.store.schema import tracking_hits
+from fsl.store.codec import dumps, epoch, loads
+from fsl.store.schema import events, tracking_hits
 
 from . import machine, recording
 from .handover import recall
@@ -93,6 +97,10 @@ def judge(db: Any, templates: Any, message: recording.Message, kind: str, link_i
         verdict = machine.classify(hit, facts, earlier, rules)
         conn.execute(tracking_hits.insert().values(key=message.key, kind=hit_kind, link=hit.link,
                                                    at_ms=request.at_ms, machine=int(verdict.machine)))
+        if verdict.reaches_back_s:
+            _reclassify(conn, message, at, verdict.reaches_back_s,
+                        "a hit on the hidden trap link came just after" if hit_kind == "trap"
+                        else "part of a burst over the message's links")
     if hit_kind == "trap":
         return Outcome(None, None, trap=True)
     link = recording.Link(tag, url or "") if kind == "click" and tag is not None else None  # field `link`: the tag
@@ -108,3 +116,26 @@ def _earlier(conn: Any, key: str, at_ms: int) -> list[machine.Hit]:
                         .where(tracking_hits.c.key == key, tracking_hits.c.at_ms >= at_ms - LOOKBACK_MS,
                                tracking_hits.c.at_ms <= at_ms)).all()
     return [machine.Hit(k, link, t) for k, link, t in rows]
+
+
+def _reclassify(conn: Any, message: recording.Message, at: datetime, seconds: float, why: str) -> int:
+    """The message's tracking events of the last `seconds` before `at` that were recorded as a
+    person's become a machine's, with the reason added to their evidence.  What the engine
+    already did on them stands (a stop applied at once stays applied); every later
+    `opened(...)`/`clicked(...)` reads the rows again and no longer counts them."""
+    since = epoch(at) - math.ceil(seconds)
+    rows = conn.execute(sa.select(events.c.id, events.c.fields, events.c.evidence).where(
+        events.c.enrollment == message.enrollment, events.c.step == message.step,
+        events.c.source == "tracking", events.c.type.in_(("opened", "clicked")),
+        events.c.at >= since, events.c.at <= epoch(at))).all()
+    changed = 0
+    for row_id, fields_text, evidence_text in rows:
+        fields = loads(fields_text) or {}
+        if fields.get("machine") is True:
+            continue
+        fields["machine"] = True
+        evidence = [e for e in (loads(evidence_text) or []) if e != "no machine evidence"] + [why]
+        conn.execute(events.update().where(events.c.id == row_id).values(fields=dumps(fields),
+                                                                          evidence=dumps(evidence)))
+        changed += 1
+    return changed

@@ -21,7 +21,9 @@ public descriptions behind them: docs/reference/machines.md):
    `sg_machine_open`), for events that come from a provider's webhook.
 
 Any one of them makes the hit a machine's.  A click after a machine open
-is judged on its own evidence (opens are not looked at for a click).
+is judged on its own evidence (opens are not looked at for a click).  A
+trap hit and a burst also condemn the message's hits just before them
+(`Verdict.reaches_back_s`): the scanner that revealed itself made those too.
 """
 from __future__ import annotations
 
@@ -57,6 +59,9 @@ class Message:
 class Verdict:
     machine: bool
     evidence: tuple[str, ...]
+    # how far back this hit's evidence also condemns the message's earlier hits (a trap hit,
+    # a burst), in seconds; 0: it says nothing about them
+    reaches_back_s: float = 0.0
 
 
 # ---------------------------------------------------------------- the lists
@@ -207,11 +212,14 @@ def classify(hit: Hit, message: Message, earlier: Sequence[Hit], rules: Rules,
              provider_flag: bool | None = None) -> Verdict:
     """The verdict on `hit` given the message's hits before it (any order)."""
     evidence = list(_timing(hit, message, earlier, rules))
+    back = rules.trap_window_s if hit.kind == "trap" else 0.0
+    if any(" links fetched within " in e for e in evidence):
+        back = max(back, rules.burst_window_s)
     evidence += _request(hit, rules.lists)
     if provider_flag:
         evidence.append("the provider flagged it as a machine")
     if evidence:
-        return Verdict(True, tuple(evidence))
+        return Verdict(True, tuple(evidence), back)
     return Verdict(False, tuple(_human(hit, message, rules.lists)))
 
 
