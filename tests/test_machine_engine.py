@@ -8,7 +8,7 @@ from fsl.engine.model import Event
 from fsl.report.compute import engagement
 from fsl.report.facts import Touch
 
-from .test_engine import C1, acts, enroll, header, run
+from .test_engine import C1, acts, enroll, header, outcomes, run
 
 SRC = header() + """
     step intro:
@@ -44,3 +44,20 @@ def test_the_report_counts_people_and_machines_apart():
     e = engagement(touches)
     assert (e.opened, e.clicked, e.opened_machine, e.clicked_machine) == (2, 0, 1, 1)
     assert e.clicked_by_link == {}
+
+
+RULE = header() + """    stop on clicked where not event.machine as clicked_by_person
+
+    step intro:
+        send email "nurture"
+    step next after 1 day:
+        send email "nurture"
+"""
+
+
+def test_a_rule_sees_every_event_and_where_not_event_machine_keeps_people():
+    start = [enroll("c1", "2026-11-24T10:00:00Z")]
+    click = {"at": "2026-11-24T12:00:00Z", "type": "clicked", "contact": "c1", "step": "intro", "link": "x"}
+    ended = {m: outcomes(run(RULE, C1, start + [dict(click, **({} if m is None else {"machine": m}))]))[0][2]
+             for m in (True, False, None)}
+    assert ended == {True: "completed", False: "clicked_by_person", None: "clicked_by_person"}
