@@ -40,7 +40,7 @@ To stop these emails: {{{{ unsubscribe_url }}}}
 """
 
 NAMES = {"c0001": "Ada", "c0002": "Bo", "c0003": "Cy", "c0004": "Di", "c0005": "Eve\r\nBcc: evil@attacker.example",
-         "c0006": "Fay", "c0007": "Gus", "c0008": "Hal", "c0009": "Ida"}
+         "c0006": "Fay", "c0007": "Gus", "c0008": "Hal", "c0009": "Ida", "c0010": "Jo", "c0011": "Kim"}
 
 
 class _Anchors(HTMLParser):
@@ -348,3 +348,22 @@ def test_serve_refuses_a_lists_file_with_a_mistake_at_its_line(tmp_path):
     result = cli("serve", "--listen", f"127.0.0.1:{free_port()}", cwd=tmp_path)
     assert result.exit_code != 0
     assert "machines.yaml:3:" in result.output and "kind" in result.output
+
+
+def test_the_network_is_the_forwarded_one_only_behind_a_trusted_proxy(sent):
+    folder, base, received = sent
+    apple = {**BROWSER, "x-forwarded-for": "17.58.1.2"}  # Apple's network, a browser's User-Agent
+    for contact in ("c0010", "c0011"):
+        _long_ago(folder, contact)
+    untrusted = _parts(received["c0010"].message)[2].images[0]
+    httpx.get(untrusted, headers=apple)  # the first server trusts no proxy: the peer is 127.0.0.1
+    port = free_port()
+    proc, _ = start_server(folder, port, "--forwarded-allow-ips", "127.0.0.1")
+    try:
+        trusted = _parts(received["c0011"].message)[2].images[0].replace(base, f"http://127.0.0.1:{port}")
+        httpx.get(trusted, headers=apple)
+    finally:
+        stop(proc)
+    assert _events(folder, "c0010")[0][1]["machine"] is False
+    (opened,) = _events(folder, "c0011")
+    assert opened[1]["machine"] is True and "network 17.0.0.0/8 of Apple Mail Privacy Protection" in opened[3]
