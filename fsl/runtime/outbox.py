@@ -393,9 +393,14 @@ class Outbox:
             return msg, DeliveryResult("failed", f"channel {msg.channel} is not configured in fsl.yaml")
         if tracker is not None:
             try:
-                msg = _tracked(rt, msg, tracker, rec.template)
+                tracked = track(msg, tracker, _template_links(rt, rec.template))
+            except Exception as exc:  # noqa: BLE001 - a message the rewrite cannot take is never sent untracked
+                return None, DeliveryResult("failed", f"cannot rewrite the message for tracking: {type(exc).__name__}")
+            try:  # the links are kept before the channel sees the message: a click finds them at once
+                remember(rt.db, tracked, int(time.time() * 1000))  # wall clock: `server.machine.after_delivery`
             except Exception as exc:  # noqa: BLE001 - the store is unavailable: nothing was handed over
                 return None, DeliveryResult("retry", f"cannot keep the tracked links: {type(exc).__name__}")
+            msg = tracked.message
         try:
             return msg, adapter.deliver(msg)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the outbox
@@ -461,18 +466,14 @@ def deliver(runtime: RuntimeHost, now: datetime, report: TickReport, *,
         outbox.close()
 
 
-def _tracked(runtime: RuntimeHost, msg: OutMessage, tracker, template: str | None) -> OutMessage:
-    """The message rewritten for tracking (fsl.delivery.tracking), its links kept in the store
-    before the channel sees it (fsl.signals.handover: a click redirects to exactly those)."""
-    links: dict[str, str] = {}
-    if template and template in runtime.templates:
-        try:
-            links = runtime.templates.lookup(template).links
-        except Exception:  # noqa: BLE001 - rendered a moment ago; without its tags, links carry none
-            links = {}
-    tracked = track(msg, tracker, links)
-    remember(runtime.db, tracked, int(time.time() * 1000))  # wall clock: `server.machine.after_delivery`
-    return tracked.message
+def _template_links(runtime: RuntimeHost, template: str | None) -> dict[str, str]:
+    """The template's `links:` (their tags name the clicks); {} when it no longer loads."""
+    if not template or template not in runtime.templates:
+        return {}
+    try:
+        return dict(runtime.templates.lookup(template).links)
+    except Exception:  # noqa: BLE001 - rendered a moment ago; without its tags, links carry none
+        return {}
 
 
 def _policy(runtime: RuntimeHost, channel):
