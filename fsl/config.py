@@ -135,8 +135,9 @@ REPLY_KINDS: tuple[str, ...] = ("human", "out_of_office", "auto_reply", "unsubsc
 BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
     "sent": MappingProxyType({}),
     "delivered": MappingProxyType({}),
-    "opened": MappingProxyType({}),
-    "clicked": MappingProxyType({"link": _ft("string")}),
+    # `machine`: a scanner's or a privacy proxy's fetch, not a person's (SIGNALS.md 1); absent = human
+    "opened": MappingProxyType({"machine": _ft("bool", True)}),
+    "clicked": MappingProxyType({"link": _ft("string"), "machine": _ft("bool", True)}),
     "replied": MappingProxyType({
         "kind": _ft("enum", members=REPLY_KINDS),
         "return_date": _ft("date", True),
@@ -562,6 +563,7 @@ class _Builder:
         caps = self._caps(data, channels)
         llm = self._llm(data)
         server = self._server(data)
+        self._tracking_needs_a_server(data, channels, server)
         if self.diags:
             return None
         return Config(
@@ -679,6 +681,22 @@ class _Builder:
                 self.error(self.value_span(spec, key), f"`{key}` of channel `{name}` needs a value")
                 settings = None
         return settings
+
+    def _tracking_needs_a_server(self, data: Mapping, channels: dict[str, Channel],
+                                 server: ServerSettings | None) -> None:
+        """`tracking: on` writes `{server.base_url}/c/...` into every email: without a base_url
+        there is no address to write (SIGNALS.md 1).  The secret may be an unset ${ENV} here
+        (`fsl check` in CI); the outbox then holds the sends back and says why."""
+        if server is not None and server.base_url:
+            return
+        node = data.get("channels")
+        for name, channel in channels.items():
+            spec = node.get(name) if isinstance(node, Mapping) else None
+            if getattr(channel.settings, "tracking", False) and isinstance(spec, Mapping):
+                self.error(self.key_span(spec, "tracking"),
+                           f"channel `{name}` has `tracking: on`, but `server.base_url` is not set",
+                           "add `server: {base_url: https://t.example.com, secret: ${FSL_SERVER_SECRET}}` "
+                           "to fsl.yaml: tracked links point there")
 
     def _server(self, data: Mapping) -> ServerSettings | None:
         """`server:`, each invalid setting reported at its key or value (never quoting a secret)."""

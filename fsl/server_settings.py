@@ -24,6 +24,9 @@ class MachineSettings(_Settings):
     """`server.machine`: evidence that a hit is a machine's, not a person's."""
 
     after_delivery: Seconds = 30.0
+    # the lists of known scanners and proxies, instead of fsl/signals/data/machines.yaml
+    # (relative to fsl.yaml): updated without a release of fsl
+    lists: Text | None = None
 
 
 class ServerSettings(_Settings):

@@ -89,7 +89,8 @@ def test_conformance_events():
     assert replied is not None
     assert replied["kind"].members == ("human", "out_of_office", "auto_reply", "unsubscribe_request")
     assert replied["return_date"] == FieldType(kind="date", optional=True)
-    assert config.event_fields("clicked") == {"link": FieldType(kind="string")}
+    assert config.event_fields("clicked") == {"link": FieldType(kind="string"),
+                                              "machine": FieldType(kind="bool", optional=True)}
     assert config.event_fields("snoozed")["until"].kind == "datetime"
     everything = config.all_events()
     assert set(BUILTIN_EVENTS) <= set(everything)

@@ -28,6 +28,9 @@ SECRET = "serve-test-secret-0123456789abcdef"
 OLD_SECRET = "serve-test-old-secret-fedcba987654"
 EVENTS_TOKEN = "serve-test-events-token-5555aaaa"
 PRICING = "https://acme.example/pricing?plan=pro&utm_source=fsl#compare"
+# a person's browser (httpx's own User-Agent is, rightly, machine evidence: fsl.signals.machine)
+BROWSER = {"user-agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+                         "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"}
 
 HELLO = f"""\
 ---
@@ -134,10 +137,13 @@ def all_events(folder: Path) -> int:
 def test_click_redirects_to_the_exact_url_of_the_message_and_records_clicked(served):
     folder, base, _, _ = served
     token = tokens.make(SECRET, key_of(folder, "c0001"), 0)
-    answer = httpx.get(f"{base}/c/{token}")
+    answer = httpx.get(f"{base}/c/{token}", headers=BROWSER)
     assert answer.status_code == 302
     assert answer.headers["location"] == PRICING
-    assert events_of(folder, "c0001") == [("clicked", "hello", '{"link":"pricing"}', "done", None)]
+    assert events_of(folder, "c0001") == [("clicked", "hello", '{"link":"pricing","machine":false}', "done", None)]
+    with db(folder) as conn:
+        assert conn.execute("SELECT source FROM events WHERE contact = 'c0001' AND type = 'clicked'").fetchone() \
+            == ("tracking",)
     second = httpx.get(f"{base}/c/{tokens.make(SECRET, key_of(folder, 'c0001'), 1)}")
     assert second.headers["location"] == "https://docs.acme.example/start"
     assert len(events_of(folder, "c0001")) == 2  # each request is its own event

@@ -132,7 +132,9 @@ def _send(ctx: CheckContext, loader: _Loader, send: n.Send) -> None:
             send.template_span,
             "add an `llm:` block (base_url, model, api_key) to fsl.yaml, or use renderer: template"))
     _subject(ctx, loader.config, send, template, loader.shown(template.path))
-    _variables(ctx, loader.config.schema_, send, template, loader.shown(template.path))
+    channel = loader.config.channels.get(send.channel)
+    tracks = channel is not None and bool(getattr(channel.settings, "tracking", False))
+    _variables(ctx, loader.config.schema_, send, template, loader.shown(template.path), tracks)
 
 
 def _subject(ctx: CheckContext, config: Config, send: n.Send, template: Template, where: str) -> None:
@@ -146,9 +148,11 @@ def _subject(ctx: CheckContext, config: Config, send: n.Send, template: Template
             send.template_span, 'add `subject: "..."` to the front matter of the template'))
 
 
-def _variables(ctx: CheckContext, schema: Schema, send: n.Send, template: Template, where: str) -> None:
-    """E210: every variable the template uses must be something the send provides."""
-    given = {w.name for w in send.with_args}
+def _variables(ctx: CheckContext, schema: Schema, send: n.Send, template: Template, where: str,
+               tracks: bool = False) -> None:
+    """E210: every variable the template uses must be something the send provides
+    (`unsubscribe_url` on a channel with `tracking: on`, SIGNALS.md 1)."""
+    given = {w.name for w in send.with_args} | ({"unsubscribe_url"} if tracks else set())
     for var in sorted(template.variables):
         problem, help = _variable_problem(var, template, given, schema)
         if problem is None:
@@ -183,6 +187,9 @@ def _variable_problem(var: str, template: Template, given: set[str], schema: Sch
         guess = did_you_mean(field, template.links)
         return ("which the template's front matter `links` does not declare",
                 f"did you mean links.{guess}?" if guess else "declare it under `links:` in the front matter")
+    if root == "unsubscribe_url":
+        return ("which only a channel with `tracking: on` provides",
+                "set `tracking: on` on the channel (and `server.base_url`, `server.secret`) in fsl.yaml")
     return "which is neither in the schema nor passed with `with`", None
 
 

@@ -44,7 +44,11 @@ def serve_command(listen: str | None, allow_ips: str | None, config_path: str | 
     trusted = [ip.strip() for ip in allow_ips.split(",") if ip.strip()] if allow_ips is not None \
         else list(server.forwarded_allow_ips)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = build_app(Deps(runtime.config, runtime, lambda: datetime.now(timezone.utc)))
+    try:
+        app = build_app(Deps(runtime.config, runtime, lambda: datetime.now(timezone.utc)))
+    except ValueError as exc:  # e.g. the machine lists file (server.machine.lists), with its line and column
+        runtime.close()
+        fail(f"fsl serve: {exc}")
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
                             proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                             timeout_graceful_shutdown=30)

@@ -23,7 +23,7 @@ from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.timecalc import iso
 
 UTC = timezone.utc
-RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars")  # as fsl.llm.render
+RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars", "unsubscribe_url")  # as fsl.llm.render
 
 
 class LocalInstant(datetime):

@@ -47,11 +47,13 @@ class NeedsModel(Exception):
 
 
 def render_action(record: ActionRecord, contact: Contact, deal: Deal | None, templates: TemplateStore,
-                  config: Config, vars: Mapping[str, Any] | None) -> OutMessage:
+                  config: Config, vars: Mapping[str, Any] | None, *,
+                  unsubscribe_url: str | None = None) -> OutMessage:
     """Render a send (`renderer: template`), a task or a notification.
 
-    Raises NeedsModel for `renderer: llm` templates and RenderFailed when the
-    message cannot be rendered completely.
+    `unsubscribe_url` is `{{ unsubscribe_url }}` for a channel with tracking
+    on (fsl.signals.handover).  Raises NeedsModel for `renderer: llm`
+    templates and RenderFailed when the message cannot be rendered completely.
     """
     if record.kind not in ("send", "task", "notify"):
         raise RenderFailed(f"a `{record.kind}` action has nothing to deliver")
@@ -59,6 +61,8 @@ def render_action(record: ActionRecord, contact: Contact, deal: Deal | None, tem
         context = template_context(record, contact, deal, config, vars)
     except ValueError as exc:
         raise RenderFailed(str(exc)) from None
+    if unsubscribe_url is not None:
+        context["unsubscribe_url"] = unsubscribe_url
     if record.kind == "send":
         return _send(record, contact, templates, config, context)
     return _stored(record, contact, context)

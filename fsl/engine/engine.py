@@ -52,10 +52,12 @@ class Services:
         self.store = store
 
     def engaged(self, ctx: Ctx, kind: str, step: str | None, link: str | None) -> bool:
+        # `opened(...)` and `clicked(...)` see people only: a scanner's or a privacy proxy's fetch
+        # (field `machine` true) is no engagement; `count(opened, ...)` counts both (SIGNALS.md 1)
         now = ctx.now
         for e in self.store.enrollment_events(ctx.enrollment.id):
             if e.type == kind and e.at <= now and (step is None or e.step == step) \
-                    and (link is None or e.fields.get("link") == link):
+                    and (link is None or e.fields.get("link") == link) and e.fields.get("machine") is not True:
                 return True
         return False
 

@@ -137,6 +137,9 @@ def engagement(touches: Iterable[Touch]) -> Engagement:
     kinds: dict[str, set[int]] = {}
     for t in touches:
         e = t.event
+        if e.type in ("opened", "clicked") and e.fields.get("machine") is True:
+            seen.setdefault(e.type + "_machine", set()).add(t.enrollment)  # reported apart, not as people
+            continue
         seen.setdefault(e.type, set()).add(t.enrollment)
         if e.type == "clicked":
             links.setdefault(str(e.fields.get("link") or "none"), set()).add(t.enrollment)

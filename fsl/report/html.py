@@ -120,6 +120,9 @@ def _playbook(ps: PlaybookStats, funnel: Chart, engagement: Chart) -> str:
         extra.append(f"Clicks by link: {by_key(ps.engagement.clicked_by_link)}")
     if ps.engagement.replied_by_kind:
         extra.append(f"Replies by kind: {by_key(ps.engagement.replied_by_kind)}")
+    if ps.engagement.opened_machine or ps.engagement.clicked_machine:
+        extra.append(f"Machines (scanners, privacy proxies), not counted above: opened "
+                     f"{ps.engagement.opened_machine}, clicked {ps.engagement.clicked_machine}")
     more = f"<p class='muted small'>{escape(' · '.join(extra))}</p>" if extra else ""
     return (f"<article class=card id='pb-{escape(ps.name)}'><header><h3><code>{escape(ps.name)}</code></h3>"
             f"<p>{escape(sub)}</p><div class=pills>{''.join(pills)}</div></header>"

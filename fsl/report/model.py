@@ -27,9 +27,12 @@ class Engagement(BaseModel):
 
     accepted: int | None = None
     delivered: int = 0
-    opened: int = 0
+    opened: int = 0  # people: `opened` events with `machine` false or absent (SIGNALS.md 1)
     clicked: int = 0
     clicked_by_link: dict[str, int] = Field(default_factory=dict)
+    # machines apart: enrollments whose message a scanner or privacy proxy fetched (not counted above)
+    opened_machine: int = 0
+    clicked_machine: int = 0
     replied: int = 0
     replied_by_kind: dict[str, int] = Field(default_factory=dict)
     bounced: int = 0

@@ -104,6 +104,9 @@ def _playbook(ps: PlaybookStats, width: int) -> Group:
         details.append(f"clicks by link: {by_key(ps.engagement.clicked_by_link)}")
     if ps.engagement.replied_by_kind:
         details.append(f"replies by kind: {by_key(ps.engagement.replied_by_kind)}")
+    if ps.engagement.opened_machine or ps.engagement.clicked_machine:
+        details.append(f"machines, not counted above: opened {ps.engagement.opened_machine}, "
+                       f"clicked {ps.engagement.clicked_machine}")
     extra = [Text("  " + "   ".join(details), style="dim")] if details else []
     return Group(*tables, summary, *extra, _funnel(ps), Text(""))
 

@@ -60,12 +60,14 @@ import sqlalchemy as sa
 from fsl.delivery import NeedsModel, OutMessage, RenderFailed, policy_for, render_action, settle
 from fsl.delivery.channels import AdapterPool, DeliveryResult
 from fsl.delivery.message import domain_of, message_id
+from fsl.delivery.tracking import track
 from fsl.delivery.verdict import Verdict, verdict
 from fsl.engine.model import ActionRecord, Event
 from fsl.engine.timing import minute_floor
 from fsl.store.codec import epoch
 from fsl.store.members import one_of
 from fsl.store.rows import action_from, event_row
+from fsl.signals.handover import TrackingUnavailable, remember, tracker_for
 from fsl.store.schema import actions, enrollments, events
 
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
@@ -387,8 +389,14 @@ class Outbox:
         if item.contact is None:
             return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
         try:
+            tracker = tracker_for(rt.config, rec.channel) if rec.kind == "send" else None
+        except TrackingUnavailable as exc:  # never untracked: it would leave without its unsubscribe link
+            return None, DeliveryResult("retry", str(exc))
+        try:
             try:
-                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars)
+                unsubscribe = tracker.unsubscribe_url(item.key) if tracker is not None else None
+                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars,
+                                    unsubscribe_url=unsubscribe)
             except NeedsModel as need:
                 msg = self._llm_message(item, need)
         except RenderFailed as exc:
@@ -396,6 +404,16 @@ class Outbox:
         adapter = self.adapters.get(msg)
         if adapter is None:
             return msg, DeliveryResult("failed", f"channel {msg.channel} is not configured in fsl.yaml")
+        if tracker is not None:
+            try:
+                tracked = track(msg, tracker, _template_links(rt, rec.template))
+            except Exception as exc:  # noqa: BLE001 - a message the rewrite cannot take is never sent untracked
+                return None, DeliveryResult("failed", f"cannot rewrite the message for tracking: {type(exc).__name__}")
+            try:  # the links are kept before the channel sees the message: a click finds them at once
+                remember(rt.db, tracked, int(time.time() * 1000))  # wall clock: `server.machine.after_delivery`
+            except Exception as exc:  # noqa: BLE001 - the store is unavailable: nothing was handed over
+                return None, DeliveryResult("retry", f"cannot keep the tracked links: {type(exc).__name__}")
+            msg = tracked.message
         try:
             return msg, adapter.deliver(msg)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop the outbox
@@ -459,6 +477,16 @@ def deliver(runtime: RuntimeHost, now: datetime, report: TickReport, *,
         outbox.drain(stop, progress, batch)
     finally:
         outbox.close()
+
+
+def _template_links(runtime: RuntimeHost, template: str | None) -> dict[str, str]:
+    """The template's `links:` (their tags name the clicks); {} when it no longer loads."""
+    if not template or template not in runtime.templates:
+        return {}
+    try:
+        return dict(runtime.templates.lookup(template).links)
+    except Exception:  # noqa: BLE001 - rendered a moment ago; without its tags, links carry none
+        return {}
 
 
 def _policy(runtime: RuntimeHost, channel):

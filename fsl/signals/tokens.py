@@ -17,6 +17,7 @@ anything forged, tampered with, truncated or of another kind.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Iterable
@@ -40,6 +41,12 @@ def _serializer(secrets: list[str], kind: str) -> URLSafeSerializer:
     return URLSafeSerializer(secrets, salt=f"fsl-{kind}", signer_kwargs={"digest_method": hashlib.sha256})
 
 
+@functools.lru_cache(maxsize=16)
+def _signing(secret: str, kind: str) -> URLSafeSerializer:
+    """One serializer per secret and kind: an email's rewrite signs a token per link."""
+    return _serializer([secret], kind)
+
+
 def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: str = "click") -> str:
     """The token of one link (kind click, link_index required) or of the message (open, unsubscribe)."""
     if kind not in KINDS:
@@ -47,7 +54,7 @@ def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: s
     if (kind == "click") != (link_index is not None):
         raise ValueError("a click token names a link index; open and unsubscribe tokens do not")
     body = [outbox_key, link_index] if kind == "click" else [outbox_key]
-    return _serializer([secret], kind).dumps(body)
+    return _signing(secret, kind).dumps(body)
 
 
 def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim | None:

@@ -262,3 +262,22 @@ suppressions = Table(  # addresses that bounced hard: no send goes to them again
     Column("contact", Name),  # whose message bounced
     Column("reason", Text, nullable=False),  # the bounce event, as `fsl explain` shows it
 )
+
+tracked_messages = Table(  # emails rewritten for tracking (fsl.signals.handover); schema v9
+    "tracked_messages", metadata,
+    Column("key", String(400), primary_key=True),  # the outbox key
+    Column("links", Text, nullable=False),  # JSON [[tag or null, URL], ...]: what a click redirects to
+    Column("trap", Integer, nullable=False),  # the link index of the hidden trap link
+    Column("handed_at_ms", BigInteger, nullable=False),  # wall clock, ms: the last hand-over to the channel
+)
+
+tracking_hits = Table(  # every request on a tracked message's URLs (fsl.signals.hits); schema v9
+    "tracking_hits", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False),
+    Column("kind", String(10), nullable=False),  # click | open | trap
+    Column("link", Integer),
+    Column("at_ms", BigInteger, nullable=False),  # wall clock, ms
+    Column("machine", Integer, nullable=False),  # 0 | 1: the verdict given
+    Index("ix_tracking_hits_key", "key", "at_ms"),
+)

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from fsl.config import Config
 from fsl.server_settings import ServerSettings
-from fsl.signals import recording, tokens
+from fsl.signals import hits, recording, tokens
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
@@ -77,6 +77,7 @@ class _Endpoints:
             raise ValueError("fsl serve needs `server.secret` in fsl.yaml")  # the CLI says so first
         self.server: ServerSettings = server
         self.secret: str = server.secret
+        self.rules = hits.rules_for(server, deps.config.root)
 
     def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
         metrics = self.deps.metrics
@@ -116,18 +117,18 @@ class _Endpoints:
         claim, message = await self._claimed(request, "click", "click")
         if claim is None or message is None:
             return _reason(404, "unknown link")
-        links = recording.message_links(self.deps.runtime.templates, message)
-        link = links[claim.link_index] if claim.link_index < len(links) else None
-        await self._record("click", message, link)
-        if link is None:  # the message's template no longer has this link: counted, but nowhere to go
+        outcome = await self._judged(request, "click", message, claim.link_index)
+        if outcome.trap:  # the hidden link: no person follows it (fsl.signals.hits)
+            return Response(b"", media_type="text/html; charset=utf-8", headers=NO_STORE)
+        if outcome.url is None:  # the message has no such link: counted, but nowhere to go
             return _reason(404, "this link is no longer available")
-        return RedirectResponse(link.url, status_code=302, headers=NO_STORE)
+        return RedirectResponse(outcome.url, status_code=302, headers=NO_STORE)
 
     async def pixel(self, request: Request) -> Response:
         claim, message = await self._claimed(request, "open", "open")
         if claim is None or message is None:
             return _reason(404, "unknown image")
-        await self._record("open", message, None)
+        await self._judged(request, "open", message, None)
         return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -140,6 +141,23 @@ class _Endpoints:
         await self._record("unsubscribe", message, None)
         return PlainTextResponse("You are unsubscribed. You will not receive further messages.\n",
                                  headers=NO_STORE)
+
+    async def _judged(self, request: Request, kind: str, message: recording.Message,
+                      link_index: int | None) -> hits.Outcome:
+        """A click or open: human or machine (fsl.signals.hits), recorded before the answer."""
+        # the peer, or X-Forwarded-For when the peer is a trusted proxy (uvicorn's proxy headers, fsl serve)
+        call = hits.Request(int(time.time() * 1000), request.client.host if request.client else None,
+                            request.headers.get("user-agent"), request.method)
+
+        def work() -> hits.Outcome:
+            with self.deps.lock:
+                return hits.judge(self.deps.runtime.db, self.deps.runtime.templates, message, kind, link_index,
+                                  call, self.rules, self.deps.clock())
+
+        outcome = await run_in_threadpool(work)
+        if outcome.event is not None:
+            await self._ingest([outcome.event])
+        return outcome
 
     async def _record(self, kind: str, message: recording.Message, link: recording.Link | None) -> None:
         event = recording.tracking_event(kind, message, self.deps.clock(), link)
