@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 PLAN_FORMAT = 1
 
@@ -69,9 +69,26 @@ class TimezoneP(_Frozen):
 class CapP(_Frozen):
     channel: str | None = None
     limit: int
-    per: DurationP | None = None  # None for a `total` cap
+    per: DurationP | None = None  # None for a `total` cap (or a calendar one)
     across_deal: bool = False
+    calendar: Literal["week", "month"] | None = None  # (v1.1) per calendar week/month in the contact's zone
     line: int = 0
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a v1 cap keeps its v1 JSON, so plans written before v1.1 keep their hash
+        data: dict[str, Any] = handler(self)
+        if data.get("calendar") is None:
+            data.pop("calendar", None)
+        return data
+
+
+class HolidaysP(_Frozen):
+    """(v1.1) `skip holidays EXPR [default CODE]`: the calendar named by the
+    contact's value, else the default (None: no holidays for that contact)."""
+
+    expr: Expr
+    default: str | None = None
 
 
 class StopOnP(_Frozen):
@@ -237,7 +254,7 @@ class Plan(_Frozen):
     reenroll_after: DurationP | None = None  # None: reenroll never
     timezone: TimezoneP = Field(default_factory=TimezoneP)
     window: list[WindowRangeP] | None = None
-    holidays: str | None = None
+    holidays: str | HolidaysP | None = None  # a fixed calendar ("US", "US-CA") or per contact
     offer_max: float | None = None
     caps: list[CapP] = Field(default_factory=list)
     stop_on: list[StopOnP] = Field(default_factory=list)
