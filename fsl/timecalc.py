@@ -62,6 +62,7 @@ __all__ = [
     "to_local",
     "add_duration",
     "normalize_unit",
+    "calendar_period",
     "holiday_calendar",
     "is_valid_holiday_code",
     "is_holiday",
@@ -174,6 +175,22 @@ def localize(naive_local: datetime, zone: ZoneInfo) -> datetime:
     # The moved time exists for every real gap; if some odd zone chains two
     # transitions, fall back to zoneinfo's own mapping rather than loop.
     return _exists(moved, zone, 0) or u
+
+
+def calendar_period(t: datetime, zone: ZoneInfo, period: str) -> tuple[datetime, datetime]:
+    """The local calendar week (Monday 00:00 to the next Monday 00:00) or month
+    containing instant t, as UTC instants [start, end): a calendar cap's period."""
+    day = to_local(t, zone).date()
+    if period == "week":
+        first = day - timedelta(days=day.weekday())
+        following = first + timedelta(days=7)
+    elif period == "month":
+        first = day.replace(day=1)
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    else:
+        raise ValueError(f"unknown calendar period {period!r}")
+    return (localize(datetime.combine(first, datetime.min.time()), zone),
+            localize(datetime.combine(following, datetime.min.time()), zone))
 
 
 # --------------------------------------------------------------------------

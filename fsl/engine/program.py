@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from fsl.compiler.plan import DurationP, Plan
+from fsl.compiler.exprtext import text as expr_text
+from fsl.compiler.plan import DurationP, HolidaysP, Plan
 
 from .evaluate import Ctx, Dur, Fn, compile_expr
 from ..timecalc import WindowRange, holiday_calendar, resolve_zone
@@ -138,6 +139,7 @@ class Cap:
     across_deal: bool
     line: int
     scope: str  # "playbook", "deal", "enrollment" or "contact" (a global cap)
+    calendar: str | None = None  # (v1.1) "week" or "month": a calendar period instead of `per`
 
     def counts(self, kind: str, channel: str | None) -> bool:
         """Whether an action of this kind/channel counts toward the cap."""
@@ -149,10 +151,13 @@ class Cap:
 
     def describe(self) -> str:
         what = f"cap {self.channel + ' ' if self.channel else ''}{self.limit}"
-        if self.per is None:
+        if self.calendar is not None:
+            text = f"{what} per calendar {self.calendar}"
+        elif self.per is None:
             return what + " total"
-        unit = self.per.unit.replace("_", " ")
-        text = f"{what} per {self.per.amount:g} {unit[:-1] if self.per.amount == 1 else unit}"
+        else:
+            unit = self.per.unit.replace("_", " ")
+            text = f"{what} per {self.per.amount:g} {unit[:-1] if self.per.amount == 1 else unit}"
         if self.scope == "contact":
             text += " (global)"
         return text + (" across deal" if self.across_deal else "")
@@ -193,7 +198,7 @@ class Program:
     steps: list[Step]
     step_index: dict[str, int]
     window: tuple | None
-    holidays: Any
+    holidays: Any  # the fixed calendar, or the default of `skip holidays EXPR default CODE`
     caps_total: list[Cap]
     caps_rolling: list[Cap]
     stop_on: dict[str, list[Rule]]
@@ -209,7 +214,10 @@ class Program:
     source_file: str | None = None
     sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
     zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
+    holidays_expr: Fn | None = None  # (v1.1) `skip holidays EXPR`: the contact's own calendar
+    holidays_source: str = ""  # that expression as text, for the journal
     _zones: dict = field(default_factory=dict)
+    _calendars: dict = field(default_factory=dict)
 
     def zone(self, ctx: Ctx) -> ZoneInfo:
         """The contact's zone: the timezone expression, its default, the
@@ -221,6 +229,30 @@ class Program:
             z = self._zones[key] = resolve_zone(value if isinstance(value, str) else None,
                                                 self.tz_default, self.project_zone)
         return z
+
+
+    def calendar(self, ctx: Ctx) -> tuple[Any, str | None]:
+        """The contact's holiday calendar and, when the default had to stand
+        in for the contact's value, why (for the journal); (None, None)
+        without `skip holidays`."""
+        if self.holidays_expr is None:
+            return self.holidays, None
+        value = self.holidays_expr(ctx)
+        key = value if isinstance(value, str) else None
+        found = self._calendars.get(key)
+        if found is None:
+            cal = holiday_calendar(key) if key is not None and key.strip() else None
+            why = None
+            if cal is None:
+                shown = "none" if value is None else f'"{value}", not a known country code'
+                fallback = f"the holidays of {self.holidays.code}, the default" if self.holidays is not None \
+                    else "no holidays (no default)"
+                why = f"{fallback}: {self.holidays_source} is {shown}"
+                cal = self.holidays
+            found = (cal, why)
+            if len(self._calendars) < 4096:  # distinct values are few (countries); a free-text field stays bounded
+                self._calendars[key] = found
+        return found
 
 
 @overload
@@ -244,9 +276,10 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
     caps_total: list[Cap] = []
     caps_rolling: list[Cap] = []
     for c in plan.caps:
-        scope = "enrollment" if c.per is None else ("deal" if c.across_deal else "playbook")
-        cap = Cap(c.channel, c.limit, _dur(c.per), c.across_deal, c.line, scope)
-        (caps_total if c.per is None else caps_rolling).append(cap)
+        total = c.per is None and c.calendar is None
+        scope = "enrollment" if total else ("deal" if c.across_deal else "playbook")
+        cap = Cap(c.channel, c.limit, _dur(c.per), c.across_deal, c.line, scope, c.calendar)
+        (caps_total if total else caps_rolling).append(cap)
     ew = plan.enroll_when
     window = None
     if plan.window:
@@ -255,7 +288,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         plan=plan, name=plan.playbook, hash=plan.hash, priority=plan.priority,
         order=(-plan.priority, plan.playbook), steps=steps, step_index=index,
         window=window,
-        holidays=holiday_calendar(plan.holidays) if plan.holidays else None,
+        holidays=_holidays(plan.holidays),
         caps_total=caps_total, caps_rolling=caps_rolling,
         stop_on=_by_event(Rule(r.event, _opt(r.where), r.outcome, r.across_deal, line=r.line)
                           for r in plan.stop_on),
@@ -273,8 +306,17 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         project_zone=project_zone,
         source_file=plan.source.file if plan.source else None,
         sends=any(step.sends for step in plan.steps),
-        zone_by_contact=_contact_only(plan.timezone.expr),
+        zone_by_contact=_contact_only(plan.timezone.expr)
+        and (not isinstance(plan.holidays, HolidaysP) or _contact_only(plan.holidays.expr)),
+        holidays_expr=compile_expr(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else None,
+        holidays_source=expr_text(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else "",
     )
+
+
+def _holidays(spec: str | HolidaysP | None) -> Any:
+    """The fixed calendar, or the default one of the per-contact form."""
+    code = spec.default if isinstance(spec, HolidaysP) else spec
+    return holiday_calendar(code) if code else None
 
 
 def _contact_only(tree: Any) -> bool:
