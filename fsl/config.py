@@ -204,12 +204,13 @@ class GlobalCap(BaseModel):
 
     channel: str | None = None
     limit: int = Field(gt=0)
-    per: Duration
+    per: Duration | None = None  # None for a calendar cap
+    calendar: Literal["week", "month"] | None = None  # (v1.1) `per: calendar week`, in the contact's zone
 
     @property
     def per_seconds(self) -> int | None:
-        """The window's nominal length (24-hour days); None for business days."""
-        return self.per.nominal_seconds()
+        """The window's nominal length (24-hour days); None for business days and calendar caps."""
+        return self.per.nominal_seconds() if self.per is not None else None
 
     @property
     def per_minutes(self) -> int | None:
@@ -429,6 +430,7 @@ def _plain(value: Any) -> Any:
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
              "server")
 _CAP_KEYS = ("channel", "limit", "per")
+_CALENDAR = re.compile(r"calendar\s+(week|month)")  # (v1.1) a cap's `per: calendar week|month`
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
@@ -724,16 +726,19 @@ class _Builder:
             if "limit" not in item:
                 self.error(self.item_span(node, index), "a cap needs `limit: N` (a positive integer)")
             if "per" not in item:
-                self.error(self.item_span(node, index), "a cap needs `per: DURATION`, such as `per: 7 days`")
+                self.error(self.item_span(node, index), "a cap needs `per: DURATION`, such as `per: 7 days` (or `per: calendar week`)")
             limit = self.integer(item, "limit", 1, 1)
-            per = self._duration(item, "per") if "per" in item else None
+            calendar = _CALENDAR.fullmatch(item["per"].strip()) if isinstance(item.get("per"), str) else None
+            per = self._duration(item, "per") if "per" in item and calendar is None else None
             channel = self.string(item, "channel", None)
             if channel is not None and channel not in channels:
                 guess = did_you_mean(channel, channels)
                 self.error(self.value_span(item, "channel"),
                            f"cap on unknown channel `{channel}`; declared channels: {', '.join(channels) or 'none'}",
                            f"did you mean `{guess}`?" if guess else None)
-            if len(self.diags) == before and per is not None:
+            if len(self.diags) == before and calendar is not None:
+                caps.append(GlobalCap(channel=channel, limit=limit, calendar=calendar.group(1)))
+            elif len(self.diags) == before and per is not None:
                 caps.append(GlobalCap(channel=channel, limit=limit, per=per))
         return caps
 
