@@ -38,6 +38,7 @@ class Task:
     due: Dur | None
     line: int
     ordinal: int = 0
+    playbook_owner: str | None = None  # who gets it when its assignee is none and so is contact.owner
 
 
 @dataclass(slots=True)
@@ -269,7 +270,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
     steps = []
     for i, s in enumerate(plan.steps):
         counter = [0]
-        body = _body(s.body, index, counter)
+        body = _body(s.body, index, counter, plan.owner)
         t = s.timing
         steps.append(Step(i, s.name, t.kind, _dur(t.after), t.day, t.minute, t.cron,
                           _dur(t.every), t.max, body, s.line, {w.ordinal: w for w in _waits(body)}))
@@ -377,18 +378,18 @@ def _waits(body: list):
             yield from _waits(node.orelse or [])
 
 
-def _body(nodes, index: dict[str, int], counter: list[int]) -> list:
-    return [_node(n, index, counter) for n in nodes]
+def _body(nodes, index: dict[str, int], counter: list[int], owner: str | None = None) -> list:
+    return [_node(n, index, counter, owner) for n in nodes]
 
 
-def _node(n, index: dict[str, int], counter: list[int]):
+def _node(n, index: dict[str, int], counter: list[int], owner: str | None):
     ordinal = counter[0]
     counter[0] += 1
     k = n.kind
     if k == "send":
         out: Any = Send(n.channel, n.template, _opt(n.to), {w: compile_expr(v) for w, v in n.with_.items()}, n.line)
     elif k == "task":
-        out = Task(n.task, n.text, _opt(n.to), _dur(n.due), n.line)
+        out = Task(n.task, n.text, _opt(n.to), _dur(n.due), n.line, playbook_owner=owner)
     elif k == "notify":
         out = Notify(compile_expr(n.to), n.text, n.line)
     elif k == "offer":
@@ -404,12 +405,12 @@ def _node(n, index: dict[str, int], counter: list[int]):
     elif k == "end":
         out = End(n.outcome, n.line)
     elif k == "if":
-        out = If([(compile_expr(b.cond), _body(b.body, index, counter), b.line) for b in n.branches],
-                 _body(n.orelse, index, counter) if n.orelse is not None else None, n.line)
+        out = If([(compile_expr(b.cond), _body(b.body, index, counter, owner), b.line) for b in n.branches],
+                 _body(n.orelse, index, counter, owner) if n.orelse is not None else None, n.line)
     elif k == "match":
         out = Match(compile_expr(n.subject),
-                    [(list(c.values), _body(c.body, index, counter), c.line) for c in n.cases],
-                    _body(n.orelse, index, counter) if n.orelse is not None else None, n.line)
+                    [(list(c.values), _body(c.body, index, counter, owner), c.line) for c in n.cases],
+                    _body(n.orelse, index, counter, owner) if n.orelse is not None else None, n.line)
     else:  # pragma: no cover - the plan model admits no other kinds
         raise ValueError(f"unknown action {k!r}")
     out.ordinal = ordinal
