@@ -26,6 +26,7 @@ from typing import Any, Callable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 from fsl.server_settings import ServerSettings, validate_server
 from fsl.channel_settings import (
@@ -33,6 +34,7 @@ from fsl.channel_settings import (
 )
 from fsl.diagnostics.core import Diagnostic, Span, did_you_mean
 from fsl.durations import Duration, parse_duration
+from fsl.syntax.defaults import Defaults, parse_defaults
 from fsl.yaml_bounds import TooBig, check_bounds
 
 CONFIG_FILE = "fsl.yaml"
@@ -249,6 +251,7 @@ class Config(BaseModel):
     caps: list[GlobalCap] = Field(default_factory=list)
     llm: LLMConfig | None = None
     server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
+    defaults: Defaults | None = None  # v1.1: `defaults:`, settings and rules every playbook inherits
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -311,7 +314,7 @@ def load_config(path: Path) -> tuple[Config | None, list[Diagnostic]]:
         return None, [_yaml_error(file, exc)]
     except YAMLError as exc:  # pragma: no cover - ruamel marks nearly everything
         return None, [Diagnostic.make("E002", f"malformed YAML: {exc}", Span.point(file, 1, 1))]
-    builder = _Builder(file, path.resolve())
+    builder = _Builder(file, path.resolve(), text)
     config = builder.build(data)
     if builder.diags:
         return None, sorted(builder.diags, key=Diagnostic.sort_key)
@@ -428,7 +431,7 @@ def _plain(value: Any) -> Any:
 # Validation with positions
 
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
-             "server")
+             "server", "defaults")
 _CAP_KEYS = ("channel", "limit", "per")
 _CALENDAR = re.compile(r"calendar\s+(week|month)")  # (v1.1) a cap's `per: calendar week|month`
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
@@ -439,8 +442,9 @@ _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
 class _Builder:
     """Walks the loaded YAML, collecting E002 diagnostics at key/value positions."""
 
-    def __init__(self, file: str, path: Path) -> None:
+    def __init__(self, file: str, path: Path, text: str = "") -> None:
         self.file = file
+        self.text = text  # the file as read: `defaults` is parsed from its own lines
         self.path = path
         self.root = path.parent
         self.diags: list[Diagnostic] = []
@@ -564,6 +568,7 @@ class _Builder:
         caps = self._caps(data, channels)
         llm = self._llm(data)
         server = self._server(data)
+        defaults = self._defaults(data)
         if self.diags:
             return None
         return Config(
@@ -580,6 +585,7 @@ class _Builder:
             caps=caps,
             llm=llm,
             server=server,
+            defaults=defaults,
         )
 
     def _store(self, url: str) -> str:
@@ -708,6 +714,23 @@ class _Builder:
         if at_value and not isinstance(node, (Mapping, list)):
             return self.value_span(parent, key), node
         return self.key_span(parent, key), None
+
+    def _defaults(self, data: Mapping) -> Defaults | None:
+        """`defaults: |` and FSL lines: parsed where they stand in the file (syntax/defaults.py)."""
+        value = data.get("defaults")
+        if value is None:
+            return None
+        if not isinstance(value, LiteralScalarString):
+            self.error(self.value_span(data, "defaults"),
+                       "`defaults` must be FSL text in a literal block: `defaults: |` and then one setting "
+                       "or rule per line, indented", "write it as `defaults: |`")
+            return None
+        if not value.strip():
+            return None
+        key_line = data.lc.key("defaults")[0]
+        defaults, diags = parse_defaults(self.text, key_line, len(value.splitlines()), self.file)
+        self.diags.extend(diags)
+        return defaults
 
     def _caps(self, data: Mapping, channels: dict[str, Channel]) -> list[GlobalCap]:
         node = data.get("caps")

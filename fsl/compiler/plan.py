@@ -241,6 +241,13 @@ class SourceP(_Frozen):
     line: int
 
 
+class InheritedP(_Frozen):
+    """(v1.1) a setting or rule the playbook took from fsl.yaml's `defaults`, as written there."""
+
+    text: str
+    line: int = 0  # its line in fsl.yaml
+
+
 class Plan(_Frozen):
     """One playbook, compiled."""
 
@@ -262,8 +269,18 @@ class Plan(_Frozen):
     pause_on: list[PauseOnP] = Field(default_factory=list)
     lets: dict[str, Expr] = Field(default_factory=dict)
     steps: list[StepP]
+    # (v1.1) what came from `defaults`: a record for people, like `source`, so
+    # not hashed (what it does is in the fields above, which are)
+    inherited: list[InheritedP] = Field(default_factory=list)
     source: SourceP | None = None
     hash: str = ""
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("inherited"):
+            data.pop("inherited", None)
+        return data
 
     def step_index(self, name: str) -> int | None:
         for i, s in enumerate(self.steps):
