@@ -727,7 +727,7 @@ class _Builder:
             return None
         if not value.strip():
             return None
-        key_line = data.lc.key("defaults")[0]
+        key_line = self.key_span(data, "defaults").line - 1  # (ruamel's position, 0-based)
         defaults, diags = parse_defaults(self.text, key_line, len(value.splitlines()), self.file)
         self.diags.extend(diags)
         return defaults
@@ -760,7 +760,8 @@ class _Builder:
                            f"cap on unknown channel `{channel}`; declared channels: {', '.join(channels) or 'none'}",
                            f"did you mean `{guess}`?" if guess else None)
             if len(self.diags) == before and calendar is not None:
-                caps.append(GlobalCap(channel=channel, limit=limit, calendar=calendar.group(1)))
+                period: Literal["week", "month"] = "week" if calendar.group(1) == "week" else "month"
+                caps.append(GlobalCap(channel=channel, limit=limit, calendar=period))
             elif len(self.diags) == before and per is not None:
                 caps.append(GlobalCap(channel=channel, limit=limit, per=per))
         return caps

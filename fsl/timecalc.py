@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -212,7 +213,9 @@ def _canonical_code(code: str) -> tuple[str, str | None] | None:
     attempts = [subdiv] if subdiv is None else [subdiv, subdiv.upper()]
     for sub in attempts:
         try:
-            _holidays.country_holidays(country, subdiv=sub, years=2000)
+            with warnings.catch_warnings():  # some calendars start after 2000 and say so: only the code matters
+                warnings.simplefilter("ignore")
+                _holidays.country_holidays(country, subdiv=sub, years=2000)
         except Exception:  # noqa: BLE001 - the holidays package raises its own errors for unknown codes: try the next form
             continue
         return country, sub

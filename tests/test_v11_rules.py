@@ -29,6 +29,8 @@ from fsl.simulator.scenario import load_scenario
 from fsl.simulator.simulate import simulate
 from fsl.syntax.parser import parse_module
 
+from .test_store_equivalence import expected, pg_url, production  # noqa: F401 - pg_url: a fixture
+
 FIXTURES = Path(__file__).parent / "fixtures" / "v11rules"
 SCENARIOS = FIXTURES / "scenarios"
 
@@ -65,6 +67,11 @@ def test_the_journal_says_whose_holidays_applied_and_why_the_default() -> None:
     memorial = [j.reason for j in entries if j.kind == "deferred" and j.contact == "c_xx" and "holiday" in j.reason]
     assert memorial == ['deferred to 2027-06-01T09:00:00Z: holiday: Memorial Day (US); the holidays of US, '
                         'the default: contact.country is "Atlantis", not a known country code']
+
+
+def test_an_inherited_rule_names_fsl_yaml_not_a_line_of_the_playbook() -> None:
+    ended = [j.reason for j in _journal("defaults.yaml") if j.kind == "ended" and j.contact == "c_fr"]
+    assert ended == ["ended as out_of_region: stop when (fsl.yaml defaults)"]
 
 
 def test_a_task_without_assignee_goes_to_the_owner_then_the_playbook_owner_and_says_so() -> None:
@@ -152,7 +159,7 @@ def test_the_plan_of_a_v1_playbook_keeps_its_hash() -> None:
 
 def test_the_plan_holds_the_new_forms() -> None:
     plan = json.loads(plan_json(compile_module(parse(V11))))
-    assert plan["holidays"] == {"expr": {"path": ["contact", "country"]}, "default": "US"}
+    assert plan["holidays"] == {"expr": {"path": ["contact", "country"]}, "default": "US", "line": 3}
     assert [(c["calendar"], c["per"], c["across_deal"]) for c in plan["caps"]] == [("week", None, False),
                                                                                    ("month", None, True)]
 
@@ -281,3 +288,21 @@ def test_a_global_cap_with_an_unknown_calendar_period(tmp_path: Path) -> None:
     config = _project(tmp_path, "  stop on unsubscribed\n", caps="[{limit: 2, per: calendar fortnight}]")
     _, diags = load_config(config)
     assert [d.code for d in diags] == ["E002"]
+
+
+# ------------------------------------------- production decides the same
+
+@pytest.mark.parametrize("scenario", sorted(p.name for p in SCENARIOS.glob("*.yaml")))
+@pytest.mark.parametrize("batch,every", [(1, 0), (3, 5)], ids=["batch-of-1", "ticks-5h"])
+def test_sqlite_ticks_decide_like_the_simulator(scenario: str, batch: int, every: int, tmp_path: Path) -> None:
+    """Calendar caps and per-contact holidays over the SQL store (its send
+    history window, its contact cache) give the simulator's decisions."""
+    path = SCENARIOS / scenario
+    assert production(load_scenario(path), f"sqlite:///{tmp_path}/fsl.db", batch, every) == expected(path)
+
+
+@pytest.mark.parametrize("scenario", ["calendar_month_local.yaml", "country_holidays.yaml", "defaults.yaml",
+                                      "global_calendar_cap.yaml"])
+def test_postgresql_ticks_decide_like_the_simulator(scenario: str, pg_url: str) -> None:
+    path = SCENARIOS / scenario
+    assert production(load_scenario(path), pg_url, 2, 7) == expected(path)

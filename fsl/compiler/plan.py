@@ -89,6 +89,7 @@ class HolidaysP(_Frozen):
 
     expr: Expr
     default: str | None = None
+    line: int = 0  # of the `skip holidays` setting (0: inherited from fsl.yaml's defaults)
 
 
 class StopOnP(_Frozen):

@@ -59,7 +59,7 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
         if prog.holidays_expr is not None:  # (v1.1) say whose holidays apply, and why when the default does
             cal, why = prog.calendar(ctx)
             engine.note(at, "holidays", why or f"the holidays of {cal.code} ({prog.holidays_source})", en,
-                        line=line)
+                        line=prog.holidays_line)
         en.due_at = due_time(prog.steps[0], en, at, ctx.zone, ctx.holidays)
     except Exception as exc:  # noqa: BLE001 - its data gives no due time: it fails alone, never sleeping forever
         engine.fail(en, at, exc)

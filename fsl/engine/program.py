@@ -217,6 +217,7 @@ class Program:
     zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
     holidays_expr: Fn | None = None  # (v1.1) `skip holidays EXPR`: the contact's own calendar
     holidays_source: str = ""  # that expression as text, for the journal
+    holidays_line: int = 0  # and its line
     _zones: dict = field(default_factory=dict)
     _calendars: dict = field(default_factory=dict)
 
@@ -311,6 +312,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         and (not isinstance(plan.holidays, HolidaysP) or _contact_only(plan.holidays.expr)),
         holidays_expr=compile_expr(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else None,
         holidays_source=expr_text(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else "",
+        holidays_line=plan.holidays.line if isinstance(plan.holidays, HolidaysP) else 0,
     )
 
 

@@ -57,8 +57,10 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
         return
     for rule in prog.stop_when:
         if rule.where is not None and truthy(rule.where(ctx)):  # (a stop rule always has its condition)
-            engine.end(en, rule.outcome, t, f"stop when (line {rule.line})", rule.line, step.name)
-            engine.cancel_outbox(en, f"stop when (line {rule.line})")
+            # line 0: a rule inherited from fsl.yaml's defaults (compiler/compile.py)
+            which = f"stop when (line {rule.line})" if rule.line else "stop when (fsl.yaml defaults)"
+            engine.end(en, rule.outcome, t, which, rule.line, step.name)
+            engine.cancel_outbox(en, which)
             return
     _commit(engine, en, prog, step, seg, ctx, t)
 
