@@ -208,6 +208,14 @@ def test_a_problem_in_the_defaults_is_reported_once_at_its_line_in_fsl_yaml(tmp_
     assert result.sources[str(config)].splitlines()[line - 1] == lines[line - 1]
 
 
+def test_a_default_cap_names_a_channel_and_is_reported_once(tmp_path: Path) -> None:
+    config = _project(tmp_path, "  stop on unsubscribed\n  cap emial 3 per calendar week\n")
+    line = config.read_text().splitlines().index("  cap emial 3 per calendar week") + 1
+    _, result = _check(config, "a", "b", "c")
+    assert [c for c in _codes(result) if c[1] == "fsl.yaml"] == [("E208", "fsl.yaml", line, 7)]
+    assert [d.help for d in result.diagnostics if d.code == "E208"] == ["did you mean email?"]
+
+
 def test_defaults_are_checked_even_where_every_playbook_overrides_them(tmp_path: Path) -> None:
     config = _project(tmp_path, '  timezone "Europe/Pariss"\n  stop on unsubscribed\n')
     project, result = _check(config, "a")
@@ -306,3 +314,20 @@ def test_sqlite_ticks_decide_like_the_simulator(scenario: str, batch: int, every
 def test_postgresql_ticks_decide_like_the_simulator(scenario: str, pg_url: str) -> None:
     path = SCENARIOS / scenario
     assert production(load_scenario(path), pg_url, 2, 7) == expected(path)
+
+
+def test_explain_shows_whose_holidays_applied(tmp_path: Path) -> None:
+    from fsl.store import open_store
+    from fsl.store.queries import explain
+
+    url = f"sqlite:///{tmp_path}/fsl.db"
+    production(load_scenario(SCENARIOS / "country_holidays.yaml"), url, 500)
+    db = open_store(url)
+    try:
+        with db.read() as conn:
+            doc = explain(conn, "c_xx")
+    finally:
+        db.dispose()
+    assert doc is not None
+    said = [j["reason"] for j in doc["enrollments"][0]["journal"] if j["kind"] == "holidays"]
+    assert said == ['the holidays of US, the default: contact.country is "Atlantis", not a known country code']
