@@ -47,6 +47,9 @@ def check_project(paths: list[Path], project: Project, keep_modules: bool = True
     diags.extend(run_checks(ctx))
     diags = _dedupe(diags)
     texts = {**_texts_of(project.config_diags, project), **{s.file: s.text for s in sources}}
+    defaults = project.config.defaults if project.config is not None else None
+    if defaults is not None:  # problems in its `defaults` lines are quoted from fsl.yaml
+        texts.setdefault(defaults.playbook.span.file, "\n".join(defaults.lines))
     if project.config is not None:
         try:
             texts[str(project.config.path)] = project.config.path.read_text()

@@ -26,6 +26,7 @@ from typing import Any, Callable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 from fsl.server_settings import ServerSettings, validate_server
 from fsl.channel_settings import (
@@ -33,6 +34,7 @@ from fsl.channel_settings import (
 )
 from fsl.diagnostics.core import Diagnostic, Span, did_you_mean
 from fsl.durations import Duration, parse_duration
+from fsl.syntax.defaults import Defaults, parse_defaults
 from fsl.yaml_bounds import TooBig, check_bounds
 
 CONFIG_FILE = "fsl.yaml"
@@ -205,12 +207,13 @@ class GlobalCap(BaseModel):
 
     channel: str | None = None
     limit: int = Field(gt=0)
-    per: Duration
+    per: Duration | None = None  # None for a calendar cap
+    calendar: Literal["week", "month"] | None = None  # (v1.1) `per: calendar week`, in the contact's zone
 
     @property
     def per_seconds(self) -> int | None:
-        """The window's nominal length (24-hour days); None for business days."""
-        return self.per.nominal_seconds()
+        """The window's nominal length (24-hour days); None for business days and calendar caps."""
+        return self.per.nominal_seconds() if self.per is not None else None
 
     @property
     def per_minutes(self) -> int | None:
@@ -249,6 +252,7 @@ class Config(BaseModel):
     caps: list[GlobalCap] = Field(default_factory=list)
     llm: LLMConfig | None = None
     server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
+    defaults: Defaults | None = None  # v1.1: `defaults:`, settings and rules every playbook inherits
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -311,7 +315,7 @@ def load_config(path: Path) -> tuple[Config | None, list[Diagnostic]]:
         return None, [_yaml_error(file, exc)]
     except YAMLError as exc:  # pragma: no cover - ruamel marks nearly everything
         return None, [Diagnostic.make("E002", f"malformed YAML: {exc}", Span.point(file, 1, 1))]
-    builder = _Builder(file, path.resolve())
+    builder = _Builder(file, path.resolve(), text)
     config = builder.build(data)
     if builder.diags:
         return None, sorted(builder.diags, key=Diagnostic.sort_key)
@@ -428,8 +432,9 @@ def _plain(value: Any) -> Any:
 # Validation with positions
 
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
-             "server")
+             "server", "defaults")
 _CAP_KEYS = ("channel", "limit", "per")
+_CALENDAR = re.compile(r"calendar\s+(week|month)")  # (v1.1) a cap's `per: calendar week|month`
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
@@ -438,8 +443,9 @@ _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
 class _Builder:
     """Walks the loaded YAML, collecting E002 diagnostics at key/value positions."""
 
-    def __init__(self, file: str, path: Path) -> None:
+    def __init__(self, file: str, path: Path, text: str = "") -> None:
         self.file = file
+        self.text = text  # the file as read: `defaults` is parsed from its own lines
         self.path = path
         self.root = path.parent
         self.diags: list[Diagnostic] = []
@@ -564,6 +570,7 @@ class _Builder:
         llm = self._llm(data)
         server = self._server(data)
         self._tracking_needs_a_server(data, channels, server)
+        defaults = self._defaults(data)
         if self.diags:
             return None
         return Config(
@@ -580,6 +587,7 @@ class _Builder:
             caps=caps,
             llm=llm,
             server=server,
+            defaults=defaults,
         )
 
     def _store(self, url: str) -> str:
@@ -725,6 +733,23 @@ class _Builder:
             return self.value_span(parent, key), node
         return self.key_span(parent, key), None
 
+    def _defaults(self, data: Mapping) -> Defaults | None:
+        """`defaults: |` and FSL lines: parsed where they stand in the file (syntax/defaults.py)."""
+        value = data.get("defaults")
+        if value is None:
+            return None
+        if not isinstance(value, LiteralScalarString):
+            self.error(self.value_span(data, "defaults"),
+                       "`defaults` must be FSL text in a literal block: `defaults: |` and then one setting "
+                       "or rule per line, indented", "write it as `defaults: |`")
+            return None
+        if not value.strip():
+            return None
+        key_line = self.key_span(data, "defaults").line - 1  # (ruamel's position, 0-based)
+        defaults, diags = parse_defaults(self.text, key_line, len(value.splitlines()), self.file)
+        self.diags.extend(diags)
+        return defaults
+
     def _caps(self, data: Mapping, channels: dict[str, Channel]) -> list[GlobalCap]:
         node = data.get("caps")
         if node is None:
@@ -742,16 +767,20 @@ class _Builder:
             if "limit" not in item:
                 self.error(self.item_span(node, index), "a cap needs `limit: N` (a positive integer)")
             if "per" not in item:
-                self.error(self.item_span(node, index), "a cap needs `per: DURATION`, such as `per: 7 days`")
+                self.error(self.item_span(node, index), "a cap needs `per: DURATION`, such as `per: 7 days` (or `per: calendar week`)")
             limit = self.integer(item, "limit", 1, 1)
-            per = self._duration(item, "per") if "per" in item else None
+            calendar = _CALENDAR.fullmatch(item["per"].strip()) if isinstance(item.get("per"), str) else None
+            per = self._duration(item, "per") if "per" in item and calendar is None else None
             channel = self.string(item, "channel", None)
             if channel is not None and channel not in channels:
                 guess = did_you_mean(channel, channels)
                 self.error(self.value_span(item, "channel"),
                            f"cap on unknown channel `{channel}`; declared channels: {', '.join(channels) or 'none'}",
                            f"did you mean `{guess}`?" if guess else None)
-            if len(self.diags) == before and per is not None:
+            if len(self.diags) == before and calendar is not None:
+                period: Literal["week", "month"] = "week" if calendar.group(1) == "week" else "month"
+                caps.append(GlobalCap(channel=channel, limit=limit, calendar=period))
+            elif len(self.diags) == before and per is not None:
                 caps.append(GlobalCap(channel=channel, limit=limit, per=per))
         return caps
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -62,6 +63,7 @@ __all__ = [
     "to_local",
     "add_duration",
     "normalize_unit",
+    "calendar_period",
     "holiday_calendar",
     "is_valid_holiday_code",
     "is_holiday",
@@ -176,6 +178,22 @@ def localize(naive_local: datetime, zone: ZoneInfo) -> datetime:
     return _exists(moved, zone, 0) or u
 
 
+def calendar_period(t: datetime, zone: ZoneInfo, period: str) -> tuple[datetime, datetime]:
+    """The local calendar week (Monday 00:00 to the next Monday 00:00) or month
+    containing instant t, as UTC instants [start, end): a calendar cap's period."""
+    day = to_local(t, zone).date()
+    if period == "week":
+        first = day - timedelta(days=day.weekday())
+        following = first + timedelta(days=7)
+    elif period == "month":
+        first = day.replace(day=1)
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    else:
+        raise ValueError(f"unknown calendar period {period!r}")
+    return (localize(datetime.combine(first, datetime.min.time()), zone),
+            localize(datetime.combine(following, datetime.min.time()), zone))
+
+
 # --------------------------------------------------------------------------
 # Holidays
 # --------------------------------------------------------------------------
@@ -195,7 +213,9 @@ def _canonical_code(code: str) -> tuple[str, str | None] | None:
     attempts = [subdiv] if subdiv is None else [subdiv, subdiv.upper()]
     for sub in attempts:
         try:
-            _holidays.country_holidays(country, subdiv=sub, years=2000)
+            with warnings.catch_warnings():  # some calendars start after 2000 and say so: only the code matters
+                warnings.simplefilter("ignore")
+                _holidays.country_holidays(country, subdiv=sub, years=2000)
         except Exception:  # noqa: BLE001 - the holidays package raises its own errors for unknown codes: try the next form
             continue
         return country, sub

@@ -158,7 +158,7 @@ def _caps(ctx: CheckContext, pb: n.Playbook, g: StepGraph) -> None:
     caps = [(c.channel, c.per, _cap_text(c.channel, c.per)) for c in pb.of(n.Cap) if c.per and c.limit == 1]
     if ctx.config is not None:
         caps += [(c.channel, c.per, f"the project cap `{_cap_text(c.channel, c.per)}` (fsl.yaml)")
-                 for c in ctx.config.caps if c.limit == 1]
+                 for c in ctx.config.caps if c.limit == 1 and c.per is not None]
     # (seconds, channel, per, text) of the caps whose period has a fixed length
     fixed = [(secs, *c) for c in caps if (secs := c[1].nominal_seconds()) is not None]
     fixed.sort(key=lambda c: -c[0])  # one warning per step: the widest cap

@@ -14,6 +14,7 @@ from .context import CheckContext
 from .flow import check_flow
 from .lets import check_lets
 from .names import check_names
+from .nullable import check_nullable
 from .resolve import check_resolve
 from .rules import check_rules
 from .sends import check_sends
@@ -26,6 +27,7 @@ PASSES: list[Callable[[CheckContext], None]] = [
     check_lets,      # E302 and E101 for lets that use each other
     check_sends,     # E208 E209 E210 E211 E217 E218 (and E204 in task/notify texts)
     check_types,     # E205 E206
+    check_nullable,  # W407
     check_settings,  # E213 E214 E215 E305 (and E104 for window days)
     check_rules,     # E301 E303 E304 W404 W405 W406
     check_flow,      # E302 W401 W402 W403

@@ -58,6 +58,8 @@ def _caps(ctx: CheckContext, config: Config, pb: n.Playbook) -> None:
     # name their kind); a name that is neither counts nothing: a typo.
     kinds = {a.kind for step in pb.steps for a in actions(step.body) if isinstance(a, n.Task)}
     for cap in pb.of(n.Cap):
+        if cap.span.file != pb.span.file:
+            continue  # inherited from fsl.yaml's defaults: checked there, where it names a channel
         # the builder gives a cap's channel and its span together
         if cap.channel is not None and cap.channel_span is not None and cap.channel not in kinds:
             _channel(ctx, config, cap.channel, cap.channel_span, "a cap may also name the kind of a task of this playbook")

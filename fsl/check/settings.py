@@ -73,9 +73,13 @@ def _cron(ctx: CheckContext, expr: str, span: Span) -> None:
 def _holidays(ctx: CheckContext, item: n.SkipHolidays) -> None:
     from fsl.timecalc import is_valid_holiday_code
 
-    if not is_valid_holiday_code(item.code):
-        ctx.report(Diagnostic.make("E215", f'unknown holiday calendar "{item.code}"', item.code_span,
-                                   "use an ISO 3166 country code such as US or DE, optionally with a region: US-CA"))
+    help = "use an ISO 3166 country code such as US or DE, optionally with a region: US-CA"
+    # the expression form: its default (when given) and a literal value must be known calendars
+    if (item.value is None or item.code) and not is_valid_holiday_code(item.code):
+        ctx.report(Diagnostic.make("E215", f'unknown holiday calendar "{item.code}"', item.code_span, help))
+    value = item.value
+    if isinstance(value, n.Literal) and value.kind == "string" and not is_valid_holiday_code(str(value.value)):
+        ctx.report(Diagnostic.make("E215", f'unknown holiday calendar "{value.value}"', value.span, help))
 
 
 def _window_range(ctx: CheckContext, rng: n.WindowRange) -> None:

@@ -103,8 +103,9 @@ class _Checker:
     # ------------------------------------------------------------ sites
     def site(self, site: Site) -> None:
         t = self.infer(site.expr, site)
-        if site.where in ("timezone", "send to", "task to", "notify") and known(t) and t.kind != "string":
-            what = "an IANA zone name" if site.where == "timezone" else "a person"
+        if site.where in ("timezone", "skip holidays", "send to", "task to", "notify") and known(t) \
+                and t.kind != "string":
+            what = {"timezone": "an IANA zone name", "skip holidays": "a country code"}.get(site.where, "a person")
             self.report("E205", f"`{site.where}` needs a string ({what}), but {show(site.expr)} is {t}", site.expr)
         elif site.where == "pause until" and known(t) and GROUP.get(t.kind) != "date":
             self.report("E205", f"`until` needs a date or datetime, but {show(site.expr)} is {t}", site.expr,

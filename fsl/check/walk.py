@@ -121,6 +121,8 @@ def setting_sites(pb: n.Playbook) -> Iterator[Site]:
             yield Site(item.cond, None, None, "enroll when")
         elif isinstance(item, n.Timezone):
             yield Site(item.value, None, None, "timezone")
+        elif isinstance(item, n.SkipHolidays) and item.value is not None:
+            yield Site(item.value, None, None, "skip holidays")
         elif isinstance(item, n.StopOn) and item.where is not None:
             yield Site(item.where, item.event, None, "stop on")
         elif isinstance(item, n.StopWhen):

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..config import Config
 from ..syntax import nodes as n
+from ..syntax.defaults import inherit, inherited
 from .hashing import meaning_hash
 from .passes import PASSES
 from .passes.context import PassContext
@@ -13,7 +14,13 @@ from .plan import Plan
 
 
 def compile_playbook(playbook: n.Playbook, config: Config | None = None) -> Plan:
-    ctx = PassContext(playbook, config)
+    """The plan of a playbook with what it inherits from fsl.yaml's `defaults`."""
+    d = config.defaults if config is not None else None
+    defaults = d.playbook if d is not None else None
+    ctx = PassContext(inherit(playbook, defaults, relocate=True), config)
+    if d is not None:
+        ctx.out["inherited"] = [{"text": d.text(item), "line": item.span.line}
+                                for item in inherited(playbook, defaults)]
     for run in PASSES:
         run(ctx)
     plan = Plan.model_validate(ctx.out)

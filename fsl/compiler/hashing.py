@@ -1,7 +1,8 @@
 """Deterministic JSON and the plan hash.
 
 The hash is sha256 over the canonical JSON (sorted keys, no spaces) of the
-plan without `hash`, `source` and every `line`: what the plan does, not where
+plan without `hash`, `source`, `inherited` (v1.1: where inherited settings
+were written) and every `line`: what the plan does, not where
 its text sits, so `fsl fmt` and comments never change it.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-_POSITIONAL = {"line", "source", "hash"}
+_POSITIONAL = {"line", "source", "hash", "inherited"}
 
 
 def strip_positions(value: object) -> object:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 PLAN_FORMAT = 1
 
@@ -69,9 +69,27 @@ class TimezoneP(_Frozen):
 class CapP(_Frozen):
     channel: str | None = None
     limit: int
-    per: DurationP | None = None  # None for a `total` cap
+    per: DurationP | None = None  # None for a `total` cap (or a calendar one)
     across_deal: bool = False
+    calendar: Literal["week", "month"] | None = None  # (v1.1) per calendar week/month in the contact's zone
     line: int = 0
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a v1 cap keeps its v1 JSON, so plans written before v1.1 keep their hash
+        data: dict[str, Any] = handler(self)
+        if data.get("calendar") is None:
+            data.pop("calendar", None)
+        return data
+
+
+class HolidaysP(_Frozen):
+    """(v1.1) `skip holidays EXPR [default CODE]`: the calendar named by the
+    contact's value, else the default (None: no holidays for that contact)."""
+
+    expr: Expr
+    default: str | None = None
+    line: int = 0  # of the `skip holidays` setting (0: inherited from fsl.yaml's defaults)
 
 
 class StopOnP(_Frozen):
@@ -224,6 +242,13 @@ class SourceP(_Frozen):
     line: int
 
 
+class InheritedP(_Frozen):
+    """(v1.1) a setting or rule the playbook took from fsl.yaml's `defaults`, as written there."""
+
+    text: str
+    line: int = 0  # its line in fsl.yaml
+
+
 class Plan(_Frozen):
     """One playbook, compiled."""
 
@@ -237,7 +262,7 @@ class Plan(_Frozen):
     reenroll_after: DurationP | None = None  # None: reenroll never
     timezone: TimezoneP = Field(default_factory=TimezoneP)
     window: list[WindowRangeP] | None = None
-    holidays: str | None = None
+    holidays: str | HolidaysP | None = None  # a fixed calendar ("US", "US-CA") or per contact
     offer_max: float | None = None
     caps: list[CapP] = Field(default_factory=list)
     stop_on: list[StopOnP] = Field(default_factory=list)
@@ -245,8 +270,18 @@ class Plan(_Frozen):
     pause_on: list[PauseOnP] = Field(default_factory=list)
     lets: dict[str, Expr] = Field(default_factory=dict)
     steps: list[StepP]
+    # (v1.1) what came from `defaults`: a record for people, like `source`, so
+    # not hashed (what it does is in the fields above, which are)
+    inherited: list[InheritedP] = Field(default_factory=list)
     source: SourceP | None = None
     hash: str = ""
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("inherited"):
+            data.pop("inherited", None)
+        return data
 
     def step_index(self, name: str) -> int | None:
         for i, s in enumerate(self.steps):

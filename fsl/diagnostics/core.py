@@ -64,6 +64,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "W404": ("warning", "sends email with no window"),
     "W405": ("warning", "sends email with no `stop on bounced`"),
     "W406": ("warning", "`every` without `max`"),
+    "W407": ("warning", "an unguarded comparison with a value that can be none"),
     "W408": ("warning", "no project file: fields, events, templates and channels were not checked"),
 
     "W409": ("warning", "a file holds no playbook"),

@@ -3,7 +3,9 @@ caps defer the step until the oldest counted send leaves the window.
 
 A rolling cap counts the sends in the half-open interval (t - DURATION, t]
 before the candidate instant t; DURATION in days or weeks is calendar-local
-in the contact's zone, like every other duration.  Which sends a cap counts
+in the contact's zone, like every other duration.  A calendar cap (v1.1,
+`per calendar week|month`) counts the sends of the local week (from Monday
+00:00) or month containing t, and defers to the next one's start.  Which sends a cap counts
 (its scope) is in store.py: the playbook's sends to the contact, the
 playbook's sends to every stakeholder of the deal (`across deal`), every
 send to the contact (a global cap), the enrollment's sends (`total`).
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .evaluate import add
+from ..timecalc import calendar_period
 from .executor import Segment
 from .model import Enrollment
 from .program import Cap
@@ -69,6 +72,13 @@ def rolling_ok_at(caps: list[Cap], seg: Segment, en: Enrollment, t: datetime, st
         if len(times) + k <= cap.limit:
             # even if every counted send were inside the window the step fits:
             # no calendar arithmetic needed (same answer, `excess` <= 0)
+            continue
+        if cap.calendar is not None:
+            # (v1.1) the sends of this local week/month; too many: the next period's start
+            start, end = calendar_period(t, zone, cap.calendar)
+            inside = bisect.bisect_right(times, t) - bisect.bisect_left(times, start)
+            if inside + k > cap.limit and end > best:
+                best, which = end, cap
             continue
         per = cap.per
         if per is None:  # a total cap: never among the rolling ones (program.py)

@@ -91,7 +91,8 @@ class Engine:
             self.programs[prog.name] = prog
             self.by_hash[prog.hash or prog.name] = prog
         self.ordered = sorted(self.programs.values(), key=lambda p: p.order)
-        self.global_caps = [Cap(c.channel, c.limit, Dur(c.per.amount, c.per.unit), False, 0, "contact")
+        self.global_caps = [Cap(c.channel, c.limit, Dur(c.per.amount, c.per.unit) if c.per is not None else None,
+                                False, 0, "contact", getattr(c, "calendar", None))
                             for c in getattr(config, "caps", None) or []]
         self.services = Services(self.store)
         self.warnings: list[tuple[datetime, str, int | None]] = []
@@ -100,7 +101,7 @@ class Engine:
         self.started = False
         self._pending: list[tuple[datetime, int, Event]] = []
         self._seq = 0
-        self._zones: dict[int, tuple[int, Any]] = {}
+        self._zones: dict[int, tuple[int, Any, Any]] = {}  # enrollment -> (contact version, zone, holidays)
         self._runs: dict[int, int] = {}  # executions per enrollment at the current instant
 
     # ------------------------------------------------------------------ data
@@ -245,14 +246,16 @@ class Engine:
         ctx = Ctx(now, contact, deal, stake, event, en, None, self.services, prog.lets, prog.holidays)
         if not prog.zone_by_contact:  # read from the deal or an event: no version says when it changed
             ctx.zone = prog.zone(ctx)
+            ctx.holidays = prog.calendar(ctx)[0]
             return ctx
         version = contact.version if contact is not None else -1
         cached = self._zones.get(en.id)
         if cached is not None and cached[0] == version:
-            ctx.zone = cached[1]
+            ctx.zone, ctx.holidays = cached[1], cached[2]
         else:
             ctx.zone = prog.zone(ctx)
-            self._zones[en.id] = (version, ctx.zone)
+            ctx.holidays = prog.calendar(ctx)[0]
+            self._zones[en.id] = (version, ctx.zone, ctx.holidays)
         return ctx
 
     def candidate_ctx(self, prog: Program, contact: Contact, deal: Deal | None, now: datetime,
@@ -261,6 +264,8 @@ class Engine:
         stake = deal.stakeholders.get(contact.id) if deal is not None else None
         ctx = Ctx(now, contact, deal, stake, event, None, None, self.services, prog.lets, prog.holidays)
         ctx.zone = prog.zone(ctx)
+        if prog.holidays_expr is not None:
+            ctx.holidays = prog.calendar(ctx)[0]
         return ctx
 
     def touched(self, contact_id: str) -> None:

@@ -56,7 +56,11 @@ def try_enroll(engine: EngineHost, prog: Program, contact: Contact, deal: Deal |
         return en
     try:
         ctx = engine.ctx(en, at)
-        en.due_at = due_time(prog.steps[0], en, at, ctx.zone, prog.holidays)
+        if prog.holidays_expr is not None:  # (v1.1) say whose holidays apply, and why when the default does
+            cal, why = prog.calendar(ctx)
+            engine.note(at, "holidays", why or f"the holidays of {cal.code} ({prog.holidays_source})", en,
+                        line=prog.holidays_line)
+        en.due_at = due_time(prog.steps[0], en, at, ctx.zone, ctx.holidays)
     except Exception as exc:  # noqa: BLE001 - its data gives no due time: it fails alone, never sleeping forever
         engine.fail(en, at, exc)
         return en
@@ -76,8 +80,8 @@ def _eligible_from(engine: EngineHost, prog: Program, contact: Contact, deal: De
         return at
     if prog.reenroll_after is None:
         return None
-    zone = engine.candidate_ctx(prog, contact, deal, at).zone
-    return max(at, ceil_minute(add(latest.ended_at, prog.reenroll_after, zone, prog.holidays)))
+    ctx = engine.candidate_ctx(prog, contact, deal, at)
+    return max(at, ceil_minute(add(latest.ended_at, prog.reenroll_after, ctx.zone, ctx.holidays)))
 
 
 def enroll_on(engine: EngineHost, e: Event) -> None:
@@ -233,7 +237,7 @@ def _check(engine: EngineHost, prog: Program, contact: Contact, deal: Deal | Non
     if ew.check_cron is not None:
         return next_cron(ew.check_cron, t, ctx.zone)
     if ew.check_every is not None:
-        return ceil_minute(add(t, ew.check_every, ctx.zone, prog.holidays))
+        return ceil_minute(add(t, ew.check_every, ctx.zone, ctx.holidays))
     if not ew.time_dependent:
         return None  # data-driven: recheck() and after_end() bring it back
     eligible = _eligible_from(engine, prog, contact, deal, t + MINUTE)
@@ -263,7 +267,7 @@ def after_end(engine: EngineHost, en: Enrollment) -> None:
     if contact is None:
         return
     deal = engine.store.get_deal(en.deal) if en.deal else None
-    zone = engine.candidate_ctx(prog, contact, deal, ended).zone
-    at = ceil_minute(add(ended, prog.reenroll_after, zone, prog.holidays))
+    ctx = engine.candidate_ctx(prog, contact, deal, ended)
+    at = ceil_minute(add(ended, prog.reenroll_after, ctx.zone, ctx.holidays))
     for c, d in _candidates(engine, prog, en.contact):
         _set(engine, prog, c, d, at)

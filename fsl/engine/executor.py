@@ -41,7 +41,8 @@ class Segment:
     effects: list[tuple] = field(default_factory=list)  # ("set", path, value) | ("offer", dict)
     # branch decisions: (reason, line, number of actions decided before it)
     notes: list[tuple[str, int, int]] = field(default_factory=list)
-    # sends not made because their `to` is none: (reason, line), journalled as warnings
+    # sends not made because their `to` is none, tasks given to an owner instead:
+    # (reason, line), journalled as warnings
     skipped: list[tuple[str, int]] = field(default_factory=list)
     control: str = "done"  # done, wait, wait_for, goto, end
     node: Any = None  # the Wait / WaitFor / Goto / End that stopped the run
@@ -141,9 +142,27 @@ class _Run:
     def task(self, node: Task) -> None:
         ctx = self.ctx
         to = node.to(ctx) if node.to is not None else ctx.contact.fields.get("owner")
+        if _no_one(to):
+            to = self.assignee(node)
         due = shift(ctx, ctx.now, node.due) if node.due is not None else ctx.now
         self.seg.actions.append(Pending("task", node.ordinal, node.line, channel=node.task,
                                         to=to, text=node.text, due=due))
+
+    def assignee(self, node: Task) -> Any:
+        """(LANGUAGE.md 6) a task whose assignee is none goes to contact.owner,
+        then to the playbook's owner, and the journal says so."""
+        contact_owner = self.ctx.contact.fields.get("owner")
+        if node.to is not None and not _no_one(contact_owner):
+            why, who, whom = "its `to` is none", contact_owner, f"contact.owner {contact_owner}"
+        else:
+            why = ("its `to` is none and " if node.to is not None else "") + "the contact has no owner"
+            who, whom = node.playbook_owner, f"the playbook's owner {node.playbook_owner}"
+        if who is None:
+            self.seg.skipped.append((f"task {node.task}: {why}, and the playbook has no owner: "
+                                     "it is created unassigned", node.line))
+        else:
+            self.seg.skipped.append((f"task {node.task}: {why}: assigned to {whom}", node.line))
+        return who
 
     def offer(self, node: Offer) -> None:
         ctx = self.ctx

@@ -103,7 +103,7 @@ def _rules(engine: EngineHost, en: Enrollment, e: Event) -> None:
         if rule.where is None or truthy(rule.where(ctx)):
             until_value = rule.until(ctx) if rule.until is not None else None
             until = pause_end(e.at, rule.for_, until_value, rule.until is not None, rule.default,
-                              ctx.zone, prog.holidays)
+                              ctx.zone, ctx.holidays)
             if until is None or until <= e.at:
                 engine.note(e.at, "event", f"pause on {e.type}: no time to pause until", en, line=rule.line)
             else:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from fsl.compiler.plan import DurationP, Plan
+from fsl.compiler.exprtext import text as expr_text
+from fsl.compiler.plan import DurationP, HolidaysP, Plan
 
 from .evaluate import Ctx, Dur, Fn, compile_expr
 from ..timecalc import WindowRange, holiday_calendar, resolve_zone
@@ -37,6 +38,7 @@ class Task:
     due: Dur | None
     line: int
     ordinal: int = 0
+    playbook_owner: str | None = None  # who gets it when its assignee is none and so is contact.owner
 
 
 @dataclass(slots=True)
@@ -138,6 +140,7 @@ class Cap:
     across_deal: bool
     line: int
     scope: str  # "playbook", "deal", "enrollment" or "contact" (a global cap)
+    calendar: str | None = None  # (v1.1) "week" or "month": a calendar period instead of `per`
 
     def counts(self, kind: str, channel: str | None) -> bool:
         """Whether an action of this kind/channel counts toward the cap."""
@@ -149,10 +152,13 @@ class Cap:
 
     def describe(self) -> str:
         what = f"cap {self.channel + ' ' if self.channel else ''}{self.limit}"
-        if self.per is None:
+        if self.calendar is not None:
+            text = f"{what} per calendar {self.calendar}"
+        elif self.per is None:
             return what + " total"
-        unit = self.per.unit.replace("_", " ")
-        text = f"{what} per {self.per.amount:g} {unit[:-1] if self.per.amount == 1 else unit}"
+        else:
+            unit = self.per.unit.replace("_", " ")
+            text = f"{what} per {self.per.amount:g} {unit[:-1] if self.per.amount == 1 else unit}"
         if self.scope == "contact":
             text += " (global)"
         return text + (" across deal" if self.across_deal else "")
@@ -193,7 +199,7 @@ class Program:
     steps: list[Step]
     step_index: dict[str, int]
     window: tuple | None
-    holidays: Any
+    holidays: Any  # the fixed calendar, or the default of `skip holidays EXPR default CODE`
     caps_total: list[Cap]
     caps_rolling: list[Cap]
     stop_on: dict[str, list[Rule]]
@@ -209,7 +215,11 @@ class Program:
     source_file: str | None = None
     sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
     zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
+    holidays_expr: Fn | None = None  # (v1.1) `skip holidays EXPR`: the contact's own calendar
+    holidays_source: str = ""  # that expression as text, for the journal
+    holidays_line: int = 0  # and its line
     _zones: dict = field(default_factory=dict)
+    _calendars: dict = field(default_factory=dict)
 
     def zone(self, ctx: Ctx) -> ZoneInfo:
         """The contact's zone: the timezone expression, its default, the
@@ -221,6 +231,30 @@ class Program:
             z = self._zones[key] = resolve_zone(value if isinstance(value, str) else None,
                                                 self.tz_default, self.project_zone)
         return z
+
+
+    def calendar(self, ctx: Ctx) -> tuple[Any, str | None]:
+        """The contact's holiday calendar and, when the default had to stand
+        in for the contact's value, why (for the journal); (None, None)
+        without `skip holidays`."""
+        if self.holidays_expr is None:
+            return self.holidays, None
+        value = self.holidays_expr(ctx)
+        key = value if isinstance(value, str) else None
+        found = self._calendars.get(key)
+        if found is None:
+            cal = holiday_calendar(key) if key is not None and key.strip() else None
+            why = None
+            if cal is None:
+                shown = "none" if value is None else f'"{value}", not a known country code'
+                fallback = f"the holidays of {self.holidays.code}, the default" if self.holidays is not None \
+                    else "no holidays (no default)"
+                why = f"{fallback}: {self.holidays_source} is {shown}"
+                cal = self.holidays
+            found = (cal, why)
+            if len(self._calendars) < 4096:  # distinct values are few (countries); a free-text field stays bounded
+                self._calendars[key] = found
+        return found
 
 
 @overload
@@ -237,16 +271,17 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
     steps = []
     for i, s in enumerate(plan.steps):
         counter = [0]
-        body = _body(s.body, index, counter)
+        body = _body(s.body, index, counter, plan.owner)
         t = s.timing
         steps.append(Step(i, s.name, t.kind, _dur(t.after), t.day, t.minute, t.cron,
                           _dur(t.every), t.max, body, s.line, {w.ordinal: w for w in _waits(body)}))
     caps_total: list[Cap] = []
     caps_rolling: list[Cap] = []
     for c in plan.caps:
-        scope = "enrollment" if c.per is None else ("deal" if c.across_deal else "playbook")
-        cap = Cap(c.channel, c.limit, _dur(c.per), c.across_deal, c.line, scope)
-        (caps_total if c.per is None else caps_rolling).append(cap)
+        total = c.per is None and c.calendar is None
+        scope = "enrollment" if total else ("deal" if c.across_deal else "playbook")
+        cap = Cap(c.channel, c.limit, _dur(c.per), c.across_deal, c.line, scope, c.calendar)
+        (caps_total if total else caps_rolling).append(cap)
     ew = plan.enroll_when
     window = None
     if plan.window:
@@ -255,7 +290,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         plan=plan, name=plan.playbook, hash=plan.hash, priority=plan.priority,
         order=(-plan.priority, plan.playbook), steps=steps, step_index=index,
         window=window,
-        holidays=holiday_calendar(plan.holidays) if plan.holidays else None,
+        holidays=_holidays(plan.holidays),
         caps_total=caps_total, caps_rolling=caps_rolling,
         stop_on=_by_event(Rule(r.event, _opt(r.where), r.outcome, r.across_deal, line=r.line)
                           for r in plan.stop_on),
@@ -273,8 +308,18 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         project_zone=project_zone,
         source_file=plan.source.file if plan.source else None,
         sends=any(step.sends for step in plan.steps),
-        zone_by_contact=_contact_only(plan.timezone.expr),
+        zone_by_contact=_contact_only(plan.timezone.expr)
+        and (not isinstance(plan.holidays, HolidaysP) or _contact_only(plan.holidays.expr)),
+        holidays_expr=compile_expr(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else None,
+        holidays_source=expr_text(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else "",
+        holidays_line=plan.holidays.line if isinstance(plan.holidays, HolidaysP) else 0,
     )
+
+
+def _holidays(spec: str | HolidaysP | None) -> Any:
+    """The fixed calendar, or the default one of the per-contact form."""
+    code = spec.default if isinstance(spec, HolidaysP) else spec
+    return holiday_calendar(code) if code else None
 
 
 def _contact_only(tree: Any) -> bool:
@@ -335,18 +380,18 @@ def _waits(body: list):
             yield from _waits(node.orelse or [])
 
 
-def _body(nodes, index: dict[str, int], counter: list[int]) -> list:
-    return [_node(n, index, counter) for n in nodes]
+def _body(nodes, index: dict[str, int], counter: list[int], owner: str | None = None) -> list:
+    return [_node(n, index, counter, owner) for n in nodes]
 
 
-def _node(n, index: dict[str, int], counter: list[int]):
+def _node(n, index: dict[str, int], counter: list[int], owner: str | None):
     ordinal = counter[0]
     counter[0] += 1
     k = n.kind
     if k == "send":
         out: Any = Send(n.channel, n.template, _opt(n.to), {w: compile_expr(v) for w, v in n.with_.items()}, n.line)
     elif k == "task":
-        out = Task(n.task, n.text, _opt(n.to), _dur(n.due), n.line)
+        out = Task(n.task, n.text, _opt(n.to), _dur(n.due), n.line, playbook_owner=owner)
     elif k == "notify":
         out = Notify(compile_expr(n.to), n.text, n.line)
     elif k == "offer":
@@ -362,12 +407,12 @@ def _node(n, index: dict[str, int], counter: list[int]):
     elif k == "end":
         out = End(n.outcome, n.line)
     elif k == "if":
-        out = If([(compile_expr(b.cond), _body(b.body, index, counter), b.line) for b in n.branches],
-                 _body(n.orelse, index, counter) if n.orelse is not None else None, n.line)
+        out = If([(compile_expr(b.cond), _body(b.body, index, counter, owner), b.line) for b in n.branches],
+                 _body(n.orelse, index, counter, owner) if n.orelse is not None else None, n.line)
     elif k == "match":
         out = Match(compile_expr(n.subject),
-                    [(list(c.values), _body(c.body, index, counter), c.line) for c in n.cases],
-                    _body(n.orelse, index, counter) if n.orelse is not None else None, n.line)
+                    [(list(c.values), _body(c.body, index, counter, owner), c.line) for c in n.cases],
+                    _body(n.orelse, index, counter, owner) if n.orelse is not None else None, n.line)
     else:  # pragma: no cover - the plan model admits no other kinds
         raise ValueError(f"unknown action {k!r}")
     out.ordinal = ordinal

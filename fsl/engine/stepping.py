@@ -35,7 +35,7 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
     prog = engine.program(en)
     step = prog.steps[en.step]
     ctx = engine.ctx(en, t)
-    if not _window_open(engine, en, prog, step, ctx.zone, t):
+    if not _window_open(engine, en, prog, step, ctx, t):
         return
     seg = propose(step, en, ctx)
     cap = total_exceeded(prog.caps_total, seg, en, engine.store)
@@ -44,7 +44,7 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
         return
     rolling = prog.caps_rolling + engine.global_caps
     if rolling:
-        ok_at, cap, never = rolling_ok_at(rolling, seg, en, t, engine.store, ctx.zone, prog.holidays)
+        ok_at, cap, never = rolling_ok_at(rolling, seg, en, t, engine.store, ctx.zone, ctx.holidays)
     else:
         ok_at, cap, never = t, None, False
     # rolling_ok_at names the cap whenever it says never or defers
@@ -57,8 +57,10 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
         return
     for rule in prog.stop_when:
         if rule.where is not None and truthy(rule.where(ctx)):  # (a stop rule always has its condition)
-            engine.end(en, rule.outcome, t, f"stop when (line {rule.line})", rule.line, step.name)
-            engine.cancel_outbox(en, f"stop when (line {rule.line})")
+            # line 0: a rule inherited from fsl.yaml's defaults (compiler/compile.py)
+            which = f"stop when (line {rule.line})" if rule.line else "stop when (fsl.yaml defaults)"
+            engine.end(en, rule.outcome, t, which, rule.line, step.name)
+            engine.cancel_outbox(en, which)
             return
     _commit(engine, en, prog, step, seg, ctx, t)
 
@@ -80,16 +82,20 @@ def _resume(engine: EngineHost, en: Enrollment, t) -> bool:
     return True
 
 
-def _window_open(engine: EngineHost, en: Enrollment, prog: Program, step: Step, zone, t) -> bool:
+def _window_open(engine: EngineHost, en: Enrollment, prog: Program, step: Step, ctx, t) -> bool:
     """Step 2: move a due time outside the window or on a holiday."""
-    if prog.window is None and prog.holidays is None:
+    zone, holidays = ctx.zone, ctx.holidays
+    if prog.window is None and holidays is None:
         return True
-    allowed = next_allowed(t, zone, prog.window, prog.holidays)
+    allowed = next_allowed(t, zone, prog.window, holidays)
     if allowed <= t:
         return True
-    holiday = prog.holidays is not None and is_holiday(prog.holidays, to_local(t, zone).date())
+    holiday = holidays is not None and is_holiday(holidays, to_local(t, zone).date())
     if holiday:
-        reason = f"holiday: {prog.holidays.get(to_local(t, zone).date())} ({prog.holidays.code})"
+        reason = f"holiday: {holidays.get(to_local(t, zone).date())} ({holidays.code})"
+        why = prog.calendar(ctx)[1] if prog.holidays_expr is not None else None
+        if why is not None:
+            reason += f"; {why}"
     else:
         reason = "outside the window"
     _defer(engine, en, ceil_minute(allowed), reason, step.line, step.name, t)
@@ -134,15 +140,16 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
     if touched_contact:
         ctx.contact.version += 1
         engine.touched(en.contact)
-    _next(engine, en, prog, step, seg, ctx.zone, t)
+    _next(engine, en, prog, step, seg, ctx.zone, ctx.holidays, t)
 
 
-def _next(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Segment, zone, t) -> None:
+def _next(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Segment, zone, holidays,
+          t) -> None:
     control, node = seg.control, seg.node
     if control == "wait" or control == "wait_for":
         en.resume = seg.resume
         en.status = WAITING
-        en.due_at = ceil_minute(add(t, node.duration, zone, prog.holidays))
+        en.due_at = ceil_minute(add(t, node.duration, zone, holidays))
         if control == "wait_for":
             en.wait_event, en.wait_ordinal, en.wait_since = node.event, node.ordinal, t
         engine.schedule(en, en.due_at)
@@ -158,17 +165,17 @@ def _next(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Se
             return
         en.step, en.repeat = node.target, 0
         target = prog.steps[node.target]
-        en.due_at = due_time(target, en, t, zone, prog.holidays)
+        en.due_at = due_time(target, en, t, zone, holidays)
         engine.schedule(en, en.due_at)
         return
     en.repeat += 1
     if step.every is not None and (step.max is None or en.repeat < step.max):
-        en.due_at = repeat_time(step, t, zone, prog.holidays)
+        en.due_at = repeat_time(step, t, zone, holidays)
         engine.schedule(en, en.due_at)
         return
     if step.index + 1 >= len(prog.steps):
         engine.end(en, "completed", t, "ran past its last step", step.line, step.name)
         return
     en.step, en.repeat = step.index + 1, 0
-    en.due_at = due_time(prog.steps[en.step], en, t, zone, prog.holidays)
+    en.due_at = due_time(prog.steps[en.step], en, t, zone, holidays)
     engine.schedule(en, en.due_at)

@@ -200,12 +200,17 @@ def setting(s: n.Item) -> str:
     if isinstance(s, n.Window):
         return "window " + ", ".join(f"{r.days} {clock(r.start)}-{clock(r.end)}" for r in s.ranges)
     if isinstance(s, n.SkipHolidays):
-        return f"skip holidays {string(s.code)}"
+        if s.value is None:
+            return f"skip holidays {string(s.code)}"
+        return f"skip holidays {expr(s.value)}" + (f" default {string(s.code)}" if s.code else "")
     if isinstance(s, n.OfferMax):
         return f"offer max {percent(s.percent)}"
     if isinstance(s, n.Cap):
         channel = f" {s.channel}" if s.channel else ""
-        span = f"per {duration(s.per)}" if s.per is not None else "total"
+        if s.calendar is not None:
+            span = f"per calendar {s.calendar}"
+        else:
+            span = f"per {duration(s.per)}" if s.per is not None else "total"
         across = " across deal" if s.across_deal else ""
         return f"cap{channel} {s.limit} {span}{across}"
     if isinstance(s, n.StopOn):

@@ -151,7 +151,10 @@ class Runtime:
             "e": any(p.caps_total for p in progs),
             "d": any(c.scope == "deal" for c in rolling),
         }
-        longest = max((c.per.seconds for c in rolling if c.per is not None), default=0)
+        # a calendar cap (v1.1) looks back to its period's start: at most a week or a month
+        reach = {"week": 7 * 86400, "month": 31 * 86400}
+        longest = max((reach[c.calendar] if c.calendar else c.per.seconds if c.per is not None else 0
+                       for c in rolling), default=0)
         # calendar-local days (DST) and business days (weekends, holidays) can
         # stretch a window: twice its nominal length plus a week is ample.
         self.cap_span = timedelta(seconds=2 * longest) + timedelta(days=8) if longest else None

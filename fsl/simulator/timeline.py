@@ -17,7 +17,7 @@ from fsl.timecalc import get_zone, resolve_zone
 from .simulate import Simulation
 
 # Journal kinds shown; `executed` is shown as its actions, `event` as is.
-_SHOWN = {"enrolled", "deferred", "paused", "resumed", "ended", "branch", "event", "update", "warning",
+_SHOWN = {"enrolled", "holidays", "deferred", "paused", "resumed", "ended", "branch", "event", "update", "warning",
           "skipped"}
 
 

@@ -6,6 +6,7 @@ file with a bad literal still yields a full AST and the checker can go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
@@ -239,7 +240,10 @@ class AstBuilder:
 
     @with_meta
     def skip_holidays(self, meta: Meta, c: Children) -> n.SkipHolidays:
-        return n.SkipHolidays(unescape(c[0]), self.mspan(meta), self.tspan(c[0]))
+        value, d = self.e(c[0]), self.first(c, _Default)
+        if isinstance(value, n.Literal) and value.kind == "string" and d is None:
+            return n.SkipHolidays(str(value.value), self.mspan(meta), value.span)  # `skip holidays "US"`
+        return n.SkipHolidays(d.value if d else "", self.mspan(meta), (d.span if d else None) or value.span, value)
 
     @with_meta
     def offer_max(self, meta: Meta, c: Children) -> n.OfferMax:
@@ -267,6 +271,17 @@ class AstBuilder:
     @with_meta
     def cap_total(self, meta: Meta, c: Children) -> n.Cap:
         return self._cap(meta, c, None)
+
+    def period_week(self, c: Children) -> _Period:
+        return _Period("week")
+
+    def period_month(self, c: Children) -> _Period:
+        return _Period("month")
+
+    @with_meta
+    def cap_calendar(self, meta: Meta, c: Children) -> n.Cap:
+        period = self.first(c, _Period)
+        return dataclasses.replace(self._cap(meta, c, None), calendar=period.name if period else "week")
 
     def outcome(self, c: Children) -> _Outcome:
         return _Outcome(str(c[0]))
@@ -582,6 +597,11 @@ class _Default(Generic[_T]):
     def __init__(self, value: _T, span: Span | None) -> None:
         self.value = value
         self.span = span
+
+
+class _Period:
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 class _Max:

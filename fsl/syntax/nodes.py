@@ -319,9 +319,16 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class SkipHolidays:
+    """`skip holidays "US"`, or (v1.1) `skip holidays contact.country default "US"`.
+
+    code: the fixed calendar, or the default of the expression form ("" when
+    it has none); value: the expression (None for the fixed form).
+    """
+
     code: str
     span: Span = _span()
     code_span: Span = _span()
+    value: Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +345,7 @@ class Cap:
     across_deal: bool
     span: Span = _span()
     channel_span: Span | None = _span()
+    calendar: str | None = None  # (v1.1) "week" or "month": a calendar period, `per` is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ def run(ctx: PassContext) -> None:
     pb, lets = ctx.playbook, ctx.lets
     ctx.out["caps"] = [
         {"channel": c.channel, "limit": c.limit, "per": duration(c.per),
-         "across_deal": c.across_deal, "line": c.span.line}
+         "across_deal": c.across_deal, "calendar": c.calendar, "line": c.span.line}
         for c in pb.of(n.Cap)
     ]
     ctx.out["stop_on"] = [

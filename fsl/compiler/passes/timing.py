@@ -19,7 +19,10 @@ def run(ctx: PassContext) -> None:
         {"days": sorted(_days(r.days)), "start": r.start, "end": r.end} for r in w.ranges
     ]
     h = pb.first(n.SkipHolidays)
-    ctx.out["holidays"] = h.code if h else None
+    if h is None or h.value is None:
+        ctx.out["holidays"] = h.code if h else None
+    else:
+        ctx.out["holidays"] = {"expr": lower(h.value, ctx.lets), "default": h.code or None, "line": h.span.line}
     om = pb.first(n.OfferMax)
     ctx.out["offer_max"] = om.percent if om else None
 
