@@ -21,8 +21,9 @@ class CheckContext:
         self.diags.append(diag)
 
     def playbooks(self) -> Iterator[tuple[n.Module, n.Playbook]]:
-        """(module, playbook) for every playbook that parsed cleanly."""
+        """(module, playbook) for every playbook read: cleanly, or recovered with its bad lines left out."""
         for m in self.modules:
+            again = {r.name for r in m.recovered}
             for pb in m.playbooks:
-                if pb.name not in m.broken:
+                if pb.name not in m.broken or pb.name in again:
                     yield m, pb
