@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..api import _dedupe
+from ..api import dedupe
 from ..check import CheckContext, run_checks
 from ..diagnostics import Diagnostic
 from ..project import Project, unchecked_without_config
@@ -45,7 +45,7 @@ def analyse(path: str, text: str, project: Project) -> Analysis:
     diags.extend(unchecked_without_config([Path(path)], project))
     diags.extend(run_checks(CheckContext([module], project.config, project.templates)))
     by_file: dict[str, list[Diagnostic]] = {path: []}
-    for d in _dedupe(diags):
+    for d in dedupe(diags):
         by_file.setdefault(_absolute(d.span.file, path, project), []).append(d)
     return Analysis(path, text, module, project, by_file)
 

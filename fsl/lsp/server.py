@@ -167,7 +167,7 @@ def make_server() -> FslServer:
     @server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
                     t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]))
     def on_code_action(ls: FslServer, params: t.CodeActionParams) -> list[t.CodeAction]:
-        return actions.quick_fixes(params.text_document.uri, params.context.diagnostics)
+        return actions.quick_fixes(params.text_document.uri, list(params.context.diagnostics))
 
     return server
 
