@@ -18,6 +18,7 @@ from ..project import Project, unchecked_without_config
 from ..syntax import nodes as n
 from ..syntax.lexer import normalize_source
 from ..syntax.parser import parse_module
+from .incremental import ChunkCache, parse_incremental
 
 
 @dataclass
@@ -37,9 +38,10 @@ class Analysis:
         return self.text.split("\n")
 
 
-def analyse(path: str, text: str, project: Project) -> Analysis:
+def analyse(path: str, text: str, project: Project, cache: ChunkCache | None = None) -> Analysis:
+    """`cache`: the document's chunks from its previous analysis (incremental.py), to parse only what changed."""
     text = normalize_source(text)
-    module, diags = parse_module(text, path)
+    module, diags = parse_incremental(text, path, cache) if cache is not None else parse_module(text, path)
     diags = list(diags)
     diags.extend(project.config_diags)
     diags.extend(unchecked_without_config([Path(path)], project))

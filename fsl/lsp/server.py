@@ -19,11 +19,12 @@ from . import actions, completion, formatting, hover, navigation, symbols
 from .analysis import Analysis, analyse
 from .convert import path_to_uri, uri_to_path
 from .diagnostics import to_lsp
+from .incremental import ChunkCache
 from .projects import Projects
 
 # Seconds of quiet after a change before it is analysed: below a keystroke's
 # interval for a fast typist, long enough to fold a burst into one analysis.
-DEBOUNCE = 0.03
+DEBOUNCE = 0.02
 
 
 class FslServer(LanguageServer):
@@ -31,6 +32,7 @@ class FslServer(LanguageServer):
         super().__init__("fsl", __version__, text_document_sync_kind=t.TextDocumentSyncKind.Incremental)
         self.projects = Projects()
         self.analyses: dict[str, Analysis] = {}
+        self.chunks: dict[str, ChunkCache] = {}
         self.pending: dict[str, asyncio.Task] = {}
         self.others: dict[str, set[str]] = {}  # document uri -> other files it published diagnostics for
 
@@ -52,7 +54,8 @@ class FslServer(LanguageServer):
     def analyse(self, uri: str) -> Analysis:
         doc = self.workspace.get_text_document(uri)
         path = uri_to_path(uri)
-        result = analyse(path, doc.source, self.projects.for_file(path))
+        cache = self.chunks.setdefault(uri, ChunkCache())
+        result = analyse(path, doc.source, self.projects.for_file(path), cache)
         self.analyses[uri] = result
         return result
 
@@ -113,6 +116,7 @@ def make_server() -> FslServer:
     def did_close(ls: FslServer, params: t.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.analyses.pop(uri, None)
+        ls.chunks.pop(uri, None)
         if (task := ls.pending.pop(uri, None)) is not None:
             task.cancel()
 
