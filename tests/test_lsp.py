@@ -101,6 +101,14 @@ async def test_template_and_project_file_problems_are_published(client: Language
     assert d.code == "E001" and "malformed template" in d.message
 
 
+async def test_project_file_problems_are_published_in_it(client: LanguageClient, project: Path) -> None:
+    config = project / "fsl.yaml"
+    config.write_text(config.read_text().replace("timezone: Europe/Madrid", "timezone: Europe/Madird"))
+    open_doc(client, project / "cases" / "p.fsl", PLAYBOOK)
+    (d,) = await diagnostics_when(client, config.resolve().as_uri(), lambda ds: len(ds) == 1)
+    assert d.code == "E002" and d.range.start.line == 5 and "Europe/Madird" in d.message
+
+
 # ------------------------------------------------------------- completion
 
 def labels(result) -> list[str]:

@@ -12,6 +12,7 @@ from lark.exceptions import LarkError
 
 from ..syntax.errors import _literal
 from ..syntax.grammar import lark_parser
+from ..syntax.lexer import IndentationError_
 
 _SENTINEL = "zzcursorzz"
 
@@ -26,8 +27,8 @@ def accepted_keywords(before: str) -> list[str] | None:
                 break
             ip.feed_token(tok)
         accepted = ip.accepts()
-    except (LarkError, RecursionError, ValueError):
-        return None
+    except (LarkError, IndentationError_, RecursionError, ValueError):
+        return None  # the text before the cursor does not read: the caller tries a stand-in
     words = {_literal(name) for name in accepted}
     return sorted(w for w in words if w and w.isalpha())
 
