@@ -8,7 +8,8 @@ measures side by side in one run:
   would run on each save), the median of R runs;
 - the server, started once (`python -m fsl lsp`) and driven over stdio by a
   real LSP client (pygls): for each of N edits, the time from sending
-  didChange (a typo inserted or removed three steps down) to receiving the
+  didChange (a field typo inserted or removed, then a line cut to a half-typed
+  `send email "` and restored) to receiving the
   publishDiagnostics that reflects it; median and p90;
 - completion after `contact.` at the end of the file, median and p90.
 
@@ -70,7 +71,7 @@ def p90(xs: list[float]) -> float:
     return sorted(xs)[max(0, int(round(0.9 * len(xs))) - 1)]
 
 
-async def drive(path: Path, edits: int) -> tuple[list[float], list[float], int]:
+async def drive(path: Path, edits: int) -> tuple[list[float], list[float], list[float], int]:
     client = LanguageClient("bench", "1")
     arrived: asyncio.Queue = asyncio.Queue()
 
@@ -103,10 +104,26 @@ async def drive(path: Path, edits: int) -> tuple[list[float], list[float], int]:
         arrival = await _until(arrived, uri, lambda p, typo=typo: any(
             d.code == "E204" for d in p.diagnostics) == typo)
         change_times.append(arrival - start)
+    # a half-typed line (an unterminated string) and back: syntax recovery on the path
+    send = next(i for i, line in enumerate(lines) if 'send email "' in line and i > len(lines) // 2)
+    full = lines[send]
+    cut = full[: full.index('"') + 1]
+    half_times: list[float] = []
+    for k in range(edits):
+        broken = k % 2 == 0
+        rng = t.Range(start=t.Position(line=send, character=0),
+                      end=t.Position(line=send, character=len(full if broken else cut)))
+        start = time.perf_counter()
+        client.text_document_did_change(t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=edits + k + 2),
+            content_changes=[t.TextDocumentContentChangePartial(range=rng, text=cut if broken else full)]))
+        arrival = await _until(arrived, uri, lambda p, broken=broken: any(
+            d.code == "E103" for d in p.diagnostics) == broken)
+        half_times.append(arrival - start)
     completion_times: list[float] = []
     end_line = len(lines) - 1
     client.text_document_did_change(t.DidChangeTextDocumentParams(
-        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=edits + 2),
+        text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2 * edits + 2),
         content_changes=[t.TextDocumentContentChangePartial(
             range=t.Range(start=t.Position(line=end_line, character=0), end=t.Position(line=end_line, character=0)),
             text="        if contact.")]))
@@ -120,7 +137,7 @@ async def drive(path: Path, edits: int) -> tuple[list[float], list[float], int]:
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return change_times, completion_times, items
+    return change_times, half_times, completion_times, items
 
 
 async def _until(queue: asyncio.Queue, uri: str, holds) -> float:
@@ -140,12 +157,14 @@ def main() -> None:
         path = write_project(Path(tmp), args.lines)
         n_lines = path.read_text().count("\n")
         check, summary = time_check(path, args.repeat)
-        changes, completions, items = asyncio.run(drive(path, args.edits))
+        changes, halves, completions, items = asyncio.run(drive(path, args.edits))
     med = statistics.median(changes)
     print(f"playbook: {n_lines} lines (one playbook); fsl check says: {summary}")
     print(f"fsl check, whole process:           median {check * 1000:7.1f} ms  ({args.repeat} runs)")
     print(f"didChange -> publishDiagnostics:    median {med * 1000:7.1f} ms  p90 {p90(changes) * 1000:7.1f} ms"
           f"  ({len(changes)} edits)")
+    print(f"  ... a half-typed line and back:   median {statistics.median(halves) * 1000:7.1f} ms"
+          f"  p90 {p90(halves) * 1000:7.1f} ms  ({len(halves)} edits; syntax recovery)")
     print(f"completion after `contact.`:        median {statistics.median(completions) * 1000:7.1f} ms"
           f"  p90 {p90(completions) * 1000:7.1f} ms  ({items} items)")
     ratio = med / check

@@ -63,3 +63,50 @@ def test_unchanged_steps_are_not_parsed_again() -> None:
     parse_incremental(text.replace("step s7 after 1 day", "step s7 after 2 days"), "f.fsl", cache)
     kept = [k for k, v in cache.chunks.items() if before.get(k) == id(v)]
     assert len(kept) == len(cache.chunks) - 1 == 29
+
+
+HALF_TYPED = """\
+playbook p:
+    enroll on trial_started
+    stop on unsubscribed
+    step a:
+        send email "
+        wait 2 days
+    step
+    step b after 2 days:
+        if contact.
+        send email "welcome"
+    step c after 1 day:
+        if deal.valeu > 3:
+            end
+    let x = (contact.plan ==
+    step d after 1 day:
+        goto c
+        send sms "hello" to contact.phon
+
+playbook q:
+    stop of
+    step a:
+        goto zz
+"""
+
+
+@pytest.mark.parametrize("text", [
+    HALF_TYPED,
+    (ROOT / "tests" / "fixtures" / "check" / "cases" / "syntax_recovery_in_playbook.fsl").read_text(),
+    (ROOT / "tests" / "fixtures" / "check" / "cases" / "syntax_recovery.fsl").read_text(),
+])
+def test_half_typed_lines_are_recovered_per_chunk_as_the_whole_parser_does(text: str) -> None:
+    whole, wd = parse_module(text, "f.fsl")
+    cache = ChunkCache()
+    part, pd = parse_incremental(text, "f.fsl", cache)
+    assert sorted((d.code, d.span.line, d.span.column) for d in pd) == \
+        sorted((d.code, d.span.line, d.span.column) for d in wd)
+    assert part == whole and set(part.broken) == set(whole.broken)
+    assert [(r.name, r.blanked, r.hidden_names) for r in part.recovered] == \
+        [(r.name, r.blanked, r.hidden_names) for r in whole.recovered]
+    # typing on: the line moves down, the chunks are reused, the answer is the same
+    moved = "# typed above\n" + text
+    again, ad = parse_incremental(moved, "f.fsl", cache)
+    assert sorted((d.code, d.span.line) for d in ad) == sorted((d.code, d.span.line + 1) for d in wd)
+    assert [r.blanked for r in again.recovered] == [tuple(x + 1 for x in r.blanked) for r in whole.recovered]

@@ -9,9 +9,11 @@ whose text was parsed before is taken from the cache, its spans moved by the
 lines it moved.  The chunks' items are then put together as the whole parse
 would (tests/test_lsp_incremental.py compares the two, spans included).
 
-Anything unusual -- a syntax error, a tab, text before the first playbook --
-goes to the whole-file parser (`parse_module`), which owns recovery and every
-diagnostic of a broken file.
+A chunk with a syntax error is recovered on its own, by the parser's own
+recovery (syntax/recovery.py: the broken line left out), so a half-typed
+line -- an editor's normal state -- costs one chunk too.  Anything unusual
+-- a tab, text before the first playbook, a chunk recovery cannot read --
+goes to the whole-file parser (`parse_module`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, Span
 from ..syntax import nodes as n
 from ..syntax.lexer import normalize_source, scan_comments
-from ..syntax.parser import _parse_text, parse_module
+from ..syntax.parser import parse_once, recover_playbook, parse_module
 
 _PLAYBOOK = re.compile(r"^playbook\b")
 _STEP = re.compile(r"^( +)step\b")
@@ -37,6 +39,36 @@ class _Parsed:
     name_span: Span | None = None
     name: str = ""
     end: Span | None = None  # the chunk's playbook span: where the playbook ends when this chunk is its last
+    # when the chunk had syntax errors and was recovered (syntax/recovery.py): the lines left out
+    # and the names they defined
+    blanked: tuple[int, ...] | None = None
+    hidden: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass
+class _Assembly:
+    """One playbook being put together from its chunks."""
+
+    name: str
+    name_span: Span | None
+    line: int
+    items: list[n.Item]
+    end: Span | None
+    blanked: list[int] | None = None
+    hidden: set[str] = dataclasses.field(default_factory=set)
+
+    def add(self, parsed: _Parsed) -> None:
+        self.items.extend(parsed.items)
+        self.end = parsed.end
+        if parsed.blanked is not None:
+            self.blanked = (self.blanked or []) + list(parsed.blanked)
+            self.hidden |= parsed.hidden
+
+    def playbook(self, file: str) -> n.Playbook:
+        last = self.end or self.items[-1].span
+        span = Span(file, self.name_span.line if self.name_span is not None else self.line, 1,
+                    last.end_line, last.end_column)
+        return n.Playbook(self.name, tuple(self.items), span, self.name_span if self.name_span is not None else span)
 
 
 class ChunkCache:
@@ -54,9 +86,8 @@ def parse_incremental(text: str, file: str, cache: ChunkCache) -> tuple[n.Module
     if chunks is None:
         return parse_module(text, file)
     seen: dict[tuple[bool, str, int | None], _Parsed] = {}
-    playbooks: list[n.Playbook] = []
+    done: list[_Assembly] = []
     diags: list[Diagnostic] = []
-    current: tuple[str, Span | None, int, list[n.Item], list[Span | None]] | None = None
     for is_head, first, chunk, following in chunks:
         parsed = _chunk(cache, (is_head, chunk, following), first, file)
         if parsed is None:
@@ -65,16 +96,14 @@ def parse_incremental(text: str, file: str, cache: ChunkCache) -> tuple[n.Module
         parsed = _moved(parsed, first)
         diags.extend(parsed.diags)
         if is_head:
-            if current is not None:
-                playbooks.append(_playbook(current, file))
-            current = (parsed.name, parsed.name_span, first, list(parsed.items), [parsed.end])
-        elif current is not None:
-            current[3].extend(parsed.items)
-            current[4].append(parsed.end)
-    if current is not None:
-        playbooks.append(_playbook(current, file))
+            done.append(_Assembly(parsed.name, parsed.name_span, first, [], None))
+        done[-1].add(parsed)
     cache.chunks = seen
-    return n.Module(file, tuple(playbooks), scan_comments(text), ()), diags
+    playbooks = [a.playbook(file) for a in done]
+    recovered = tuple(n.Recovered(a.name, pb.span.line, pb.span.end_line, tuple(a.blanked), frozenset(a.hidden))
+                      for a, pb in zip(done, playbooks) if a.blanked is not None)
+    broken = tuple(r.name for r in recovered)
+    return n.Module(file, tuple(playbooks), scan_comments(text), broken, recovered), diags
 
 
 def _cut(text: str) -> list[tuple[bool, int, str, int | None]] | None:
@@ -131,27 +160,37 @@ def _chunk(cache: ChunkCache, key: tuple[bool, str, int | None], first: int, fil
     text = "\n" * (first - 1) + chunk if is_head else _HEAD + "\n" * (first - 2) + chunk
     if following is not None:
         text += " " * following + "step zzstandin:\n" + " " * (following + 4) + "end\n"
-    ok, pbs, diags = _parse_text(text, file)
-    if not ok or len(pbs) != 1 or any(d.is_error and d.code == "E101" for d in diags):
+    ok, pbs, diags, culprit = parse_once(text, file)
+    blanked: tuple[int, ...] | None = None
+    hidden: frozenset[str] = frozenset()
+    if not ok:
+        # the whole parser's recovery, on this chunk alone (its first line is the playbook's, real or stand-in)
+        again = recover_playbook(text, first if is_head else 1, culprit, {d.span.line for d in diags}, file)
+        if again is None:
+            return None
+        pbs, more, info = again
+        diags = diags + more
+        blanked, hidden = info.blanked, info.hidden_names
+    if len(pbs) != 1:
         return None
     pb = pbs[0]
-    items = pb.items[:-1] if following is not None else pb.items
-    return _Parsed(first, items, list(diags), pb.name_span, pb.name, pb.span)
-
-
-def _playbook(current: tuple[str, Span | None, int, list[n.Item], list[Span | None]], file: str) -> n.Playbook:
-    name, name_span, line, items, ends = current
-    last = ends[-1] or items[-1].span
-    span = Span(file, name_span.line if name_span is not None else line, 1, last.end_line, last.end_column)
-    return n.Playbook(name, tuple(items), span, name_span if name_span is not None else span)
+    items = pb.items
+    if following is not None:
+        if not items or not isinstance(items[-1], n.Step) or items[-1].name != "zzstandin":
+            return None
+        items = items[:-1]
+    if not items:
+        return None
+    return _Parsed(first, items, list(diags), pb.name_span, pb.name, pb.span, blanked, hidden)
 
 
 def _moved(parsed: _Parsed, first: int) -> _Parsed:
     delta = first - parsed.first_line
     if delta == 0:
         return parsed
+    blanked = tuple(ln + delta for ln in parsed.blanked) if parsed.blanked is not None else None
     return _Parsed(first, _shift(parsed.items, delta), _shift(parsed.diags, delta),
-                   _shift(parsed.name_span, delta), parsed.name, _shift(parsed.end, delta))
+                   _shift(parsed.name_span, delta), parsed.name, _shift(parsed.end, delta), blanked, parsed.hidden)
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

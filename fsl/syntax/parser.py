@@ -59,11 +59,11 @@ def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagn
 
 
 def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic]]:
-    ok, found, problems, _ = _parse_once(text, file)
+    ok, found, problems, _ = parse_once(text, file)
     return ok, found, problems
 
 
-def _parse_once(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic], Culprit | None]:
+def parse_once(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic], Culprit | None]:
     """One parse; on failure, the diagnostic and where recovery should cut."""
     lark, builder = lark_parser()
     builder.reset(file)
@@ -124,7 +124,7 @@ def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str
         # pad with newlines so that lark reports the file's own line numbers
         first_line = text.count("\n", 0, a) + 1
         padded = "\n" * (first_line - 1) + chunk
-        ok, found, problems, culprit = _parse_once(padded, file)
+        ok, found, problems, culprit = parse_once(padded, file)
         diags.extend(problems)
         if ok:
             playbooks.extend(found)
@@ -133,7 +133,7 @@ def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str
         if not m:
             continue
         broken.append(m.group(1))
-        again = _recover(padded, first_line, culprit, {d.span.line for d in problems}, file)
+        again = recover_playbook(padded, first_line, culprit, {d.span.line for d in problems}, file)
         if again is not None:
             found, more, info = again
             diags.extend(more)
@@ -142,13 +142,13 @@ def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str
     return playbooks, broken, diags, recovered
 
 
-def _recover(padded: str, first_line: int, culprit: Culprit | None, reported: set[int],
+def recover_playbook(padded: str, first_line: int, culprit: Culprit | None, reported: set[int],
              file: str) -> tuple[list[n.Playbook], list[Diagnostic], n.Recovered] | None:
     """Blank bad lines until the playbook parses: its AST and the further syntax errors found."""
     repair = Repair(padded.split("\n"), first_line)
     diags: list[Diagnostic] = []
     while culprit is not None and repair.repair(culprit):
-        ok, found, problems, culprit = _parse_once(repair.text, file)
+        ok, found, problems, culprit = parse_once(repair.text, file)
         if ok:
             if len(found) != 1:
                 return None
