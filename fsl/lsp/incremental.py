@@ -24,7 +24,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, Span
 from ..syntax import nodes as n
 from ..syntax.lexer import normalize_source, scan_comments
-from ..syntax.parser import parse_once, recover_playbook, parse_module
+from ..syntax.parser import parse_module, parse_once, recover_playbook
 
 _PLAYBOOK = re.compile(r"^playbook\b")
 _STEP = re.compile(r"^( +)step\b")

@@ -11,11 +11,11 @@ import re
 
 from lsprotocol import types as t
 
+from ..config import key_position
 from ..syntax.scanner import RESERVED
 from . import index
 from .analysis import Analysis
 from .convert import path_to_uri, to_range
-from ..config import key_position
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _LOCAL = ("step", "let")
