@@ -3,7 +3,9 @@ over stdio, on a copy of the checker's fixture project (tests/fixtures/check).""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -91,6 +93,35 @@ async def test_diagnostics_as_you_type_same_as_fsl_check(client: LanguageClient,
     assert typo.source == "fsl" and typo.severity == t.DiagnosticSeverity.Error
     assert "help: did you mean deal.value?" in typo.message
     assert (typo.range.end.line, typo.range.end.character) == (19, 20)  # the end of deal.valu
+
+
+async def test_diagnostics_are_those_of_fsl_check(client: LanguageClient, project: Path) -> None:
+    """Every diagnostic of the checker's fixture cases, as `fsl check --format json` gives it."""
+    cases = sorted((PROJECT / "cases").glob("*.fsl"))
+    for case in cases:
+        shutil.copy(case, project / "cases" / case.name)
+    proc = subprocess.run([sys.executable, "-m", "fsl", "check", "--format", "json", "cases"],
+                          cwd=project, capture_output=True, text=True, timeout=DEADLINE)
+    expected: dict[str, list[tuple]] = {}
+    for d in json.loads(proc.stdout)["diagnostics"]:
+        message = d["message"] + (f"\nhelp: {d['help']}" if d["help"] else "")
+        if d["file"].startswith("cases/"):
+            expected.setdefault(d["file"], []).append(
+                (d["code"], d["line"] - 1, d["column"] - 1, d["end_line"] - 1, d["end_column"] - 1, message))
+    assert len(expected) > 20
+    for case in cases:
+        if case.name.startswith("W408"):
+            continue  # without a project file: the case names its own config, the server finds fsl.yaml
+        text = case.read_text()
+        if "# config:" in text:
+            continue
+        uri = open_doc(client, project / "cases" / case.name, text)
+        ds = await diagnostics_when(client, uri, lambda ds: True)
+        # the server names files by their full path where `fsl check` names them as given
+        here = str((project / "cases").resolve()) + "/"
+        got = sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.line,
+                      d.range.end.character, d.message.replace(here, "cases/")) for d in ds)
+        assert got == sorted(expected.get(f"cases/{case.name}", [])), case.name
 
 
 async def test_template_and_project_file_problems_are_published(client: LanguageClient, project: Path) -> None:
