@@ -33,7 +33,7 @@ def check_project(paths: list[Path], project: Project, keep_modules: bool = True
     from .check import parallel
 
     if not keep_modules and parallel.worth_it(len(files)):
-        diags = _dedupe(diags + parallel.check_files(files, project))
+        diags = dedupe(diags + parallel.check_files(files, project))
         return CheckResult(len(files), sorted(diags, key=Diagnostic.sort_key), _texts_of(diags, project))
     sources: list[Source] = []
     for f in files:
@@ -45,7 +45,7 @@ def check_project(paths: list[Path], project: Project, keep_modules: bool = True
     diags.extend(syntax)
     ctx = CheckContext(modules, project.config, project.templates)
     diags.extend(run_checks(ctx))
-    diags = _dedupe(diags)
+    diags = dedupe(diags)
     texts = {**_texts_of(project.config_diags, project), **{s.file: s.text for s in sources}}
     defaults = project.config.defaults if project.config is not None else None
     if defaults is not None:  # problems in its `defaults` lines are quoted from fsl.yaml
@@ -70,7 +70,7 @@ def _texts_of(diags: list[Diagnostic], project: Project) -> dict[str, str]:
     return texts
 
 
-def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+def dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     seen, out = set(), []
     for d in diags:
         key = (d.code, d.span.file, d.span.line, d.span.column, d.message)

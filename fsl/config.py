@@ -380,6 +380,21 @@ def _load_yaml(text: str) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def key_position(path: Path, keys: list[str]) -> tuple[int, int] | None:
+    """Where a key sits in a project file (0-based line, column), for the editor's go-to-definition."""
+    try:
+        node: Any = _load_yaml(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return None
+    pos = None
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node or not hasattr(node, "lc"):
+            return None
+        pos = node.lc.key(key)
+        node = node[key]
+    return (pos[0], pos[1]) if pos else None
+
+
 # ---------------------------------------------------------------------------
 # Environment substitution
 

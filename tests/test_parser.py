@@ -114,9 +114,33 @@ def test_one_syntax_error_does_not_hide_the_other_playbooks():
             step a
                 end
     ''')
-    assert [x.name for x in m.playbooks] == ["second"]
+    # a broken one is read again without its bad lines, for the checker only;
+    # third has nothing left once its one step is cut
+    assert [x.name for x in m.playbooks] == ["first", "second"]
     assert set(m.broken) == {"first", "third"}
+    assert [r.name for r in m.recovered] == ["first"]
     assert codes(d) == [("E101", 2, 10), ("E101", 9, 11)]
+
+
+def test_a_syntax_error_does_not_hide_the_later_ones_of_its_playbook():
+    m, d = parse('''
+        playbook p:
+            stop of replied
+            step a:
+                send email "x" to
+                wait 2 days
+            step b after 1 day
+                goto a
+            step c:
+                if deal.value > :
+                    end
+                set contact.x = (1 +
+                goto b
+    ''')
+    assert codes(d) == [("E101", 2, 10), ("E101", 4, 26), ("E101", 6, 23), ("E101", 9, 25), ("E101", 12, 9)]
+    (r,) = m.recovered
+    assert r.hidden_names == {"b"} and r.blanked == (2, 4, 6, 7, 9, 10, 11)
+    assert [s.name for s in m.playbooks[0].steps] == ["a", "c"]
 
 
 # -------------------------------------------------------------- robustness

@@ -15,6 +15,7 @@ from .flow import check_flow
 from .lets import check_lets
 from .names import check_names
 from .nullable import check_nullable
+from .recovered import drop_echoes
 from .resolve import check_resolve
 from .rules import check_rules
 from .sends import check_sends
@@ -37,4 +38,5 @@ PASSES: list[Callable[[CheckContext], None]] = [
 def run_checks(ctx: CheckContext) -> list[Diagnostic]:
     for check in PASSES:
         check(ctx)
+    ctx.diags[:] = drop_echoes(ctx.modules, ctx.diags)
     return ctx.diags

@@ -431,3 +431,19 @@ class Module:
     comments: tuple[Comment, ...] = field(compare=False, default=())
     # names of playbooks that had syntax errors (their AST may be missing or partial)
     broken: tuple[str, ...] = field(compare=False, default=())
+    # broken playbooks whose AST was rebuilt with their bad lines blanked (recovery.py):
+    # checked, so that one error never hides the rest, but never compiled or formatted
+    recovered: tuple["Recovered", ...] = field(compare=False, default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A broken playbook read again without its bad lines (syntax/recovery.py)."""
+
+    name: str
+    first_line: int
+    last_line: int
+    # the lines left out, and the step and `let` names they defined: a later
+    # "unknown step b" about one of them would only repeat the syntax error
+    blanked: tuple[int, ...]
+    hidden_names: frozenset[str]

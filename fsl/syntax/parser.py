@@ -5,7 +5,10 @@ post-lexer; the AST builder (build.py) then turns the parse tree into nodes.
 Valid files take the fast path: one parse of the
 whole file.  When that fails, the file is cut at its top-level `playbook`
 lines and each playbook is parsed on its own, so one syntax error does not
-hide the problems of the other playbooks (LANGUAGE.md section 11).
+hide the problems of the other playbooks (LANGUAGE.md section 11).  Inside
+a broken playbook, recovery.py blanks the bad line and parses again, so the
+problems further down the same playbook are found too (its AST is kept in
+`Module.recovered` for the checker; compile and fmt still refuse it).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from .depth import MAX_DEPTH, TooDeep, too_deep
 from .errors import describe_unexpected
 from .grammar import GRAMMAR, grammar_parser, lark_parser  # noqa: F401 - GRAMMAR, grammar_parser: the public names
 from .lexer import IndentationError_, normalize_source, prescan, scan_comments
+from .recovery import Culprit, Repair
 
 _PLAYBOOK_LINE = re.compile(r"^playbook\b", re.M)
 
@@ -37,8 +41,9 @@ def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagn
     comments = scan_comments(text)
     ok, playbooks, problems = _parse_text(text, file)
     broken: list[str] = []
+    recovered: list[n.Recovered] = []
     if not ok:
-        playbooks, broken, problems = _parse_by_playbook(text, file)
+        playbooks, broken, problems, recovered = _parse_by_playbook(text, file)
     diags.extend(problems)
     if not playbooks and not broken and not any(d.is_error for d in diags):
         diags.append(Diagnostic.make(
@@ -50,38 +55,59 @@ def parse_module(text: str, file: str = "<input>") -> tuple[n.Module, list[Diagn
         for pb in playbooks:
             if any(pb.span.line <= ln <= pb.span.end_line for ln in broken_lines):
                 broken.append(pb.name)
-    return n.Module(file, tuple(playbooks), comments, tuple(broken)), diags
+    return n.Module(file, tuple(playbooks), comments, tuple(broken), tuple(recovered)), diags
 
 
 def _parse_text(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic]]:
+    ok, found, problems, _ = parse_once(text, file)
+    return ok, found, problems
+
+
+def parse_once(text: str, file: str) -> tuple[bool, list[n.Playbook], list[Diagnostic], Culprit | None]:
+    """One parse; on failure, the diagnostic and where recovery should cut."""
     lark, builder = lark_parser()
     builder.reset(file)
     try:
         tree = lark.parse(text)
         if deep := too_deep(tree):
-            return False, [], [_too_deep(deep, file)]
+            # no recovery: a playbook this deep is generated, not half-typed
+            return False, [], [_too_deep(deep, file)], None
         result = builder.transform(tree)
     except UnexpectedCharacters as e:
-        return False, [], [_bad_character(e, text, file)]
+        return False, [], [_bad_character(e, text, file)], Culprit(e.line)
     except UnexpectedToken as e:
-        return False, [], [describe_unexpected(e, text, file)]
+        return False, [], [describe_unexpected(e, text, file)], _culprit_of(e)
     except UnexpectedEOF:  # pragma: no cover - lalr reports $END as UnexpectedToken
-        return False, [], [Diagnostic.make("E101", "unexpected end of file", _end_span(text, file))]
+        return False, [], [Diagnostic.make("E101", "unexpected end of file", _end_span(text, file))], None
     except IndentationError_ as e:
         return False, [], [Diagnostic.make("E102", e.message, Span.point(file, e.line, e.column),
-                                           "indent each block by the same number of spaces")]
+                                           "indent each block by the same number of spaces")], Culprit(e.line, "indent")
     except RecursionError:
         return False, [], [Diagnostic.make("E101", "this playbook is nested too deeply to read",
-                                           Span.point(file, 1, 1), "split the expression with `let`")]
+                                           Span.point(file, 1, 1), "split the expression with `let`")], None
     except UnexpectedInput as e:  # pragma: no cover - any other lark error
-        return False, [], [Diagnostic.make("E101", str(e).splitlines()[0], Span.point(file, 1, 1))]
+        return False, [], [Diagnostic.make("E101", str(e).splitlines()[0], Span.point(file, 1, 1))], None
     except Exception as e:  # noqa: BLE001 - a builder bug must not crash `check`
         return False, [], [Diagnostic.make("E101", f"cannot read this playbook ({type(e).__name__}: {e})",
-                                           Span.point(file, 1, 1), "please report this as a bug of fsl")]
-    return True, result, list(builder.diags)
+                                           Span.point(file, 1, 1), "please report this as a bug of fsl")], None
+    return True, result, list(builder.diags), None
 
 
-def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str], list[Diagnostic]]:
+def _culprit_of(e: UnexpectedToken) -> Culprit | None:
+    tok = e.token
+    if tok.type == "_INDENT":
+        return Culprit(tok.end_line or tok.line or 0, "indent")
+    if tok.type in ("_DEDENT", "$END") or tok.line is None:
+        # a block that never came, or a line cut short at the end: the line before
+        line = tok.end_line or tok.line
+        return Culprit(line + 1 if line is not None else 10**9, "previous")
+    if "_INDENT" in set(e.expected) and tok.type != "_NL":
+        return Culprit(tok.line, "previous")  # `step a:` and then no indented block
+    return Culprit(tok.line)
+
+
+def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str], list[Diagnostic],
+                                                       list[n.Recovered]]:
     """Parse each top-level playbook alone; line numbers stay those of the file."""
     starts = [m.start() for m in _PLAYBOOK_LINE.finditer(text)]
     if not starts or starts[0] != 0:
@@ -90,21 +116,52 @@ def _parse_by_playbook(text: str, file: str) -> tuple[list[n.Playbook], list[str
     playbooks: list[n.Playbook] = []
     broken: list[str] = []
     diags: list[Diagnostic] = []
+    recovered: list[n.Recovered] = []
     for a, b in zip(starts, starts[1:]):
         chunk = text[a:b]
         if not chunk.strip():
             continue
         # pad with newlines so that lark reports the file's own line numbers
-        padded = "\n" * text.count("\n", 0, a) + chunk
-        ok, found, problems = _parse_text(padded, file)
+        first_line = text.count("\n", 0, a) + 1
+        padded = "\n" * (first_line - 1) + chunk
+        ok, found, problems, culprit = parse_once(padded, file)
         diags.extend(problems)
         if ok:
             playbooks.extend(found)
-        else:
-            m = re.match(r"playbook\s+([a-z_][a-z0-9_]*)", chunk)
-            if m:
-                broken.append(m.group(1))
-    return playbooks, broken, diags
+            continue
+        m = re.match(r"playbook\s+([a-z_][a-z0-9_]*)", chunk)
+        if not m:
+            continue
+        broken.append(m.group(1))
+        again = recover_playbook(padded, first_line, culprit, {d.span.line for d in problems}, file)
+        if again is not None:
+            found, more, info = again
+            diags.extend(more)
+            playbooks.extend(found)
+            recovered.append(info)
+    return playbooks, broken, diags, recovered
+
+
+def recover_playbook(padded: str, first_line: int, culprit: Culprit | None, reported: set[int],
+             file: str) -> tuple[list[n.Playbook], list[Diagnostic], n.Recovered] | None:
+    """Blank bad lines until the playbook parses: its AST and the further syntax errors found."""
+    repair = Repair(padded.split("\n"), first_line)
+    diags: list[Diagnostic] = []
+    while culprit is not None and repair.repair(culprit):
+        ok, found, problems, culprit = parse_once(repair.text, file)
+        if ok:
+            if len(found) != 1:
+                return None
+            pb = found[0]
+            last = max(first_line, len(padded.rstrip("\n").split("\n")))
+            return found, diags + problems, n.Recovered(
+                pb.name, first_line, last, repair.blanked, frozenset(repair.hidden))
+        for d in problems:
+            # a line already cut cannot be wrong twice; nor is one error worth two messages
+            if d.span.line not in repair.state and d.span.line not in reported:
+                reported.add(d.span.line)
+                diags.append(d)
+    return None
 
 
 def _too_deep(deep: TooDeep, file: str) -> Diagnostic:
