@@ -75,6 +75,12 @@ def recover(runtime: RuntimeHost) -> int:
         rows = conn.execute(sa.select(a.id, a.claimed_by, a.lease_until, a.attempts, a.channel)
                             .where(a.status == "sending")).all()
         stale = [r for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
+        stopped = _of_stopped_enrollments(conn, [r.id for r in stale])
+        if stopped:  # a stop came while they were claimed: withdrawn, never handed over again
+            conn.execute(actions.update().where(a.id.in_(stopped), a.status == "sending")
+                         .values(status="cancelled", claimed_by=None, lease_until=None,
+                                 last_error="withdrawn: its enrollment was stopped while it was claimed"))
+        stale = [r for r in stale if r.id not in stopped]
         spent = [r.id for r in stale if r.attempts >= _max_attempts(runtime, r.channel)]
         again = [r.id for r in stale if r.id not in set(spent)]
         if again:
@@ -88,6 +94,19 @@ def recover(runtime: RuntimeHost) -> int:
                                  last_error="given up: every tick that handed it over stopped before "
                                             "it settled, as many times as the channel's max_attempts"))
     return len(stale)
+
+
+def _of_stopped_enrollments(conn, ids: list[int]) -> set[int]:
+    """The actions among `ids` whose enrollment has ended or is paused."""
+    from fsl.engine.model import ACTIVE, WAITING
+    from fsl.store.schema import enrollments
+
+    found: set[int] = set()
+    for i in range(0, len(ids), 500):
+        q = (sa.select(actions.c.id).select_from(actions.join(enrollments, actions.c.enrollment == enrollments.c.id))
+             .where(actions.c.id.in_(ids[i:i + 500]), enrollments.c.status.not_in((ACTIVE, WAITING))))
+        found.update(r[0] for r in conn.execute(q))
+    return found
 
 
 def _max_attempts(runtime: RuntimeHost, channel: str | None) -> int:

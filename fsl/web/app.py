@@ -5,7 +5,8 @@
 Endpoints (SIGNALS.md 1, 2): `/c/{token}` (click: 302 to the message's own
 URL), `/o/{token}` (the open pixel), `/u/{token}` (GET: a page with a
 button; POST: unsubscribe at once, RFC 8058), `POST /hooks/events` (bearer
-token), `/healthz`, `/metrics`.  A bad token records nothing and answers
+token), `POST /hooks/{sendgrid,mailgun,postmark,ses}` (the provider's own
+verification: fsl/signals/webhooks.py), `/healthz`, `/metrics`.  A bad token records nothing and answers
 404; a bad bearer 401; a bad body 4xx with the reason: never a 500 for what
 a caller sent.  Store work runs in a worker thread, one request at a time
 per process (the runtime's store holds one transaction at a time), and is
@@ -29,8 +30,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from fsl.config import Config
+from fsl.runtime.withdrawal import StillHandingOver
 from fsl.server_settings import ServerSettings
-from fsl.signals import recording, tokens
+from fsl.signals import recording, tokens, webhooks
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
@@ -50,6 +52,7 @@ class Deps:
     clock: Callable[[], datetime]
     metrics: Metrics = field(default_factory=Metrics)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    receiver: webhooks.Receiver | None = None  # provider webhooks (built from config when None)
 
 
 def build_app(deps: Deps) -> Starlette:
@@ -59,6 +62,7 @@ def build_app(deps: Deps) -> Starlette:
         Route("/o/{token}", endpoints.timed("open", endpoints.pixel), methods=["GET", "HEAD"]),
         Route("/u/{token}", endpoints.timed("unsubscribe", endpoints.unsubscribe), methods=["GET", "POST"]),
         Route("/hooks/events", endpoints.timed("hooks_events", endpoints.events), methods=["POST"]),
+        Route("/hooks/{provider}", endpoints.timed("hooks_provider", endpoints.provider_hook), methods=["POST"]),
         Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
         Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
     ]
@@ -87,6 +91,10 @@ class _Endpoints:
                 response = await handler(request)
             except BodyError as exc:
                 response = _reason(exc.status, exc.reason)
+            except StillHandingOver:
+                log.warning("%s: recorded, but a message of a stopped enrollment is still being handed over", name)
+                response = _reason(503, "recorded; a message of the stopped enrollment is still being handed "
+                                        "over: try again (a retry records nothing twice)")
             except Exception as exc:  # noqa: BLE001 - the store failed: nothing was committed; say so, no details
                 log.error("%s: %s while answering (nothing recorded)", name, type(exc).__name__)
                 response = _reason(503, "the store is unavailable; nothing was recorded, try again")
@@ -187,6 +195,7 @@ class _Endpoints:
             except Bad as exc:
                 errors.append({"index": index, "reason": str(exc)})
                 continue
+            event.source = "events"  # SIGNALS.md 5: where it came from
             good.append(event)
         def work() -> tuple[list[str], list]:
             with self.deps.lock:
@@ -195,9 +204,55 @@ class _Endpoints:
         warnings, fresh = await run_in_threadpool(work) if good else ([], [])
         warnings = [f"item {w.line - 1}: {w.reason}" for w in ignored.warnings] + warnings
         self._count(fresh)
+        for e in fresh:
+            self.deps.metrics.by_source.labels("events", e.type).inc()
         document: dict[str, Any] = {"recorded": len(fresh), "already_recorded": len(good) - len(fresh),
                                     "errors": errors, "warnings": warnings}
         return JSONResponse(document, status_code=422 if errors else 200)
+
+    # ------------------------------------------------------------ provider webhooks
+    async def provider_hook(self, request: Request) -> Response:
+        """`POST /hooks/{provider}` (SIGNALS.md 2; the steps are fsl/signals/webhooks.py's)."""
+        provider = request.path_params["provider"]
+        receiver = self.receiver
+        metrics = self.deps.metrics
+        try:
+            receiver.provider_settings(provider)  # 404 before the body is read
+            body = await read_limited(request, self.server.max_body)
+            parsed = await run_in_threadpool(receiver.check, provider, dict(request.headers), body, self.deps.clock())
+            receipt = webhooks.Receipt(confirmed=None)
+            if parsed.confirm_url is not None:
+                receipt.confirmed = await run_in_threadpool(receiver.confirm_subscription, parsed.confirm_url)
+        except webhooks.Refused as refused:
+            if refused.status == 401:
+                metrics.verify_failed.labels(provider).inc()
+            log.warning("hooks/%s refused (%s): %s", provider, refused.status, refused.reason)
+            return _reason(refused.status, refused.reason)
+        errors, ignored = receiver.unknown_kinds(provider, parsed)
+        if parsed.events:
+            soft_after = self.deps.config.webhooks.soft_bounce_after  # type: ignore[union-attr]
+
+            def work() -> webhooks.Receipt:
+                with self.deps.lock:
+                    return webhooks.receive(self.deps.runtime, provider, list(parsed.events), self.deps.clock(),
+                                            soft_after)
+
+            receipt = await run_in_threadpool(work)
+        receipt.errors, receipt.ignored = errors, ignored
+        for e in receipt.recorded:
+            metrics.recorded.labels(e.type).inc()
+            metrics.by_source.labels(provider, e.type).inc()
+        if errors:
+            metrics.items_rejected.labels(provider).inc(len(errors))
+            log.warning("hooks/%s: %d item(s) not recorded: %s", provider, len(errors),
+                        "; ".join(f"item {x['index']}: {x['reason']}" for x in errors[:5]))
+        return JSONResponse(receipt.document(), status_code=receipt.status, headers=NO_STORE)
+
+    @property
+    def receiver(self) -> webhooks.Receiver:
+        if self.deps.receiver is None:
+            self.deps.receiver = webhooks.Receiver(self.deps.config)
+        return self.deps.receiver
 
     # ------------------------------------------------------------ operations
     async def healthz(self, request: Request) -> Response:
