@@ -8,6 +8,10 @@ way to the channel at that very moment: it cannot be called back, so the
 answer waits until it has settled (handed over before the answer: allowed).
 A claim whose claimer is dead, or whose lease ran out, would be handed over
 again later by `claims.recover`: it is withdrawn here instead (`cancelled`).
+The tick helps from its side: just before it hands a claimed message to a
+network channel it looks at the enrollment once more (`withdrawn_before_hand_over`),
+so a stop that committed meanwhile withdraws the message instead of waiting
+for it; only the message already on the wire goes out before the answer.
 A hand-over that does not settle within `WAIT_SECONDS` raises `StillHandingOver`
 (the server answers 503: the event is recorded, and the caller's retry,
 deduplicated, waits again).
@@ -65,3 +69,18 @@ def await_withdrawn(db: Any, evs: Iterable[Event], wait: float = WAIT_SECONDS) -
         if time.monotonic() >= deadline:
             raise StillHandingOver(f"{len(rows)} message(s) of a stopped enrollment still being handed over")
         time.sleep(POLL_SECONDS)
+
+
+def withdrawn_before_hand_over(db: Any, key: str, enrollment: int, token: str) -> bool:
+    """Whether the claimed message `key` was withdrawn (now `cancelled`) because its
+    enrollment stopped or paused after the claim: one read, and a write only then."""
+    with db.read() as conn:
+        status = conn.execute(sa.select(enrollments.c.status).where(enrollments.c.id == enrollment)).scalar()
+    if status is None or status in (ACTIVE, WAITING):
+        return False
+    a = actions.c
+    with db.write() as conn:
+        done = conn.execute(actions.update().where(a.key == key, a.status == "sending", a.claimed_by == token)
+                            .values(status="cancelled", claimed_by=None, lease_until=None,
+                                    last_error="withdrawn: its enrollment was stopped while it was claimed"))
+    return done.rowcount == 1
