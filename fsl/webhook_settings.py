@@ -72,7 +72,7 @@ def validate_webhooks(data: Mapping[str, Any]) -> tuple[WebhookSettings | None, 
         return None, [_problem(err) for err in exc.errors(include_url=False)]
 
 
-_MODELS = {"sendgrid": SendgridSettings, "mailgun": MailgunSettings, "postmark": PostmarkSettings, "ses": SesSettings}
+_MODELS: dict[str, type[_Settings]] = {"sendgrid": SendgridSettings, "mailgun": MailgunSettings, "postmark": PostmarkSettings, "ses": SesSettings}
 
 
 def _problem(err: Mapping[str, Any]) -> tuple[tuple, str, bool, bool]:
@@ -80,8 +80,8 @@ def _problem(err: Mapping[str, Any]) -> tuple[tuple, str, bool, bool]:
     key = str(path[-1]) if path else ""
     where = "`webhooks." + ".".join(str(p) for p in path) + "`"
     if err.get("type") == "extra_forbidden":
-        model = _MODELS.get(str(path[0])) if len(path) > 1 else WebhookSettings
-        allowed = tuple((model or WebhookSettings).model_fields)
+        model: type[_Settings] = _MODELS.get(str(path[0]), WebhookSettings) if len(path) > 1 else WebhookSettings
+        allowed = tuple(model.model_fields)
         guess = did_you_mean(key, allowed)
         hint = f" (did you mean `{guess}`?)" if guess else ""
         return path, f"unknown setting {where}; expected one of {', '.join(allowed)}{hint}", False, False

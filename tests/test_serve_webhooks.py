@@ -537,3 +537,34 @@ def test_bad_bodies_are_4xx_with_a_reason_and_record_nothing(served):
         text = json.dumps(answer.json())
         assert reason in text, text
     assert served.count() == total
+
+
+# ---------------------------------------------------------------- group commit of tracking hits
+
+def test_concurrent_clicks_share_commits_and_each_is_committed_before_its_302(served):
+    import asyncio
+
+    from fsl.signals import tokens
+
+    urls = [f"{served.base}/c/{tokens.make(SECRET, served.sent(c)['key'], 0)}" for c in ("c0010", "c0011")] * 30
+    before = len(served.events("type = 'clicked' AND contact IN ('c0010', 'c0011')"))
+
+    answered = 0
+
+    async def one(client: httpx.AsyncClient, url: str) -> int:
+        nonlocal answered
+        answer = await client.get(url)
+        answered += 1
+        # every click answered so far is in the store when this 302 arrives
+        stored = len(served.events("type = 'clicked' AND contact IN ('c0010', 'c0011')")) - before
+        assert stored >= answered
+        return answer.status_code
+
+    async def all_at_once() -> list[int]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(one(client, u) for u in urls))
+
+    assert asyncio.run(all_at_once()) == [302] * len(urls)
+    clicks = served.events("type = 'clicked' AND contact IN ('c0010', 'c0011')")
+    assert len(clicks) - before == len(urls)
+    assert {c["fields"]["link"] for c in clicks} == {"pricing"}

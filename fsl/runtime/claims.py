@@ -19,11 +19,16 @@ import sqlalchemy as sa
 
 from fsl.store.members import one_of
 from fsl.store.schema import actions
+from fsl.store.writeback import WITHDRAW
 from fsl.store.turns import pid_alive
 
 from .host import RuntimeHost
 
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
+# a claimed message that a stop or pause rule marked (fsl/store/writeback.py; fsl/runtime/withdrawal.py)
+MARKED = actions.c.last_error.like(WITHDRAW + "%")
+WITHDRAWN = "withdrawn: its enrollment was stopped or paused while it was claimed"
+
 
 
 def _start_time(pid: int) -> str:
@@ -75,11 +80,11 @@ def recover(runtime: RuntimeHost) -> int:
         rows = conn.execute(sa.select(a.id, a.claimed_by, a.lease_until, a.attempts, a.channel)
                             .where(a.status == "sending")).all()
         stale = [r for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
-        stopped = _of_stopped_enrollments(conn, [r.id for r in stale])
+        stopped = marked(conn, [r.id for r in stale])
         if stopped:  # a stop came while they were claimed: withdrawn, never handed over again
             conn.execute(actions.update().where(a.id.in_(stopped), a.status == "sending")
                          .values(status="cancelled", claimed_by=None, lease_until=None,
-                                 last_error="withdrawn: its enrollment was stopped while it was claimed"))
+                                 last_error=WITHDRAWN))
         stale = [r for r in stale if r.id not in stopped]
         spent = [r.id for r in stale if r.attempts >= _max_attempts(runtime, r.channel)]
         again = [r.id for r in stale if r.id not in set(spent)]
@@ -96,16 +101,12 @@ def recover(runtime: RuntimeHost) -> int:
     return len(stale)
 
 
-def _of_stopped_enrollments(conn, ids: list[int]) -> set[int]:
-    """The actions among `ids` whose enrollment has ended or is paused."""
-    from fsl.engine.model import ACTIVE, WAITING
-    from fsl.store.schema import enrollments
-
+def marked(conn, ids: list[int]) -> set[int]:
+    """The actions among `ids` that a stop or pause marked while they were claimed."""
     found: set[int] = set()
     for i in range(0, len(ids), 500):
-        q = (sa.select(actions.c.id).select_from(actions.join(enrollments, actions.c.enrollment == enrollments.c.id))
-             .where(actions.c.id.in_(ids[i:i + 500]), enrollments.c.status.not_in((ACTIVE, WAITING))))
-        found.update(r[0] for r in conn.execute(q))
+        found.update(r[0] for r in conn.execute(sa.select(actions.c.id).where(actions.c.id.in_(ids[i:i + 500]),
+                                                                               MARKED)))
     return found
 
 

@@ -351,8 +351,7 @@ class Outbox:
             if self.stop():  # stopped: the rest go back, their attempt undone, for the next tick
                 take_back(self.runtime, self.token, [it.key for it in items[i:]], untouched=True)
                 break
-            if self._network(item) and withdrawn_before_hand_over(self.runtime.db, item.key, item.rec.enrollment,
-                                                                  self.token):
+            if self._network(item) and withdrawn_before_hand_over(self.runtime.db, item.key, self.token):
                 continue  # a stop came after the claim (SIGNALS.md: a stop is immediate; withdrawal.py)
             msg, result = self._one(item)
             if msg is not None and self.adapters.settle_each(msg, self.runtime.config):

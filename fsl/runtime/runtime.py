@@ -464,6 +464,7 @@ class Runtime:
             try:
                 with self.store.transaction():
                     seen = self._recorded_keys(evs)
+                    self.store.prefetch_for_events(evs)
                     for e in evs:
                         if e.dedup is not None and e.dedup in seen:
                             repeated.append(f"{e.type} {e.dedup}: already recorded, not recorded again")

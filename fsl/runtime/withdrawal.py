@@ -3,13 +3,15 @@ stop or a pause, no further message of that enrollment may reach a channel
 once the caller has its answer.
 
 The engine withdraws the enrollment's `pending` messages in the transaction
-that records the event.  A message already claimed (`sending`) may be on its
-way to the channel at that very moment: it cannot be called back, so the
-answer waits until it has settled (handed over before the answer: allowed).
+that records the event, and marks its claimed (`sending`) ones
+(`last_error` starting `withdraw: `, fsl/store/writeback.py).  Such a
+message may be on its way to the channel at that very moment: it cannot be
+called back, so the answer waits until it has settled (handed over before
+the answer: allowed).
 A claim whose claimer is dead, or whose lease ran out, would be handed over
 again later by `claims.recover`: it is withdrawn here instead (`cancelled`).
 The tick helps from its side: just before it hands a claimed message to a
-network channel it looks at the enrollment once more (`withdrawn_before_hand_over`),
+network channel it looks at the row's mark once more (`withdrawn_before_hand_over`),
 so a stop that committed meanwhile withdraws the message instead of waiting
 for it; only the message already on the wire goes out before the answer.
 A hand-over that does not settle within `WAIT_SECONDS` raises `StillHandingOver`
@@ -23,10 +25,10 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from fsl.engine.model import ACTIVE, WAITING, Event
-from fsl.store.schema import actions, enrollments
+from fsl.engine.model import Event
+from fsl.store.schema import actions
 
-from .claims import owner_alive
+from .claims import MARKED as _MARKED, WITHDRAWN, owner_alive
 
 WAIT_SECONDS = 20.0  # longer than one SMTP hand-over normally takes; shorter than a provider's HTTP timeout
 POLL_SECONDS = 0.01
@@ -37,17 +39,16 @@ class StillHandingOver(Exception):
 
 
 def _in_flight(conn: Any, contacts: set[str], ids: set[int]) -> list[Any]:
-    a, en = actions.c, enrollments.c
-    concerned = sa.or_(en.contact.in_(sorted(contacts)) if contacts else sa.false(),
-                       en.id.in_(sorted(ids)) if ids else sa.false())
-    q = (sa.select(a.id, a.claimed_by, a.lease_until).select_from(actions.join(enrollments, a.enrollment == en.id))
-         .where(a.status == "sending", en.status.not_in((ACTIVE, WAITING)), concerned))
+    a = actions.c
+    concerned = sa.or_(a.contact.in_(sorted(contacts)) if contacts else sa.false(),
+                       a.enrollment.in_(sorted(ids)) if ids else sa.false())
+    q = sa.select(a.id, a.claimed_by, a.lease_until).where(a.status == "sending", _MARKED, concerned)
     return list(conn.execute(q))
 
 
 def await_withdrawn(db: Any, evs: Iterable[Event], wait: float = WAIT_SECONDS) -> None:
-    """Return once no message of an enrollment these events stopped or paused is being
-    handed over; raise StillHandingOver after `wait` seconds."""
+    """Return once no message that a stop or pause among these events' enrollments marked
+    is being handed over; raise StillHandingOver after `wait` seconds."""
     contacts = {e.contact for e in evs if e.contact is not None}
     ids = {e.enrollment for e in evs if e.enrollment is not None}
     if not contacts and not ids:
@@ -63,24 +64,23 @@ def await_withdrawn(db: Any, evs: Iterable[Event], wait: float = WAIT_SECONDS) -
         if orphans:  # no one is handing these over: withdraw them rather than let recover() resend them
             with db.write() as conn:
                 conn.execute(actions.update().where(actions.c.id.in_(orphans), actions.c.status == "sending")
-                             .values(status="cancelled", claimed_by=None, lease_until=None,
-                                     last_error="withdrawn: its enrollment was stopped while it was claimed"))
+                             .values(status="cancelled", claimed_by=None, lease_until=None, last_error=WITHDRAWN))
             continue
         if time.monotonic() >= deadline:
             raise StillHandingOver(f"{len(rows)} message(s) of a stopped enrollment still being handed over")
         time.sleep(POLL_SECONDS)
 
 
-def withdrawn_before_hand_over(db: Any, key: str, enrollment: int, token: str) -> bool:
-    """Whether the claimed message `key` was withdrawn (now `cancelled`) because its
-    enrollment stopped or paused after the claim: one read, and a write only then."""
-    with db.read() as conn:
-        status = conn.execute(sa.select(enrollments.c.status).where(enrollments.c.id == enrollment)).scalar()
-    if status is None or status in (ACTIVE, WAITING):
-        return False
+def withdrawn_before_hand_over(db: Any, key: str, token: str) -> bool:
+    """Whether the claimed message `key` was withdrawn (now `cancelled`) because a stop or
+    pause marked it after the claim: one read by key, and a write only then."""
     a = actions.c
+    with db.read() as conn:
+        marked = conn.execute(sa.select(a.id).where(a.key == key, a.status == "sending", _MARKED)).first()
+    if marked is None:
+        return False
     with db.write() as conn:
         done = conn.execute(actions.update().where(a.key == key, a.status == "sending", a.claimed_by == token)
-                            .values(status="cancelled", claimed_by=None, lease_until=None,
-                                    last_error="withdrawn: its enrollment was stopped while it was claimed"))
+                            .values(status="cancelled", claimed_by=None, lease_until=None, last_error=WITHDRAWN))
     return done.rowcount == 1
+

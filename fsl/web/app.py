@@ -10,7 +10,8 @@ verification: fsl/signals/webhooks.py), `/healthz`, `/metrics`.  A bad token rec
 404; a bad bearer 401; a bad body 4xx with the reason: never a 500 for what
 a caller sent.  Store work runs in a worker thread, one request at a time
 per process (the runtime's store holds one transaction at a time), and is
-committed before the response is sent.
+committed before the response is sent; tracking hits that arrive together
+share one commit (group commit, fsl/signals/batching.py).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from fsl.config import Config
 from fsl.runtime.withdrawal import StillHandingOver
 from fsl.server_settings import ServerSettings
 from fsl.signals import recording, tokens, webhooks
+from fsl.signals.batching import GroupCommit
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
@@ -81,6 +83,8 @@ class _Endpoints:
             raise ValueError("fsl serve needs `server.secret` in fsl.yaml")  # the CLI says so first
         self.server: ServerSettings = server
         self.secret: str = server.secret
+        # tracking hits committed together when they arrive together (fsl/signals/batching.py)
+        self.group: GroupCommit[Any, list[str]] = GroupCommit(self._commit)
 
     def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
         metrics = self.deps.metrics
@@ -154,13 +158,13 @@ class _Endpoints:
         await self._ingest([event])
 
     async def _ingest(self, events: list) -> list[str]:
-        def work() -> list[str]:
-            with self.deps.lock:
-                return recording.record(self.deps.runtime, events, self.deps.clock())
-
-        warnings = await run_in_threadpool(work)
+        warnings = await self.group.submit(events)  # committed (with the requests waiting beside it)
         self._count(events)
         return warnings
+
+    def _commit(self, events: list) -> list[str]:
+        with self.deps.lock:
+            return recording.record(self.deps.runtime, events, self.deps.clock())
 
     def _count(self, events: list) -> None:
         for e in events:
