@@ -124,6 +124,13 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat): on a shared machine the CPU
+    each request costs is steadier than requests per second."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
@@ -232,7 +239,9 @@ def main() -> None:
 
         bare = subprocess.Popen([sys.executable, str(folder / "bare.py"), str(bare_port)], stderr=subprocess.DEVNULL)
         wait_listening(bare_port, bare)
+        cpu = cpu_seconds(bare.pid)
         ceiling = wrk(f"http://127.0.0.1:{bare_port}", paths, args.seconds, args.connections, script)
+        ceiling["cpu_ms"] = (cpu_seconds(bare.pid) - cpu) * 1000 / max(ceiling["requests"], 1)
         bare_mem = peak_memory_mb(bare.pid)
         stop(bare)
 
@@ -241,7 +250,9 @@ def main() -> None:
         served = subprocess.Popen([sys.executable, "-m", "fsl", "serve"], cwd=folder, env=env,
                                   stderr=subprocess.DEVNULL)
         wait_listening(port, served)
+        cpu = cpu_seconds(served.pid)
         fsl = wrk(f"http://127.0.0.1:{port}", paths, args.seconds, args.connections, script)
+        fsl["cpu_ms"] = (cpu_seconds(served.pid) - cpu) * 1000 / max(fsl["requests"], 1)
         fsl_mem = peak_memory_mb(served.pid)
         with sqlite3.connect(folder / "fsl.db") as conn:
             clicked = conn.execute("SELECT count(*) FROM events WHERE type = 'clicked'").fetchone()[0]
@@ -265,12 +276,12 @@ def main() -> None:
 
     ratio = fsl["rps"] / ceiling["rps"]
     print(f"\nclicks on loopback, wrk -t2 -c{args.connections} -d{args.seconds}s, {args.contacts} distinct click URLs")
-    print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'peak MB':>10}{'non-3xx':>9}")
-    print(f"{'bare Starlette/uvicorn':24}{ceiling['rps']:>10.0f}{ceiling['p50']:>10.2f}{ceiling['p99']:>10.2f}"
-          f"{bare_mem:>10.1f}{ceiling['bad']:>9}")
-    print(f"{'fsl serve (committed)':24}{fsl['rps']:>10.0f}{fsl['p50']:>10.2f}{fsl['p99']:>10.2f}"
-          f"{fsl_mem:>10.1f}{fsl['bad']:>9}")
-    print(f"ratio fsl/bare: {ratio:.2f} (target >= 0.25)   p99 {fsl['p99']:.1f} ms (target < 50 ms)")
+    print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/req':>12}{'peak MB':>10}{'non-3xx':>9}")
+    for name, got, mem in (("bare Starlette/uvicorn", ceiling, bare_mem), ("fsl serve (committed)", fsl, fsl_mem)):
+        print(f"{name:24}{got['rps']:>10.0f}{got['p50']:>10.2f}{got['p99']:>10.2f}{got['cpu_ms']:>12.2f}"
+              f"{mem:>10.1f}{got['bad']:>9}")
+    print(f"ratio fsl/bare: {ratio:.2f} clicks/s (target >= 0.25), {ceiling['cpu_ms'] / fsl['cpu_ms']:.2f} by CPU "
+          f"per request;   p99 {fsl['p99']:.1f} ms (target < 50 ms)   load average {os.getloadavg()[0]:.1f}")
     print(f"clicked events in the store: {clicked} (wrk counted {fsl['requests']} answers; each committed before its 302)")
     if fsl["socket_errors"]:
         print(f"wrk socket errors: {fsl['socket_errors']}")

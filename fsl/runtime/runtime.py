@@ -472,13 +472,15 @@ class Runtime:
                         if e.dedup is not None:
                             seen.add(e.dedup)
                         engine.apply_event(e)
+                    stopped = bool(self.store._cancels)  # a stop or pause rule acted (flushed at commit)
             except sa.exc.IntegrityError:
                 if attempt:
                     raise
                 continue
             warnings = repeated + [message for _, message, _ in engine.warnings]
-            # a message already on its way settles before the caller answers (withdrawal.py)
-            await_withdrawn(self.db, evs)
+            if stopped or repeated:  # (a repeat: the retry of a stop whose first answer was a 503)
+                # a message already on its way settles before the caller answers (withdrawal.py)
+                await_withdrawn(self.db, evs)
             return warnings
         raise AssertionError("unreachable")
 

@@ -1,4 +1,5 @@
-"""Group commit for `fsl serve` (SIGNALS.md: a signal is committed before its answer).
+"""Group commit for `fsl serve` (SIGNALS.md: a signal is committed before its answer),
+and the cache of the sent messages tracking tokens name.
 
 Requests that arrive while a commit is running wait together and go in the
 next one: one transaction (one `ingest_now`) for all of them, then every one
@@ -10,6 +11,7 @@ request of its batch (each answers that nothing was recorded).
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Any, Callable, Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +24,8 @@ MAX_BATCH = 1000  # items per transaction: bounds the time one commit holds the 
 
 class GroupCommit(Generic[T, R]):
     """`await submit(items)` returns once `commit` (run in a worker thread, one at a time)
-    has committed a batch that holds them; `commit` gets every waiting item at once."""
+    has committed a batch that holds them; `commit` gets every waiting item at once, and its
+    result goes to every request of the batch (a lookup answers a dict by key)."""
 
     def __init__(self, commit: Callable[[list[T]], R], max_batch: int = MAX_BATCH) -> None:
         self._commit = commit
@@ -65,3 +68,26 @@ class GroupCommit(Generic[T, R]):
         for _, future in batch:
             if not future.done():
                 future.set_result(result)
+
+
+class MessageCache:
+    """Sent messages by outbox key, least recently used dropped past `limit`.  What a
+    token resolves to (contact, enrollment, step, template) is fixed when the message is
+    recorded, so a found message is kept; a key not found is not (it may be sent later)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: str) -> Any:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: str, message: Any) -> None:
+        if message is None:
+            return
+        self._items[key] = message
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
@@ -34,7 +35,7 @@ from fsl.config import Config
 from fsl.runtime.withdrawal import StillHandingOver
 from fsl.server_settings import ServerSettings
 from fsl.signals import recording, tokens, webhooks
-from fsl.signals.batching import GroupCommit
+from fsl.signals.batching import GroupCommit, MessageCache
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
@@ -83,8 +84,11 @@ class _Endpoints:
             raise ValueError("fsl serve needs `server.secret` in fsl.yaml")  # the CLI says so first
         self.server: ServerSettings = server
         self.secret: str = server.secret
+        # what a sent message's token names never changes: kept, bounded (fsl/signals/batching.py)
+        self.messages: MessageCache = MessageCache()
         # tracking hits committed together when they arrive together (fsl/signals/batching.py)
         self.group: GroupCommit[Any, list[str]] = GroupCommit(self._commit)
+        self.lookups: GroupCommit[str, dict] = GroupCommit(partial(recording.find_messages, deps.runtime.db))
 
     def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
         metrics = self.deps.metrics
@@ -116,7 +120,10 @@ class _Endpoints:
         claim = tokens.verify(request.path_params["token"], kind, self.secret, self.server.secrets_old)
         message = None
         if claim is not None:
-            message = await run_in_threadpool(recording.find_message, self.deps.runtime.db, claim.outbox_key)
+            message = self.messages.get(claim.outbox_key)
+            if message is None:  # looked up together with the requests beside it (one read)
+                message = (await self.lookups.submit([claim.outbox_key])).get(claim.outbox_key)
+                self.messages.put(claim.outbox_key, message)
         if message is None:
             self.deps.metrics.tokens_rejected.labels(endpoint).inc()
         is_signal = kind != "unsubscribe" or request.method == "POST"  # a GET of /u/ is no signal
