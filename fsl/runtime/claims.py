@@ -73,7 +73,8 @@ def recover(runtime: RuntimeHost) -> int:
     A row whose hand-overs all died with their claimer (a tick killed while
     rendering or sending it) is given up once it has had its channel's
     `max_attempts`, like any failing message: else a message that kills its
-    tick would be claimed again by every tick, for ever."""
+    tick would be claimed again by every tick, for ever.  One that a stop or pause marked
+    while it was claimed is withdrawn (`cancelled`), never handed over again."""
     wall = int(time.time())
     a = actions.c
     with runtime.db.write() as conn:
@@ -85,9 +86,9 @@ def recover(runtime: RuntimeHost) -> int:
             conn.execute(actions.update().where(a.id.in_(stopped), a.status == "sending")
                          .values(status="cancelled", claimed_by=None, lease_until=None,
                                  last_error=WITHDRAWN))
-        stale = [r for r in stale if r.id not in stopped]
-        spent = [r.id for r in stale if r.attempts >= _max_attempts(runtime, r.channel)]
-        again = [r.id for r in stale if r.id not in set(spent)]
+        left = [r for r in stale if r.id not in stopped]
+        spent = [r.id for r in left if r.attempts >= _max_attempts(runtime, r.channel)]
+        again = [r.id for r in left if r.id not in set(spent)]
         if again:
             conn.execute(actions.update().where(a.id.in_(again), a.status == "sending")
                          .values(status="pending", claimed_by=None, lease_until=None,

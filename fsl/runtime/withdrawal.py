@@ -46,14 +46,14 @@ def _in_flight(conn: Any, contacts: set[str], ids: set[int]) -> list[Any]:
     return list(conn.execute(q))
 
 
-def await_withdrawn(db: Any, evs: Iterable[Event], wait: float = WAIT_SECONDS) -> None:
+def await_withdrawn(db: Any, evs: Iterable[Event], wait: float | None = None) -> None:
     """Return once no message that a stop or pause among these events' enrollments marked
     is being handed over; raise StillHandingOver after `wait` seconds."""
     contacts = {e.contact for e in evs if e.contact is not None}
     ids = {e.enrollment for e in evs if e.enrollment is not None}
     if not contacts and not ids:
         return
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (WAIT_SECONDS if wait is None else wait)
     while True:
         with db.read() as conn:
             rows = _in_flight(conn, contacts, ids)

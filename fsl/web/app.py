@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from fsl.config import Config
-from fsl.runtime.withdrawal import StillHandingOver
+from fsl.runtime.withdrawal import StillHandingOver, await_withdrawn
 from fsl.server_settings import ServerSettings
 from fsl.signals import recording, tokens, webhooks
 from fsl.signals.batching import GroupCommit, MessageCache
@@ -210,7 +210,12 @@ class _Endpoints:
             good.append(event)
         def work() -> tuple[list[str], list]:
             with self.deps.lock:
-                return recording.record_new(self.deps.runtime, good, self.deps.clock())
+                warnings, fresh = recording.record_new(self.deps.runtime, good, self.deps.clock())
+            recorded = {id(e) for e in fresh}
+            repeated = [e for e in good if id(e) not in recorded]
+            if repeated:  # the retry of a stop whose first answer was a 503: answered once it has settled
+                await_withdrawn(self.deps.runtime.db, repeated)
+            return warnings, fresh
 
         warnings, fresh = await run_in_threadpool(work) if good else ([], [])
         warnings = [f"item {w.line - 1}: {w.reason}" for w in ignored.warnings] + warnings
