@@ -29,6 +29,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from fsl.server_settings import ServerSettings, validate_server
+from fsl.webhook_settings import WebhookSettings, validate_webhooks
 from fsl.channel_settings import (
     SETTINGS_MODELS, ChannelSettings, required_keys, settings_for, validate_settings,
 )
@@ -253,6 +254,7 @@ class Config(BaseModel):
     llm: LLMConfig | None = None
     server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
     defaults: Defaults | None = None  # v1.1: `defaults:`, settings and rules every playbook inherits
+    webhooks: WebhookSettings | None = None  # v1.1: provider webhooks (SIGNALS.md 2)
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -447,7 +449,7 @@ def _plain(value: Any) -> Any:
 # Validation with positions
 
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
-             "server", "defaults")
+             "server", "defaults", "webhooks")
 _CAP_KEYS = ("channel", "limit", "per")
 _CALENDAR = re.compile(r"calendar\s+(week|month)")  # (v1.1) a cap's `per: calendar week|month`
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
@@ -586,6 +588,7 @@ class _Builder:
         server = self._server(data)
         self._tracking_needs_a_server(data, channels, server)
         defaults = self._defaults(data)
+        webhooks = self._webhooks(data)
         if self.diags:
             return None
         return Config(
@@ -603,6 +606,7 @@ class _Builder:
             llm=llm,
             server=server,
             defaults=defaults,
+            webhooks=webhooks,
         )
 
     def _store(self, url: str) -> str:
@@ -732,6 +736,19 @@ class _Builder:
             if quote and written is not None:
                 message += f", got {_describe(written)}"
             self.error(span or self.key_span(data, "server"), message)
+        return settings
+
+    def _webhooks(self, data: Mapping) -> WebhookSettings | None:
+        """`webhooks:`, each invalid setting reported at its key or value (never quoting a secret)."""
+        node = self.expect_mapping(data, "webhooks", "the providers whose events fsl serve accepts")
+        if node is None:
+            return None
+        settings, problems = validate_webhooks({str(k): _plain(v) for k, v in node.items()})
+        for path, message, quote, at_value in problems:
+            span, written = self._setting_at(node, path, at_value)
+            if quote and written is not None:
+                message += f", got {_describe(written)}"
+            self.error(span or self.key_span(data, "webhooks"), message)
         return settings
 
     def _setting_at(self, spec: Mapping, path: tuple, at_value: bool) -> tuple[Span | None, Any]:

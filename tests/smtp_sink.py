@@ -9,14 +9,16 @@ accepts a message with `250 Ok: queued as Q0001` (a queue id, as Postfix).
 """
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
 import socket
 import ssl
 import threading
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
@@ -36,6 +38,7 @@ class Received:
     message: EmailMessage
     raw: bytes
     login: str | None  # the user the session logged in as, if it did
+    at: float = field(default_factory=time.monotonic)  # when DATA was accepted (this process's monotonic clock)
 
 
 class _Handler:
@@ -63,6 +66,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.sink.data_delay:  # a slow server: each message takes this long to be accepted
+            await asyncio.sleep(self.sink.data_delay)
         with self.sink.lock:
             scripted = self.sink._scripted("data", envelope.rcpt_tos[0] if envelope.rcpt_tos else "")
             if scripted is not None:
@@ -83,8 +88,9 @@ class SmtpSink:
     """Start with `with SmtpSink(...) as sink:`; `sink.port` is where it listens."""
 
     def __init__(self, *, users: dict[str, str] | None = None, tls_context: ssl.SSLContext | None = None,
-                 require_starttls: bool = False) -> None:
+                 require_starttls: bool = False, data_delay: float = 0.0) -> None:
         self.users = users
+        self.data_delay = data_delay
         self.messages: list[Received] = []
         self.refused = 0
         self.connections = 0

@@ -70,7 +70,9 @@ def _print_status(data: dict, zone) -> None:
         out.print("events kept but not understood: " +
                   ", ".join(f"{n} {flag.replace('_', ' ')}" for flag, n in data["unknown_events"].items()))
         for e in data["unknown_event_list"]:
-            out.print(f"  {local(e['at'], zone)} {e['type']} contact={e['contact']} deal={e['deal']} step={e['step']}: {e['flag']}")
+            via = f" via {e['source']}" if e.get("source") else ""
+            out.print(f"  {local(e['at'], zone)} {e['type']}{via} contact={e['contact']} deal={e['deal']} "
+                      f"step={e['step']}: {e['flag']}", markup=False)
     if data["pending_retries"]:
         out.print(f"pending retries: {data['pending_retries']}")
         for r in data["retries"]:  # (server replies may hold [brackets]: not rich markup)

@@ -19,11 +19,16 @@ import sqlalchemy as sa
 
 from fsl.store.members import one_of
 from fsl.store.schema import actions
+from fsl.store.writeback import WITHDRAW
 from fsl.store.turns import pid_alive
 
 from .host import RuntimeHost
 
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim older than this is taken back even if its claimer seems alive
+# a claimed message that a stop or pause rule marked (fsl/store/writeback.py; fsl/runtime/withdrawal.py)
+MARKED = actions.c.last_error.like(WITHDRAW + "%")
+WITHDRAWN = "withdrawn: its enrollment was stopped or paused while it was claimed"
+
 
 
 def _start_time(pid: int) -> str:
@@ -68,15 +73,22 @@ def recover(runtime: RuntimeHost) -> int:
     A row whose hand-overs all died with their claimer (a tick killed while
     rendering or sending it) is given up once it has had its channel's
     `max_attempts`, like any failing message: else a message that kills its
-    tick would be claimed again by every tick, for ever."""
+    tick would be claimed again by every tick, for ever.  One that a stop or pause marked
+    while it was claimed is withdrawn (`cancelled`), never handed over again."""
     wall = int(time.time())
     a = actions.c
     with runtime.db.write() as conn:
         rows = conn.execute(sa.select(a.id, a.claimed_by, a.lease_until, a.attempts, a.channel)
                             .where(a.status == "sending")).all()
         stale = [r for r in rows if (r.lease_until or 0) < wall or not owner_alive(r.claimed_by)]
-        spent = [r.id for r in stale if r.attempts >= _max_attempts(runtime, r.channel)]
-        again = [r.id for r in stale if r.id not in set(spent)]
+        stopped = marked(conn, [r.id for r in stale])
+        if stopped:  # a stop came while they were claimed: withdrawn, never handed over again
+            conn.execute(actions.update().where(a.id.in_(stopped), a.status == "sending")
+                         .values(status="cancelled", claimed_by=None, lease_until=None,
+                                 last_error=WITHDRAWN))
+        left = [r for r in stale if r.id not in stopped]
+        spent = [r.id for r in left if r.attempts >= _max_attempts(runtime, r.channel)]
+        again = [r.id for r in left if r.id not in set(spent)]
         if again:
             conn.execute(actions.update().where(a.id.in_(again), a.status == "sending")
                          .values(status="pending", claimed_by=None, lease_until=None,
@@ -88,6 +100,15 @@ def recover(runtime: RuntimeHost) -> int:
                                  last_error="given up: every tick that handed it over stopped before "
                                             "it settled, as many times as the channel's max_attempts"))
     return len(stale)
+
+
+def marked(conn, ids: list[int]) -> set[int]:
+    """The actions among `ids` that a stop or pause marked while they were claimed."""
+    found: set[int] = set()
+    for i in range(0, len(ids), 500):
+        found.update(r[0] for r in conn.execute(sa.select(actions.c.id).where(actions.c.id.in_(ids[i:i + 500]),
+                                                                               MARKED)))
+    return found
 
 
 def _max_attempts(runtime: RuntimeHost, channel: str | None) -> int:

@@ -70,6 +70,7 @@ from fsl.store.rows import action_from, event_row
 from fsl.signals.handover import TrackingUnavailable, remember, tracker_for
 from fsl.store.schema import actions, enrollments, events
 
+from .withdrawal import withdrawn_before_hand_over
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
 from .host import RuntimeHost, TickReport
 from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
@@ -365,6 +366,8 @@ class Outbox:
             if self.stop():  # stopped: the rest go back, their attempt undone, for the next tick
                 take_back(self.runtime, self.token, [it.key for it in items[i:]], untouched=True)
                 break
+            if self._network(item) and withdrawn_before_hand_over(self.runtime.db, item.key, self.token):
+                continue  # a stop came after the claim (SIGNALS.md: a stop is immediate; withdrawal.py)
             msg, result = self._one(item)
             if msg is not None and self.adapters.settle_each(msg, self.runtime.config):
                 self._settle([(item, msg, result)])
@@ -383,6 +386,16 @@ class Outbox:
         for o in later:
             out.add(o[0], self._decide(*o))
         return out
+
+    def _network(self, item: Item) -> bool:
+        """A send to a network channel: settled one by one, so worth a last look before it goes."""
+        rec = item.rec
+        if rec.kind != "send":
+            return False
+        if rec.channel in self.adapters.overrides:
+            return bool(getattr(self.adapters.overrides[rec.channel], "settle_each", False))
+        channel = self.runtime.config.channels.get(rec.channel or "")
+        return channel is not None and channel.adapter in NETWORK
 
     def _one(self, item: Item) -> tuple[OutMessage | None, DeliveryResult]:
         rt, rec = self.runtime, item.rec

@@ -59,6 +59,7 @@ from . import quarantine
 from .host import TickReport
 from .outbox import Outbox
 from .settling import Item
+from .withdrawal import await_withdrawn
 
 UTC = timezone.utc
 BATCH = 500
@@ -455,7 +456,10 @@ class Runtime:
         An event with a `dedup` key (a provider's event id, a mail's Message-ID) that is
         already stored is not recorded again, and says so in the warnings.  Two processes
         receiving the same retry at once both pass that check; the unique index lets only
-        one commit, and the other's second attempt then sees the row."""
+        one commit, and the other's second attempt then sees the row.
+
+        Returns only once no message of an enrollment these events stopped or paused is
+        still being handed over (raises withdrawal.StillHandingOver after its wait)."""
         for attempt in range(2):
             engine = self._started(now or utcnow())
             engine.warnings.clear()
@@ -463,6 +467,7 @@ class Runtime:
             try:
                 with self.store.transaction():
                     seen = self._recorded_keys(evs)
+                    self.store.prefetch_for_events(evs)
                     for e in evs:
                         if e.dedup is not None and e.dedup in seen:
                             repeated.append(f"{e.type} {e.dedup}: already recorded, not recorded again")
@@ -470,11 +475,16 @@ class Runtime:
                         if e.dedup is not None:
                             seen.add(e.dedup)
                         engine.apply_event(e)
+                    stopped = bool(self.store._cancels)  # a stop or pause rule acted (flushed at commit)
             except sa.exc.IntegrityError:
                 if attempt:
                     raise
                 continue
-            return repeated + [message for _, message, _ in engine.warnings]
+            warnings = repeated + [message for _, message, _ in engine.warnings]
+            if stopped or repeated:  # (a repeat: the retry of a stop whose first answer was a 503)
+                # a message already on its way settles before the caller answers (withdrawal.py)
+                await_withdrawn(self.db, evs)
+            return warnings
         raise AssertionError("unreachable")
 
     def _recorded_keys(self, evs: list[Event]) -> set[str]:

@@ -130,7 +130,7 @@ def pending_retries(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
 def unknown_events(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
     q = sa.select(events).where(events.c.flag.is_not(None)).order_by(events.c.id.desc()).limit(limit)
     return [{"id": r.id, "at": _t(r.at), "type": r.type, "contact": r.contact, "deal": r.deal, "step": r.step,
-             "flag": r.flag} for r in conn.execute(q)]
+             "flag": r.flag, "source": r.source} for r in conn.execute(q)]
 
 
 # ------------------------------------------------------------------ explain

@@ -240,6 +240,16 @@ class SqlStore:
         self._load_contacts(contact_ids)
         self._load_deals(deal_ids)
 
+    def prefetch_for_events(self, evs: Iterable[Event]) -> None:
+        """What applying these events reads, with one query per table (a batch of signals
+        ingested at once: `Runtime.ingest_now`)."""
+        cids = [e.contact for e in evs if e.contact is not None]
+        self._load_contacts(cids)
+        self._load_events(cids)
+        self._load_contact_enrollments(cids)
+        self._load_deals_of(cids)
+        self._load_deals([e.deal for e in evs if e.deal] + [d for c in cids for d in self._deals_of.get(c, ())])
+
     def _load_contacts(self, ids: Iterable[str]) -> None:
         todo = sorted({i for i in ids if i not in self._contacts})
         self._guard(lease.CONTACT, todo)

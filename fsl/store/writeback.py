@@ -19,6 +19,9 @@ from .codec import dumps, epoch
 from .db import upsert
 from .schema import actions, checks, contacts, deals, enrollments, events, journal, stakeholders
 
+# `last_error` of a claimed (`sending`) message whose enrollment a stop or pause rule cancelled
+WITHDRAW = "withdraw: "
+
 
 
 class Batch(Protocol):
@@ -68,6 +71,12 @@ def write_back(store: Batch) -> None:
                 .where(actions.c.enrollment == sa.bindparam("b_enrollment"), actions.c.status == "pending")
                 .values(status="cancelled", last_error=sa.bindparam("b_reason"), next_attempt_at=None))
         conn.execute(stmt, [{"b_enrollment": e, "b_reason": f"cancelled: {r}"} for e, r in store._cancels.items()])
+        # a message already claimed may be on its way: marked, so that its hand-over is skipped if it
+        # has not started, and `fsl serve` waits for it if it has (fsl/runtime/withdrawal.py)
+        mark = (actions.update()
+                .where(actions.c.enrollment == sa.bindparam("b_enrollment"), actions.c.status == "sending")
+                .values(last_error=sa.bindparam("b_reason")))
+        conn.execute(mark, [{"b_enrollment": e, "b_reason": f"{WITHDRAW}{r}"} for e, r in store._cancels.items()])
     if store._journal:
         bulk.insert(conn, journal, _JOURNAL, ((j.enrollment, j.contact, j.playbook, j.step, epoch(j.at), j.kind,
                                                j.reason, j.line or 0) for j in store._journal))

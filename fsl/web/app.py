@@ -5,11 +5,13 @@
 Endpoints (SIGNALS.md 1, 2): `/c/{token}` (click: 302 to the message's own
 URL), `/o/{token}` (the open pixel), `/u/{token}` (GET: a page with a
 button; POST: unsubscribe at once, RFC 8058), `POST /hooks/events` (bearer
-token), `/healthz`, `/metrics`.  A bad token records nothing and answers
+token), `POST /hooks/{sendgrid,mailgun,postmark,ses}` (the provider's own
+verification: fsl/signals/webhooks.py), `/healthz`, `/metrics`.  A bad token records nothing and answers
 404; a bad bearer 401; a bad body 4xx with the reason: never a 500 for what
 a caller sent.  Store work runs in a worker thread, one request at a time
 per process (the runtime's store holds one transaction at a time), and is
-committed before the response is sent.
+committed before the response is sent; tracking hits that arrive together
+share one commit (group commit, fsl/signals/batching.py).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
@@ -29,8 +32,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from fsl.config import Config
+from fsl.runtime.withdrawal import StillHandingOver, await_withdrawn
 from fsl.server_settings import ServerSettings
-from fsl.signals import hits, recording, tokens
+from fsl.signals import hits, recording, tokens, webhooks
+from fsl.signals.batching import GroupCommit, MessageCache
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
@@ -50,6 +55,7 @@ class Deps:
     clock: Callable[[], datetime]
     metrics: Metrics = field(default_factory=Metrics)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    receiver: webhooks.Receiver | None = None  # provider webhooks (built from config when None)
 
 
 def build_app(deps: Deps) -> Starlette:
@@ -59,6 +65,7 @@ def build_app(deps: Deps) -> Starlette:
         Route("/o/{token}", endpoints.timed("open", endpoints.pixel), methods=["GET", "HEAD"]),
         Route("/u/{token}", endpoints.timed("unsubscribe", endpoints.unsubscribe), methods=["GET", "POST"]),
         Route("/hooks/events", endpoints.timed("hooks_events", endpoints.events), methods=["POST"]),
+        Route("/hooks/{provider}", endpoints.timed("hooks_provider", endpoints.provider_hook), methods=["POST"]),
         Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
         Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
     ]
@@ -78,6 +85,11 @@ class _Endpoints:
         self.server: ServerSettings = server
         self.secret: str = server.secret
         self.rules = hits.rules_for(server, deps.config.root)
+        # what a sent message's token names never changes: kept, bounded (fsl/signals/batching.py)
+        self.messages: MessageCache = MessageCache()
+        # tracking hits committed together when they arrive together (fsl/signals/batching.py)
+        self.group: GroupCommit[Any, list[str]] = GroupCommit(self._commit)
+        self.lookups: GroupCommit[str, dict] = GroupCommit(partial(recording.find_messages, deps.runtime.db))
 
     def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
         metrics = self.deps.metrics
@@ -88,6 +100,10 @@ class _Endpoints:
                 response = await handler(request)
             except BodyError as exc:
                 response = _reason(exc.status, exc.reason)
+            except StillHandingOver:
+                log.warning("%s: recorded, but a message of a stopped enrollment is still being handed over", name)
+                response = _reason(503, "recorded; a message of the stopped enrollment is still being handed "
+                                        "over: try again (a retry records nothing twice)")
             except Exception as exc:  # noqa: BLE001 - the store failed: nothing was committed; say so, no details
                 log.error("%s: %s while answering (nothing recorded)", name, type(exc).__name__)
                 response = _reason(503, "the store is unavailable; nothing was recorded, try again")
@@ -105,7 +121,10 @@ class _Endpoints:
         claim = tokens.verify(request.path_params["token"], kind, self.secret, self.server.secrets_old)
         message = None
         if claim is not None:
-            message = await run_in_threadpool(recording.find_message, self.deps.runtime.db, claim.outbox_key)
+            message = self.messages.get(claim.outbox_key)
+            if message is None:  # looked up together with the requests beside it (one read)
+                message = (await self.lookups.submit([claim.outbox_key])).get(claim.outbox_key)
+                self.messages.put(claim.outbox_key, message)
         if message is None:
             self.deps.metrics.tokens_rejected.labels(endpoint).inc()
         is_signal = kind != "unsubscribe" or request.method == "POST"  # a GET of /u/ is no signal
@@ -164,13 +183,13 @@ class _Endpoints:
         await self._ingest([event])
 
     async def _ingest(self, events: list) -> list[str]:
-        def work() -> list[str]:
-            with self.deps.lock:
-                return recording.record(self.deps.runtime, events, self.deps.clock())
-
-        warnings = await run_in_threadpool(work)
+        warnings = await self.group.submit(events)  # committed (with the requests waiting beside it)
         self._count(events)
         return warnings
+
+    def _commit(self, events: list) -> list[str]:
+        with self.deps.lock:
+            return recording.record(self.deps.runtime, events, self.deps.clock())
 
     def _count(self, events: list) -> None:
         for e in events:
@@ -205,17 +224,69 @@ class _Endpoints:
             except Bad as exc:
                 errors.append({"index": index, "reason": str(exc)})
                 continue
+            event.source = "events"  # SIGNALS.md 5: where it came from
             good.append(event)
         def work() -> tuple[list[str], list]:
             with self.deps.lock:
-                return recording.record_new(self.deps.runtime, good, self.deps.clock())
+                warnings, fresh = recording.record_new(self.deps.runtime, good, self.deps.clock())
+            recorded = {id(e) for e in fresh}
+            repeated = [e for e in good if id(e) not in recorded]
+            if repeated:  # the retry of a stop whose first answer was a 503: answered once it has settled
+                await_withdrawn(self.deps.runtime.db, repeated)
+            return warnings, fresh
 
         warnings, fresh = await run_in_threadpool(work) if good else ([], [])
         warnings = [f"item {w.line - 1}: {w.reason}" for w in ignored.warnings] + warnings
         self._count(fresh)
+        for e in fresh:
+            self.deps.metrics.by_source.labels("events", e.type).inc()
         document: dict[str, Any] = {"recorded": len(fresh), "already_recorded": len(good) - len(fresh),
                                     "errors": errors, "warnings": warnings}
         return JSONResponse(document, status_code=422 if errors else 200)
+
+    # ------------------------------------------------------------ provider webhooks
+    async def provider_hook(self, request: Request) -> Response:
+        """`POST /hooks/{provider}` (SIGNALS.md 2; the steps are fsl/signals/webhooks.py's)."""
+        provider = request.path_params["provider"]
+        receiver = self.receiver
+        metrics = self.deps.metrics
+        try:
+            receiver.provider_settings(provider)  # 404 before the body is read
+            body = await read_limited(request, self.server.max_body)
+            parsed = await run_in_threadpool(receiver.check, provider, dict(request.headers), body, self.deps.clock())
+            receipt = webhooks.Receipt(confirmed=None)
+            if parsed.confirm_url is not None:
+                receipt.confirmed = await run_in_threadpool(receiver.confirm_subscription, parsed.confirm_url)
+        except webhooks.Refused as refused:
+            if refused.status == 401:
+                metrics.verify_failed.labels(provider).inc()
+            log.warning("hooks/%s refused (%s): %s", provider, refused.status, refused.reason)
+            return _reason(refused.status, refused.reason)
+        errors, ignored = receiver.unknown_kinds(provider, parsed)
+        if parsed.events:
+            soft_after = self.deps.config.webhooks.soft_bounce_after  # type: ignore[union-attr]
+
+            def work() -> webhooks.Receipt:
+                with self.deps.lock:
+                    return webhooks.receive(self.deps.runtime, provider, list(parsed.events), self.deps.clock(),
+                                            soft_after)
+
+            receipt = await run_in_threadpool(work)
+        receipt.errors, receipt.ignored = errors, ignored
+        for e in receipt.recorded:
+            metrics.recorded.labels(e.type).inc()
+            metrics.by_source.labels(provider, e.type).inc()
+        if errors:
+            metrics.items_rejected.labels(provider).inc(len(errors))
+            log.warning("hooks/%s: %d item(s) not recorded: %s", provider, len(errors),
+                        "; ".join(f"item {x['index']}: {x['reason']}" for x in errors[:5]))
+        return JSONResponse(receipt.document(), status_code=receipt.status, headers=NO_STORE)
+
+    @property
+    def receiver(self) -> webhooks.Receiver:
+        if self.deps.receiver is None:
+            self.deps.receiver = webhooks.Receiver(self.deps.config)
+        return self.deps.receiver
 
     # ------------------------------------------------------------ operations
     async def healthz(self, request: Request) -> Response:

@@ -21,6 +21,11 @@ class Metrics:
         self.recorded = Counter("fsl_events_recorded", "events recorded, by type", ["type"], registry=r)
         self.verify_failed = Counter("fsl_webhook_verifications_failed",
                                      "webhook calls refused for bad credentials", ["endpoint"], registry=r)
+        self.by_source = Counter("fsl_signals_recorded", "signals recorded, by source (provider) and type",
+                                 ["source", "type"], registry=r)
+        self.items_rejected = Counter("fsl_webhook_items_rejected",
+                                      "webhook items not recorded: malformed or of an unknown kind", ["endpoint"],
+                                      registry=r)
         self.tokens_rejected = Counter("fsl_tracking_tokens_rejected",
                                        "tracking requests with a forged, tampered or unknown token",
                                        ["endpoint"], registry=r)
