@@ -141,7 +141,7 @@ BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
         "kind": _ft("enum", members=REPLY_KINDS),
         "return_date": _ft("date", True),
     }),
-    "forwarded": MappingProxyType({}),
+    "forwarded": MappingProxyType({"to": _ft("string", True)}),  # the new addresses (SIGNALS.md 3)
     "bounced": MappingProxyType({"kind": _ft("enum", True, members=("hard", "soft"))}),
     "deferred": MappingProxyType({"reason": _ft("string", True)}),
     "unsubscribed": MappingProxyType({}),
