@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from fsl.inbox_settings import InboxSettings, validate_inbox
 from fsl.server_settings import ServerSettings, validate_server
 from fsl.channel_settings import (
     SETTINGS_MODELS, ChannelSettings, required_keys, settings_for, validate_settings,
@@ -248,6 +249,7 @@ class Config(BaseModel):
     caps: list[GlobalCap] = Field(default_factory=list)
     llm: LLMConfig | None = None
     server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
+    inbox: InboxSettings | None = None  # v1.1: the IMAP mailbox of replies and bounces (SIGNALS.md 3)
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -427,7 +429,7 @@ def _plain(value: Any) -> Any:
 # Validation with positions
 
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
-             "server")
+             "server", "inbox")
 _CAP_KEYS = ("channel", "limit", "per")
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -562,6 +564,7 @@ class _Builder:
         caps = self._caps(data, channels)
         llm = self._llm(data)
         server = self._server(data)
+        inbox = self._inbox(data)
         if self.diags:
             return None
         return Config(
@@ -578,6 +581,7 @@ class _Builder:
             caps=caps,
             llm=llm,
             server=server,
+            inbox=inbox,
         )
 
     def _store(self, url: str) -> str:
@@ -691,6 +695,21 @@ class _Builder:
             if quote and written is not None:
                 message += f", got {_describe(written)}"
             self.error(span or self.key_span(data, "server"), message)
+        return settings
+
+    def _inbox(self, data: Mapping) -> InboxSettings | None:
+        """`inbox:`, each invalid setting reported at its key or value (never quoting the password)."""
+        node = self.expect_mapping(data, "inbox", "the IMAP mailbox of replies (host, username, password, ...)")
+        if node is None:
+            return None
+        settings, problems = validate_inbox({str(k): _plain(v) for k, v in node.items()})
+        for path, message, quote, at_value in problems:
+            span, written = self._setting_at(node, path, at_value)
+            if quote and written is not None:
+                message += f", got {_describe(written)}"
+            self.error(span or self.key_span(data, "inbox"), message)
+        if settings is not None and settings.ca_file is not None and not settings.ca_file.is_absolute():
+            settings = settings.model_copy(update={"ca_file": (self.root / settings.ca_file).resolve()})
         return settings
 
     def _setting_at(self, spec: Mapping, path: tuple, at_value: bool) -> tuple[Span | None, Any]:

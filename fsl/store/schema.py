@@ -262,3 +262,27 @@ suppressions = Table(  # addresses that bounced hard: no send goes to them again
     Column("contact", Name),  # whose message bounced
     Column("reason", Text, nullable=False),  # the bounce event, as `fsl explain` shows it
 )
+
+
+inbox_state = Table(  # the last UID read per mailbox and UIDVALIDITY (SIGNALS.md 3); schema v9
+    "inbox_state", metadata,
+    Column("mailbox", String(400), primary_key=True),  # user@host/folder
+    Column("uidvalidity", BigInteger, primary_key=True),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+
+inbox_unmatched = Table(  # mail that names no message or contact we know: kept, reported; schema v9
+    "inbox_unmatched", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("dedup", String(300), nullable=False),  # inbox:<Message-ID> or inbox:sha256:<hash>
+    Column("mailbox", String(400), nullable=False),
+    Column("uid", BigInteger),
+    Column("at", Instant, nullable=False),  # when it was read
+    Column("sender", String(320)),
+    Column("subject", Text),
+    Column("label", String(40), nullable=False),  # what the classifier made of it
+    Column("evidence", Text, nullable=False),  # JSON list
+    Column("headers", Text, nullable=False),  # the message's header block, as received (bounded)
+    UniqueConstraint("dedup", name="uq_inbox_unmatched_dedup"),
+)
