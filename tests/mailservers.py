@@ -47,7 +47,8 @@ def available() -> str | None:
     """Why the servers cannot run here (None when they can)."""
     if os.geteuid() != 0:
         return "the mail servers run as root"
-    for tool in ("/usr/sbin/dovecot", "/usr/sbin/postfix", "/usr/lib/dovecot/dovecot-lda"):
+    for tool in ("/usr/sbin/dovecot", "/usr/sbin/postfix", "/usr/lib/dovecot/dovecot-lda",
+                 "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"):
         if not Path(tool).exists():
             return f"{tool} is not installed (apt-get install postfix dovecot-imapd dovecot-sieve)"
     return None
