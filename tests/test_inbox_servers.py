@@ -24,7 +24,7 @@ from fsl.engine.model import Contact, Event
 from fsl.store.schema import inbox_state, suppressions
 
 from .mailservers import PASSWORD, Dovecot, Postfix, available
-from .test_ops_support import cli, make_project, runtime
+from .test_ops_support import cli, fsl_process, make_project, runtime
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 
@@ -53,7 +53,7 @@ inbox:
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def servers():
     root = Path(tempfile.mkdtemp(prefix="fsl-mail-"))
     dovecot = Dovecot(root, ["replies", "ana", "bob"], DOMAIN).start()
@@ -88,13 +88,12 @@ def _wait_for(dovecot: Dovecot, count: int, postfix: Postfix) -> None:
     raise AssertionError(f"the mailbox never got {count} messages\n{postfix.log()[-3000:]}\n{dovecot.log()[-2000:]}")
 
 
-def test_a_real_reply_stops_a_vacation_reply_pauses_and_a_postfix_dsn_bounces(servers, tmp_path, monkeypatch):
+def _project(servers, tmp_path, people: dict[str, str], folder: str = "INBOX") -> Path:
+    """A project whose contacts `people` (id -> user) got the `hello` message through Postfix."""
     dovecot, postfix = servers
-    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
     config = make_project(tmp_path)
-    config.write_text(CONFIG.format(smtp=postfix.port, imap=dovecot.port))
+    config.write_text(CONFIG.format(smtp=postfix.port, imap=dovecot.port).replace("folder: INBOX", f"folder: {folder}"))
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    people = {"c1": "ana", "c2": "bob", "c3": "nobody"}
     rt = runtime(config)
     try:
         from fsl.runtime.deploy import deploy
@@ -104,18 +103,30 @@ def test_a_real_reply_stops_a_vacation_reply_pauses_and_a_postfix_dsn_bounces(se
                          for c, u in people.items()], now=now)
         rt.record_events([Event(now, "signed_up", c) for c in people])
         report = rt.tick(now)
-        assert report.delivered == 3, report
+        assert report.delivered == len(people), report
     finally:
         rt.close()
-    _wait_for(dovecot, 2, postfix)  # ana's vacation reply and Postfix's DSN for nobody@
-    # Bob answers our message as a mail client does: In-Reply-To our Message-ID
-    ours = message_id("2:hello:0:0", DOMAIN)
+    return config
+
+
+def _reply(postfix: Postfix, user: str, enrollment: int, text: str = "Thanks, happy to talk on Tuesday.") -> None:
+    """`user` answers our message as a mail client does: In-Reply-To our Message-ID, our text quoted."""
     reply = EmailMessage()
-    reply["From"], reply["To"], reply["Subject"] = f"Bob <bob@{DOMAIN}>", f"replies@{DOMAIN}", "Re: Hello Bob"
-    reply["Date"], reply["Message-ID"], reply["In-Reply-To"] = format_datetime(now), f"<bob-1@{DOMAIN}>", ours
-    reply.set_content("Thanks, happy to talk on Tuesday.\n\nOn Mon, Acme wrote:\n> Hi Bob, welcome aboard.\n")
+    reply["From"], reply["To"], reply["Subject"] = f"{user} <{user}@{DOMAIN}>", f"replies@{DOMAIN}", "Re: Hello"
+    reply["Date"] = format_datetime(datetime.now(timezone.utc))
+    reply["Message-ID"] = f"<{user}-{time.monotonic_ns()}@{DOMAIN}>"
+    reply["In-Reply-To"] = message_id(f"{enrollment}:hello:0:0", DOMAIN)
+    reply.set_content(f"{text}\n\nOn Mon, Acme wrote:\n> Hi, welcome aboard.\n> Unsubscribe: https://t.example/u\n")
     with smtplib.SMTP("127.0.0.1", postfix.port, timeout=10) as smtp:
-        smtp.send_message(reply, from_addr=f"bob@{DOMAIN}", to_addrs=[f"replies@{DOMAIN}"])
+        smtp.send_message(reply, from_addr=f"{user}@{DOMAIN}", to_addrs=[f"replies@{DOMAIN}"])
+
+
+def test_a_real_reply_stops_a_vacation_reply_pauses_and_a_postfix_dsn_bounces(servers, tmp_path, monkeypatch):
+    dovecot, postfix = servers
+    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
+    config = _project(servers, tmp_path, {"c1": "ana", "c2": "bob", "c3": "nobody"})
+    _wait_for(dovecot, 2, postfix)  # ana's vacation reply and Postfix's DSN for nobody@
+    _reply(postfix, "bob", 2)
     _wait_for(dovecot, 3, postfix)
 
     result = cli("inbox", "--once", "--format", "json", "--config", str(config))
@@ -172,3 +183,58 @@ def test_a_refused_login_is_reported_without_the_password(servers, tmp_path, mon
     result = cli("inbox", "--once", "--config", str(config))
     assert result.exit_code == 1
     assert "IMAP 127.0.0.1" in result.stderr and "wrong-password-123" not in result.output + result.stderr
+
+
+def _status(config: Path, contact: str) -> str:
+    return json.loads(cli("explain", contact, "--format", "json", "--config", str(config)).output)["enrollments"][0]["status"]
+
+
+def test_fsl_inbox_keeps_reading_in_idle_and_stops_on_sigterm(servers, tmp_path, monkeypatch):
+    dovecot, postfix = servers
+    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
+    config = _project(servers, tmp_path, {"c1": "bob"})
+    proc = fsl_process("inbox", "--config", str(config), cwd=tmp_path)
+    try:
+        first = proc.stdout.readline()  # the first pass is done: the reader now waits in IDLE
+        assert first.startswith("inbox: read 0"), first + proc.stderr.read() if proc.poll() is not None else first
+        _reply(postfix, "bob", 1)
+        end = time.monotonic() + 60  # a safety net: the reply is read as soon as IDLE reports it
+        while _status(config, "c1") != "ended" and time.monotonic() < end:
+            time.sleep(0.05)
+        assert _status(config, "c1") == "ended"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "inbox: read 1 (human 1)" in out
+
+
+def test_processed_mail_can_be_moved_to_a_folder_and_is_never_deleted(servers, tmp_path, monkeypatch):
+    dovecot, postfix = servers
+    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
+    config = _project(servers, tmp_path, {"c1": "bob"})
+    config.write_text(config.read_text() + "  processed_folder: fsl-processed\n")
+    _reply(postfix, "bob", 1)
+    _wait_for(dovecot, 1, postfix)
+    result = json.loads(cli("inbox", "--once", "--format", "json", "--config", str(config)).stdout)
+    assert result["read"] == 1 and _status(config, "c1") == "ended"
+    client = _imap(dovecot)
+    try:
+        assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 0
+        assert client.select_folder("fsl-processed", readonly=True)[b"EXISTS"] == 1
+        (flags,) = client.get_flags(client.search(["ALL"])).values()
+    finally:
+        client.logout()
+    assert b"$FslProcessed" in flags and b"\\Seen" not in flags
+
+
+def test_a_server_that_refuses_connections_is_reported_and_the_worker_tick_goes_on(tmp_path, monkeypatch):
+    from .mailservers import free_port
+
+    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
+    config = make_project(tmp_path)
+    config.write_text(CONFIG.format(smtp=9, imap=free_port()))
+    result = cli("worker", "--run-now", "--max-ticks", "1", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "worker: inbox: IMAP 127.0.0.1" in result.stderr and "trying again at the next tick" in result.stderr
+    assert "stopped after 1 tick(s)" in result.stderr
