@@ -46,8 +46,14 @@ _CJK_THROUGH = [r"(?:至|到|直至|直到)\s*" + _CJK_DATE, _CJK_DATE + r"\s*(?
 _RANGE = re.compile(r"\b(?P<m>[A-Z][a-z]{2,8})\.? (?P<a>\d{1,2})(?:st|nd|rd|th)?\s*(?:-|–|to)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?\b")
 _CJK_NUM = re.compile(r"(?:(?P<y>\d{4})\s*年\s*)?(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})")
 
-_COMPILED = [(re.compile(p, re.I), True, False) for p in _BACK] + [(re.compile(p, re.I), False, False) for p in _THROUGH] \
-    + [(re.compile(p), True, True) for p in _CJK_BACK] + [(re.compile(p), False, True) for p in _CJK_THROUGH]
+# the language of each cue, in list order: dateparser then reads the date in that language only
+# (all of them at once costs ten times as much)
+_BACK_LANGS = ["en", "en", "en", "en", "en", "de", "de", "fr", "es", "pt"]
+_THROUGH_LANGS = ["en", "de", "fr", "es", "pt"]
+_COMPILED = [(re.compile(p, re.I), True, lang) for p, lang in zip(_BACK, _BACK_LANGS)] \
+    + [(re.compile(p, re.I), False, lang) for p, lang in zip(_THROUGH, _THROUGH_LANGS)] \
+    + [(re.compile(p), True, "cjk") for p in _CJK_BACK] + [(re.compile(p), False, "cjk") for p in _CJK_THROUGH]
+assert len(_BACK) == len(_BACK_LANGS) and len(_THROUGH) == len(_THROUGH_LANGS)
 LANGUAGES = ["en", "de", "fr", "es", "pt", "ja", "zh"]
 
 
@@ -58,9 +64,9 @@ def return_date(text: str, sent: datetime) -> tuple[date | None, str | None]:
     back: list[tuple[int, date, str]] = []
     through: list[tuple[int, date, str]] = []
     head = text[:4000]
-    for pattern, is_back, cjk in _COMPILED:
+    for pattern, is_back, lang in _COMPILED:
         for found in pattern.finditer(head):
-            day = _cjk(found.group("d"), sent) if cjk else _parse(found.group("d"), sent)
+            day = _cjk(found.group("d"), sent) if lang == "cjk" else _parse(found.group("d"), sent, lang)
             if day is None:
                 continue
             inclusive = _INCLUSIVE.search(found.group("d"))
@@ -82,7 +88,7 @@ _INCLUSIVE = re.compile(r"\b(?:inclusive|inclusively|inclus|inclusive?ment|einsc
 _NOISE = re.compile(r"\b(?:the|den|dem|le|el|o|dia|día|der|am|on|of|de)\b|[,()]", re.I)
 
 
-def _parse(phrase: str, sent: datetime) -> date | None:
+def _parse(phrase: str, sent: datetime, lang: str = "en") -> date | None:
     """The date at the start of `phrase` (shortened word by word until it reads as one)."""
     words = phrase.strip().split()
     settings = {"RELATIVE_BASE": sent, "PREFER_DATES_FROM": "future", "RETURN_AS_TIMEZONE_AWARE": False}
@@ -93,7 +99,7 @@ def _parse(phrase: str, sent: datetime) -> date | None:
                                           r"mañana|amanhã|week|woche|semaine|semana", candidate, re.I):
             continue
         try:
-            found = dateparser.parse(candidate, languages=LANGUAGES[:5], settings=settings)
+            found = dateparser.parse(candidate, languages=[lang] if lang == "en" else [lang, "en"], settings=settings)
         except Exception:  # noqa: BLE001 - dateparser on odd text: no date, not a crash
             found = None
         if found is not None and timedelta(0) <= found.date() - sent.date() <= timedelta(days=400):
@@ -129,5 +135,5 @@ def _range(text: str, sent: datetime) -> tuple[int, date, str] | None:
     found = _RANGE.search(text)
     if found is None:
         return None
-    day = _parse(f"{found.group('m')} {found.group('b')}", sent)
+    day = _parse(f"{found.group('m')} {found.group('b')}", sent, "en")
     return (found.start(), day, found.group(0)) if day is not None else None

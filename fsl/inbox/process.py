@@ -31,6 +31,13 @@ class Outcome:
     evidence: tuple[str, ...] = ()
 
 
+@dataclass
+class Prepared:
+    uid: int | None
+    outcome: Outcome
+    unmatched: dict[str, Any] | None  # the row to keep when it matched nothing
+
+
 class Processor:
     """Classify, match and record messages for one runtime (fsl.runtime.runtime.Runtime)."""
 
@@ -40,19 +47,47 @@ class Processor:
         self.own = own | _channel_addresses(runtime.config)
 
     def handle(self, raw: bytes, *, uid: int | None, internaldate: datetime | None, now: datetime) -> Outcome:
+        """Classify, match and record one message (see `prepare` and `commit` for a batch)."""
+        prepared = self.prepare(raw, uid=uid, internaldate=internaldate, now=now)
+        self.commit([prepared], now)
+        return prepared.outcome
+
+    def prepare(self, raw: bytes, *, uid: int | None, internaldate: datetime | None, now: datetime) -> "Prepared":
+        """Read, classify and match a message; nothing is written yet."""
         mail = read_mail(raw)
         with self.rt.db.read() as conn:
             matcher = Matcher(conn, self._subject_of)
             verdict, target, per_address = self._classify_and_match(mail, matcher, now)
         if target is None and not per_address:
-            with self.rt.db.write() as conn:
-                state.store_unmatched(conn, dedup=mail.dedup[:MAX_DEDUP], mailbox=self.mailbox, uid=uid, at=now,
-                                      sender=mail.sender, subject=mail.subject, label=verdict.label,
-                                      evidence=verdict.evidence, headers=_headers(raw))
-            return Outcome(verdict.label, False, evidence=verdict.evidence)
+            row = dict(dedup=mail.dedup[:MAX_DEDUP], mailbox=self.mailbox, uid=uid, at=now, sender=mail.sender,
+                       subject=mail.subject, label=verdict.label, evidence=verdict.evidence, headers=_headers(raw))
+            return Prepared(uid, Outcome(verdict.label, False, evidence=verdict.evidence), row)
         events = self._events(mail, verdict, target, per_address, internaldate, now)
-        warnings = self.rt.ingest_now(events, now) if events else []
-        return Outcome(verdict.label, True, events, warnings, verdict.evidence)
+        return Prepared(uid, Outcome(verdict.label, True, events, [], verdict.evidence), None)
+
+    def failed(self, raw: bytes, *, uid: int | None, now: datetime, why: str) -> "Prepared":
+        """A message the classifier could not read: kept as unmatched (label `error`), never lost."""
+        import hashlib
+
+        dedup = "inbox:sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+        row = dict(dedup=dedup, mailbox=self.mailbox, uid=uid, at=now, sender="", subject="", label="error",
+                   evidence=(why,), headers=_headers(raw))
+        return Prepared(uid, Outcome("error", False, evidence=(why,)), row)
+
+    def commit(self, batch: list["Prepared"], now: datetime) -> None:
+        """Record the batch's events (applied at once: stops, pauses, suppression) and keep its
+        unmatched mail, before any of it is marked on the server."""
+        events = [e for p in batch for e in p.outcome.events]
+        if events:
+            warnings = self.rt.ingest_now(events, now)
+            for p in batch:
+                if p.outcome.events:
+                    p.outcome.warnings = warnings  # the engine's warnings are per call, not per event
+        rows = [p.unmatched for p in batch if p.unmatched is not None]
+        if rows:
+            with self.rt.db.write() as conn:
+                for row in rows:
+                    state.store_unmatched(conn, **row)
 
     def _classify_and_match(self, mail: Mail, matcher: Matcher, now: datetime):
         """(classification, target of a reply, {failed address: target} of a bounce)."""

@@ -27,10 +27,10 @@ from fsl.redaction import Redactor
 from fsl.retrying import backoff
 
 from . import state
-from .process import Processor
+from .process import Prepared, Processor
 
 PROCESSED, UNMATCHED = "$FslProcessed", "$FslUnmatched"
-BATCH = 200  # messages fetched per FETCH command
+BATCH = 100  # messages fetched, recorded in one transaction and marked per batch
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError)
 
 
@@ -114,45 +114,73 @@ class Reader:
         for start in range(0, len(uids), BATCH):
             chunk = uids[start:start + BATCH]
             fetched = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
-            for uid in chunk:
-                data = fetched.get(uid)
-                if data is None:
-                    continue  # expunged meanwhile by someone else
-                self._one(client, uid, uidvalidity, data, report)
+            done = self._batch(chunk, fetched, report)
+            self._mark(client, done)
+            if done:
+                with self.rt.db.write() as conn:
+                    state.set_last_uid(conn, self.mailbox, uidvalidity, max(done), self.clock())
+            if len(done) < len(chunk):
+                break  # a message that failed is read again next time, and the UIDs after it with it
 
-    def _one(self, client: IMAPClient, uid: int, uidvalidity: int, data: dict, report: PassReport) -> None:
-        raw = data.get(b"BODY[]") or b""
-        internal = data.get(b"INTERNALDATE")
-        if isinstance(internal, datetime) and internal.tzinfo is None:
-            internal = internal.astimezone(timezone.utc)  # imapclient gives local naive times by default
+    def _batch(self, chunk: list[int], fetched: dict, report: PassReport) -> dict[int, bool]:
+        """Prepare and commit one FETCH batch; {uid: matched} of the messages recorded, in UID
+        order up to the first that failed (the UID stored never passes a message not recorded)."""
         now = self.clock()
+        prepared: list[Prepared] = []
+        for uid in chunk:
+            data = fetched.get(uid)
+            if data is None:
+                continue  # expunged meanwhile by someone else
+            raw = data.get(b"BODY[]") or b""
+            internal = data.get(b"INTERNALDATE")
+            if isinstance(internal, datetime) and internal.tzinfo is None:
+                internal = internal.astimezone(timezone.utc)  # imapclient gives local naive times by default
+            try:
+                prepared.append(self.processor.prepare(raw, uid=uid, internaldate=internal, now=now))
+            except Exception as exc:  # noqa: BLE001 - one message that breaks the classifier must not stop the pass
+                why = f"{type(exc).__name__}: {str(exc)[:200]}"
+                report.errors.append(f"{self.mailbox} uid {uid}: {why}; kept as unmatched")
+                prepared.append(self.processor.failed(raw, uid=uid, now=now, why=why))
         try:
-            outcome = self.processor.handle(raw, uid=uid, internaldate=internal, now=now)
-        except Exception as exc:  # noqa: BLE001 - one message that breaks the classifier must not stop the pass
-            report.errors.append(f"{self.mailbox} uid {uid}: {type(exc).__name__}: {str(exc)[:200]}")
-            return  # not marked, UID not stored past it: read again next time
-        report.read += 1
-        report.labels[outcome.label] = report.labels.get(outcome.label, 0) + 1
-        report.events += len(outcome.events)
-        if outcome.matched:
-            report.matched += 1
-        else:
-            report.unmatched += 1
-        self._mark(client, uid, outcome.matched)
-        with self.rt.db.write() as conn:
-            state.set_last_uid(conn, self.mailbox, uidvalidity, uid, now)
+            self.processor.commit(prepared, now)
+        except Exception:  # noqa: BLE001 - find the message at fault: commit one by one
+            prepared = self._one_by_one(prepared, now, report)
+        for p in prepared:
+            report.read += 1
+            report.labels[p.outcome.label] = report.labels.get(p.outcome.label, 0) + 1
+            report.events += len(p.outcome.events)
+            report.matched += p.outcome.matched
+            report.unmatched += not p.outcome.matched
+        return {p.uid: p.outcome.matched for p in prepared if p.uid is not None}
 
-    def _mark(self, client: IMAPClient, uid: int, matched: bool) -> None:
-        flags = [PROCESSED] if matched else [PROCESSED, UNMATCHED]
-        client.add_flags([uid], flags, silent=True)
+    def _one_by_one(self, prepared: list[Prepared], now: datetime, report: PassReport) -> list[Prepared]:
+        done = []
+        for p in prepared:
+            try:
+                self.processor.commit([p], now)
+            except Exception as exc:  # noqa: BLE001 - reported with where and why; the ones before it are kept
+                report.errors.append(f"{self.mailbox} uid {p.uid}: {type(exc).__name__}: {str(exc)[:200]}")
+                break
+            done.append(p)
+        return done
+
+    def _mark(self, client: IMAPClient, done: dict[int, bool]) -> None:
+        """Mark what was recorded (after its commit): keywords, or a MOVE to processed_folder."""
+        if not done:
+            return
+        uids = sorted(done)
+        client.add_flags(uids, [PROCESSED], silent=True)
+        unmatched = [u for u in uids if not done[u]]
+        if unmatched:
+            client.add_flags(unmatched, [UNMATCHED], silent=True)
         target = self.settings.processed_folder
         if target:
             if not client.folder_exists(target):
                 client.create_folder(target)
             if client.has_capability("MOVE"):
-                client.move([uid], target)
+                client.move(uids, target)
             else:
-                client.copy([uid], target)  # the original stays, marked: nothing is deleted
+                client.copy(uids, target)  # the original stays, marked: nothing is deleted
 
     def wait(self, seconds: float, stop: Callable[[], bool]) -> None:
         """Wait in IDLE (where the server has it) until something arrives or `seconds` pass."""

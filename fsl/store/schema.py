@@ -172,6 +172,7 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_contact", "contact", "at"),
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
+    Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v9
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications

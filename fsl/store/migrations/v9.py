@@ -38,6 +38,8 @@ inbox_unmatched = Table(  # mail that names no message or contact we know: kept,
 
 
 def apply(conn: Connection) -> None:
-    """Two new tables, nothing existing changes."""
+    """Two new tables, and an index on `actions.message_id`: every reply is matched by the
+    Message-ID it answers (In-Reply-To), which without it is a scan of the whole outbox."""
     inbox_state.create(conn, checkfirst=True)
     inbox_unmatched.create(conn, checkfirst=True)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_actions_message_id ON actions (message_id)")
