@@ -61,7 +61,7 @@ instance_name = fsltest-{port}
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = 0
@@ -87,7 +87,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 service stats {{
@@ -119,8 +121,11 @@ service auth {{
 class Dovecot:
     """Dovecot IMAP on 127.0.0.1:port, users in a passwd file, mail in Maildirs under `root`."""
 
-    def __init__(self, root: Path, users: list[str], domain: str = "mail.test") -> None:
+    def __init__(self, root: Path, users: list[str], domain: str = "mail.test", tls: bool = False) -> None:
         self.root = root
+        self.tls = tls  # STARTTLS on `port`, implicit TLS on `imaps_port`, with a private CA (`ca_file`)
+        self.imaps_port = free_port()
+        self.ca_file: Path | None = None
         self.domain = domain
         self.port = free_port()
         self.smtp_port = free_port()  # where Sieve submits its replies: Postfix's port, when one runs
@@ -138,8 +143,12 @@ class Dovecot:
             shutil.chown(self.root / sub, uid, gid)
         self.root.chmod(0o755)
         (self.root / "passwd").write_text("\n".join(lines) + "\n")
-        self.conf.write_text(DOVECOT_CONF.format(root=self.root, port=self.port, domain=self.domain,
-                                                 smtp_port=self.smtp_port))
+        ssl = "ssl = no"
+        if self.tls:
+            self.ca_file, cert, key = make_certificates(self.root)
+            ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
+        self.conf.write_text(DOVECOT_CONF.format(root=self.root, port=self.port, domain=self.domain, ssl=ssl,
+                                                 smtp_port=self.smtp_port, imaps_port=self.imaps_port if self.tls else 0))
         self.proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(self.conf)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc)
@@ -217,6 +226,40 @@ POSTFIX_MASTER_EXTRA = """\
 dovecot unix - n n - - pipe
   flags=DRhu user=dovecot:dovecot argv=/usr/lib/dovecot/dovecot-lda -c {root}/dovecot.conf -f ${{sender}} -a ${{original_recipient}} -d ${{user}}
 """
+
+
+def make_certificates(root: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate it signs for 127.0.0.1 and localhost: (ca, cert, key) files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fsl test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = root / "ca.pem", root / "cert.pem", root / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
 
 
 def _mail_owner() -> tuple[int, int]:

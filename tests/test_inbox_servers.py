@@ -238,3 +238,40 @@ def test_a_server_that_refuses_connections_is_reported_and_the_worker_tick_goes_
     assert result.exit_code == 0, result.output
     assert "worker: inbox: IMAP 127.0.0.1" in result.stderr and "trying again at the next tick" in result.stderr
     assert "stopped after 1 tick(s)" in result.stderr
+
+
+@pytest.fixture
+def tls_dovecot():
+    root = Path(tempfile.mkdtemp(prefix="fsl-mail-tls-"))
+    dovecot = Dovecot(root, ["replies"], DOMAIN, tls=True).start()
+    try:
+        yield dovecot
+    finally:
+        dovecot.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("tls", ["on", "starttls"])
+def test_tls_and_starttls_with_a_private_ca(tls_dovecot, tmp_path, monkeypatch, tls):
+    from fsl.inbox.reader import InboxError, Reader
+    from fsl.inbox_settings import InboxSettings
+
+    port = tls_dovecot.imaps_port if tls == "on" else tls_dovecot.port
+    settings = InboxSettings(host="127.0.0.1", port=port, tls=tls, ca_file=tls_dovecot.ca_file,
+                             username="replies", password=PASSWORD)
+    stranger = b"From: someone@elsewhere.example\r\nSubject: hi\r\nMessage-ID: <s@x>\r\n\r\nhello\r\n"
+    client = _imap(tls_dovecot)
+    client.append("INBOX", stranger)
+    client.logout()
+    config = make_project(tmp_path)
+    rt = runtime(config)
+    try:
+        reader = Reader(rt, settings)
+        report = reader.read_once()
+        reader.close()
+        assert (report.read, report.unmatched) == (1, 1)
+        untrusted = Reader(rt, settings.model_copy(update={"ca_file": None}))
+        with pytest.raises(InboxError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            untrusted.read_once()
+    finally:
+        rt.close()
