@@ -42,6 +42,11 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _DEFER_WORDS = re.compile(
     r"will (continue to )?(be )?retr(y|ied)|not yet been delivered|delivery (is |has been )?delayed|"
     r"still trying|temporar(y|ily)|warning: message .* delayed|noch nicht zugestellt|verzögert", re.I)
+_WARNING = re.compile(  # a delay warning: the server is still trying (no report `Action:` to say so)
+    r"has not yet been delivered|not yet been delivered|will be retried|still being retried|this is a warning only|"
+    r"delayed \d+ (?:hours|minutes|days)|delivery (?:has been |is )?delayed|delayed mail|warning: message \S+ delayed|"
+    r"noch nicht zugestellt|zustellung verzögert|remise différée|entrega retrasada|entrega atrasada|延迟投递|配信遅延",
+    re.I)
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+'=-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -95,19 +100,23 @@ def failures(mail: Mail, ours: frozenset[str] = frozenset()) -> list[Failure]:
     except Exception:  # noqa: BLE001 - a detector tripping on a malformed bounce must not stop the read
         temporary, permanent = frozenset(), frozenset()
     fields = _report_fields(mail.message) or _report_in_text(_scan_text(mail))
+    warning = _WARNING.search(mail.subject + "\n" + mail.text[:5000])
+    if warning:
+        evidence.append(f"delay warning: {warning.group(0)!r}")
     found: dict[str, Failure] = {}
     for raw, temp in [(a, False) for a in permanent] + [(a, True) for a in temporary]:
         address = _text(raw).strip().strip("<>").lower()
         if "@" not in address or address in found:
             continue
-        found[address] = _kind(address, temp, fields.get(address), mail, ["flufl.bounce: " + ("temporary" if temp else "permanent")])
+        found[address] = _kind(address, temp or bool(warning), fields.get(address), mail,
+                               ["flufl.bounce: " + ("temporary" if temp else "permanent"), *evidence])
     if not found and fields:
         for address, block in fields.items():
-            found[address] = _kind(address, block.get("action") == "delayed", block, mail, ["RFC 3464 report"])
+            found[address] = _kind(address, block.get("action") == "delayed", block, mail, ["RFC 3464 report", *evidence])
     if not found and _strong(evidence):
         for address in _named(mail, ours):
-            found[address] = _kind(address, bool(_DEFER_WORDS.search(mail.text)) and not _permanent_code(mail.text),
-                                   None, mail, evidence)
+            found[address] = _kind(address, bool(warning) or (bool(_DEFER_WORDS.search(mail.text))
+                                                               and not _permanent_code(mail.text)), None, mail, evidence)
     if not found:
         return []
     return list(found.values())
