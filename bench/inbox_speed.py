@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -156,6 +157,7 @@ def main() -> None:
         }, indent=1))
     finally:
         dovecot.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def idle_latency(config: Path, settings: InboxSettings, dovecot: Dovecot, first: int, n: int) -> list[float]:

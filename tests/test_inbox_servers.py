@@ -275,3 +275,17 @@ def test_tls_and_starttls_with_a_private_ca(tls_dovecot, tmp_path, monkeypatch, 
             untrusted.read_once()
     finally:
         rt.close()
+
+
+def test_the_worker_reads_the_inbox_after_its_tick(servers, tmp_path, monkeypatch):
+    dovecot, postfix = servers
+    monkeypatch.setenv("FSL_TEST_INBOX_PASSWORD", PASSWORD)
+    config = _project(servers, tmp_path, {"c1": "bob"})
+    _reply(postfix, "bob", 1, "Please remove me from your list.")
+    _wait_for(dovecot, 1, postfix)
+    result = cli("worker", "--run-now", "--max-ticks", "1", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "worker: inbox: read 1 (unsubscribe_request 1), 0 unmatched" in result.stdout
+    explained = json.loads(cli("explain", "c1", "--format", "json", "--config", str(config)).output)
+    assert explained["enrollments"][0]["status"] == "ended"
+    assert [e["type"] for e in explained["events"] if e["source"] == "inbox"] == ["replied", "unsubscribed"]
