@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -126,16 +127,17 @@ def main() -> None:
         messages = build_messages(args.messages, args.contacts, rng)
         settings = InboxSettings(host="127.0.0.1", port=dovecot.port, tls="off", username="replies", password=PASSWORD)
 
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         for raw in messages:
-            classify(read_mail(raw), own=frozenset({"replies@acme.example"}))
+            classify(read_mail(raw), own=frozenset({"hello@acme.example"}))
         classify_rate = len(messages) / (time.perf_counter() - started)
+        classify_cpu_rate = len(messages) / (time.process_time() - cpu0)
 
         reader = Reader(runtime(config), settings, clock=lambda: T0 + timedelta(hours=2))
         client = reader._client()
         t = time.perf_counter()
-        for raw in messages:
-            client.append("INBOX", raw)
+        for start in range(0, len(messages), 500):  # MULTIAPPEND (RFC 3502): 500 messages a command
+            client.multiappend("INBOX", messages[start:start + 500])
         append_s = time.perf_counter() - t
         cpu, wall = time.process_time(), time.perf_counter()
         report = reader.read_once()
@@ -149,9 +151,11 @@ def main() -> None:
             "errors": len(report.errors),
             "append_s": round(append_s, 2),
             "classify_only_per_s": round(classify_rate),
+            "classify_only_per_cpu_s": round(classify_cpu_rate),
             "read_classify_commit_per_s": round(report.read / wall),
             "read_classify_commit_per_cpu_s": round(report.read / cpu),
-            "whole_pass_vs_classify_only": round((report.read / wall) / classify_rate, 3),
+            "whole_pass_vs_classify_only_cpu": round((report.read / cpu) / classify_cpu_rate, 3),
+            "load_average": [round(x, 1) for x in os.getloadavg()],
             "idle_latency_ms": {"median": round(statistics.median(latencies) * 1000),
                                 "max": round(max(latencies) * 1000), "n": len(latencies)},
         }, indent=1))
