@@ -9,8 +9,9 @@ is matching.py's.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,9 +102,6 @@ def _local(at: datetime | None, zone: str) -> datetime:
 
 def _apple_end(mail: Mail, zone: str) -> date | None:
     """Apple's vacation responder states its period: X-Apple-Criteria: {...,endDate=...}."""
-    import re
-    from datetime import timedelta
-
     found = re.search(r"endDate=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", mail.header("X-Apple-Criteria"))
     if not found:
         return None

@@ -53,8 +53,8 @@ _THROUGH_LANGS = ["en", "de", "fr", "es", "pt"]
 _COMPILED = [(re.compile(p, re.I), True, lang) for p, lang in zip(_BACK, _BACK_LANGS)] \
     + [(re.compile(p, re.I), False, lang) for p, lang in zip(_THROUGH, _THROUGH_LANGS)] \
     + [(re.compile(p), True, "cjk") for p in _CJK_BACK] + [(re.compile(p), False, "cjk") for p in _CJK_THROUGH]
-assert len(_BACK) == len(_BACK_LANGS) and len(_THROUGH) == len(_THROUGH_LANGS)
-LANGUAGES = ["en", "de", "fr", "es", "pt", "ja", "zh"]
+if len(_BACK) != len(_BACK_LANGS) or len(_THROUGH) != len(_THROUGH_LANGS):
+    raise AssertionError("each cue needs its language")
 
 
 def return_date(text: str, sent: datetime) -> tuple[date | None, str | None]:

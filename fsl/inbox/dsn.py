@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import getaddresses
 
 from flufl.bounce import all_failures
 
-from .mail import Mail, body_text, decode_text
+from .mail import Mail, decode_text
 
 DAEMONS = re.compile(r"^(mailer-daemon|postmaster|post_master|mail-daemon|maildaemon|mailer|mail\.daemon|"
                      r"mail-delivery|mail_delivery|bounce[s]?|mdaemon|smtp|nobody|root)([+.-].*)?(@|$)", re.I)
@@ -237,8 +238,6 @@ def _carried_headers(msg: Message) -> str:
 
 
 def _original_to(msg: Message) -> list[str]:
-    from email.utils import getaddresses
-
     for part in msg.walk():
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
@@ -247,5 +246,3 @@ def _original_to(msg: Message) -> list[str]:
                 return [a.lower() for _, a in getaddresses([decode_text(v) for v in to]) if "@" in a]
     return []
 
-
-__all__ = ["Failure", "failures", "looks_like_bounce", "body_text"]

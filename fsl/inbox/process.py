@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy as sa
+
 from fsl.engine.model import Event
+from fsl.store.codec import loads
+from fsl.store.schema import contacts
 
 from . import state
 from .classify import Classification, classify
 from .mail import Mail, read_mail
-from .matching import Matcher, Target
+from .matching import Matcher, Target, address_of
 
 MAX_DEDUP = 300
 
@@ -126,8 +130,6 @@ class Processor:
         if target is None:
             return default
         with self.rt.db.read() as conn:
-            from .matching import contacts, loads, sa
-
             row = conn.execute(sa.select(contacts.c.fields).where(contacts.c.id == target.contact)).first()
         fields = (loads(row[0]) or {}) if row is not None else {}
         zone = fields.get("timezone")
@@ -166,8 +168,6 @@ def _headers(raw: bytes) -> str:
 
 
 def _channel_addresses(config: Any) -> frozenset[str]:
-    from .matching import address_of
-
     found: set[str] = set()
     for channel in getattr(config, "channels", {}).values():
         for name in ("from_", "reply_to", "return_path"):
