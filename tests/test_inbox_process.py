@@ -164,3 +164,24 @@ def test_the_date_is_kept_between_the_send_and_the_read(tmp_path):
     finally:
         rt.close()
     assert early.events[0].at >= T0 and late.events[0].at == READ
+
+
+def test_a_return_date_is_read_in_the_contacts_time_zone(tmp_path):
+    from datetime import datetime, timezone
+
+    from fsl.engine.model import Contact
+
+    config = _sent(tmp_path)
+    late = datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc)  # already the 24th in Tokyo
+    rt = runtime(config)
+    try:
+        rt.put_contacts([Contact("c0001", {"id": "c0001", "email": "user1@example.com", "first_name": "User1",
+                                           "timezone": "Asia/Tokyo"})], now=T0)
+        p = Processor(rt, "test")
+        got = [p.handle(_mail(f"user{i}@example.com", "Automatic reply: Hello", "I am out of the office today, back tomorrow.",
+                              reply_to=_key(i), date=late, mid=f"<tz{i}@x>",
+                              headers={"Auto-Submitted": "auto-replied"}),
+                        uid=i, internaldate=None, now=late + timedelta(minutes=5)) for i in (1, 2)]
+    finally:
+        rt.close()
+    assert [g.events[0].fields["return_date"] for g in got] == ["2026-11-25", "2026-11-24"]

@@ -42,6 +42,7 @@ class Target:
     sent_at: datetime | None  # when the answered message was handed over
     recipients: frozenset[str]  # the address(es) it went to
     evidence: str
+    zone: str | None = None  # the contact's `timezone` field, when it has one
 
 
 def bare_subject(subject: str) -> str:
@@ -96,16 +97,19 @@ class Matcher:
             return None
         row = min(rows, key=lambda r: ids.index(r["message_id"]))  # In-Reply-To first, then References
         sent = row["delivered_at"] if row["delivered_at"] is not None else row["at"]
-        return Target(row["contact"], row["step"], row["enrollment"], instant(sent), self.addresses(row["contact"]),
-                      f"{row['message_id']} is the message of step {row['step']} ({row['key']})")
+        recipients, zone = self.contact_info(row["contact"])
+        return Target(row["contact"], row["step"], row["enrollment"], instant(sent), recipients,
+                      f"{row['message_id']} is the message of step {row['step']} ({row['key']})", zone)
 
-    def addresses(self, contact: str) -> frozenset[str]:
+    def contact_info(self, contact: str) -> tuple[frozenset[str], str | None]:
+        """The contact's address (as a set) and time zone, from one read of its fields."""
         row = self.conn.execute(sa.select(contacts.c.fields).where(contacts.c.id == contact)).first()
         if row is None:
-            return frozenset()
+            return frozenset(), None
         fields = loads(row[0]) or {}
         addr = address_of(fields.get(self.field))
-        return frozenset({addr}) if addr else frozenset()
+        zone = fields.get("timezone")
+        return (frozenset({addr}) if addr else frozenset()), (zone if isinstance(zone, str) and zone else None)
 
     def contacts_of(self, address: str) -> list[str]:
         """Contacts whose address field is `address` (case-insensitive; `Name <addr>` too)."""
@@ -129,9 +133,10 @@ class Matcher:
         for row in rows:
             sent_subject = self.renderer(row)
             if sent_subject and bare_subject(sent_subject) == wanted:
-                return Target(row["contact"], row["step"], row["enrollment"], instant(row["delivered_at"]),
-                              self.addresses(row["contact"]),
-                              f"subject {subject!r} is that of step {row['step']} sent {instant(row['delivered_at']).date()}")
+                recipients, zone = self.contact_info(row["contact"])
+                return Target(row["contact"], row["step"], row["enrollment"], instant(row["delivered_at"]), recipients,
+                              f"subject {subject!r} is that of step {row['step']} sent {instant(row['delivered_at']).date()}",
+                              zone)
         return None
 
     def match(self, mail: Mail, now: datetime, failed: list[str] | None = None) -> Target | None:
@@ -149,5 +154,6 @@ class Matcher:
                 if by_subject is not None:
                     return by_subject
             return Target(who[0], None, None, None, frozenset({address}),
-                          f"{address} is the address of contact {who[0]}" + (f" (and {len(who) - 1} more)" if len(who) > 1 else ""))
+                          f"{address} is the address of contact {who[0]}" + (f" (and {len(who) - 1} more)" if len(who) > 1 else ""),
+                          self.contact_info(who[0])[1])
         return None

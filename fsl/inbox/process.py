@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import sqlalchemy as sa
-
 from fsl.engine.model import Event
-from fsl.store.codec import loads
-from fsl.store.schema import contacts
 
 from . import state
 from .classify import Classification, classify
@@ -126,14 +122,10 @@ class Processor:
         return events
 
     def _zone(self, target: Target | None) -> str:
-        default = getattr(self.rt.config, "timezone", "UTC") or "UTC"
-        if target is None:
-            return default
-        with self.rt.db.read() as conn:
-            row = conn.execute(sa.select(contacts.c.fields).where(contacts.c.id == target.contact)).first()
-        fields = (loads(row[0]) or {}) if row is not None else {}
-        zone = fields.get("timezone")
-        return zone if isinstance(zone, str) and zone else default
+        """The contact's time zone (return dates are read in it), else the project's."""
+        if target is not None and target.zone:
+            return target.zone
+        return getattr(self.rt.config, "timezone", "UTC") or "UTC"
 
     def _subject_of(self, row: Any) -> str | None:
         """The subject a delivered send had, rendered again from its template and stored vars."""
