@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from fsl.inbox_settings import InboxSettings, validate_inbox
 from fsl.server_settings import ServerSettings, validate_server
 from fsl.webhook_settings import WebhookSettings, validate_webhooks
 from fsl.channel_settings import (
@@ -145,7 +146,7 @@ BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
         "kind": _ft("enum", members=REPLY_KINDS),
         "return_date": _ft("date", True),
     }),
-    "forwarded": MappingProxyType({}),
+    "forwarded": MappingProxyType({"to": _ft("string", True)}),  # the new addresses (SIGNALS.md 3)
     "bounced": MappingProxyType({"kind": _ft("enum", True, members=("hard", "soft"))}),
     "deferred": MappingProxyType({"reason": _ft("string", True)}),
     "unsubscribed": MappingProxyType({}),
@@ -255,6 +256,7 @@ class Config(BaseModel):
     server: ServerSettings | None = None  # v1.1: `fsl serve` (SIGNALS.md)
     defaults: Defaults | None = None  # v1.1: `defaults:`, settings and rules every playbook inherits
     webhooks: WebhookSettings | None = None  # v1.1: provider webhooks (SIGNALS.md 2)
+    inbox: InboxSettings | None = None  # v1.1: the IMAP mailbox of replies and bounces (SIGNALS.md 3)
 
     def event_fields(self, name: str) -> dict[str, FieldType] | None:
         """Fields of a built-in or declared event, or None when the event is unknown.
@@ -449,7 +451,7 @@ def _plain(value: Any) -> Any:
 # Validation with positions
 
 _TOP_KEYS = ("version", "sequences", "templates", "store", "timezone", "schema", "events", "channels", "caps", "llm",
-             "server", "defaults", "webhooks")
+             "server", "defaults", "webhooks", "inbox")
 _CAP_KEYS = ("channel", "limit", "per")
 _CALENDAR = re.compile(r"calendar\s+(week|month)")  # (v1.1) a cap's `per: calendar week|month`
 _LLM_KEYS = ("base_url", "model", "api_key", "timeout", "concurrency", "max_retries")
@@ -589,6 +591,7 @@ class _Builder:
         self._tracking_needs_a_server(data, channels, server)
         defaults = self._defaults(data)
         webhooks = self._webhooks(data)
+        inbox = self._inbox(data)
         if self.diags:
             return None
         return Config(
@@ -607,6 +610,7 @@ class _Builder:
             server=server,
             defaults=defaults,
             webhooks=webhooks,
+            inbox=inbox,
         )
 
     def _store(self, url: str) -> str:
@@ -749,6 +753,21 @@ class _Builder:
             if quote and written is not None:
                 message += f", got {_describe(written)}"
             self.error(span or self.key_span(data, "webhooks"), message)
+        return settings
+
+    def _inbox(self, data: Mapping) -> InboxSettings | None:
+        """`inbox:`, each invalid setting reported at its key or value (never quoting the password)."""
+        node = self.expect_mapping(data, "inbox", "the IMAP mailbox of replies (host, username, password, ...)")
+        if node is None:
+            return None
+        settings, problems = validate_inbox({str(k): _plain(v) for k, v in node.items()})
+        for path, message, quote, at_value in problems:
+            span, written = self._setting_at(node, path, at_value)
+            if quote and written is not None:
+                message += f", got {_describe(written)}"
+            self.error(span or self.key_span(data, "inbox"), message)
+        if settings is not None and settings.ca_file is not None and not settings.ca_file.is_absolute():
+            settings = settings.model_copy(update={"ca_file": (self.root / settings.ca_file).resolve()})
         return settings
 
     def _setting_at(self, spec: Mapping, path: tuple, at_value: bool) -> tuple[Span | None, Any]:

@@ -145,3 +145,14 @@ def test_starttls_then_login(tmp_path):
         assert plain.deliver(message(key="k2")).status in ("retry", "failed")
         plain.close()
     assert len(sink.messages) == 1 and sink.messages[0].login == "ana"
+
+
+def test_the_envelope_sender_is_the_reply_address_so_bounces_reach_the_inbox():
+    with SmtpSink() as sink:
+        adapter = make_adapter(channel(sink.port, reply_to="Replies <replies@acme.example>"))
+        result = adapter.deliver(message())
+        adapter.close()
+    assert result.status == "delivered", result
+    (got,) = sink.messages
+    assert got.mail_from == "replies@acme.example"
+    assert got.message["Reply-To"] == "Replies <replies@acme.example>"

@@ -29,6 +29,7 @@ class LazyGroup(click.Group):
         "tick": "fsl.cli.run:tick_command",
         "worker": "fsl.cli.run:worker_command",
         "serve": "fsl.cli.serve:serve_command",
+        "inbox": "fsl.cli.inbox:inbox_command",
         "db": "fsl.cli.run:db_command",
         "contacts": "fsl.cli.data:contacts_command",
         "deals": "fsl.cli.data:deals_command",

@@ -32,6 +32,7 @@ UTC = timezone.utc
 @CONFIG_OPTION
 def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: str | None) -> None:
     """Per playbook: enrolled, ended by outcome, due now, outbox backlog, failures."""
+    from fsl.inbox.state import summary as inbox_summary
     from fsl.store.queries import status, unknown_events
 
     now = parse_now(now_text) or datetime.now(UTC)
@@ -40,6 +41,7 @@ def status_command(fmt: str, now_text: str | None, tz: str | None, config_path: 
         with rt.db.read() as conn:
             data = status(conn, now)
             data["unknown_event_list"] = unknown_events(conn, 10) if data["unknown_events"] else []
+            data["inbox"] = {"configured": rt.config.inbox is not None, **inbox_summary(conn)}
         project_zone = rt.config.timezone
     finally:
         rt.close()
@@ -94,6 +96,11 @@ def _print_status(data: dict, zone) -> None:
         for w in data["recent_warnings"]:
             where = f"{w['playbook']}/{w['step']} line {w['line']}" if w["playbook"] else f"line {w['line']}"
             out.print(f"  {w['at']} {w['contact'] or '-'} {where}: {w['reason']}", markup=False)
+    box = data.get("inbox") or {}
+    if box.get("configured") or box.get("unmatched"):
+        read = local(box["last_read"], zone) if box.get("last_read") else "never"
+        out.print(f"inbox: last read {read}; {box.get('unmatched', 0)} unmatched message(s)"
+                  + (" (`fsl inbox --unmatched` lists them)" if box.get("unmatched") else ""))
     last = data["last_tick"]
     if last is not None:
         rep = last["report"] or {}

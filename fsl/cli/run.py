@@ -163,6 +163,11 @@ def worker_command(schedule: str, run_now: bool, max_ticks: int | None, batch: i
     stop.install()
     ticks = 0
     click.echo(f"fsl worker: ticking on '{schedule}' (UTC); SIGTERM stops after the current batch", err=True)
+    inbox = None
+    if rt.config.inbox is not None:  # SIGNALS.md 3: the worker reads the inbox on each tick
+        from fsl.inbox.reader import Reader
+
+        inbox = Reader(rt, rt.config.inbox)
     try:
         due = datetime.now(timezone.utc) if run_now else None
         while not stop():
@@ -178,14 +183,35 @@ def worker_command(schedule: str, run_now: bool, max_ticks: int | None, batch: i
                            err=True)
             else:
                 _print_tick(report, "worker: ")
+            if inbox is not None:
+                _read_inbox(inbox)
             sys.stdout.flush()
             ticks += 1
             due = None
             if max_ticks is not None and ticks >= max_ticks:
                 break
     finally:
+        if inbox is not None:
+            inbox.close()
         rt.close()
     click.echo(f"fsl worker: stopped after {ticks} tick(s)", err=True)
+
+
+def _read_inbox(reader) -> None:
+    """One read of the inbox; a server that cannot be reached is reported and the tick goes on
+    (the next tick tries again)."""
+    from fsl.inbox.reader import InboxError
+
+    try:
+        report = reader.read_once()
+    except InboxError as exc:
+        click.echo(f"worker: inbox: {exc}; trying again at the next tick", err=True)
+        return
+    if report.read or report.errors:
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(report.labels.items()))
+        click.echo(f"worker: inbox: read {report.read} ({labels}), {report.unmatched} unmatched")
+    for error in report.errors:
+        click.echo(f"worker: inbox: {error}", err=True)
 
 
 # ------------------------------------------------------------------ db

@@ -172,6 +172,7 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_contact", "contact", "at"),
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
+    Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v9
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications
@@ -280,4 +281,26 @@ tracking_hits = Table(  # every request on a tracked message's URLs (fsl.signals
     Column("at_ms", BigInteger, nullable=False),  # wall clock, ms
     Column("machine", Integer, nullable=False),  # 0 | 1: the verdict given
     Index("ix_tracking_hits_key", "key", "at_ms"),
+
+inbox_state = Table(  # the last UID read per mailbox and UIDVALIDITY (SIGNALS.md 3); schema v10
+    "inbox_state", metadata,
+    Column("mailbox", String(400), primary_key=True),  # user@host/folder
+    Column("uidvalidity", BigInteger, primary_key=True),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+
+inbox_unmatched = Table(  # mail that names no message or contact we know: kept, reported; schema v10
+    "inbox_unmatched", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("dedup", String(300), nullable=False),  # inbox:<Message-ID> or inbox:sha256:<hash>
+    Column("mailbox", String(400), nullable=False),
+    Column("uid", BigInteger),
+    Column("at", Instant, nullable=False),  # when it was read
+    Column("sender", String(320)),
+    Column("subject", Text),
+    Column("label", String(40), nullable=False),  # what the classifier made of it
+    Column("evidence", Text, nullable=False),  # JSON list
+    Column("headers", Text, nullable=False),  # the message's header block, as received (bounded)
+    UniqueConstraint("dedup", name="uq_inbox_unmatched_dedup"),
 )

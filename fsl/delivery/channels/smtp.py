@@ -100,7 +100,9 @@ class SmtpAdapter:
             email, recipients = self.build(msg)
         except ValueError as exc:
             return failed(self.redact(f"cannot build the email: {exc}"))
-        envelope_from = parseaddr(self.sender or "")[1]
+        # the envelope sender (Return-Path) is the reply address when there is one: bounces and
+        # automatic replies go to the envelope sender, and the inbox reads that mailbox (SIGNALS.md 3)
+        envelope_from = parseaddr(self.reply_to or "")[1] or parseaddr(self.sender or "")[1]
         try:
             return self._send(email, envelope_from, recipients)
         except _Session as exc:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6, v7, v8, v9
+from . import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ MIGRATIONS: list[Migration] = [
                  "classification, and a dedup key (a provider's event id, a mail's Message-ID)", v8.apply),
     Migration(9, "tracked messages (their links, the wall-clock hand-over) and tracking hits: exact "
                  "click redirects and the human-or-machine evidence (SIGNALS.md 1)", v9.apply),
+    Migration(10, "inbox: the last UID read per mailbox and UIDVALIDITY, and the mail that matched nothing",
+              v10.apply),
 ]
 
 
