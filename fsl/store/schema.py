@@ -172,7 +172,7 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_contact", "contact", "at"),
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
-    Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v9
+    Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v10
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications
@@ -281,6 +281,7 @@ tracking_hits = Table(  # every request on a tracked message's URLs (fsl.signals
     Column("at_ms", BigInteger, nullable=False),  # wall clock, ms
     Column("machine", Integer, nullable=False),  # 0 | 1: the verdict given
     Index("ix_tracking_hits_key", "key", "at_ms"),
+)
 
 inbox_state = Table(  # the last UID read per mailbox and UIDVALIDITY (SIGNALS.md 3); schema v10
     "inbox_state", metadata,
