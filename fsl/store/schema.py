@@ -258,3 +258,12 @@ suppressions = Table(  # addresses that bounced hard: no send goes to them again
     Column("contact", Name),  # whose message bounced
     Column("reason", Text, nullable=False),  # the bounce event, as `fsl explain` shows it
 )
+
+split_decisions = Table(  # the winner of each split with `pick winner by`, recorded once (fsl.engine.experiments)
+    "split_decisions", metadata,
+    Column("playbook", Name, primary_key=True),
+    Column("split", Name, primary_key=True),
+    Column("winner", Name, nullable=False),  # the variant later splits take
+    Column("decided_at", Instant, nullable=False),  # the instant the sequential test found it
+    Column("figures", Text, nullable=False),  # JSON: the test's figures at that instant
+)  # schema v8
