@@ -89,11 +89,13 @@ def tally(found: Sequence[Trial], names: list[str], within: Dur, now: datetime) 
     the event inside it) and how many of those had the event inside it."""
     counted = dict.fromkeys(names, 0)
     hits = dict.fromkeys(names, 0)
+    # in UTC a day is always 24 hours: only business days need the calendar
+    fixed = None if within.unit == "business_days" else add(now, within, UTC, None) - now
     for t in found:
         if t.variant not in counted:
             continue  # a variant renamed away by a redeploy
-        end = add(t.sent_at, within, UTC, None)
-        hit = t.engaged_at is not None and t.engaged_at <= end
+        end = t.sent_at + fixed if fixed is not None else add(t.sent_at, within, UTC, None)
+        hit = t.engaged_at is not None and t.engaged_at <= end and t.engaged_at <= now
         if hit or end <= now:
             counted[t.variant] += 1
             hits[t.variant] += hit

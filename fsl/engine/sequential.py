@@ -79,7 +79,7 @@ def p_value(a: Arm, b: Arm, tau: float = TAU) -> float:
 
 def decide(arms: list[Arm], confidence: float) -> Verdict:
     """The winner at this look, if one variant beats every other at the confidence (a percentage)."""
-    alpha = 1 - confidence / 100
+    alpha = round(1 - confidence / 100, 12)  # 95% -> 0.05, not 0.050000000000000044
     pairs = len(arms) * (len(arms) - 1) // 2
     level = alpha / pairs if pairs else alpha
     ranked = sorted(arms, key=lambda a: (-(a.rate or 0.0), arms.index(a)))

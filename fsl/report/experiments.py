@@ -33,7 +33,9 @@ def wilson(count: int, of: int, z: float = Z95) -> Rate:
     den = 1 + z * z / of
     centre = (p + z * z / (2 * of)) / den
     half = z * math.sqrt(p * (1 - p) / of + z * z / (4 * of * of)) / den
-    return Rate(count=count, of=of, rate=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
+    low = 0.0 if count == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17 off
+    high = 1.0 if count == of else min(1.0, centre + half)
+    return Rate(count=count, of=of, rate=p, low=low, high=high)
 
 
 def experiments_section(facts: Facts, cohort: dict[str, list[Enrollment]], plans: dict[str, Plan],
