@@ -252,6 +252,22 @@ def test_sqlite_production_assigns_and_decides_like_the_simulator(tmp_path: Path
         db.dispose()
     [expected] = simulate(scn).engine.store.split_decisions()
     assert (got.winner, got.decided_at, got.figures) == (expected.winner, expected.decided_at, expected.figures)
+    # fsl explain's data: the variant, why (the journal), and the split's decision
+    from fsl.store.queries import explain
+
+    db = open_store(url)
+    try:
+        with db.read() as conn:
+            doc = explain(conn, "c1")
+    finally:
+        db.dispose()
+    assert doc is not None
+    [en] = doc["enrollments"]
+    [v] = en["variants"]
+    assert (v["split"], v["variant"]) == ("subject_test", "question")  # c1's bucket
+    assert v["decision"]["winner"] == "question" and v["decision"]["figures"]["arms"]
+    assert any(j["kind"] == "branch" and j["reason"].startswith("split subject_test: variant question (bucket ")
+               for j in en["journal"])
 
 
 # ---------------------------------------------------------------- report
@@ -282,3 +298,20 @@ def test_report_experiments_counts_human_engagement_only() -> None:
     assert by["plain"].replied.count + by["question"].replied.count == human
     assert by["question"].replied.low > by["plain"].replied.high  # intervals apart
     assert by["plain"].outcomes["completed"].of == by["plain"].enrolled
+
+
+def test_fsl_report_experiments_on_the_command_line(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from fsl.cli.main import main
+
+    monkeypatch.chdir(HERE)
+    text = CliRunner().invoke(main, ["report", "--scenario", "pick.yaml", "--experiments"],
+                              catch_exceptions=False, terminal_width=200)
+    assert text.exit_code == 0, text.output
+    assert "split subject_test" in text.output and "decided: question wins" in text.output
+    assert "all steps" not in text.output  # the experiments alone, not the playbook tables
+    doc = CliRunner().invoke(main, ["report", "--scenario", "pick.yaml", "--experiments", "--format", "json"])
+    data = __import__("json").loads(doc.output)
+    assert set(data) == {"source", "as_of", "since", "until", "playbook", "experiments", "notes"}
+    assert data["experiments"][0]["decision"]["winner"] == "question"
