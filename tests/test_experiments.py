@@ -34,7 +34,7 @@ from fsl.simulator.scenario import load_scenario
 from fsl.simulator.simulate import simulate, to_json
 from fsl.syntax.parser import parse_module
 
-from .test_store_equivalence import production
+from .test_store_equivalence import pg_url, production  # noqa: F401 - pg_url is a fixture
 
 HERE = Path(__file__).parent / "fixtures" / "experiments"
 EXPECT = re.compile(r"^#\s*expect:\s*([EW]\d{3})\s+at\s+(\d+):(\d+)\s*$")
@@ -268,6 +268,24 @@ def test_sqlite_production_assigns_and_decides_like_the_simulator(tmp_path: Path
     assert v["decision"]["winner"] == "question" and v["decision"]["figures"]["arms"]
     assert any(j["kind"] == "branch" and j["reason"].startswith("split subject_test: variant question (bucket ")
                for j in en["journal"])
+
+
+def test_postgresql_production_decides_like_the_simulator(pg_url: str) -> None:  # noqa: F811 - the fixture
+    scn = load_scenario(HERE / "pick.yaml")
+    want = to_json(simulate(scn))
+    want.pop("warnings")
+    assert production(scn, pg_url, 40, 0) == want
+    from fsl.store import open_store
+    from fsl.store.sqlstore import SqlStore
+
+    db = open_store(pg_url)
+    try:
+        with SqlStore(db).snapshot() as store:
+            [got] = store.split_decisions()
+    finally:
+        db.dispose()
+    [expected] = simulate(scn).engine.store.split_decisions()
+    assert (got.winner, got.decided_at, got.figures) == (expected.winner, expected.decided_at, expected.figures)
 
 
 # ---------------------------------------------------------------- report
