@@ -86,6 +86,7 @@ def test_the_plan_hash_covers_the_split_and_fills_in_the_defaults() -> None:
         return compile_module(module)[0].hash
 
     base = hash_of(src)
+    assert hash_of(src) == base  # deterministic
     assert hash_of(src.replace("within 2 days:", "within 2 days confidence 95%:")) == base  # the default
     assert hash_of(src.replace("within 2 days:", "within 3 days:")) != base
     assert hash_of(src.replace("plain 50%", "plain 40%").replace("question 50%", "question 60%")) != base
@@ -136,8 +137,9 @@ def test_variants_take_consecutive_bucket_ranges_in_written_order() -> None:
     assert [variant_of(split.bounds, b) for b in (0, 1249, 1250, 4999, 5000, 9999)] == [0, 0, 1, 1, 2, 2]
 
 
-def test_the_conformance_split_scenario_passes() -> None:
-    scn = load_scenario(HERE / "V01_split.yaml")
+@pytest.mark.parametrize("name", ["V01_split", "V11_three_variants"])
+def test_split_scenarios_meet_their_expectations(name: str) -> None:
+    scn = load_scenario(HERE / f"{name}.yaml")
     assert scn.expect is not None
     assert compare(scn.expect, to_json(simulate(scn)), scn.expect_lines) == []
 
