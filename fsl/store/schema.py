@@ -168,6 +168,7 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_contact", "contact", "at"),
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
+    Index("ix_actions_sends", "playbook", "step", **_partial("kind = 'send'")),  # a split's sends (v8)
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications

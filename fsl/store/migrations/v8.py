@@ -1,4 +1,5 @@
-"""Migration 8: split_decisions, the winners `pick winner by` found (v1.1).
+"""Migration 8: split_decisions, the winners `pick winner by` found (v1.1),
+and an index of the sends by (playbook, step), which the test reads.
 
 Frozen: the DDL as it was when version 8 was released, with its own
 MetaData, so a later edit of schema.py cannot change what this migration
@@ -7,7 +8,7 @@ with a fresh store).
 """
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text, text
 from sqlalchemy.engine import Connection
 
 metadata = MetaData()
@@ -24,6 +25,14 @@ split_decisions = Table(  # the winner of each split with `pick winner by`, reco
 )
 
 
+# only the columns the new index names: the table itself exists since version 1
+actions = Table("actions", metadata, Column("playbook", Name), Column("step", Name), Column("kind", String(10)))
+_where = "kind = 'send'"
+ix_actions_sends = Index("ix_actions_sends", actions.c.playbook, actions.c.step,
+                         sqlite_where=text(_where), postgresql_where=text(_where))
+
+
 def apply(conn: Connection) -> None:
-    """One new table, nothing existing changes."""
+    """One new table and one index; no data changes."""
     split_decisions.create(conn, checkfirst=True)
+    ix_actions_sends.create(conn, checkfirst=True)
