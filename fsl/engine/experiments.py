@@ -110,29 +110,43 @@ def verdict(store: Store, playbook: str, split: Split, now: datetime) -> Verdict
     return decide(arms, split.pick.confidence)
 
 
+def look_at(now: datetime) -> datetime:
+    """The data the test looks at: as of the start of the UTC hour.  Looking
+    less often than every instant keeps the guarantee (it holds for any looks)
+    and makes the figures a function of the data and the hour alone, so any
+    process, with or without a cache, finds the same decision at the same
+    instant; the test then costs one pass over the sends per split and hour."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 class Chooser:
     """Which variant a split gives an enrollment that has none yet: the
     recorded winner, else its bucket.  The sequential test runs at most once
-    per split and instant (every enrollment reaching the split at that
-    instant sees the same figures)."""
+    per split and hour (look_at); every enrollment reaching the split in that
+    hour sees the same figures."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._looked: dict[tuple[str, str], tuple[datetime, SplitDecision | None]] = {}
+        # (playbook, split) -> (the hour looked at, its winner or None, its figures)
+        self._looked: dict[tuple[str, str], tuple[datetime, str | None, dict]] = {}
 
     def decision(self, playbook: str, split: Split, now: datetime) -> SplitDecision | None:
         found = self.store.split_decision(playbook, split.name)
         if found is not None or split.pick is None:
             return found
         key = (playbook, split.name)
+        look = look_at(now)
         seen = self._looked.get(key)
-        if seen is not None and seen[0] == now:
-            return seen[1]
-        v = verdict(self.store, playbook, split, now)
-        if v is not None and v.winner is not None:
-            found = SplitDecision(playbook, split.name, v.winner, now, v.figures())
-            self.store.record_split_decision(found)
-        self._looked[key] = (now, found)
+        if seen is None or seen[0] != look:
+            v = verdict(self.store, playbook, split, look)
+            winner = v.winner if v is not None else None
+            figures = {**v.figures(), "data_as_of": look.strftime("%Y-%m-%dT%H:%M:%SZ")} if v is not None else {}
+            seen = self._looked[key] = (look, winner, figures)
+        if seen[1] is None:
+            return None
+        # the first split to execute once the figures show a winner records it, at its own instant
+        found = SplitDecision(playbook, split.name, seen[1], now, dict(seen[2]))
+        self.store.record_split_decision(found)
         return found
 
     def choose(self, playbook: str, split: Split, contact_id: str, now: datetime) -> tuple[int, str]:
