@@ -631,6 +631,8 @@ class SqlStore:
                if rec.data and "split" in rec.data]
         out += [rec for rec, _ in self._actions if rec.kind == "send" and rec.playbook == playbook
                 and rec.step == step and rec.data and "split" in rec.data]
+        # the test asks for these contacts' events next: read them in chunks, not one query each
+        self._load_events({rec.contact for rec in out})
         return out
 
     def split_decision(self, playbook: str, split: str) -> SplitDecision | None:
