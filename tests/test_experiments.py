@@ -335,3 +335,18 @@ def test_fsl_report_experiments_on_the_command_line(monkeypatch) -> None:
     data = __import__("json").loads(doc.output)
     assert set(data) == {"source", "as_of", "since", "until", "playbook", "experiments", "notes"}
     assert data["experiments"][0]["decision"]["winner"] == "question"
+
+
+def test_the_html_report_has_the_experiments_section() -> None:
+    from fsl.report.html import render_html
+
+    scn = load_scenario(HERE / "pick.yaml")
+    sim = simulate(scn)
+    page = render_html(build_report(sim.engine.store, as_of=scn.until, plans=scn.plans, config=scn.config))
+    section = page[page.index("<section id=experiments>"):]
+    section = section[:section.index("</section>")]
+    assert "<a href='#experiments'>Experiments</a>" in page
+    assert "split subject_test" in section and "<b>question</b> ★" in section
+    assert "Decided: question wins" in section and section.count("<tr>") == 3  # the header and two variants
+    plain = build_report(sim.engine.store, as_of=scn.until, plans=[], config=scn.config)
+    assert plain.experiments[0].decision.state == "decided"  # without the plan: from the sends' tags
