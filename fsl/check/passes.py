@@ -20,10 +20,12 @@ from .resolve import check_resolve
 from .rules import check_rules
 from .sends import check_sends
 from .settings import check_settings
+from .splits import check_splits
 from .types import check_types
 
 PASSES: list[Callable[[CheckContext], None]] = [
     check_names,     # E202 E203 E216
+    check_splits,    # E306 E307 (v1.1 experiments)
     check_resolve,   # E201 E204 E207 E212
     check_lets,      # E302 and E101 for lets that use each other
     check_sends,     # E208 E209 E210 E211 E217 E218 (and E204 in task/notify texts)

@@ -13,7 +13,7 @@ from ..diagnostics import Diagnostic, Span, did_you_mean
 from ..syntax import nodes as n
 from .context import CheckContext
 from .walk import (
-    ENGAGEMENT, ENROLLMENT_FIELDS, ENTITIES, EVENT_FUNCTIONS, FUNCTIONS, ROOTS, Site, actions, sites,
+    ENGAGEMENT, ENROLLMENT_FIELDS, ENTITIES, EVENT_FUNCTIONS, FUNCTIONS, ROOTS, Site, actions, sites, splits,
 )
 
 EVENT_PLACES = "the `where` of `enroll on`, `stop on`, `pause on` and `wait up to ... for`, and in `pause ... until`"
@@ -31,6 +31,7 @@ class _Resolver:
         self.pb = pb
         self.steps = [s.name for s in pb.steps]
         self.lets = [let.name for let in pb.of(n.Let)]
+        self.splits = [s.name for s in splits(pb)]
 
     def run(self) -> None:
         self.event_rules()
@@ -65,6 +66,22 @@ class _Resolver:
             self.event(action.event, action.event_span)
         elif isinstance(action, n.SetField):
             self.set_target(action.path)
+        elif isinstance(action, n.Split) and action.pick is not None:
+            self.event(action.pick.event, action.pick.event_span)
+
+    def split_name(self, name: str, span: Span) -> None:
+        """E307 for `variant(NAME)` when the playbook has no split NAME (v1.1)."""
+        if name in self.splits:
+            return
+        guess = did_you_mean(name, self.splits)
+        names = list(dict.fromkeys(self.splits))
+        if guess:
+            help = f"did you mean {guess}?"
+        elif names:
+            help = f"the splits of {self.pb.name} are {', '.join(names)}"
+        else:
+            help = f"playbook {self.pb.name} has no split"
+        self.report("E307", f"unknown split {name} in playbook {self.pb.name}", span, help)
 
     def step_name(self, name: str, span: Span) -> None:
         if name not in self.steps:
@@ -212,6 +229,9 @@ class _Resolver:
             elif call.func in EVENT_FUNCTIONS:
                 self.event(first.name, first.span)
                 args = args[1:]
+            elif call.func == "variant":
+                self.split_name(first.name, first.span)
+                args = args[1:]
         for arg in args:
             self.expr(arg, site)
 
@@ -229,6 +249,7 @@ SIGNATURES = {
     "lower": "lower(STRING)",
     "len": "len(LIST)",
     "coalesce": "coalesce(A, B, ...)",
+    "variant": "variant(SPLIT)",
 }
 
 

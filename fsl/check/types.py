@@ -15,7 +15,7 @@ from ..config import FieldType
 from ..diagnostics import Diagnostic, did_you_mean
 from ..syntax import nodes as n
 from .context import CheckContext
-from .walk import ENGAGEMENT, ENTITIES, FUNCTIONS, Site, actions, show, sites
+from .walk import ENGAGEMENT, ENTITIES, FUNCTIONS, Site, actions, show, sites, splits
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,10 @@ class _Checker:
         self.let_types: dict[str, T] = {}
         self.busy: set[str] = set()
         self.quiet = 0  # > 0 while typing a `let` for its users: its own site reports
+        # variant(SPLIT) is an enum of the split's variant names (v1.1): a typo is E206
+        self.variants: dict[str, tuple[str, ...]] = {}
+        for split in splits(pb):
+            self.variants.setdefault(split.name, tuple(dict.fromkeys(v.name for v in split.variants)))
 
     def report(self, code: str, message: str, expr: n.Expr, help: str | None = None) -> None:
         if not self.quiet:
@@ -298,6 +302,13 @@ class _Checker:
             return result
         if func == "now":
             return DATETIME
+        if func == "variant":
+            first = args[0]
+            if not isinstance(first, n.Name):
+                self.report("E205", f"variant() takes a split name, such as variant(subject_test), not {show(first)}",
+                            first)
+                return STRING
+            return T("string", self.variants.get(first.name, ()))
         return _join([self.infer(a, site) for a in args])  # coalesce
 
     def arg(self, arg: n.Expr, site: Site | None, wanted: tuple[str, ...], what: str) -> None:

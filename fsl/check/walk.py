@@ -37,6 +37,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "lower": (1, 1),
     "len": (1, 1),
     "coalesce": (2, None),
+    "variant": (1, 1),  # v1.1: variant(SPLIT)
 }
 EVENT_FUNCTIONS = ("count", "last")  # their first argument names an event
 
@@ -57,7 +58,14 @@ def blocks(action: n.Action) -> list[tuple[n.Action, ...]]:
         return [b.body for b in action.branches] + [action.orelse or ()]
     if isinstance(action, n.Match):
         return [c.body for c in action.cases] + [action.orelse or ()]
+    if isinstance(action, n.Split):
+        return [v.body for v in action.variants]
     return []
+
+
+def splits(pb: n.Playbook) -> list[n.Split]:
+    """Every `split` of the playbook, nested ones included, in source order."""
+    return [a for step in pb.steps for a in actions(step.body) if isinstance(a, n.Split)]
 
 
 def sends(step: n.Step) -> list[n.Send]:

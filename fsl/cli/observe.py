@@ -160,6 +160,8 @@ def _print_explain(data: dict, zone) -> None:
             why = j["reason"] + (f" [{_event(j['event'])}]" if j.get("event") else "")
             table.add_row(local(j["at"], zone), j["kind"], j["step"] or "", escape(why), escape(where))
         out.print(table)
+        for v in en.get("variants") or []:
+            out.print(escape(_variant_line(v, zone)))
         if en["messages"]:
             for m in en["messages"]:
                 what = f"{m['kind']} {m['channel'] or ''} {m['template'] or ''}".strip()
@@ -177,6 +179,18 @@ def _print_explain(data: dict, zone) -> None:
         out.print(table)
     if not data["enrollments"]:
         _print_events(data.get("events") or [], zone)
+
+
+def _variant_line(v: dict, zone) -> str:
+    """(v1.1) which variant of a split, and the winner decision when there is one."""
+    line = f"  split {v['split']}: variant {v['variant']} (the journal says why)"
+    d = v.get("decision")
+    if d is not None:
+        p = d["figures"].get("p_value")
+        line += (f"; winner {d['winner']} decided {local(d['decided_at'], zone)}"
+                 + (f", always-valid p = {p:.4g}" if isinstance(p, float) else "")
+                 + ("" if d["winner"] == v["variant"] else f" (this enrollment keeps {v['variant']})"))
+    return line
 
 
 def _state(en: dict, zone) -> str:

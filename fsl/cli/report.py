@@ -46,11 +46,13 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
               help="the project file (default: the nearest fsl.yaml above the current folder)")
 @click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path),
               help="report on a simulation of this scenario instead of the production store")
+@click.option("--experiments", is_flag=True,
+              help="each split's variants side by side, with 95%% intervals and the winner decision")
 @click.option("--tz", "tz", metavar="ZONE",
               help="show instants in this IANA zone (default: the project's `timezone`); JSON stays UTC")
 def report_command(since: datetime | None, until: datetime | None, playbook: str | None, fmt: str | None,
                    html_path: Path | None, config_path: str | None, scenario: Path | None,
-                   tz: str | None) -> None:
+                   tz: str | None, experiments: bool) -> None:
     """Funnels, win-back rates and follow-up execution, per playbook and step."""
     from fsl.report.compute import build_report
     from fsl.report.sources import SourceError, from_project, from_scenario
@@ -85,7 +87,10 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
             sys.exit(2)
         click.echo(f"fsl report: wrote {html_path}", err=True)
     if fmt == "json":
-        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+        data = report.model_dump(mode="json")
+        if experiments:  # the experiments section alone, with what says where it comes from
+            data = {k: data[k] for k in ("source", "as_of", "since", "until", "playbook", "experiments", "notes")}
+        click.echo(json.dumps(data, indent=2))
     elif fmt == "text" or html_path is None:
         from rich.console import Console
 
@@ -93,5 +98,5 @@ def report_command(since: datetime | None, until: datetime | None, playbook: str
         from fsl.report.terminal import render
 
         render(report, Console(file=sys.stdout, highlight=False),
-               zone_of(tz, getattr(src.config, "timezone", None)))
+               zone_of(tz, getattr(src.config, "timezone", None)), experiments=experiments)
     sys.exit(0)

@@ -18,6 +18,9 @@ def lower(e: n.Expr, lets: frozenset[str] = frozenset()) -> object:
     if isinstance(e, n.Name):
         return {"let": e.name} if e.name in lets else {"name": e.name}
     if isinstance(e, n.Call):
+        if e.func == "variant" and e.args and isinstance(e.args[0], n.Name):
+            # a split's name, even when a `let` has the same name
+            return {"call": e.func, "args": [{"name": e.args[0].name}, *(lower(a, lets) for a in e.args[1:])]}
         return {"call": e.func, "args": [lower(a, lets) for a in e.args]}
     if isinstance(e, n.Unary):
         return {"op": "not" if e.op == "not" else "neg", "args": [lower(e.operand, lets)]}

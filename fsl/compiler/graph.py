@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .exprtext import duration_text, text
-from .plan import IfN, MatchN, Node, Plan, StepP
+from .plan import IfN, MatchN, Node, Plan, SplitN, StepP
 
 
 @dataclass
@@ -100,6 +100,8 @@ class _Builder:
         for a in body:
             if a.kind in ("if", "match"):
                 exits = self.branch(exits, a)
+            elif a.kind == "split":
+                exits = self.split(exits, a)
             elif a.kind == "goto":
                 for x in exits:
                     self.g.edge(x, f"step_{a.step}", "goto")
@@ -125,6 +127,20 @@ class _Builder:
         for label, body in arms:
             out.extend(self.arm(did, label, body))
         out.extend(self.arm(did, "else", a.orelse or []) if a.orelse is not None else [did])
+        return out
+
+    def split(self, exits: list[str], a: SplitN) -> list[str]:
+        """A split: one branch per variant, labelled with its share (v1.1)."""
+        label = f"split {a.name}"
+        if a.pick is not None:
+            label += (f"\npick winner by {a.pick.event} within {duration_text(a.pick.within)}"
+                      f" at {a.pick.confidence:g}%")
+        did = self.g.node(self.fresh("d"), label, "diamond")
+        for x in exits:
+            self.g.edge(x, did)
+        out: list[str] = []
+        for v in a.variants:
+            out.extend(self.arm(did, f"{v.name} {v.percent:g}%", v.body))
         return out
 
     def arm(self, did: str, label: str, body: list[Node]) -> list[str]:

@@ -213,8 +213,33 @@ class MatchN(_Frozen):
     line: int = 0
 
 
+class PickP(_Frozen):
+    """`pick winner by EVENT within DURATION confidence PERCENT` (v1.1), defaults filled in."""
+
+    event: str
+    within: DurationP  # default 7 days
+    confidence: float  # a percentage, default 95
+
+
+class VariantP(_Frozen):
+    name: str
+    percent: float
+    body: list["Node"]
+    line: int = 0
+
+
+class SplitN(_Frozen):
+    """(v1.1) an experiment: the variants take consecutive bucket ranges in this order."""
+
+    kind: Literal["split"] = "split"
+    name: str
+    variants: list[VariantP]
+    pick: PickP | None = None
+    line: int = 0
+
+
 Node = Annotated[
-    Union[SendN, TaskN, NotifyN, OfferN, SetN, WaitN, WaitForN, GotoN, EndN, IfN, MatchN],
+    Union[SendN, TaskN, NotifyN, OfferN, SetN, WaitN, WaitForN, GotoN, EndN, IfN, MatchN, SplitN],
     Field(discriminator="kind"),
 ]
 
@@ -290,5 +315,5 @@ class Plan(_Frozen):
         return None
 
 
-for _m in (BranchP, IfN, CaseP, MatchN, StepP):
+for _m in (BranchP, IfN, CaseP, MatchN, VariantP, SplitN, StepP):
     _m.model_rebuild()

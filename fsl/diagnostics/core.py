@@ -58,6 +58,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "E303": ("error", "offer deeper than `offer max`, or no `offer max`"),
     "E304": ("error", "`at day` steps whose days go backwards"),
     "E305": ("error", "an empty window"),
+    "E306": ("error", "a split's percentages do not add up to 100%"),
+    "E307": ("error", "a split with fewer than two variants, a name used twice, or an unknown split"),
     "W401": ("warning", "a step that can never run"),
     "W402": ("warning", "a condition that can never hold"),
     "W403": ("warning", "caps force a step to be deferred every time"),

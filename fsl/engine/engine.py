@@ -31,7 +31,8 @@ from .evaluate import Ctx, Dur
 from .gcpolicy import run_collections
 from .ingest import apply_event
 from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
-from .program import Cap, Program, build
+from .experiments import Chooser
+from .program import Cap, Program, Split, build
 from .stepping import wake
 from .memstore import MemoryStore, Store
 from .timing import iso, minute_floor
@@ -50,6 +51,11 @@ class Services:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.splits = Chooser(store)
+
+    def split_choice(self, ctx: Ctx, split: Split) -> tuple[int, str]:
+        """(v1.1) the variant an enrollment that has none takes, and why."""
+        return self.splits.choose(ctx.enrollment.playbook, split, ctx.enrollment.contact, ctx.now)
 
     def engaged(self, ctx: Ctx, kind: str, step: str | None, link: str | None) -> bool:
         # `opened(...)` and `clicked(...)` see people only: a scanner's or a privacy proxy's fetch

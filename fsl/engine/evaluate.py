@@ -434,6 +434,9 @@ def _call(name: str, args: list) -> Fn:
         return lambda ctx: ctx.env.last(ctx, ev) if ctx.env is not None and ctx.contact is not None else None
     if name == "now":
         return lambda ctx: ctx.now
+    if name == "variant":  # v1.1: the enrollment's variant of a split, none before the split ran
+        split = _event_name(args[0]) if args else None
+        return lambda ctx: ctx.enrollment.variants.get(split) if ctx.enrollment is not None else None
     fs = [compile_expr(a) for a in args]
     if name == "days_since":
         (a,) = fs

@@ -16,7 +16,8 @@ from typing import Any
 
 from .evaluate import Ctx, Dur, _eq, shift, truthy
 from .model import Enrollment
-from .program import End, Goto, If, Match, Notify, Offer, Send, SetField, Step, Task, Wait, WaitFor
+from .experiments import bucket, variant_of
+from .program import End, Goto, If, Match, Notify, Offer, Send, SetField, Split, Step, Task, Wait, WaitFor
 
 
 @dataclass(slots=True)
@@ -57,9 +58,10 @@ class Segment:
 
 
 class _Run:
-    def __init__(self, ctx: Ctx, en: Enrollment) -> None:
+    def __init__(self, ctx: Ctx, en: Enrollment, tags: dict[int, tuple[str, str]]) -> None:
         self.ctx = ctx
         self.en = en
+        self.tags = tags  # ordinal -> (split, variant) of the actions inside a split
         self.seg = Segment()
         self.saved: dict[str, dict] = {}
 
@@ -71,8 +73,8 @@ class _Run:
             t = type(node)
             if t is Send:
                 self.send(node)
-            elif t is If or t is Match:
-                b, sub = self.choose(node)
+            elif t is If or t is Match or t is Split:
+                b, sub = self.split(node) if t is Split else self.choose(node)
                 if sub and self.run(sub, 0, prefix + (i, b)):
                     return True
             elif t is Task:
@@ -123,6 +125,28 @@ class _Run:
         self.note(f"match {value!r}: no case" + (", else" if node.orelse is not None else ""), node.line)
         return -1, node.orelse or []
 
+    def split(self, node: Split) -> tuple[int, list]:
+        """A split's variant: the one this enrollment took before (a `goto` back,
+        a resumed step), else the recorded winner or the contact's bucket."""
+        names = node.names()
+        kept = self.en.variants.get(node.name)
+        if kept in names:
+            b = names.index(kept)
+            self.note(f"split {node.name}: variant {kept}, as taken before", node.line)
+            return b, node.variants[b][1]
+        env = self.ctx.env
+        if env is not None:
+            b, reason = env.split_choice(self.ctx, node)
+        else:  # expressions evaluated without the engine's services: the bucket alone
+            b = variant_of(node.bounds, bucket(self.en.contact, self.en.playbook, node.name))
+            reason = f"split {node.name}: variant {names[b]}"
+        self.note(reason, node.line)
+        if "variants" not in self.saved:
+            self.saved["variants"] = {"v": dict(self.en.variants)}
+        self.en.variants[node.name] = names[b]
+        self.seg.effects.append(("variant", node.name, names[b]))
+        return b, node.variants[b][1]
+
     # -- actions ---------------------------------------------------------
     def send(self, node: Send) -> None:
         ctx = self.ctx
@@ -135,9 +159,12 @@ class _Run:
                                      "(never sent to the contact instead)", node.line))
             return
         data = {k: f(ctx) for k, f in node.with_.items()} if node.with_ else None
+        record: dict | None = {"with": data} if data else None
+        tag = self.tags.get(node.ordinal)
+        if tag is not None:  # a split's send: the experiment's figures count it (v1.1)
+            record = {**(record or {}), "split": tag[0], "variant": tag[1]}
         self.seg.actions.append(Pending("send", node.ordinal, node.line, channel=node.channel,
-                                        template=node.template, offer=offer, to=to,
-                                        data={"with": data} if data else None))
+                                        template=node.template, offer=offer, to=to, data=record))
 
     def task(self, node: Task) -> None:
         ctx = self.ctx
@@ -191,6 +218,9 @@ class _Run:
             if root == "offer":
                 self.en.offer = saved["v"]
                 continue
+            if root == "variants":
+                self.en.variants = saved["v"]
+                continue
             target = set_target(self.ctx, (root, ""))
             if target is not None:
                 target.clear()
@@ -225,6 +255,8 @@ def _branch_body(node, b: int) -> list:
         return node.branches[b][1] if b >= 0 else (node.orelse or [])
     if type(node) is Match:
         return node.cases[b][1] if b >= 0 else (node.orelse or [])
+    if type(node) is Split:
+        return node.variants[b][1]
     return []
 
 
@@ -236,7 +268,7 @@ def _case_value(v):
 
 def propose(step: Step, en: Enrollment, ctx: Ctx) -> Segment:
     """Run the next segment of `step` for `en` at ctx.now; leave no trace."""
-    run = _Run(ctx, en)
+    run = _Run(ctx, en, step.tags)
     if en.resume is None:
         if en.offer is not None:  # an offer rides only on the sends of its own step
             run.saved["offer"] = {"v": en.offer}
@@ -255,6 +287,8 @@ def apply_effects(seg: Segment, ctx: Ctx, en: Enrollment, fresh_step: bool) -> N
     for eff in seg.effects:
         if eff[0] == "offer":
             en.offer = eff[1]
+        elif eff[0] == "variant":
+            en.variants[eff[1]] = eff[2]
         else:
             target = set_target(ctx, eff[1])
             if target is not None:

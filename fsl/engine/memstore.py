@@ -22,7 +22,7 @@ import heapq
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from .model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from .model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry, SplitDecision
 
 # A scope of send history a cap counts (channel None: every send):
 #   ("contact", contact, channel)            global caps, per contact
@@ -95,6 +95,13 @@ class Store(Protocol):
     def actions(self) -> Iterable[ActionRecord]: ...
     def send_times(self, scope: Scope) -> Sequence[datetime]: ...  # sorted
     def message(self, contact_id: str, step: str, before: datetime) -> ActionRecord | None: ...
+
+    # experiments (v1.1): a split's sends (those of its step; the record's data names the
+    # split and variant), and the winners `pick winner by` recorded (first one wins)
+    def split_sends(self, playbook: str, step: str) -> Sequence[ActionRecord]: ...
+    def split_decision(self, playbook: str, split: str) -> SplitDecision | None: ...
+    def record_split_decision(self, decision: SplitDecision) -> None: ...
+    def split_decisions(self) -> list[SplitDecision]: ...
 
     # journal
     def journal(self, entry: JournalEntry) -> None: ...
@@ -170,6 +177,8 @@ class MemoryStore:
         self._keys: set[tuple] = set()
         self._sends: dict[Scope, tuple[datetime, ...]] = {}
         self._messages: dict[tuple[str, str], list[ActionRecord]] = {}
+        self._split_sends: dict[tuple[str, str], list[ActionRecord]] = {}
+        self._decisions: dict[tuple[str, str], SplitDecision] = {}
         self._journal: list[JournalEntry] = []
         self._suppressed: dict[str, tuple[datetime, str]] = {}
         self._next_id = 0
@@ -314,6 +323,8 @@ class MemoryStore:
                 sends[scope] = times + (at,)
         if rec.kind == "send":
             self._messages.setdefault((rec.contact, rec.step), []).append(rec)
+            if rec.data and "split" in rec.data:
+                self._split_sends.setdefault((rec.playbook, rec.step), []).append(rec)
 
     def actions(self) -> Iterable[ActionRecord]:
         return iter(self._actions)
@@ -329,6 +340,19 @@ class MemoryStore:
             if rec.at <= before:
                 best = rec
         return best
+
+    # experiments -----------------------------------------------------------
+    def split_sends(self, playbook: str, step: str) -> Sequence[ActionRecord]:
+        return self._split_sends.get((playbook, step), ())
+
+    def split_decision(self, playbook: str, split: str) -> SplitDecision | None:
+        return self._decisions.get((playbook, split))
+
+    def record_split_decision(self, decision: SplitDecision) -> None:
+        self._decisions.setdefault((decision.playbook, decision.split), decision)
+
+    def split_decisions(self) -> list[SplitDecision]:
+        return sorted(self._decisions.values(), key=lambda d: (d.playbook, d.split))
 
     # journal ---------------------------------------------------------------
     def journal(self, entry: JournalEntry) -> None:

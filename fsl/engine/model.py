@@ -83,6 +83,7 @@ class Enrollment:
     outcome: str | None = None
     reason: str | None = None
     last_deferral: str | None = None  # the last deferral reason journaled (avoid repeats)
+    variants: dict[str, str] = field(default_factory=dict)  # split -> the variant it took (v1.1)
 
 
 @dataclass(slots=True)
@@ -121,3 +122,15 @@ class JournalEntry:
     playbook: str | None = None
     step: str | None = None
     line: int = 0
+
+
+@dataclass(slots=True)
+class SplitDecision:
+    """(v1.1) the winner of a `split ... pick winner by`: recorded once, at the
+    instant the sequential test first found it; later splits take it."""
+
+    playbook: str
+    split: str
+    winner: str
+    decided_at: datetime
+    figures: dict[str, Any]  # the test's figures at that instant (sequential.Verdict.figures)

@@ -113,6 +113,33 @@ class Match:
     ordinal: int = 0
 
 
+@dataclass(slots=True)
+class Pick:
+    """`pick winner by EVENT within DURATION confidence PERCENT` (v1.1)."""
+
+    event: str
+    within: Dur
+    confidence: float  # a percentage
+
+
+@dataclass(slots=True)
+class Split:
+    """(v1.1) an experiment.  `bounds[i]` is the first bucket after variant i's
+    range: the variants take consecutive ranges of 10000 buckets in written order."""
+
+    name: str
+    step: str
+    variants: list[tuple[str, list, int]]  # (name, body, line)
+    bounds: list[int]
+    percents: list[float]
+    pick: Pick | None
+    line: int
+    ordinal: int = 0
+
+    def names(self) -> list[str]:
+        return [v[0] for v in self.variants]
+
+
 # ------------------------------------------------------------------ program
 
 
@@ -130,6 +157,8 @@ class Step:
     body: list
     line: int
     waits: dict[int, "WaitFor"] = field(default_factory=dict)  # ordinal -> `wait up to ... for`
+    # ordinal of an action inside a split's variant -> (split, variant): a send records it (v1.1)
+    tags: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -218,6 +247,7 @@ class Program:
     holidays_expr: Fn | None = None  # (v1.1) `skip holidays EXPR`: the contact's own calendar
     holidays_source: str = ""  # that expression as text, for the journal
     holidays_line: int = 0  # and its line
+    splits: dict[str, Split] = field(default_factory=dict)  # v1.1 experiments, by name
     _zones: dict = field(default_factory=dict)
     _calendars: dict = field(default_factory=dict)
 
@@ -269,12 +299,14 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
     """The executable form of a plan."""
     index = {s.name: i for i, s in enumerate(plan.steps)}
     steps = []
+    splits: dict[str, Split] = {}
     for i, s in enumerate(plan.steps):
         counter = [0]
         body = _body(s.body, index, counter, plan.owner)
         t = s.timing
         steps.append(Step(i, s.name, t.kind, _dur(t.after), t.day, t.minute, t.cron,
-                          _dur(t.every), t.max, body, s.line, {w.ordinal: w for w in _waits(body)}))
+                          _dur(t.every), t.max, body, s.line, {w.ordinal: w for w in _waits(body)},
+                          _tags(body, s.name, splits)))
     caps_total: list[Cap] = []
     caps_rolling: list[Cap] = []
     for c in plan.caps:
@@ -313,6 +345,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         holidays_expr=compile_expr(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else None,
         holidays_source=expr_text(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else "",
         holidays_line=plan.holidays.line if isinstance(plan.holidays, HolidaysP) else 0,
+        splits=splits,
     )
 
 
@@ -374,10 +407,46 @@ def _waits(body: list):
             for _, sub, _ in node.branches:
                 yield from _waits(sub)
             yield from _waits(node.orelse or [])
-        elif type(node) is Match:
-            for _, sub, _ in node.cases:
+        else:
+            for sub in _sub_bodies(node):
                 yield from _waits(sub)
-            yield from _waits(node.orelse or [])
+
+
+def _sub_bodies(node) -> list[list]:
+    if type(node) is If:
+        return [sub for _, sub, _ in node.branches] + [node.orelse or []]
+    if type(node) is Match:
+        return [sub for _, sub, _ in node.cases] + [node.orelse or []]
+    if type(node) is Split:
+        return [sub for _, sub, _ in node.variants]
+    return []
+
+
+def _tags(body: list, step: str, splits: dict[str, Split], tag: tuple[str, str] | None = None) -> dict:
+    """Which split and variant each action sits in (innermost), and the step of each split."""
+    out: dict[int, tuple[str, str]] = {}
+    for node in body:
+        if tag is not None:
+            out[node.ordinal] = tag
+        if type(node) is Split:
+            node.step = step
+            splits.setdefault(node.name, node)
+            for name, sub, _ in node.variants:
+                out.update(_tags(sub, step, splits, (node.name, name)))
+        else:
+            for sub in _sub_bodies(node):
+                out.update(_tags(sub, step, splits, tag))
+    return out
+
+
+def _split(n, index: dict[str, int], counter: list[int], owner: str | None) -> Split:
+    bounds, edge = [], 0
+    for v in n.variants:
+        edge += round(v.percent * 100)  # hundredths of a percent (the checker makes them add up to 10000)
+        bounds.append(edge)
+    pick = None if n.pick is None else Pick(n.pick.event, _dur(n.pick.within), n.pick.confidence)
+    return Split(n.name, "", [(v.name, _body(v.body, index, counter, owner), v.line) for v in n.variants],
+                 bounds, [v.percent for v in n.variants], pick, n.line)
 
 
 def _body(nodes, index: dict[str, int], counter: list[int], owner: str | None = None) -> list:
@@ -413,6 +482,8 @@ def _node(n, index: dict[str, int], counter: list[int], owner: str | None):
         out = Match(compile_expr(n.subject),
                     [(list(c.values), _body(c.body, index, counter, owner), c.line) for c in n.cases],
                     _body(n.orelse, index, counter, owner) if n.orelse is not None else None, n.line)
+    elif k == "split":
+        out = _split(n, index, counter, owner)
     else:  # pragma: no cover - the plan model admits no other kinds
         raise ValueError(f"unknown action {k!r}")
     out.ordinal = ordinal

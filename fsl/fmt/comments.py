@@ -208,6 +208,8 @@ def _owners(body: tuple[n.Action, ...]) -> list[_Owner]:
                 assert a.else_span is not None, "the parser sets else_span with orelse"
                 cases.append((a.else_span, _owners(a.orelse)))
             out.append((a.span, cases))
+        elif isinstance(a, n.Split):
+            out.append((a.span, [(v.span, _owners(v.body)) for v in a.variants]))
         else:
             out.append((a.span, None))
     return out

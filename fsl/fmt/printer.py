@@ -156,6 +156,12 @@ class _Printer:
                 self.line(depth + 1, "else:", a.else_span.line)
                 self.body(depth + 2, a.orelse, a.else_span.line)
             self.block_end(depth + 1, a.span.line)
+        elif isinstance(a, n.Split):
+            self.line(depth, split_header(a), a.span.line)
+            for v in a.variants:
+                self.line(depth + 1, f"variant {v.name} {percent(v.percent)}:", v.span.line)
+                self.body(depth + 2, v.body, v.span.line)
+            self.block_end(depth + 1, a.span.line)
         else:
             self.line(depth, simple_action(a), a.span.line)
 
@@ -172,6 +178,15 @@ def _where(e: n.Expr | None) -> str:
 
 def _dur(d: Duration | None) -> str | None:
     return duration(d) if d is not None else None
+
+
+def split_header(a: n.Split) -> str:
+    """`split NAME [pick winner by EVENT [within D] [confidence P%]]:` as written (defaults stay implicit)."""
+    pick = ""
+    if a.pick is not None:
+        pick = (f" pick winner by {a.pick.event}{_opt('within', _dur(a.pick.within))}"
+                f"{_opt('confidence', percent(a.pick.confidence) if a.pick.confidence is not None else None)}")
+    return f"split {a.name}{pick}:"
 
 
 def setting(s: n.Item) -> str:

@@ -24,6 +24,7 @@ from fsl.engine.model import Enrollment
 from fsl.engine.timing import iso
 
 from .execution import execution_section
+from .experiments import experiments_section
 from .facts import Facts, Period, Touch
 from .model import Engagement, FunnelStage, OutcomeWeek, PlaybookStats, Report, StepStats, ratio
 from .winback import winback_section
@@ -59,6 +60,7 @@ def build_report(store: Any, *, as_of: datetime, plans: Iterable[Plan] = (), con
         winback=winback_section(facts, cohort, plan_of, config),
         execution=execution_section(facts, names, period),
         outcomes_by_week=outcomes_by_week(facts, names, period),
+        experiments=experiments_section(facts, cohort, plan_of, getattr(config, "timezone", None)),
         notes=notes,
     )
 

@@ -139,6 +139,49 @@ class OutcomeWeek(BaseModel):
     outcomes: dict[str, int] = Field(default_factory=dict)
 
 
+class Rate(BaseModel):
+    """count / of, with its 95% Wilson score interval (None when `of` is 0)."""
+
+    count: int = 0
+    of: int = 0
+    rate: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+class VariantStats(BaseModel):
+    name: str
+    percent: float | None = None  # as written (None without the plan)
+    enrolled: int = 0  # enrollments (of the cohort) that took this variant
+    sent: int = 0  # sends the variant made
+    opened: Rate = Field(default_factory=Rate)  # sends with a human open, of sent
+    clicked: Rate = Field(default_factory=Rate)  # sends with a human click, of sent
+    replied: Rate = Field(default_factory=Rate)  # sends with a human reply, of sent
+    outcomes: dict[str, Rate] = Field(default_factory=dict)  # ended enrollments by outcome, of enrolled
+    counted: int = 0  # sends the sequential test counts at the as-of instant (pick winner only)
+    successes: int = 0  # of those, with the event within the window
+
+
+class SplitDecisionStats(BaseModel):
+    state: str  # "decided", "running" (pick winner, no winner yet) or "fixed" (no pick winner)
+    winner: str | None = None
+    decided_at: str | None = None
+    p_value: float | None = None  # always-valid p-value: at the decision, or at the as-of instant
+    alpha: float | None = None
+    figures: dict = Field(default_factory=dict)  # what was recorded with the decision
+
+
+class ExperimentStats(BaseModel):
+    playbook: str
+    split: str
+    step: str | None = None
+    pick_event: str | None = None
+    within: str | None = None
+    confidence: float | None = None
+    variants: list[VariantStats] = Field(default_factory=list)
+    decision: SplitDecisionStats
+
+
 class Report(BaseModel):
     source: str
     as_of: str  # the instant the data runs up to (ISO, Z)
@@ -149,4 +192,5 @@ class Report(BaseModel):
     winback: Winback | None = None
     execution: Execution = Field(default_factory=Execution)
     outcomes_by_week: list[OutcomeWeek] = Field(default_factory=list)
+    experiments: list[ExperimentStats] = Field(default_factory=list)  # v1.1 splits
     notes: list[str] = Field(default_factory=list)

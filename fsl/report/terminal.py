@@ -17,16 +17,23 @@ from rich.text import Text
 from fsl.humantime import UTC_ZONE, local
 
 from .fmt import DASH, by_key, days, duration_hours, money, pct
-from .model import Engagement, PlaybookStats, RateRow, Report, Winback
+from .model import Engagement, ExperimentStats, PlaybookStats, Rate, RateRow, Report, Winback
 
 _BAR = 28  # width of a funnel bar, in cells
 
 
-def render(report: Report, console: Console, zone: ZoneInfo = UTC_ZONE) -> None:
-    """`zone`: the instants of the header are shown in it (`--tz`, the project's)."""
+def render(report: Report, console: Console, zone: ZoneInfo = UTC_ZONE, experiments: bool = False) -> None:
+    """`zone`: the instants of the header are shown in it (`--tz`, the project's).
+    `experiments`: the splits' section alone (`fsl report --experiments`)."""
     console.print(_header(report, zone))
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if experiments:
+        if not report.experiments:
+            console.print("no experiments: no playbook in the data has a `split`")
+        for ex in report.experiments:
+            console.print(_experiment(ex, zone))
+        return
     for ps in report.playbooks:
         console.print(_playbook(ps, console.width))
     if report.winback is not None:
@@ -34,6 +41,40 @@ def render(report: Report, console: Console, zone: ZoneInfo = UTC_ZONE) -> None:
     console.print(_execution(report))
     if report.outcomes_by_week:
         console.print(_weeks(report))
+
+
+def _rate(r: Rate) -> str:
+    if r.rate is None:
+        return f"{r.count}"
+    return f"{r.count} {pct(r.rate)}\n[{pct(r.low, 1)}–{pct(r.high, 1)}]"
+
+
+def _experiment(ex: ExperimentStats, zone: ZoneInfo) -> Table:
+    """One split: its variants side by side, then the decision as the caption."""
+    d = ex.decision
+    pick = (f"pick winner by {ex.pick_event} within {ex.within} at {ex.confidence:g}%"
+            if ex.pick_event else "no winner picked (fixed percentages)")
+    if d.state == "decided":
+        state = f"decided: {d.winner} wins, at {local(d.decided_at or '', zone)}"
+        if d.p_value is not None:
+            state += f" (always-valid p = {d.p_value:.4g} ≤ α = {d.alpha:g})"
+    elif d.state == "running":
+        state = f"running: no winner yet (always-valid p = {d.p_value:.4g}, needs ≤ α = {d.alpha:g})"
+    else:
+        state = "fixed"
+    caption = (f"{pick}; {state}.  Rates: of sends (opened, clicked, replied: by a person) or of "
+               "enrollments (outcomes), with 95% Wilson intervals")
+    outcomes = sorted({k for v in ex.variants for k in v.outcomes})
+    t = _table(f"{ex.playbook} · split {ex.split}" + (f" (step {ex.step})" if ex.step else ""),
+               "variant", "share", "enrolled", "sent", "opened", "clicked", "replied", *outcomes,
+               *(["counted", "hits"] if ex.pick_event else []), caption=caption)
+    for v in ex.variants:
+        name: str | Text = Text(v.name, style="bold green") if d.winner == v.name else v.name
+        t.add_row(name, f"{v.percent:g}%" if v.percent is not None else DASH, str(v.enrolled), str(v.sent),
+                  _rate(v.opened), _rate(v.clicked), _rate(v.replied),
+                  *(_rate(v.outcomes[k]) if k in v.outcomes else "0" for k in outcomes),
+                  *([str(v.counted), str(v.successes)] if ex.pick_event else []))
+    return t
 
 
 def _header(r: Report, zone: ZoneInfo) -> Panel:

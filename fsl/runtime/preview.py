@@ -31,7 +31,7 @@ from fsl.llm import review as R
 from fsl.llm.guards import GuardSettings, check
 from .llm_queue import guard_settings, held_of, render_need
 from fsl.engine.model import ActionRecord, Enrollment
-from fsl.engine.program import If, Match, Send
+from fsl.engine.program import If, Match, Send, Split
 from fsl.engine.timing import iso
 from fsl.signals.handover import unsubscribe_url_for
 from fsl.store.rows import action_from
@@ -122,6 +122,9 @@ def _sends(body: list, path: str = "") -> list[tuple[Send, str]]:
                 out += _sends(sub, f"case at line {line}")
             if node.orelse:
                 out += _sends(node.orelse, f"else of the match at line {node.line}")
+        elif type(node) is Split:
+            for name, sub, line in node.variants:
+                out += _sends(sub, f"variant {name} of split {node.name} at line {line}")
     return out
 
 

@@ -22,7 +22,7 @@ from fsl.engine.timing import iso
 from .codec import epoch, instant, loads
 from .plans import current_hashes, get_meta
 from .rows import enrollment_from
-from .schema import actions, contacts, enrollments, events, journal, plans, tasks, ticks
+from .schema import actions, contacts, enrollments, events, journal, plans, split_decisions, tasks, ticks
 
 
 def _t(value: int | None) -> str | None:
@@ -183,10 +183,24 @@ def explain(conn: Connection, contact_id: str, playbook: str | None = None) -> d
                     # when the runtime will really take it up: a pause's end, a deferral, a wait's timeout
                     "runs_at": _t(wakes.get(en.id)) if en.status != "ended" else None,
                     "paused_until": iso(en.paused_until) if en.status == "paused" else None,
+                    "variants": _variants(conn, en.playbook, en.variants),
                     "journal": entries, "messages": msgs.get(en.id, [])})
     return {"contact": contact_id, "known": row is not None,
             "fields": _readable(row["fields"]) if row is not None else None,
             "enrollments": out, "contact_journal": by_enrollment.get(None, []), "events": evs}
+
+
+def _variants(conn: Connection, playbook: str, taken: dict[str, str]) -> list[dict[str, Any]]:
+    """(v1.1) the variant the enrollment took in each split, and the split's
+    winner decision when one was recorded (with the figures behind it)."""
+    out = []
+    for split, variant in sorted(taken.items()):
+        d = split_decisions.c
+        row = conn.execute(sa.select(split_decisions).where(d.playbook == playbook, d.split == split)).mappings().first()
+        decision = None if row is None else {"winner": row["winner"], "decided_at": _t(row["decided_at"]),
+                                             "figures": loads(row["figures"]) or {}}
+        out.append({"split": split, "variant": variant, "decision": decision})
+    return out
 
 
 _RULE = re.compile(r"\b(?:stop|pause) on (\S+)")

@@ -39,7 +39,7 @@ def enrollment_state(en: Enrollment) -> str:
         "repeat": en.repeat, "runs": en.runs, "anchor": stored_iso(en.anchor), "due_at": stored_iso(en.due_at),
         "vars": en.vars, "offer": en.offer, "paused_until": stored_iso(en.paused_until),
         "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": stored_iso(en.wait_since),
-        "last_deferral": en.last_deferral,
+        "last_deferral": en.last_deferral, **({"variants": en.variants} if en.variants else {}),
     })
 
 
@@ -71,7 +71,7 @@ def enrollment_from(row: Row) -> Enrollment:
         paused_until=from_iso(s.get("paused_until")), wait_event=s.get("wait_event"),
         wait_ordinal=s.get("wait_ordinal", -1), wait_since=from_iso(s.get("wait_since")),
         ended_at=instant(row["ended_at"]), outcome=row["outcome"], reason=row["reason"],
-        last_deferral=s.get("last_deferral"),
+        last_deferral=s.get("last_deferral"), variants=s.get("variants") or {},
     )
 
 

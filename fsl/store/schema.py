@@ -173,6 +173,7 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
     Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v10
+    Index("ix_actions_sends", "playbook", "step", **_partial("kind = 'send'")),  # a split's sends (v11)
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications
@@ -305,3 +306,11 @@ inbox_unmatched = Table(  # mail that names no message or contact we know: kept,
     Column("headers", Text, nullable=False),  # the message's header block, as received (bounded)
     UniqueConstraint("dedup", name="uq_inbox_unmatched_dedup"),
 )
+split_decisions = Table(  # the winner of each split with `pick winner by`, recorded once (fsl.engine.experiments)
+    "split_decisions", metadata,
+    Column("playbook", Name, primary_key=True),
+    Column("split", Name, primary_key=True),
+    Column("winner", Name, nullable=False),  # the variant later splits take
+    Column("decided_at", Instant, nullable=False),  # the instant the sequential test found it
+    Column("figures", Text, nullable=False),  # JSON: the test's figures at that instant
+)  # schema v11

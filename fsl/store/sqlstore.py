@@ -40,18 +40,18 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry
+from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry, SplitDecision
 from fsl.engine.memstore import Scope
 
 from . import bulk, lease
 from . import rows as R
-from .codec import dumps, epoch, instant
+from .codec import dumps, epoch, instant, loads
 from .db import Database, insert_ignore, upsert
 from .history import SendHistory
 from .members import one_of
 from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
 from .writeback import write_back
-from .schema import suppressions
+from .schema import split_decisions, suppressions
 
 MINUTE = 60
 _snap = itemgetter(*R.CHANGING)  # a row -> the values write-back compares with (rows.enrollment_changes)
@@ -629,6 +629,37 @@ class SqlStore:
             self._any_suppressed = self._c().execute(sa.select(suppressions.c.address).limit(1)).first() is not None
         return self._any_suppressed
 
+    # ------------------------------------------------------------ experiments (v1.1)
+    def split_sends(self, playbook: str, step: str) -> Sequence[ActionRecord]:
+        """The sends of a step that carry a split's tag: the stored ones (not
+        cancelled by a stop rule before they left) and this batch's."""
+        from .schema import actions as table
+
+        q = (sa.select(table).where(table.c.playbook == playbook, table.c.step == step, table.c.kind == "send",
+                                    table.c.status != "cancelled").order_by(table.c.id))
+        out = [rec for rec in (R.action_from(row)[0] for row in self._c().execute(q).mappings())
+               if rec.data and "split" in rec.data]
+        out += [rec for rec, _ in self._actions if rec.kind == "send" and rec.playbook == playbook
+                and rec.step == step and rec.data and "split" in rec.data]
+        # the test asks for these contacts' events next: read them in chunks, not one query each
+        self._load_events({rec.contact for rec in out})
+        return out
+
+    def split_decision(self, playbook: str, split: str) -> SplitDecision | None:
+        row = self._c().execute(sa.select(split_decisions).where(
+            split_decisions.c.playbook == playbook, split_decisions.c.split == split)).mappings().first()
+        return _decision(row) if row is not None else None
+
+    def record_split_decision(self, decision: SplitDecision) -> None:
+        """Write-through, first one wins (two workers finding it at once agree anyway)."""
+        self._c().execute(insert_ignore(self.db, split_decisions).values(
+            playbook=decision.playbook, split=decision.split, winner=decision.winner,
+            decided_at=epoch(decision.decided_at), figures=dumps(decision.figures)))
+
+    def split_decisions(self) -> list[SplitDecision]:
+        q = sa.select(split_decisions).order_by(split_decisions.c.playbook, split_decisions.c.split)
+        return [_decision(row) for row in self._c().execute(q).mappings()]
+
     # ------------------------------------------------------------ journal
     def journal(self, entry: JournalEntry) -> None:
         self._journal.append(entry)
@@ -642,6 +673,11 @@ class SqlStore:
     # ------------------------------------------------------------ write-back
     def flush(self) -> None:
         write_back(self)
+
+
+def _decision(row: Any) -> SplitDecision:
+    return SplitDecision(row["playbook"], row["split"], row["winner"], instant(row["decided_at"]),
+                         loads(row["figures"]) or {})
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

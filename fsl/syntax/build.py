@@ -466,6 +466,28 @@ class AstBuilder:
         return n.Match(self.e(c[0]), tuple(self.nodes(c, n.Case)), orelse.body if orelse else None,
                        self.mspan(meta), orelse.span if orelse else None)
 
+    # ------------------------------------------------------------ splits (v1.1)
+    def pick_within(self, c: Children) -> _Within:
+        return _Within(self.duration(c[0]))
+
+    def pick_confidence(self, c: Children) -> _Confidence:
+        return _Confidence(self.percent(c[0]))
+
+    @with_meta
+    def pick(self, meta: Meta, c: Children) -> n.Pick:
+        within, conf = self.first(c, _Within), self.first(c, _Confidence)
+        return n.Pick(str(c[0]), within.value if within else None, conf.value if conf else None,
+                      self.mspan(meta), self.tspan(c[0]))
+
+    @with_meta
+    def variant_clause(self, meta: Meta, c: Children) -> n.Variant:
+        return n.Variant(str(c[0]), self.percent(c[1]), c[2], self.mspan(meta), self.tspan(c[0]))
+
+    @with_meta
+    def split_block(self, meta: Meta, c: Children) -> n.Split:
+        return n.Split(str(c[0]), tuple(self.nodes(c, n.Variant)), self.first(c, n.Pick),
+                       self.mspan(meta), self.tspan(c[0]))
+
     # -------------------------------------------------------- expressions
     @with_meta
     def conditional(self, meta: Meta, c: Children) -> n.Conditional:
@@ -515,6 +537,15 @@ class AstBuilder:
     def call(self, meta: Meta, c: Children) -> n.Call:
         args = tuple(self.e(a) for a in c[1:] if a is not None)
         return n.Call(str(c[0]), args, self.tspan(c[0]))
+
+    @with_meta
+    def variant_call(self, meta: Meta, c: Children) -> n.Call:
+        # `variant` is a keyword (v1.1), so its token is not among the children: the
+        # call's span starts at the keyword, like any call's at its function name
+        args = tuple(self.e(a) for a in c if a is not None)
+        start = self.mspan(meta)
+        return n.Call("variant", args, Span(start.file, start.line, start.column, start.line,
+                                            start.column + len("variant")))
 
     @with_meta
     def list(self, meta: Meta, c: Children) -> n.ListExpr:
@@ -617,6 +648,16 @@ class _To:
 class _With:
     def __init__(self, args: tuple[n.WithArg, ...]) -> None:
         self.args = args
+
+
+class _Within:
+    def __init__(self, value: Duration) -> None:
+        self.value = value
+
+
+class _Confidence:
+    def __init__(self, value: float) -> None:
+        self.value = value
 
 
 class _Else:

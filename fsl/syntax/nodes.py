@@ -204,7 +204,38 @@ class Match:
     else_span: Span | None = _span()
 
 
-Action = Union[Send, Task, Notify, Offer, SetField, Wait, WaitFor, Goto, End, If, Match]
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """`pick winner by EVENT [within DURATION] [confidence PERCENT]` (v1.1)."""
+
+    event: str
+    within: Duration | None  # None: the default, 7 days
+    confidence: float | None  # None: the default, 95%
+    span: Span = _span()
+    event_span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    name: str
+    percent: float
+    body: tuple["Action", ...]
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """`split NAME [pick ...]:` with its variants in written order (v1.1)."""
+
+    name: str
+    variants: tuple[Variant, ...]
+    pick: Pick | None
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+Action = Union[Send, Task, Notify, Offer, SetField, Wait, WaitFor, Goto, End, If, Match, Split]
 
 
 # ------------------------------------------------------------------- steps

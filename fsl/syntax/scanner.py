@@ -46,7 +46,8 @@ RESERVED = frozenset("""
     playbook step after at day every max cron send task wait up to for if elif else match case
     goto end set let stop pause until on when where as and or not in cap per total enroll reenroll
     never timezone default window skip holidays offer discount expires with description owner
-    priority check across deal notify true false none""".split()) | frozenset((
+    priority check across deal notify true false none
+    split variant pick winner by within confidence""".split()) | frozenset((  # v1.1 (experiments)
         "calendar",  # v1.1: calendar caps
     ))
 

@@ -39,6 +39,9 @@ def _channels(body: tuple[n.Action, ...]) -> list[str]:
             for c in a.cases:
                 out.extend(_channels(c.body))
             out.extend(_channels(a.orelse or ()))
+        elif isinstance(a, n.Split):
+            for v in a.variants:
+                out.extend(_channels(v.body))
     return out
 
 
@@ -83,4 +86,22 @@ def _action(a: n.Action, lets: frozenset[str]) -> dict[str, object]:
                 "cases": [{"values": [literal_value(v) for v in c.values], "body": _body(c.body, lets),
                            "line": c.span.line} for c in a.cases],
                 "orelse": _body(a.orelse, lets) if a.orelse is not None else None}
+    if isinstance(a, n.Split):
+        return _split(a, lets)
     raise TypeError(f"not an action: {a!r}")  # pragma: no cover
+
+
+# `pick winner by EVENT` without `within` / `confidence` (SIGNALS.md section 4)
+DEFAULT_WITHIN = {"amount": 7, "unit": "days"}
+DEFAULT_CONFIDENCE = 95
+
+
+def _split(a: n.Split, lets: frozenset[str]) -> dict[str, object]:
+    pick = None
+    if a.pick is not None:
+        pick = {"event": a.pick.event,
+                "within": duration(a.pick.within) if a.pick.within is not None else DEFAULT_WITHIN,
+                "confidence": a.pick.confidence if a.pick.confidence is not None else DEFAULT_CONFIDENCE}
+    return {"kind": "split", "name": a.name, "line": a.span.line, "pick": pick,
+            "variants": [{"name": v.name, "percent": v.percent, "body": _body(v.body, lets), "line": v.span.line}
+                         for v in a.variants]}
