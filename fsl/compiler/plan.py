@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 PLAN_FORMAT = 1
 
@@ -211,6 +211,12 @@ class TimingP(_Frozen):
     max: int | None = None
 
 
+class BestTimeP(_Frozen):
+    """(v1.1) `send at best time within DURATION` (SIGNALS.md 4), the default filled in."""
+
+    within: DurationP
+
+
 class StepP(_Frozen):
     name: str
     timing: TimingP
@@ -239,6 +245,7 @@ class Plan(_Frozen):
     window: list[WindowRangeP] | None = None
     holidays: str | None = None
     offer_max: float | None = None
+    best_time: BestTimeP | None = None  # (v1.1) left out of the JSON when None (see _v1_shape)
     caps: list[CapP] = Field(default_factory=list)
     stop_on: list[StopOnP] = Field(default_factory=list)
     stop_when: list[StopWhenP] = Field(default_factory=list)
@@ -247,6 +254,14 @@ class Plan(_Frozen):
     steps: list[StepP]
     source: SourceP | None = None
     hash: str = ""
+
+    @model_serializer(mode="wrap")
+    def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a playbook without v1.1 settings keeps its v1 JSON, so its hash does not change
+        data: dict[str, Any] = handler(self)
+        if data.get("best_time") is None:
+            data.pop("best_time", None)
+        return data
 
     def step_index(self, name: str) -> int | None:
         for i, s in enumerate(self.steps):

@@ -83,6 +83,7 @@ class Enrollment:
     outcome: str | None = None
     reason: str | None = None
     last_deferral: str | None = None  # the last deferral reason journaled (avoid repeats)
+    held_until: datetime | None = None  # (v1.1) `send at best time`: the hour chosen when the step became due
 
 
 @dataclass(slots=True)

@@ -208,6 +208,7 @@ class Program:
     project_zone: str | None
     source_file: str | None = None
     sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
+    best_within: Dur | None = None  # (v1.1) `send at best time within D`: the longest hold
     zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
     _zones: dict = field(default_factory=dict)
 
@@ -274,6 +275,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         source_file=plan.source.file if plan.source else None,
         sends=any(step.sends for step in plan.steps),
         zone_by_contact=_contact_only(plan.timezone.expr),
+        best_within=_dur(plan.best_time.within) if plan.best_time is not None else None,
     )
 
 

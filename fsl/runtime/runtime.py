@@ -46,6 +46,8 @@ from fsl.engine.enrolling import run_checks, try_enroll
 from fsl.engine.model import Contact, Deal, Enrollment, Event
 from fsl.engine.timing import iso, minute_floor
 from fsl.engine.gcpolicy import batch_collections
+from fsl.engine.besttime import human_engagement
+from fsl.engine.ingest import count_engagement
 from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
@@ -151,6 +153,7 @@ class Runtime:
             "e": any(p.caps_total for p in progs),
             "d": any(c.scope == "deal" for c in rolling),
         }
+        self.store.prefetch_engagement = any(p.best_within is not None for p in progs)
         longest = max((c.per.seconds for c in rolling if c.per is not None), default=0)
         # calendar-local days (DST) and business days (weekends, holidays) can
         # stretch a window: twice its nominal length plus a week is ample.
@@ -434,13 +437,25 @@ class Runtime:
         """Queue events for the next tick (history: known to count()/last(), triggering nothing)."""
         received = int(time.time())
         rows = []
+        evs = list(evs)
         for e in evs:
             e.at = minute_floor(e.at)
             rows.append(event_row(e, "done" if history else "pending", None, received))
         for chunk in _chunks(rows, 5000):
             with self.db.write() as conn:
                 conn.execute(events.insert(), chunk)
+        if history:  # never applied, but a habit is learned from them (`send at best time`)
+            self._count_history([e for e in evs if e.contact is not None and human_engagement(e)])
         return len(rows)
+
+    def _count_history(self, evs: list[Event]) -> None:
+        if not evs:
+            return
+        engine = self._started(utcnow())
+        for chunk in _chunks(evs, self.batch_size):
+            with self.store.transaction():
+                for e in chunk:
+                    count_engagement(engine, e)
 
     def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]:
         """Record events and apply them at once, in one transaction (SIGNALS.md: a stop is

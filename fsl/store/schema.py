@@ -262,3 +262,18 @@ suppressions = Table(  # addresses that bounced hard: no send goes to them again
     Column("contact", Name),  # whose message bounced
     Column("reason", Text, nullable=False),  # the bounce event, as `fsl explain` shows it
 )
+
+# (v1.1) `send at best time` (fsl.engine.besttime): human engagement counted by the
+# local hour it happened, kept up to date as events are applied, so choosing a
+# contact's best hour reads 48 numbers, never the contact's history; schema v9
+engagement = Table(
+    "engagement", metadata,
+    Column("contact", Name, primary_key=True),
+    Column("hour", Integer, primary_key=True, autoincrement=False),  # 0-23, local to the contact
+    Column("n", BigInteger, nullable=False),
+)
+engagement_totals = Table(  # the same, over the whole project
+    "engagement_totals", metadata,
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)

@@ -46,7 +46,7 @@ RESERVED = frozenset("""
     playbook step after at day every max cron send task wait up to for if elif else match case
     goto end set let stop pause until on when where as and or not in cap per total enroll reenroll
     never timezone default window skip holidays offer discount expires with description owner
-    priority check across deal notify true false none""".split())
+    priority check across deal notify true false none""".split()) | {"best", "time", "within"}  # v1.1: best time
 
 
 class FslScanner(Lexer):

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6, v7, v8
+from . import v1, v2, v3, v4, v5, v6, v7, v8, v9
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ MIGRATIONS: list[Migration] = [
               v7.apply),
     Migration(8, "events: their source (tracking, a provider, the inbox), the evidence of their "
                  "classification, and a dedup key (a provider's event id, a mail's Message-ID)", v8.apply),
+    Migration(9, "engagement: human engagement by local hour, per contact and for the project "
+                 "(send at best time)", v9.apply),
 ]
 
 
