@@ -9,7 +9,8 @@ test_store_equivalence.py also runs on SQLite (and PostgreSQL).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,8 @@ from fsl.syntax.parser import parse_module
 from fsl.timecalc import WindowRange
 
 from .conftest import CONFORMANCE
+from .test_ops_support import T0, WELCOME, cli, make_project, populate, runtime
+from .test_ops_support import at as minutes_after
 from .test_store_equivalence import production
 
 UTC = timezone.utc
@@ -248,3 +251,29 @@ def test_the_sql_store_maintains_the_same_aggregate(tmp_path: Path) -> None:
     engine.dispose()
     assert per_contact == {("c1", 14): 5, ("c5", 14): 5, ("c3", 11): 15}
     assert totals == {11: 15, 14: 10}
+
+
+# ------------------------------------------------------------------ fsl explain, on a project
+
+BEST = WELCOME.replace("    stop on unsubscribed\n", "    stop on unsubscribed\n    send at best time\n")
+
+
+def test_explain_says_why_a_send_was_held_for_the_best_hour(tmp_path: Path) -> None:
+    """c0001 opened mail at 19:xx UTC on five past days (history, imported):
+    its sign-up at T0 (15:00) is held to 19:00, and `fsl explain` says why."""
+    make_project(tmp_path, playbooks={"welcome": BEST})
+    populate(tmp_path / "fsl.yaml", 2)
+    rt = runtime(tmp_path / "fsl.yaml")
+    rt.record_events([Event(T0 - timedelta(days=d, hours=-4, minutes=-10), "opened", "c0001", None, None, {})
+                      for d in range(1, 6)], history=True)
+    rt.close()
+    cli("tick", "--now", minutes_after(60 * 5), "--no-deliver", cwd=tmp_path)
+    assert "best time: 19:00 local" in cli("explain", "c0001", cwd=tmp_path).stdout
+    doc = json.dumps(json.loads(cli("explain", "c0001", "--format", "json", cwd=tmp_path).stdout))
+    assert "best time: 19:00 local, the contact's best hour for human engagement (5 of its 5" in doc
+    rt = runtime(tmp_path / "fsl.yaml")
+    with rt.store.snapshot() as store:
+        hello = {a.contact: a.at for a in store.actions() if a.step == "hello"}
+    rt.close()
+    # c0002 has no habit of its own: the project's best hour is 19:00 too
+    assert hello == {"c0001": T0 + timedelta(hours=4), "c0002": T0 + timedelta(hours=4)}

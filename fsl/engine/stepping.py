@@ -121,8 +121,9 @@ def _best_time(engine: EngineHost, en: Enrollment, prog: Program, step: Step, se
     if choice is None or choice.at <= t:
         return True
     en.held_until = choice.at
-    _defer(engine, en, choice.at, describe(choice, str(Duration(int(within.amount), within.unit))),
-           step.line, step.name, t)
+    bt = prog.plan.best_time
+    held = str(Duration(bt.within.amount, bt.within.unit)) if bt is not None else ""
+    _defer(engine, en, choice.at, describe(choice, held), step.line, step.name, t)
     return False
 
 
