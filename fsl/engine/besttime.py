@@ -65,8 +65,12 @@ def choose(now: datetime, ceiling: datetime, zone: ZoneInfo, window: Any, holida
     now_hour = local_hour(now, zone)
     best_at, best_hour = now, now_hour
     t = _next_hour_start(now, zone)
+    # one zone conversion when no offset change lies between (the usual case):
+    # each hour start then is the next local hour
+    steady = now.astimezone(zone).utcoffset() == ceiling.astimezone(zone).utcoffset()
+    h = local_hour(t, zone) - 1
     while t <= ceiling:
-        h = local_hour(t, zone)
+        h = (h + 1) % HOURS if steady else local_hour(t, zone)
         # strictly better only: ties go to the earliest
         if scores[h] > scores[best_hour] and (window is None and holidays is None
                                                or next_allowed(t, zone, window, holidays) <= t):
