@@ -34,7 +34,7 @@ from fsl.timecalc import WindowRange
 from .conftest import CONFORMANCE
 from .test_ops_support import T0, WELCOME, cli, make_project, populate, runtime
 from .test_ops_support import at as minutes_after
-from .test_store_equivalence import production
+from .test_store_equivalence import pg_url, production  # noqa: F401 - pg_url: the fixture
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
@@ -239,18 +239,30 @@ def test_the_engine_reads_the_aggregate_never_the_engagement_history(monkeypatch
     assert {j.contact for j in held} == {"c1", "c2", "c4", "c5"}
 
 
-def test_the_sql_store_maintains_the_same_aggregate(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/fsl.db"
-    got = production(load_scenario(S40), url, 500)
+def aggregate(url: str) -> tuple[dict, dict]:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            per_contact = {(c, h): n for c, h, n in conn.execute(sa.text("SELECT contact, hour, n FROM engagement"))}
+            totals = {h: n for h, n in conn.execute(sa.text("SELECT hour, n FROM engagement_totals"))}
+    finally:
+        engine.dispose()
+    return per_contact, totals
+
+
+def agrees_with_the_simulator(url: str, batch: int, every_hours: int) -> None:
+    got = production(load_scenario(S40), url, batch, every_hours)
     want = to_json(simulate(load_scenario(S40)))
     assert got == {"actions": want["actions"], "outcomes": want["outcomes"]}
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        per_contact = {(c, h): n for c, h, n in conn.execute(sa.text("SELECT contact, hour, n FROM engagement"))}
-        totals = dict(conn.execute(sa.text("SELECT hour, n FROM engagement_totals")).all())
-    engine.dispose()
-    assert per_contact == {("c1", 14): 5, ("c5", 14): 5, ("c3", 11): 15}
-    assert totals == {11: 15, 14: 10}
+    assert aggregate(url) == ({("c1", 14): 5, ("c5", 14): 5, ("c3", 11): 15}, {11: 15, 14: 10})
+
+
+def test_the_sql_store_maintains_the_same_aggregate(tmp_path: Path) -> None:
+    agrees_with_the_simulator(f"sqlite:///{tmp_path}/fsl.db", 500, 0)
+
+
+def test_postgresql_maintains_the_same_aggregate(pg_url: str) -> None:
+    agrees_with_the_simulator(pg_url, 2, 7)
 
 
 # ------------------------------------------------------------------ fsl explain, on a project

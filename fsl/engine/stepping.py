@@ -136,6 +136,7 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
     """Step 5: record the segment's actions and effects, then move on."""
     fresh = en.resume is None
     iteration = en.runs.get(step.name, 0)
+    en.held_until = None  # (a hold chosen under a plan since replaced must not outlive the step)
     apply_effects(seg, ctx, en, fresh)
     engine.note(t, "executed", f"step {step.name}" + ("" if fresh else " (resumed)")
                 + f": {len(seg.actions)} action(s)", en, line=step.line, step=step.name)
