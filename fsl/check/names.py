@@ -22,6 +22,7 @@ SINGLE = {
     n.Window: "window",
     n.SkipHolidays: "skip holidays",
     n.OfferMax: "offer max",
+    n.BestTime: "send at best time",
 }
 
 

@@ -1,5 +1,5 @@
 """Values of time settings: zones (E213), crons (E214), holiday calendars
-(E215), windows (E305, and day names, E104).
+(E215), windows (E305, and day names, E104), the best-time hold (E104).
 
 These need no project file: zones come from the IANA database (tzdata),
 holiday calendars from the `holidays` package, crons from croniter.
@@ -30,6 +30,8 @@ def check_settings(ctx: CheckContext) -> None:
             elif isinstance(item, n.Window):
                 for rng in item.ranges:
                     _window_range(ctx, rng)
+            elif isinstance(item, n.BestTime):
+                _best_time(ctx, item)
             elif isinstance(item, n.Step) and isinstance(item.timing, n.AtCron):
                 _cron(ctx, item.timing.expr, item.timing.expr_span)
 
@@ -68,6 +70,22 @@ def _cron(ctx: CheckContext, expr: str, span: Span) -> None:
 
     if not is_valid_cron(expr):
         ctx.report(Diagnostic.make("E214", f'invalid cron expression "{expr}"', span, CRON_HELP))
+
+
+# A send is held at most this long for its best hour: longer, and the hold
+# outweighs the step's own timing (and each hold weighs every hour up to it).
+BEST_TIME_MAX_DAYS = 7
+
+
+def _best_time(ctx: CheckContext, item: n.BestTime) -> None:
+    within = item.within
+    if within is None or item.within_span is None or within.is_zero:  # zero: reported by the parser (E104)
+        return
+    seconds = within.nominal_seconds() or within.amount * 86400  # business days: at least a day each
+    if seconds > BEST_TIME_MAX_DAYS * 86400:
+        ctx.report(Diagnostic.make(
+            "E104", f"`send at best time within {within}` holds a send longer than {BEST_TIME_MAX_DAYS} days",
+            item.within_span, f"hold it at most {BEST_TIME_MAX_DAYS} days (the default is 1 day)"))
 
 
 def _holidays(ctx: CheckContext, item: n.SkipHolidays) -> None:

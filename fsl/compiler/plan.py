@@ -254,6 +254,12 @@ class TimingP(_Frozen):
     max: int | None = None
 
 
+class BestTimeP(_Frozen):
+    """(v1.1) `send at best time within DURATION` (SIGNALS.md 4), the default filled in."""
+
+    within: DurationP
+
+
 class StepP(_Frozen):
     name: str
     timing: TimingP
@@ -289,6 +295,7 @@ class Plan(_Frozen):
     window: list[WindowRangeP] | None = None
     holidays: str | HolidaysP | None = None  # a fixed calendar ("US", "US-CA") or per contact
     offer_max: float | None = None
+    best_time: BestTimeP | None = None  # (v1.1) left out of the JSON when None (see _v1_shape)
     caps: list[CapP] = Field(default_factory=list)
     stop_on: list[StopOnP] = Field(default_factory=list)
     stop_when: list[StopWhenP] = Field(default_factory=list)
@@ -303,9 +310,12 @@ class Plan(_Frozen):
 
     @model_serializer(mode="wrap")
     def _v1_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a playbook without v1.1 settings keeps its v1 JSON, so its hash does not change
         data: dict[str, Any] = handler(self)
         if not data.get("inherited"):
             data.pop("inherited", None)
+        if data.get("best_time") is None:
+            data.pop("best_time", None)
         return data
 
     def step_index(self, name: str) -> int | None:

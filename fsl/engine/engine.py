@@ -29,7 +29,7 @@ from .enrolling import after_end, recheck, run_checks, schedule_candidate, start
 from .errors import error_text
 from .evaluate import Ctx, Dur
 from .gcpolicy import run_collections
-from .ingest import apply_event
+from .ingest import apply_event, count_engagement
 from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
 from .experiments import Chooser
 from .program import Cap, Program, Split, build
@@ -146,6 +146,7 @@ class Engine:
         last(), but it triggers nothing."""
         event.at = minute_floor(event.at)
         self.store.add_event(event)
+        count_engagement(self, event)  # a habit is learned from history too
 
     # ------------------------------------------------------------------ time
     def start(self, at: datetime) -> None:

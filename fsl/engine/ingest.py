@@ -15,6 +15,9 @@ warnings, never dropped, never raised.
 """
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from .besttime import human_engagement, local_hour
 from .enrolling import enroll_on
 from .evaluate import truthy
 from .host import EngineHost
@@ -25,6 +28,8 @@ from .suppression import suppress_bounced_address
 from .suppression import suppress_contact
 from ..timecalc import ceil_minute
 from .timing import iso, pause_end
+
+UTC = ZoneInfo("UTC")
 
 
 def apply_event(engine: EngineHost, e: Event) -> None:
@@ -48,6 +53,7 @@ def apply_event(engine: EngineHost, e: Event) -> None:
         else:
             e.enrollment = rec.enrollment
     store.add_event(e)
+    count_engagement(engine, e)
     engine.note(e.at, "event", f"event {e.type}" + (f" on step {e.step}" if e.step else ""),
                 contact=e.contact, line=e.line or 0)
     if e.contact is not None:
@@ -68,6 +74,21 @@ def apply_event(engine: EngineHost, e: Event) -> None:
             if en.wait_event == e.type:
                 _wait_over(engine, en, e)
     enroll_on(engine, e)
+
+
+def count_engagement(engine: EngineHost, e: Event) -> None:
+    """A human engagement counts in the maintained aggregate of `send at best
+    time` (history too), at its local hour in the contact's zone: the zone of the
+    first playbook (in priority order) that sends at best time, else of the
+    first playbook, else UTC."""
+    if e.contact is None or not human_engagement(e):
+        return
+    contact = engine.store.get_contact(e.contact)
+    if contact is None:
+        return
+    progs = [p for p in engine.ordered if p.best_within is not None] or engine.ordered
+    zone = progs[0].zone(engine.candidate_ctx(progs[0], contact, None, e.at, e)) if progs else UTC
+    engine.store.add_engagement(contact.id, local_hour(e.at, zone))
 
 
 # Facts about the contact's address, whichever message revealed them: they

@@ -70,6 +70,9 @@ class Store(Protocol):
     def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]: ...  # sorted by time
     def enrollment_events(self, enrollment_id: int) -> Sequence[Event]: ...
     def events(self) -> Iterable[Event]: ...
+    # (v1.1) human engagement by local hour (engine/besttime.py), maintained as events arrive
+    def add_engagement(self, contact_id: str, hour: int) -> None: ...
+    def engagement(self, contact_id: str) -> tuple[Sequence[int], Sequence[int]]: ...  # (contact's, project's)
 
     # enrollments and their wake-up schedule
     def new_enrollment_id(self) -> int: ...
@@ -155,6 +158,9 @@ class _Heap:
         return at, key
 
 
+_NO_HOURS = (0,) * 24
+
+
 class MemoryStore:
     """The store of the simulator and of tests: dicts plus the indexes that
     keep every engine query proportional to its answer."""
@@ -182,6 +188,8 @@ class MemoryStore:
         self._journal: list[JournalEntry] = []
         self._suppressed: dict[str, tuple[datetime, str]] = {}
         self._next_id = 0
+        self._engaged: dict[str, list[int]] = {}  # contact -> human engagements per local hour
+        self._engaged_all = [0] * 24  # the project's
 
     # contacts and deals --------------------------------------------------
     def put_contact(self, contact: Contact) -> None:
@@ -239,6 +247,13 @@ class MemoryStore:
 
     def events(self) -> Iterable[Event]:
         return iter(self._events)
+
+    def add_engagement(self, contact_id: str, hour: int) -> None:
+        self._engaged.setdefault(contact_id, [0] * 24)[hour] += 1
+        self._engaged_all[hour] += 1
+
+    def engagement(self, contact_id: str) -> tuple[Sequence[int], Sequence[int]]:
+        return self._engaged.get(contact_id, _NO_HOURS), self._engaged_all
 
     # enrollments -----------------------------------------------------------
     def new_enrollment_id(self) -> int:

@@ -84,6 +84,7 @@ class Enrollment:
     reason: str | None = None
     last_deferral: str | None = None  # the last deferral reason journaled (avoid repeats)
     variants: dict[str, str] = field(default_factory=dict)  # split -> the variant it took (v1.1)
+    held_until: datetime | None = None  # (v1.1) `send at best time`: the hour chosen when the step became due
 
 
 @dataclass(slots=True)

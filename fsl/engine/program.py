@@ -243,6 +243,7 @@ class Program:
     project_zone: str | None
     source_file: str | None = None
     sends: bool = False  # some step sends a message (unsubscribed contacts never re-enter)
+    best_within: Dur | None = None  # (v1.1) `send at best time within D`: the longest hold
     zone_by_contact: bool = True  # the zone depends on the contact's fields alone (cacheable by version)
     holidays_expr: Fn | None = None  # (v1.1) `skip holidays EXPR`: the contact's own calendar
     holidays_source: str = ""  # that expression as text, for the journal
@@ -346,6 +347,7 @@ def build(plan: Plan, project_zone: str | None = None) -> Program:
         holidays_source=expr_text(plan.holidays.expr) if isinstance(plan.holidays, HolidaysP) else "",
         holidays_line=plan.holidays.line if isinstance(plan.holidays, HolidaysP) else 0,
         splits=splits,
+        best_within=_dur(plan.best_time.within) if plan.best_time is not None else None,
     )
 
 

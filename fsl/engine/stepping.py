@@ -18,6 +18,8 @@ from .host import EngineHost
 from .model import ACTIVE, PAUSED, WAITING, ActionRecord, Enrollment
 from .program import Program, Step
 from .suppression import blocked_sends
+from .besttime import choose, describe
+from ..durations import Duration
 from ..timecalc import ceil_minute, is_holiday, next_allowed, to_local
 from .timing import due_time, iso, repeat_time
 
@@ -38,6 +40,8 @@ def wake(engine: EngineHost, en: Enrollment, t: "datetime") -> None:
     if not _window_open(engine, en, prog, step, ctx, t):
         return
     seg = propose(step, en, ctx)
+    if prog.best_within is not None and not _best_time(engine, en, prog, step, seg, ctx.zone, t):
+        return
     cap = total_exceeded(prog.caps_total, seg, en, engine.store)
     if cap is not None:
         engine.end(en, "cap_reached", t, f"{cap.describe()} reached", cap.line, step.name)
@@ -102,6 +106,33 @@ def _window_open(engine: EngineHost, en: Enrollment, prog: Program, step: Step, 
     return False
 
 
+def _best_time(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: Segment, zone, t) -> bool:
+    """`send at best time` (SIGNALS.md 4): False when the send is held for a
+    better hour.  The hour is chosen once, at the first wake after the step
+    became due, from what the store holds then; the later wake executes."""
+    if en.held_until is not None:
+        if t < en.held_until:  # woken early (a resume, an event): sleep on
+            engine.schedule(en, en.held_until)
+            return False
+        en.held_until = None
+        return True
+    if not any(p.kind == "send" for p in seg.actions):
+        return True
+    within = prog.best_within
+    assert within is not None
+    own, project = engine.store.engagement(en.contact)
+    due = en.due_at if en.due_at is not None and en.due_at <= t else t
+    ceiling = add(due, within, zone, prog.holidays)
+    choice = choose(t, ceiling, zone, prog.window, prog.holidays, own, project)
+    if choice is None or choice.at <= t:
+        return True
+    en.held_until = choice.at
+    bt = prog.plan.best_time
+    held = str(Duration(bt.within.amount, bt.within.unit)) if bt is not None else ""
+    _defer(engine, en, choice.at, describe(choice, held), step.line, step.name, t)
+    return False
+
+
 def _defer(engine: EngineHost, en: Enrollment, until, reason: str, line: int, step: str, t) -> None:
     engine.schedule(en, until)
     engine.note(t, "deferred", f"deferred to {iso(until)}: {reason}", en, line=line, step=step)
@@ -111,6 +142,7 @@ def _commit(engine: EngineHost, en: Enrollment, prog: Program, step: Step, seg: 
     """Step 5: record the segment's actions and effects, then move on."""
     fresh = en.resume is None
     iteration = en.runs.get(step.name, 0)
+    en.held_until = None  # (a hold chosen under a plan since replaced must not outlive the step)
     apply_effects(seg, ctx, en, fresh)
     engine.note(t, "executed", f"step {step.name}" + ("" if fresh else " (resumed)")
                 + f": {len(seg.actions)} action(s)", en, line=step.line, step=step.name)

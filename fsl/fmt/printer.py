@@ -15,7 +15,7 @@ spaced copies of one file format to the same text.  The rules:
   LANGUAGE.md section 3, in paragraphs separated by one blank line:
     1. header:   description, owner, priority
     2. entry and time: enroll on/when (in source order), reenroll, then
-       timezone, window, skip holidays, offer max
+       timezone, window, skip holidays, offer max, send at best time
     3. caps (source order)
     4. stop/pause rules (source order: their order can matter)
     5. lets (source order)
@@ -47,6 +47,7 @@ ORDER: dict[type, tuple[int, int]] = {
     n.Description: (1, 0), n.Owner: (1, 1), n.Priority: (1, 2),
     n.EnrollOn: (2, 0), n.EnrollWhen: (2, 0), n.Reenroll: (2, 1),
     n.Timezone: (2, 2), n.Window: (2, 3), n.SkipHolidays: (2, 4), n.OfferMax: (2, 5),
+    n.BestTime: (2, 6),
     n.Cap: (3, 0),
     n.StopOn: (4, 0), n.StopWhen: (4, 0), n.PauseOn: (4, 0),
     n.Let: (5, 0),
@@ -220,6 +221,8 @@ def setting(s: n.Item) -> str:
         return f"skip holidays {expr(s.value)}" + (f" default {string(s.code)}" if s.code else "")
     if isinstance(s, n.OfferMax):
         return f"offer max {percent(s.percent)}"
+    if isinstance(s, n.BestTime):
+        return "send at best time" + (f" within {duration(s.within)}" if s.within is not None else "")
     if isinstance(s, n.Cap):
         channel = f" {s.channel}" if s.channel else ""
         if s.calendar is not None:

@@ -46,6 +46,8 @@ from fsl.engine.enrolling import run_checks, try_enroll
 from fsl.engine.model import Contact, Deal, Enrollment, Event
 from fsl.engine.timing import iso, minute_floor
 from fsl.engine.gcpolicy import batch_collections
+from fsl.engine.besttime import human_engagement
+from fsl.engine.ingest import count_engagement
 from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
@@ -152,6 +154,7 @@ class Runtime:
             "e": any(p.caps_total for p in progs),
             "d": any(c.scope == "deal" for c in rolling),
         }
+        self.store.prefetch_engagement = any(p.best_within is not None for p in progs)
         # a calendar cap (v1.1) looks back to its period's start: at most a week or a month
         reach = {"week": 7 * 86400, "month": 31 * 86400}
         longest = max((reach[c.calendar] if c.calendar else c.per.seconds if c.per is not None else 0
@@ -438,13 +441,25 @@ class Runtime:
         """Queue events for the next tick (history: known to count()/last(), triggering nothing)."""
         received = int(time.time())
         rows = []
+        evs = list(evs)
         for e in evs:
             e.at = minute_floor(e.at)
             rows.append(event_row(e, "done" if history else "pending", None, received))
         for chunk in _chunks(rows, 5000):
             with self.db.write() as conn:
                 conn.execute(events.insert(), chunk)
+        if history:  # never applied, but a habit is learned from them (`send at best time`)
+            self._count_history([e for e in evs if e.contact is not None and human_engagement(e)])
         return len(rows)
+
+    def _count_history(self, evs: list[Event]) -> None:
+        if not evs:
+            return
+        engine = self._started(utcnow())
+        for chunk in _chunks(evs, self.batch_size):
+            with self.store.transaction():
+                for e in chunk:
+                    count_engagement(engine, e)
 
     def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]:
         """Record events and apply them at once, in one transaction (SIGNALS.md: a stop is

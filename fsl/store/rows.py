@@ -40,6 +40,7 @@ def enrollment_state(en: Enrollment) -> str:
         "vars": en.vars, "offer": en.offer, "paused_until": stored_iso(en.paused_until),
         "wait_event": en.wait_event, "wait_ordinal": en.wait_ordinal, "wait_since": stored_iso(en.wait_since),
         "last_deferral": en.last_deferral, **({"variants": en.variants} if en.variants else {}),
+        **({"held_until": stored_iso(en.held_until)} if en.held_until is not None else {}),
     })
 
 
@@ -72,6 +73,7 @@ def enrollment_from(row: Row) -> Enrollment:
         wait_ordinal=s.get("wait_ordinal", -1), wait_since=from_iso(s.get("wait_since")),
         ended_at=instant(row["ended_at"]), outcome=row["outcome"], reason=row["reason"],
         last_deferral=s.get("last_deferral"), variants=s.get("variants") or {},
+        held_until=from_iso(s.get("held_until")),
     )
 
 

@@ -314,3 +314,18 @@ split_decisions = Table(  # the winner of each split with `pick winner by`, reco
     Column("decided_at", Instant, nullable=False),  # the instant the sequential test found it
     Column("figures", Text, nullable=False),  # JSON: the test's figures at that instant
 )  # schema v11
+
+# (v1.1) `send at best time` (fsl.engine.besttime): human engagement counted by the
+# local hour it happened, kept up to date as events are applied, so choosing a
+# contact's best hour reads 48 numbers, never the contact's history; schema v12
+engagement = Table(
+    "engagement", metadata,
+    Column("contact", Name, primary_key=True),
+    Column("hour", Integer, primary_key=True, autoincrement=False),  # 0-23, local to the contact
+    Column("n", BigInteger, nullable=False),
+)
+engagement_totals = Table(  # the same, over the whole project
+    "engagement_totals", metadata,
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)

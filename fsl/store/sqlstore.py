@@ -51,7 +51,7 @@ from .history import SendHistory
 from .members import one_of
 from .schema import checks, contacts, deals, enrollments, events, journal, stakeholders
 from .writeback import write_back
-from .schema import split_decisions, suppressions
+from .schema import engagement, engagement_totals, split_decisions, suppressions
 
 MINUTE = 60
 _snap = itemgetter(*R.CHANGING)  # a row -> the values write-back compares with (rows.enrollment_changes)
@@ -76,6 +76,9 @@ class SqlStore:
         self.claim_as: Callable[[], tuple[str, int]] | None = None
         self._handoff: list[tuple] = []
         self.leasing = False  # PostgreSQL, shared writer lock: lock contacts and deals (lease.py)
+        # (v1.1) load the engagement counts of a batch's contacts with the batch
+        # (the runtime sets it when a deployed playbook sends at best time)
+        self.prefetch_engagement = False
         self.segment_sql = True  # due checks that cannot match are moved on in SQL (segment_checks.py)
         self._reset()
 
@@ -155,6 +158,9 @@ class SqlStore:
         self._outgoing: list[tuple] = []  # claimed by write_back, handed over after the commit
         self._next_id: int | None = None
         self._held: dict[int, set[str]] = {lease.CONTACT: set(), lease.DEAL: set()}
+        self._engaged: dict[str, list[int]] = {}  # contact -> counts per local hour, as loaded + this batch
+        self._engaged_all: list[int] | None = None  # the project's, as loaded + this batch
+        self._engaged_new: Counter = Counter()  # (contact, hour) -> added by this batch (write-back)
         self.history.reset()
 
     def _guard(self, namespace: int, ids: Iterable[str | None]) -> None:
@@ -337,6 +343,34 @@ class SqlStore:
                 self._index_event(R.event_from(row))
         self._events_loaded.update(todo)
 
+    # ------------------------------------------------------------ engagement by hour (v1.1)
+    def add_engagement(self, contact_id: str, hour: int) -> None:
+        self.engagement(contact_id)  # loaded first, so the increment lands on what the table holds
+        self._engaged[contact_id][hour] += 1
+        assert self._engaged_all is not None
+        self._engaged_all[hour] += 1
+        self._engaged_new[(contact_id, hour)] += 1
+
+    def engagement(self, contact_id: str) -> tuple[Sequence[int], Sequence[int]]:
+        if contact_id not in self._engaged:
+            self._load_engagement([contact_id])
+        if self._engaged_all is None:
+            totals = [0] * 24
+            for hour, n in self._c().execute(sa.select(engagement_totals.c.hour, engagement_totals.c.n)):
+                totals[hour] = int(n)
+            self._engaged_all = totals
+        return self._engaged[contact_id], self._engaged_all
+
+    def _load_engagement(self, ids: Iterable[str]) -> None:
+        todo = sorted({i for i in ids if i not in self._engaged})
+        for i in todo:
+            self._engaged[i] = [0] * 24
+        g = engagement.c
+        for chunk in _chunks(todo):
+            for cid, hour, n in self._c().execute(sa.select(g.contact, g.hour, g.n)
+                                                  .where(one_of(self._c(), g.contact, chunk))):
+                self._engaged[cid][hour] = int(n)
+
     def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]:
         if contact_id not in self._events_loaded:
             self._load_events([contact_id])
@@ -515,6 +549,8 @@ class SqlStore:
         self._load_contacts(cids)
         self._load_deals([en.deal for en in batch])
         self._load_events(cids)
+        if self.prefetch_engagement:
+            self._load_engagement(cids)
         sources: list[tuple[str, object]] = []
         if self.prefetch_sources["c"]:
             sources += [("c", c) for c in cids]

@@ -49,6 +49,7 @@ class Batch(Protocol):
     _flags: dict
     _new_events: list
     _checks: dict
+    _engaged_new: Any
 
     def _c(self) -> Any: ...
 
@@ -81,6 +82,24 @@ def write_back(store: Batch) -> None:
         bulk.insert(conn, journal, _JOURNAL, ((j.enrollment, j.contact, j.playbook, j.step, epoch(j.at), j.kind,
                                                j.reason, j.line or 0) for j in store._journal))
     _checks(store, conn)
+    if store._engaged_new:
+        _engagement(store, conn)
+
+
+def _engagement(store: Batch, conn) -> None:
+    """Add this batch's human engagement to the counts (an upsert that adds, so
+    concurrent workers' batches both count)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO engagement (contact, hour, n) VALUES ({mark}, {mark}, {mark}) "
+        "ON CONFLICT (contact, hour) DO UPDATE SET n = engagement.n + excluded.n",
+        [(c, h, n) for (c, h), n in sorted(store._engaged_new.items())])
+    totals: dict[int, int] = {}
+    for (_, h), n in store._engaged_new.items():
+        totals[h] = totals.get(h, 0) + n
+    conn.exec_driver_sql(
+        f"INSERT INTO engagement_totals (hour, n) VALUES ({mark}, {mark}) "
+        "ON CONFLICT (hour) DO UPDATE SET n = engagement_totals.n + excluded.n", sorted(totals.items()))
 
 
 def _enrollments(store: Batch, conn) -> None:

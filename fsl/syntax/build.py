@@ -249,6 +249,13 @@ class AstBuilder:
     def offer_max(self, meta: Meta, c: Children) -> n.OfferMax:
         return n.OfferMax(self.percent(c[0]), self.mspan(meta))
 
+    @with_meta
+    def best_time(self, meta: Meta, c: Children) -> n.BestTime:
+        toks = self.tokens(c, "DURATION")
+        if not toks:
+            return n.BestTime(None, self.mspan(meta), None)
+        return n.BestTime(self.duration(toks[0]), self.mspan(meta), self.tspan(toks[0]))
+
     def across(self, c: Children) -> _Across:
         return _Across()
 

@@ -369,6 +369,15 @@ class OfferMax:
 
 
 @dataclass(frozen=True, slots=True)
+class BestTime:
+    """(v1.1) `send at best time [within DURATION]`; `within` None: the default (1 day)."""
+
+    within: Duration | None
+    span: Span = _span()
+    within_span: Span | None = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Cap:
     channel: str | None
     limit: int
@@ -418,6 +427,7 @@ class Let:
 Item = Union[
     Description, Owner, Priority, EnrollOn, EnrollWhen, Reenroll, Timezone, Window,
     SkipHolidays, OfferMax, Cap, StopOn, StopWhen, PauseOn, Let, Step,
+    BestTime,
 ]
 
 

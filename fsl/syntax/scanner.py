@@ -49,6 +49,7 @@ RESERVED = frozenset("""
     priority check across deal notify true false none
     split variant pick winner by within confidence""".split()) | frozenset((  # v1.1 (experiments)
         "calendar",  # v1.1: calendar caps
+        "best", "time",  # v1.1: send at best time
     ))
 
 

@@ -1,7 +1,8 @@
-"""timezone, window, skip holidays, offer max: when a playbook may act."""
+"""timezone, window, skip holidays, offer max, send at best time: when a playbook may act."""
+from fsl.durations import Duration
 from fsl.timecalc import parse_days
 from ...syntax import nodes as n
-from ..exprs import lower
+from ..exprs import duration, lower
 from .context import PassContext
 
 
@@ -25,6 +26,10 @@ def run(ctx: PassContext) -> None:
         ctx.out["holidays"] = {"expr": lower(h.value, ctx.lets), "default": h.code or None, "line": h.span.line}
     om = pb.first(n.OfferMax)
     ctx.out["offer_max"] = om.percent if om else None
+    bt = pb.first(n.BestTime)
+    if bt is not None:  # absent: no key at all, so v1 plans keep their hash
+        within = bt.within or Duration(1, "days")
+        ctx.out["best_time"] = {"within": duration(within)}
 
 
 def _days(spec: str) -> frozenset[int]:
