@@ -43,6 +43,7 @@ class LazyGroup(click.Group):
         "review": "fsl.cli.review:review_command",
         "render": "fsl.cli.review:render_command",
         "report": "fsl.cli.report:report_command",
+        "users": "fsl.cli.users:users_command",
     }
 
     def list_commands(self, ctx):

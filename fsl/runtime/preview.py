@@ -67,6 +67,30 @@ def guards_for_action(rt: "Runtime", action_id: int, subject: str, body: str) ->
                                        guard_settings(rt, rec, contact, template))]
 
 
+def prompt_for_action(rt: "Runtime", action_id: int) -> dict[str, Any]:
+    """The prompt a held `renderer: llm` send was written from, and the values it was
+    rendered with (the console's review page); {"error": why} when it cannot be shown."""
+    from fsl.templates import TemplateError, render_template
+
+    with rt.db.read() as conn:
+        action = conn.execute(sa.select(actions).where(actions.c.id == action_id)).mappings().first()
+    if action is None:
+        return {"error": "the send no longer exists"}
+    try:
+        rec, vars, contact, deal = _load(rt, dict(action))
+        render_action(rec, contact, deal, rt.templates, rt.config, vars)
+        return {"error": f"template {rec.template!r} is no longer written by a model"}
+    except NeedsModel as need:
+        try:
+            rendered = render_template(need.template, need.context)
+        except TemplateError as exc:
+            return {"error": f"cannot render the prompt: {exc.message} (line {exc.line})",
+                    "values": jsonable(need.context)}
+        return {"subject": rendered.subject, "prompt": rendered.text, "values": jsonable(need.context)}
+    except (RenderFailed, R.ReviewError) as exc:
+        return {"error": str(getattr(exc, "reason", None) or exc)}
+
+
 def stop_types(rt: "Runtime", playbook: str) -> set[str]:
     """The events whose `stop on` / `pause on` in the deployed playbook would have cancelled a pending send."""
     prog = rt.engine().programs.get(playbook)

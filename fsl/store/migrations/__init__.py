@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6, v7
+from . import v1, v2, v3, v4, v5, v6, v7, v8
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "actions: the provider's reference at hand-over and the bounce kind (SMTP verdicts)", v6.apply),
     Migration(7, "user keys starting with $ escaped in JSON, so that user data never reads as a tag (codec.py)",
               v7.apply),
+    Migration(8, "users, sessions and failed logins of the console; open tasks indexed per assignee", v8.apply),
 ]
 
 
