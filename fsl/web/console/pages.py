@@ -108,10 +108,12 @@ def task_done(ctx: Ctx) -> View | Response:
     now = ctx.now.replace(microsecond=0)
     with ctx.runtime.db.write() as conn:
         closed = sight.close_task(conn, ctx.scope, task_id, epoch(now))
+        action = sight.task_action_key(conn, ctx.scope, task_id) if closed is not None else None
     if closed is None:
         return _task_done_form(ctx, task, ["this task is already done"], 409)
+    # `action` (the task's action key) lets `fsl report` tell this task from others of its kind
     event = Event(at=now, type="task_done", contact=task["contact"], deal=task["deal"],
-                  fields={"task": task_id, **fields})
+                  fields={"task": task_id, **fields, "action": action})
     warnings = recording.record(ctx.runtime, [event], now)
     return _done(ctx, "/tasks", {"task": task_id, "status": "done", "warnings": warnings})
 
