@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .llm_server import FakeLLMServer, Reply
 from .smtp_sink import SmtpSink, free_port
-from .test_ops_support import T0, make_project, runtime
+from .test_ops_support import T0, cli, make_project, runtime
 from .test_serve import _env, start_server
 
 PASSWORD = "correct horse battery staple"
@@ -99,22 +99,9 @@ def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
                              ("root", "admin", None)):
         args = ["users", "add", name, "--role", role, "--timezone", "America/New_York", "--password-stdin",
                 "--email", f"{name}@acme.example", "--display-name", name.title()]
-        result = _add_user(folder, args + (["--team", team] if team else []))
+        result = cli(*args, *(["--team", team] if team else []), cwd=folder, input=PASSWORD + "\n")
         assert result.exit_code == 0, result.output
     return config, port
-
-
-def _add_user(folder: Path, args: list[str]):
-    from click.testing import CliRunner
-
-    from fsl.cli.main import main
-
-    old = Path.cwd()
-    os.chdir(folder)
-    try:
-        return CliRunner().invoke(main, args, input=PASSWORD + "\n", catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 def tick(config: Path, minutes: int = 2) -> None:
@@ -144,7 +131,8 @@ class Served:
         self.llm = FakeLLMServer().__enter__()
         self.llm.responder = lambda request: Reply.breaking("avoid")
         self.config, port = build(self.folder, self.smtp.port, self.llm.base_url)
-        self.proc, self.log = start_server(self.folder, port)
+        # X-Forwarded-For from loopback is trusted: each test logs in from an address of its own
+        self.proc, self.log = start_server(self.folder, port, "--forwarded-allow-ips", "127.0.0.1")
         self.base = f"http://127.0.0.1:{port}"
         return self
 
@@ -155,3 +143,30 @@ class Served:
             stop(self.proc)
         self.llm.__exit__(*exc)
         self.smtp.__exit__(*exc)
+
+
+def db(folder: Path):
+    import sqlite3
+
+    return sqlite3.connect(folder / "fsl.db")
+
+
+def login(base: str, name: str, address: str, password: str = PASSWORD):
+    """An httpx client logged in as `name` from `address` (X-Forwarded-For); asserts it worked."""
+    import httpx
+
+    client = httpx.Client(base_url=base, headers={"X-Forwarded-For": address})
+    answer = client.post("/login", data={"username": name, "password": password,
+                                         "csrf_token": csrf(client, "/login")})
+    assert answer.status_code == 303 and answer.headers["location"] == "/tasks", answer.text
+    return client
+
+
+def csrf(client, path: str) -> str:
+    """The csrf_token of the first form of the page at `path`."""
+    import re
+
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
