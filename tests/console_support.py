@@ -8,7 +8,9 @@ review.  Users: ana and bob (reps of team east), maria (manager of east), root (
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .llm_server import FakeLLMServer, Reply
@@ -89,9 +91,9 @@ def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
                              for cid, (name, owner) in PEOPLE.items()], now=T0)
             rt.record_events([Event(T0, "signed_up", cid) for cid in ("c1", "c2", "c3", "c4", "c5")]
                              + [Event(T0, "asked_note", cid) for cid in ("c6", "c7")])
-            rt.tick(T0 + timedelta(minutes=1))
         finally:
             rt.close()
+        fsl_tick(folder, T0 + timedelta(minutes=1))
     finally:
         for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
             os.environ.pop(name, None)
@@ -104,20 +106,17 @@ def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
     return config, port
 
 
-def tick(config: Path, minutes: int = 2) -> None:
-    """One tick at the wall clock (the server records task_done at the wall clock too)."""
-    from datetime import datetime, timezone
+def fsl_tick(folder: Path, now: datetime) -> None:
+    """`fsl tick --now` as its own process (the browser tests' Playwright holds this thread's
+    event loop, and a tick runs its own)."""
+    done = subprocess.run([sys.executable, "-m", "fsl", "tick", "--now", now.strftime("%Y-%m-%dT%H:%M:%SZ")],
+                          cwd=folder, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
 
-    os.environ.update(_env())
-    try:
-        rt = runtime(config)
-        try:
-            rt.tick(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=minutes))
-        finally:
-            rt.close()
-    finally:
-        for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
-            os.environ.pop(name, None)
+
+def tick(config: Path, minutes: int = 2) -> None:
+    """One tick a little after the wall clock (the server records task_done at the wall clock)."""
+    fsl_tick(config.parent, datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=minutes))
 
 
 class Served:
