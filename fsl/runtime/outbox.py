@@ -70,6 +70,7 @@ from fsl.store.schema import actions, enrollments, events
 
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
 from .host import RuntimeHost, TickReport
+from .owners import owner_of
 from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
 
 if TYPE_CHECKING:  # both are imported when first needed (a tick without them never loads them)
@@ -375,7 +376,8 @@ class Outbox:
             return None, DeliveryResult("failed", f"contact {rec.contact} no longer exists")
         try:
             try:
-                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars)
+                msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars,
+                                    owner_of(rt, item.contact))
             except NeedsModel as need:
                 msg = self._llm_message(item, need)
         except RenderFailed as exc:

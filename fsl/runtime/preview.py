@@ -35,6 +35,8 @@ from fsl.engine.timing import iso
 from fsl.store.rows import action_from
 from fsl.store.schema import actions
 
+from .owners import owner_of
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -78,7 +80,7 @@ def prompt_for_action(rt: "Runtime", action_id: int) -> dict[str, Any]:
         return {"error": "the send no longer exists"}
     try:
         rec, vars, contact, deal = _load(rt, dict(action))
-        render_action(rec, contact, deal, rt.templates, rt.config, vars)
+        render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact))
         return {"error": f"template {rec.template!r} is no longer written by a model"}
     except NeedsModel as need:
         try:
@@ -106,7 +108,7 @@ def retry_review(rt: "Runtime", review_id: int, by: str, force: bool = False) ->
         review, action = R.for_retry(conn, review_id, force, types)
     rec, vars, contact, deal = _load(rt, action)
     try:
-        render_action(rec, contact, deal, rt.templates, rt.config, vars)
+        render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact))
         outcome: dict[str, Any] = {"status": "ok", "reasons": [], "verdicts": [],
                                    "note": f"template {rec.template!r} is no longer written by a model"}
         held = None
@@ -218,7 +220,7 @@ def _render(rt: "Runtime", prog, rec: ActionRecord, contact, deal, vars: dict) -
                                        sender=channel.settings.sender if channel is not None else None,
                                        offer=rec.offer, offer_max=prog.plan.offer_max)
     try:
-        msg = render_action(rec, contact, deal, rt.templates, rt.config, vars)
+        msg = render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact))
     except NeedsModel as need:
         out["renderer"] = "llm"
         try:
