@@ -94,8 +94,9 @@ def test_complete_a_task_with_notes_and_the_playbook_reacts(new_page, served):
     log_in(page, "ana")
     with db(served.folder) as conn:
         task = conn.execute("SELECT id FROM tasks WHERE contact = 'c1'").fetchone()[0]
-    item = page.locator(f"#task-{task}")
-    item.locator("summary").click()
+    with page.expect_navigation():
+        page.locator(f"#task-{task}").get_by_role("link", name="Done").click()
+    item = page.locator("main form")
     item.locator("input[name=channel][value=phone]").check()
     item.locator("input[name=status][value=won]").check()
     item.locator("textarea[name=summary]").fill("Called; she signed the order form")

@@ -25,6 +25,14 @@ STATUSES = ("reached", "no_answer", "won", "lost")
 NOT_FOUND = View("not_found.html", {}, 404)
 
 
+def contact_label(fields: dict | None, contact_id: str) -> str:
+    """How a contact is named on a page: name, else first and last name, else email, else id."""
+    if not fields:
+        return contact_id
+    full = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k))
+    return str(fields.get("name") or full or fields.get("email") or contact_id)
+
+
 def _zone(ctx: Ctx) -> ZoneInfo:
     try:
         return ZoneInfo(ctx.user.timezone)
@@ -52,10 +60,11 @@ def tasks(ctx: Ctx) -> View:
     by_owner: dict[str, list[dict]] = {}
     for t in found:
         t["overdue"] = t["due"] < ctx.now
+        t["label"] = contact_label(t["contact_fields"], t["contact"])
         by_owner.setdefault(t["assignee"], []).append(t)
     groups = [{"user": u.label, "owner_id": u.owner_id, "mine": u.id == ctx.user.id,
                "tasks": by_owner.get(u.owner_id, [])} for u in owners]
-    return View("tasks.html", {"groups": groups, "channels": CHANNELS, "statuses": STATUSES},
+    return View("tasks.html", {"groups": groups},
                 json={"now": ctx.now, "zone": ctx.user.timezone, "groups": groups})
 
 

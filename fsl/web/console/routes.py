@@ -125,11 +125,15 @@ class Console:
 
             def work() -> tuple[Ctx | None, View | Response | None]:
                 with self.deps.lock:
-                    with self.deps.runtime.db.write() as conn:
-                        user = sessions.resume(conn, session_id, self.server.session_idle)
-                        if user is None:
-                            return None, None
-                        scope = sight.scope_of(conn, user)
+                    db = self.deps.runtime.db
+                    with db.read() as conn:
+                        user, write = sessions.resume(conn, session_id, self.server.session_idle)
+                        scope = sight.scope_of(conn, user) if user is not None else None
+                    if write is not None:
+                        with db.write() as conn:
+                            (sessions.end if write == "end" else sessions.touch)(conn, session_id)
+                    if user is None or scope is None:
+                        return None, None
                     ctx = Ctx(user, scope, self.deps.runtime, self.deps.clock(), dict(request.path_params),
                               dict(request.query_params), form, request.method, as_json)
                     return ctx, handler(ctx)

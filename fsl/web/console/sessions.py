@@ -80,17 +80,19 @@ def end(conn: Connection, session_id: str) -> None:
     conn.execute(sessions.delete().where(sessions.c.id == _digest(session_id)))
 
 
-def resume(conn: Connection, session_id: str, idle: float) -> User | None:
-    """The session's user, or None (unknown, idle too long, user disabled: the row goes)."""
+def resume(conn: Connection, session_id: str, idle: float) -> tuple[User | None, str | None]:
+    """(the session's user or None, what to write: "end", "touch" or None).  Read-only, so
+    a page never waits for the store's write lock (a tick holds it) unless it must write."""
     now = int(time.time())
     row: Any = conn.execute(sa.select(sessions.c.seen_at, *COLUMNS)
                             .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
                             .where(sessions.c.id == _digest(session_id))).mappings().first()
     if row is None:
-        return None
+        return None, None
     if row["disabled_at"] is not None or now - row["seen_at"] > idle:
-        end(conn, session_id)
-        return None
-    if now - row["seen_at"] >= TOUCH_EVERY:
-        conn.execute(sessions.update().where(sessions.c.id == _digest(session_id)).values(seen_at=now))
-    return user_from(row)
+        return None, "end"
+    return user_from(row), "touch" if now - row["seen_at"] >= TOUCH_EVERY else None
+
+
+def touch(conn: Connection, session_id: str) -> None:
+    conn.execute(sessions.update().where(sessions.c.id == _digest(session_id)).values(seen_at=int(time.time())))
