@@ -79,7 +79,8 @@ def timeline(conn: Connection, scope: Scope, contact_id: str) -> dict[str, Any] 
     deal_ids = sorted({e["deal"] for e in story["enrollments"] if e["deal"]}
                       | {r[0] for r in conn.execute(sa.select(tasks.c.deal).where(
                           tasks.c.contact == contact_id, tasks.c.deal.is_not(None)))})
-    deal_rows = conn.execute(sa.select(deals.c.id, deals.c.fields).where(deals.c.id.in_(deal_ids))) if deal_ids else []
+    deal_rows: list[Any] = list(conn.execute(sa.select(deals.c.id, deals.c.fields)
+                                             .where(deals.c.id.in_(deal_ids)))) if deal_ids else []
     its_tasks = [task_json(r) for r in conn.execute(
         sa.select(tasks).where(tasks.c.contact == contact_id).order_by(tasks.c.due_at, tasks.c.id)).mappings()]
     notes = [e for e in story["events"] if e["type"] == "task_done"]

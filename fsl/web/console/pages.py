@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from fsl.store import sight
 from fsl.store.codec import epoch
 
-from .routes import Ctx
+from .context import Ctx
 from .views import View, json_response
 
 UTC = timezone.utc

@@ -14,9 +14,7 @@ time), after this module has
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -26,38 +24,21 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fsl.store import sight
-from fsl.store.users import User, check_password
+from fsl.store.users import check_password
 
-from . import limits, sessions
+from . import limits, pages, sessions
+from .context import Ctx
 from .sessions import COOKIE, Cookie, Signer
 from .views import HERE, Renderer, View, json_response, wants_json
 
-if TYPE_CHECKING:
-    from ..app import Deps
-
 log = logging.getLogger("fsl.console")
-
-
-@dataclass
-class Ctx:
-    """What a page gets: the viewer, their sight, the request's inputs."""
-
-    user: User
-    scope: sight.Scope
-    runtime: Any
-    now: datetime
-    params: dict[str, str]
-    query: dict[str, str]
-    form: dict[str, str] = field(default_factory=dict)
-    method: str = "GET"
-    as_json: bool = False
 
 
 Page = Callable[[Ctx], "View | Response"]
 
 
 class Console:
-    def __init__(self, deps: "Deps") -> None:
+    def __init__(self, deps: Any) -> None:  # fsl.web.app.Deps (not imported: app imports this module)
         server = deps.config.server
         assert server is not None and server.secret  # app.py refused to start without it
         self.deps = deps
@@ -245,9 +226,8 @@ class Console:
         return self._set_cookie(response, Cookie("pre", sessions.new_id()))
 
 
-def routes(deps: "Deps") -> list[BaseRoute]:
-    from . import pages
-
+def routes(deps: Any) -> list[BaseRoute]:
+    """The console's routes over fsl.web.app.Deps (config, runtime, clock, store lock)."""
     console = Console(deps)
     page = console.page
     return [
