@@ -1,7 +1,7 @@
 """The console's test project: a real `fsl serve` process over a SQLite store, a real
 SMTP server and an OpenAI-compatible model server on loopback (tests/test_console*.py).
 
-Contacts: c1..c3 and the hostile c4 belong to `ana`, c5 to `bob`; c6 and c7 ask for a
+Contacts: c1..c3 and the hostile c4 belong to `ana`, c5 and c8 to `bob`; c6 and c7 ask for a
 model-written note that the model writes badly (a guard fails), so each is held for
 review.  Users: ana and bob (reps of team east), maria (manager of east), root (admin).
 """
@@ -67,7 +67,7 @@ server:
 """
 
 PEOPLE = {"c1": ("Carla", "ana"), "c2": ("Dev", "ana"), "c3": ("Lin", "ana"), "c4": (HOSTILE, "ana"),
-          "c5": ("Bruno", "bob"), "c6": ("Nora", "ana"), "c7": ("Omar", "ana")}
+          "c5": ("Bruno", "bob"), "c6": ("Nora", "ana"), "c7": ("Omar", "ana"), "c8": ("Ines", "bob")}
 
 
 def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
@@ -89,7 +89,7 @@ def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
             rt.put_contacts([Contact(cid, {"id": cid, "email": f"{cid}@example.com", "first_name": name,
                                            "owner": owner, "phone": "+1 415 555 01" + cid[1:].zfill(2)})
                              for cid, (name, owner) in PEOPLE.items()], now=T0)
-            rt.record_events([Event(T0, "signed_up", cid) for cid in ("c1", "c2", "c3", "c4", "c5")]
+            rt.record_events([Event(T0, "signed_up", cid) for cid in ("c1", "c2", "c3", "c4", "c5", "c8")]
                              + [Event(T0, "asked_note", cid) for cid in ("c6", "c7")])
         finally:
             rt.close()

@@ -232,3 +232,27 @@ def test_users_cli(served):
     bad_zone = cli("users", "add", "zed", "--role", "rep", "--timezone", "Mars/Olympus", "--password-stdin",
                    cwd=served.folder, input="x\n")
     assert bad_zone.exit_code == 2
+
+
+def test_an_idle_session_ends(served):
+    ana = login(served.base, "ana", "10.0.11.1")
+    assert ana.get("/tasks").status_code == 200
+    with db(served.folder) as conn:  # as if her last request were 9 hours ago (server.session_idle: 8 hours)
+        conn.execute("UPDATE sessions SET seen_at = seen_at - 9 * 3600 WHERE user_id = "
+                     "(SELECT id FROM users WHERE name = 'ana')")
+    answer = ana.get("/tasks")
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert ana.get("/tasks", headers=JSON).status_code == 401
+
+
+def test_fsl_tasks_done_records_task_done_with_notes_and_applies_it(served):
+    task = task_of(served, "c8")
+    done = cli("tasks", "done", str(task), "--channel", "meeting", "--status", "won", "--summary", "Signed",
+               "--next-at", "2027-01-10", cwd=served.folder)
+    assert done.exit_code == 0, done.output
+    with db(served.folder) as conn:
+        fields = json.loads(conn.execute("SELECT fields FROM events WHERE type = 'task_done' AND contact = 'c8'")
+                            .fetchone()[0])
+        status = conn.execute("SELECT status FROM enrollments WHERE contact = 'c8'").fetchone()[0]
+    assert fields["task"] == task and fields["channel"] == "meeting" and fields["summary"] == "Signed"
+    assert status == "ended"  # `stop on task_done where event.status == "won"`, before the command returned
