@@ -70,12 +70,15 @@ PEOPLE = {"c1": ("Carla", "ana"), "c2": ("Dev", "ana"), "c3": ("Lin", "ana"), "c
           "c5": ("Bruno", "bob"), "c6": ("Nora", "ana"), "c7": ("Omar", "ana"), "c8": ("Ines", "bob")}
 
 
-def build(folder: Path, smtp_port: int, llm_url: str) -> tuple[Path, int]:
-    """The project, deployed, populated and ticked once; returns (fsl.yaml, the server's port)."""
+def build(folder: Path, smtp_port: int, llm_url: str, store: str | None = None) -> tuple[Path, int]:
+    """The project, deployed, populated and ticked once; returns (fsl.yaml, the server's port).
+    `store`: a store URL instead of the SQLite file (PostgreSQL)."""
     config = make_project(folder, port=smtp_port, playbooks={"calls": CALLS, "noted": NOTED})
     (folder / "templates" / "note.md").write_text(NOTE)
     port = free_port()
     text = config.read_text().replace("events:\n  signed_up: {}\n", EVENTS)
+    if store is not None:
+        text = text.replace("store: sqlite:///fsl.db", f'store: "{store}"')
     text += f'llm: {{base_url: "{llm_url}", model: fake, api_key: "sk-test", timeout: 2, max_retries: 1}}\n'
     config.write_text(text + SERVER.format(port=port))
     from fsl.engine.model import Contact, Event
@@ -122,14 +125,15 @@ def tick(config: Path, minutes: int = 2) -> None:
 class Served:
     """The whole set-up; `with Served(tmp) as s:` starts the model, SMTP and `fsl serve`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, store: str | None = None) -> None:
         self.folder = folder
+        self.store = store
 
     def __enter__(self) -> "Served":
         self.smtp = SmtpSink().__enter__()
         self.llm = FakeLLMServer().__enter__()
         self.llm.responder = lambda request: Reply.breaking("avoid")
-        self.config, port = build(self.folder, self.smtp.port, self.llm.base_url)
+        self.config, port = build(self.folder, self.smtp.port, self.llm.base_url, self.store)
         # X-Forwarded-For from loopback is trusted: each test logs in from an address of its own
         self.proc, self.log = start_server(self.folder, port, "--forwarded-allow-ips", "127.0.0.1")
         self.base = f"http://127.0.0.1:{port}"
