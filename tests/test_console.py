@@ -256,3 +256,24 @@ def test_fsl_tasks_done_records_task_done_with_notes_and_applies_it(served):
         status = conn.execute("SELECT status FROM enrollments WHERE contact = 'c8'").fetchone()[0]
     assert fields["task"] == task and fields["channel"] == "meeting" and fields["summary"] == "Signed"
     assert status == "ended"  # `stop on task_done where event.status == "won"`, before the command returned
+
+
+def test_an_admin_manages_users_and_others_cannot(served):
+    ana = login(served.base, "ana", "10.0.12.1")
+    assert ana.get("/users").status_code == 404
+    assert ana.post("/users", data={"csrf_token": csrf(ana, "/tasks"), "name": "mallory", "role": "admin",
+                                    "password": "x"}).status_code == 404
+    root = login(served.base, "root", "10.0.12.2")
+    token = csrf(root, "/users")
+    bad = root.post("/users", data={"csrf_token": token, "name": "ana", "role": "rep", "password": "pw"})
+    assert bad.status_code == 422 and "exists already" in bad.text
+    added = root.post("/users", data={"csrf_token": token, "name": "zoe", "role": "rep", "team": "east",
+                                      "timezone": "Europe/Paris", "password": "zoe's password"})
+    assert added.status_code == 303
+    zoe = login(served.base, "zoe", "10.0.12.3", password="zoe's password")
+    assert zoe.get("/tasks").status_code == 200
+    assert root.post("/users/zoe/disable", data={"csrf_token": token}).status_code == 303
+    assert zoe.get("/tasks").status_code == 303
+    listed = {u["name"]: u for u in root.get("/users", headers=JSON).json()["users"]}
+    assert listed["zoe"]["disabled"] is True and listed["zoe"]["timezone"] == "Europe/Paris"
+    assert "mallory" not in listed

@@ -73,6 +73,11 @@ def main() -> None:
         shoot("tasks-manager", manager)
         manager.goto("/playbooks")
         shoot("playbooks", manager)
+        admin = browser.new_context(base_url=s.base, viewport={"width": 1100, "height": 800},
+                                    extra_http_headers={"X-Forwarded-For": "10.9.0.4"}).new_page()
+        log_in(admin, "root")
+        admin.goto("/users")
+        shoot("users", admin)
         phone = browser.new_context(base_url=s.base, viewport={"width": 390, "height": 844}, is_mobile=True,
                                     has_touch=True, device_scale_factor=1,
                                     extra_http_headers={"X-Forwarded-For": "10.9.0.3"}).new_page()

@@ -247,3 +247,51 @@ def _funnels(ctx: Ctx) -> dict[str, Any]:
         report = build_report(source.store, as_of=source.as_of, plans=source.plans, config=source.config)
     return {ps.name: {"enrolled": ps.enrolled, "outcomes": ps.outcomes,
                       "funnel": [stage.model_dump() for stage in ps.funnel]} for ps in report.playbooks}
+
+
+# ------------------------------------------------------------------ /users (admins)
+
+USER_FIELDS = ("name", "role", "team", "owner_id", "timezone", "email", "display_name", "phone", "signature")
+
+
+def users(ctx: Ctx) -> View | Response:
+    """GET: the users and a form to add one.  POST: add one (the same rules as `fsl users add`)."""
+    from fsl.store import users as U
+
+    if ctx.user.role != "admin":
+        return NOT_FOUND
+    errors: list[str] = []
+    if ctx.method == "POST":
+        f = {k: ctx.form.get(k, "").strip() for k in USER_FIELDS}
+        zone = f["timezone"] or ctx.runtime.config.timezone
+        try:
+            ZoneInfo(zone)
+        except Exception:  # noqa: BLE001 - any failure: not a zone this machine knows
+            errors.append(f"timezone: unknown time zone {zone!r}")
+        if not errors:
+            try:
+                with ctx.runtime.db.write() as conn:
+                    U.add(conn, f["name"], ctx.form.get("password", ""), role=f["role"], timezone=zone,
+                          team=f["team"] or None, owner_id=f["owner_id"] or None, email=f["email"] or None,
+                          display_name=f["display_name"] or None, phone=f["phone"] or None,
+                          signature=f["signature"] or None)
+                return _done(ctx, "/users", {"added": f["name"]})
+            except U.UserError as exc:
+                errors.append(str(exc))
+    with ctx.runtime.db.read() as conn:
+        found = [u.public() for u in U.listing(conn)]
+    return View("users.html", {"users": found, "errors": errors, "values": ctx.form, "roles": U.ROLES},
+                422 if errors else 200, json={"users": found, "errors": errors})
+
+
+def user_disable(ctx: Ctx) -> View | Response:
+    from fsl.store import users as U
+
+    if ctx.user.role != "admin":
+        return NOT_FOUND
+    try:
+        with ctx.runtime.db.write() as conn:
+            U.disable(conn, ctx.params["name"])
+    except U.UserError:
+        return NOT_FOUND
+    return _done(ctx, "/users", {"disabled": ctx.params["name"]})

@@ -241,5 +241,7 @@ def routes(deps: Any) -> list[BaseRoute]:
         Route("/review/{review_id:int}/{verb:str}", page(pages.review_decide), methods=["POST"]),
         Route("/contacts/{contact_id:path}", page(pages.contact), methods=["GET"]),
         Route("/playbooks", page(pages.playbooks), methods=["GET"]),
+        Route("/users", page(pages.users), methods=["GET", "POST"]),
+        Route("/users/{name:str}/disable", page(pages.user_disable), methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
     ]
