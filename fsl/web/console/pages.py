@@ -237,8 +237,22 @@ def playbooks(ctx: Ctx) -> View:
     return View("playbooks.html", {"books": books}, json={"playbooks": books})
 
 
+FUNNEL_SECONDS = 60.0  # the report reads the whole store: computed at most once a minute per process
+
+
 def _funnels(ctx: Ctx) -> dict[str, Any]:
-    """`fsl report`'s funnel, outcomes and engagement per playbook, over the whole store."""
+    """`fsl report`'s funnel and outcomes per playbook, over the whole store (kept a minute)."""
+    import time as clock
+
+    cached = getattr(ctx.runtime, "_fsl_console_funnels", None)
+    if cached is not None and clock.monotonic() - cached[0] < FUNNEL_SECONDS:
+        return cached[1]
+    funnels = _report_funnels(ctx)
+    setattr(ctx.runtime, "_fsl_console_funnels", (clock.monotonic(), funnels))
+    return funnels
+
+
+def _report_funnels(ctx: Ctx) -> dict[str, Any]:
     from fsl.report.compute import build_report
     from fsl.report.sources import sql_source
 
