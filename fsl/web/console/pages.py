@@ -248,7 +248,7 @@ def _funnels(ctx: Ctx) -> dict[str, Any]:
     if cached is not None and clock.monotonic() - cached[0] < FUNNEL_SECONDS:
         return cached[1]
     funnels = _report_funnels(ctx)
-    setattr(ctx.runtime, "_fsl_console_funnels", (clock.monotonic(), funnels))
+    ctx.runtime._fsl_console_funnels = clock.monotonic(), funnels
     return funnels
 
 
