@@ -102,12 +102,16 @@ class _ChannelSettings(_Settings):
         return None
 
 
+OWNER = "owner"  # `from: owner`: each message from the contact's owner (CONSOLE.md)
+
+
 class SmtpSettings(_ChannelSettings):
     """`adapter: smtp` (delivery/channels/smtp.py)."""
 
     host: Text = "localhost"
     port: int | None = Field(default=None, ge=1, le=65535)  # none: 465 with ssl, else 25
-    from_: str | None = Field(alias="from")  # required; none only while its ${ENV} is unset
+    from_: str | None = Field(alias="from")  # required; none only while its ${ENV} is unset; or `owner`
+    fallback_from: str | None = None  # with `from: owner`: the sender of contacts without an owner (CONSOLE.md)
     reply_to: Text | None = None
     username: str | None = None
     password: str | None = Field(default=None, repr=False)  # a secret: never in a repr
@@ -119,22 +123,33 @@ class SmtpSettings(_ChannelSettings):
     timeout: Seconds = 30.0
     tracking: Flag = False  # v1.1 SIGNALS.md: tracked links and open pixel
 
-    @field_validator("from_")
+    @field_validator("from_", "fallback_from")
     @classmethod
-    def _address(cls, value: str | None) -> str | None:
+    def _address(cls, value: str | None, info: Any) -> str | None:
+        if info.field_name == "from_" and value == OWNER:
+            return value
         if value is not None and not any("@" in addr for _, addr in getaddresses([value])):
-            raise ValueError('expected an address such as "Ana Ruiz <ana@acme.example>"')
+            raise ValueError('expected an address such as "Ana Ruiz <ana@acme.example>"'
+                             + (" or `owner`" if info.field_name == "from_" else ""))
         return value
 
     @model_validator(mode="after")
     def _coherent(self) -> "SmtpSettings":
         if self.ssl and self.starttls:
             raise ValueError("`ssl` (implicit TLS, port 465) and `starttls` exclude each other; keep one")
+        if self.from_ == OWNER and not self.fallback_from:
+            raise ValueError("`from: owner` needs `fallback_from`: the address of messages to contacts without "
+                             "an owner (and the envelope sender of every message)")
         return self
 
     @property
+    def sends_as_owner(self) -> bool:
+        return self.from_ == OWNER
+
+    @property
     def sender(self) -> str | None:
-        return self.from_
+        """The channel's own address: `from`, or `fallback_from` with `from: owner`."""
+        return self.fallback_from if self.from_ == OWNER else self.from_
 
     @property
     def effective_port(self) -> int:

@@ -152,6 +152,15 @@ BUILTIN_EVENTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType({
     "unsubscribed": MappingProxyType({}),
     "complained": MappingProxyType({}),
     "snoozed": MappingProxyType({"until": _ft("datetime", True)}),
+    # a person completed a task (the console's Done, `fsl tasks done`; CONSOLE.md)
+    "task_done": MappingProxyType({
+        "task": _ft("integer"),
+        "channel": _ft("string"),
+        "summary": _ft("string"),
+        "feedback": _ft("string"),
+        "status": _ft("string"),
+        "next_at": _ft("date", True),
+    }),
 })
 
 # Events that concern one message (the step that sent it).

@@ -40,6 +40,7 @@ class ServerSettings(_Settings):
     forwarded_allow_ips: list[str] = Field(default_factory=list)
     machine: MachineSettings = Field(default_factory=MachineSettings)
     max_body: int = Field(1_000_000, ge=1024, le=100_000_000)  # bytes a request body may hold
+    session_idle: Seconds = 8 * 3600.0  # the console's sessions end after this long without a request
 
     @field_validator("secrets_old", mode="before")
     @classmethod

@@ -119,7 +119,7 @@ def populate(config: Path, n: int, at: datetime = T0, deploy: bool = True) -> No
         rt.close()
 
 
-def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, input: str | None = None):
     """Run `fsl ARGS` in-process (fast); returns click's Result."""
     from fsl.cli.main import main
 
@@ -127,7 +127,7 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     if cwd is not None:
         os.chdir(cwd)
     try:
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
     finally:
         os.chdir(old)
 

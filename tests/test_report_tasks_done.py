@@ -1,8 +1,9 @@
 """`fsl tasks done ID` then `fsl report`: the report counts the task done.
 
-`tasks done` records a `task_completed` event whose `task` field is the
-task's *id* (and `kind`, `playbook`, `step`, `action`); the report used to
-read `task` as the task kind, so no task was ever completed.
+`tasks done` records a `task_done` event (CONSOLE.md) whose `task` field is the
+task's *id* (and `action`, its action key); the report used to read `task` as
+the task kind, so no task was ever completed.  Older `task_completed` events
+still count.
 """
 from __future__ import annotations
 

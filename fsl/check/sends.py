@@ -167,6 +167,9 @@ def _variables(ctx: CheckContext, schema: Schema, send: n.Send, template: Templa
                                    first_line(send.span), help))
 
 
+OWNER_FIELDS = ("name", "email", "phone", "signature")
+
+
 def _variable_problem(var: str, template: Template, given: set[str], schema: Schema) -> tuple[str | None, str | None]:
     parts = var.split(".")
     root, field = parts[0], (parts[1] if len(parts) > 1 else None)
@@ -183,6 +186,10 @@ def _variable_problem(var: str, template: Template, given: set[str], schema: Sch
         if field is None or field in OFFER_FIELDS:
             return None, None
         return "but an offer has only percent and expires", "use offer.percent or offer.expires"
+    if root == "owner":  # the contact's owner, or the channel's own sender (CONSOLE.md)
+        if field is None or field in OWNER_FIELDS:
+            return None, None
+        return "but owner has only name, email, phone and signature", "use owner.name, owner.email, ..."
     if root == "links":
         if field is None or field in template.links:
             return None, None

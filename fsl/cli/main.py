@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
         "render": "fsl.cli.review:render_command",
         "report": "fsl.cli.report:report_command",
         "lsp": "fsl.cli.lsp:lsp_command",
+        "users": "fsl.cli.users:users_command",
     }
 
     def list_commands(self, ctx):

@@ -299,16 +299,24 @@ def _print_tasks(items: list[dict], now: datetime, zone) -> None:
 
 @tasks_command.command("done")
 @click.argument("task_id", metavar="ID", type=int)
+@click.option("--channel", type=click.Choice(["phone", "email", "linkedin", "meeting", "other"]), default="other",
+              show_default=True, help="how the contact was reached")
+@click.option("--status", "outcome", type=click.Choice(["reached", "no_answer", "won", "lost"]), default="reached",
+              show_default=True, help="what came of it")
+@click.option("--summary", default="", help="what was said or done")
+@click.option("--feedback", default="", help="what the customer said")
+@click.option("--next-at", "next_at", type=click.DateTime(["%Y-%m-%d"]), help="the next follow-up (a date)")
 @FORMAT_OPTION
 @NOW_OPTION
 @CONFIG_OPTION
-def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | None) -> None:
-    """Mark a task done (and record a `task_completed` event for its contact)."""
+def tasks_done(task_id: int, channel: str, outcome: str, summary: str, feedback: str, next_at: datetime | None,
+               fmt: str, now_text: str | None, config_path: str | None) -> None:
+    """Mark a task done and record `task_done` for its contact, applied at once (CONSOLE.md)."""
     from fsl.engine.model import Event
     from fsl.store.queries import get_task, mark_done
     from fsl.store.queries import task_action
 
-    now = parse_now(now_text) or datetime.now(UTC)
+    now = (parse_now(now_text) or datetime.now(UTC)).replace(microsecond=0)
     rt = open_runtime(config_path)
     try:
         with rt.db.write() as conn:
@@ -318,10 +326,13 @@ def tasks_done(task_id: int, fmt: str, now_text: str | None, config_path: str | 
         if task is None:
             fail(f"fsl tasks done: no task {task_id}")
         if changed:
+            fields: dict = {"task": task_id, "channel": channel, "summary": summary, "feedback": feedback,
+                            "status": outcome}
+            if next_at is not None:
+                fields["next_at"] = next_at.date()
             # `action` lets `fsl report` tell this task from others of the same kind and step
-            rt.record_events([Event(now, "task_completed", task["contact"], task["deal"], None,
-                                    {"task": task_id, "kind": task["kind"], "playbook": task["playbook"],
-                                     "step": task["step"], "action": action})])
+            rt.ingest_now([Event(now, "task_done", task["contact"], task["deal"], None,
+                                 {**fields, "action": action})], now)
         with rt.db.read() as conn:
             task = get_task(conn, task_id)
     finally:

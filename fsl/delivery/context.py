@@ -23,7 +23,7 @@ from fsl.engine.model import ActionRecord, Contact, Deal
 from fsl.timecalc import iso
 
 UTC = timezone.utc
-RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars", "unsubscribe_url")  # as fsl.llm.render
+RESERVED = ("contact", "deal", "stakeholder", "offer", "links", "vars", "unsubscribe_url", "owner")  # as fsl.llm.render
 
 
 class LocalInstant(datetime):
@@ -86,8 +86,12 @@ def offer_context(offer: Mapping[str, Any] | None, zone: tzinfo) -> dict[str, An
 
 
 def template_context(record: ActionRecord, contact: Contact, deal: Deal | None, config: Config | None,
-                     vars: Mapping[str, Any] | None) -> dict[str, Any]:
+                     vars: Mapping[str, Any] | None, owner: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The context a template (or a task/notify text) of this action renders with.
+
+    `owner` is the contact's owner as a console user (fsl.runtime.owners); without one,
+    templates see the channel's own sender as `owner` (name and email; phone and
+    signature none), so `{{ owner.name }}` always renders.
 
     `links` is left out: `render_template` adds the template's own links.
     Raises ValueError when a `with` value would hide a reserved name.
@@ -100,6 +104,7 @@ def template_context(record: ActionRecord, contact: Contact, deal: Deal | None, 
         "stakeholder": _entity("stakeholder", stake, config, zone) if stake is not None else None,
         "offer": offer_context(record.offer, zone),
         "vars": localize(dict(vars or {}), zone),
+        "owner": dict(owner) if owner is not None else _channel_owner(record, config),
     }
     values = (record.data or {}).get("with") if record.kind == "send" else None
     for name, value in (values or {}).items():
@@ -125,3 +130,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
     return str(value)
+
+
+def _channel_owner(record: ActionRecord, config: Config | None) -> dict[str, Any]:
+    from email.utils import parseaddr
+
+    channel = config.channels.get(record.channel or "") if config is not None else None
+    sender = getattr(channel.settings, "sender", None) if channel is not None else None
+    name, address = parseaddr(sender or "")
+    return {"name": name or None, "email": address or None, "phone": None, "signature": None}

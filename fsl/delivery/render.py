@@ -47,8 +47,8 @@ class NeedsModel(Exception):
 
 
 def render_action(record: ActionRecord, contact: Contact, deal: Deal | None, templates: TemplateStore,
-                  config: Config, vars: Mapping[str, Any] | None, *,
-                  unsubscribe_url: str | None = None) -> OutMessage:
+                  config: Config, vars: Mapping[str, Any] | None,
+                  owner: Mapping[str, Any] | None = None, *, unsubscribe_url: str | None = None) -> OutMessage:
     """Render a send (`renderer: template`), a task or a notification.
 
     `unsubscribe_url` is `{{ unsubscribe_url }}` for a channel with tracking
@@ -58,18 +58,18 @@ def render_action(record: ActionRecord, contact: Contact, deal: Deal | None, tem
     if record.kind not in ("send", "task", "notify"):
         raise RenderFailed(f"a `{record.kind}` action has nothing to deliver")
     try:
-        context = template_context(record, contact, deal, config, vars)
+        context = template_context(record, contact, deal, config, vars, owner)
     except ValueError as exc:
         raise RenderFailed(str(exc)) from None
     if unsubscribe_url is not None:
         context["unsubscribe_url"] = unsubscribe_url
     if record.kind == "send":
-        return _send(record, contact, templates, config, context)
+        return _send(record, contact, templates, config, context, owner)
     return _stored(record, contact, context)
 
 
 def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, config: Config,
-          context: dict[str, Any]) -> OutMessage:
+          context: dict[str, Any], owner: Mapping[str, Any] | None = None) -> OutMessage:
     channel = config.channels.get(record.channel or "")
     if channel is None:
         raise RenderFailed(f"unknown channel {record.channel!r}; fsl.yaml declares "
@@ -88,11 +88,11 @@ def _send(record: ActionRecord, contact: Contact, templates: TemplateStore, conf
         rendered = render_template(template, context)
     except TemplateError as exc:
         raise RenderFailed(f"{exc.message} (template line {exc.line})") from None
-    return compose_send(record, contact, config, rendered.subject, rendered.text, rendered.html)
+    return compose_send(record, contact, config, rendered.subject, rendered.text, rendered.html, owner)
 
 
 def compose_send(record: ActionRecord, contact: Contact, config: Config, subject: str | None, text: str,
-                 html: str | None = None) -> OutMessage:
+                 html: str | None = None, owner: Mapping[str, Any] | None = None) -> OutMessage:
     """The OutMessage of a send whose text is already written (by a template
     or, for `renderer: llm`, by the model): recipient, payload, key."""
     channel = config.channels.get(record.channel or "")
@@ -115,8 +115,13 @@ def compose_send(record: ActionRecord, contact: Contact, config: Config, subject
     values = (record.data or {}).get("with")
     if values:
         payload["with"] = jsonable(values)
+    headers = {}
+    if getattr(channel.settings, "sends_as_owner", False) and owner is not None and owner.get("email"):
+        from email.utils import formataddr
+
+        headers["From"] = formataddr((str(owner.get("name") or ""), str(owner["email"])))  # `from: owner`
     return OutMessage(key=idempotency_key(record), channel=channel.name, kind="send", to=to,
-                      subject=subject, text=text, html=html, payload=payload)
+                      subject=subject, text=text, html=html, headers=headers, payload=payload)
 
 
 def _stored(record: ActionRecord, contact: Contact, context: dict[str, Any]) -> OutMessage:

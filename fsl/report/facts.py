@@ -25,7 +25,9 @@ from fsl.engine.memstore import Store
 
 ENGAGEMENT = ("delivered", "opened", "clicked", "replied", "bounced", "unsubscribed")
 TOUCHES = ("send", "task")  # what a contact (or the rep working on them) experiences
-TASK_DONE = "task_completed"  # the event that marks a task done (README.md)
+# the events that mark a task done (README.md): `task_done` (CONSOLE.md: the console's Done and
+# `fsl tasks done`), and `task_completed`, which they wrote before and CRM hooks may still send
+TASK_DONE = ("task_done", "task_completed")
 _DEFERRED = re.compile(r"^deferred to \S+: (.*)$")
 
 
@@ -126,8 +128,9 @@ class Facts:
         """The contact's events of one type, by time."""
         return self._by_type.get((contact, type_), [])
 
-    def events_of_type(self, type_: str) -> list[Event]:
-        return [e for e in self.events if e.type == type_]
+    def events_of_type(self, type_: str | tuple[str, ...]) -> list[Event]:
+        types = (type_,) if isinstance(type_, str) else type_
+        return [e for e in self.events if e.type in types]
 
     def running_at(self, contact: str, t: datetime) -> list[Enrollment]:
         """The contact's enrollments running at t (one that ends at t, say

@@ -51,6 +51,8 @@ from fsl.llm.guards import GuardSettings, Verdict
 from fsl.llm.render import RenderOutcome, _from_cache, render_llm
 from fsl.store.codec import epoch
 from fsl.store.schema import actions
+
+from .owners import owner_of
 from .host import RuntimeHost
 from .render_loop import InlineLoop, ThreadLoop
 
@@ -183,7 +185,7 @@ class LLMOutbox:
                 continue
             try:
                 render_action(item.rec, item.contact, item.deal, self.runtime.templates, self.runtime.config,
-                              item.vars)
+                              item.vars, owner_of(self.runtime, item.contact))
             except NeedsModel as need:
                 wanted.append((item.key, item.rec, item.contact, need))
             except Exception:  # noqa: BLE001 - not ours: the hand-over reports it for this item
@@ -271,11 +273,13 @@ class LLMOutbox:
         if kind == "approved":
             review_id, subject, body = data
             self.notes[key] = ("approved", review_id)
-            return compose_send(rec, contact, self.runtime.config, subject, body)
+            return compose_send(rec, contact, self.runtime.config, subject, body,
+                                owner=owner_of(self.runtime, contact))
         outcome: RenderOutcome = data
         if outcome.status == "ok" and outcome.draft is not None:
             self.notes[key] = ("ok", outcome.to_journal())
-            return compose_send(rec, contact, self.runtime.config, outcome.draft.subject, outcome.draft.body)
+            return compose_send(rec, contact, self.runtime.config, outcome.draft.subject, outcome.draft.body,
+                                owner=owner_of(self.runtime, contact))
         held = held_of(outcome)
         self.notes[key] = ("held", held)
         raise HeldRender(held)

@@ -73,6 +73,7 @@ from fsl.store.schema import actions, enrollments, events
 from .withdrawal import withdrawn_before_hand_over
 from .claims import CLAIM_LEASE_SECONDS, owner_alive, owner_token, recover, take_back  # noqa: F401 - also used from here
 from .host import RuntimeHost, TickReport
+from .owners import owner_of
 from .settling import Deferred, Item, Outcomes, Settled, count, ours, record
 
 if TYPE_CHECKING:  # both are imported when first needed (a tick without them never loads them)
@@ -409,7 +410,7 @@ class Outbox:
             try:
                 unsubscribe = tracker.unsubscribe_url(item.key) if tracker is not None else None
                 msg = render_action(rec, item.contact, item.deal, rt.templates, rt.config, item.vars,
-                                    unsubscribe_url=unsubscribe)
+                                    owner_of(rt, item.contact), unsubscribe_url=unsubscribe)
             except NeedsModel as need:
                 msg = self._llm_message(item, need)
         except RenderFailed as exc:

@@ -37,6 +37,8 @@ from fsl.signals.handover import unsubscribe_url_for
 from fsl.store.rows import action_from
 from fsl.store.schema import actions
 
+from .owners import owner_of
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -69,6 +71,30 @@ def guards_for_action(rt: "Runtime", action_id: int, subject: str, body: str) ->
                                        guard_settings(rt, rec, contact, template))]
 
 
+def prompt_for_action(rt: "Runtime", action_id: int) -> dict[str, Any]:
+    """The prompt a held `renderer: llm` send was written from, and the values it was
+    rendered with (the console's review page); {"error": why} when it cannot be shown."""
+    from fsl.templates import TemplateError, render_template
+
+    with rt.db.read() as conn:
+        action = conn.execute(sa.select(actions).where(actions.c.id == action_id)).mappings().first()
+    if action is None:
+        return {"error": "the send no longer exists"}
+    try:
+        rec, vars, contact, deal = _load(rt, dict(action))
+        render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact))
+        return {"error": f"template {rec.template!r} is no longer written by a model"}
+    except NeedsModel as need:
+        try:
+            rendered = render_template(need.template, need.context)
+        except TemplateError as exc:
+            return {"error": f"cannot render the prompt: {exc.message} (line {exc.line})",
+                    "values": jsonable(need.context)}
+        return {"subject": rendered.subject, "prompt": rendered.text, "values": jsonable(need.context)}
+    except (RenderFailed, R.ReviewError) as exc:
+        return {"error": str(getattr(exc, "reason", None) or exc)}
+
+
 def stop_types(rt: "Runtime", playbook: str) -> set[str]:
     """The events whose `stop on` / `pause on` in the deployed playbook would have cancelled a pending send."""
     prog = rt.engine().programs.get(playbook)
@@ -84,7 +110,7 @@ def retry_review(rt: "Runtime", review_id: int, by: str, force: bool = False) ->
         review, action = R.for_retry(conn, review_id, force, types)
     rec, vars, contact, deal = _load(rt, action)
     try:
-        render_action(rec, contact, deal, rt.templates, rt.config, vars,
+        render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact),
                       unsubscribe_url=unsubscribe_url_for(rt.config, rec.channel, idempotency_key(rec)))
         outcome: dict[str, Any] = {"status": "ok", "reasons": [], "verdicts": [],
                                    "note": f"template {rec.template!r} is no longer written by a model"}
@@ -201,7 +227,8 @@ def _render(rt: "Runtime", prog, rec: ActionRecord, contact, deal, vars: dict) -
                                        offer=rec.offer, offer_max=prog.plan.offer_max)
     try:
         unsubscribe = unsubscribe_url_for(rt.config, rec.channel, idempotency_key(rec))
-        msg = render_action(rec, contact, deal, rt.templates, rt.config, vars, unsubscribe_url=unsubscribe)
+        msg = render_action(rec, contact, deal, rt.templates, rt.config, vars, owner_of(rt, contact),
+                            unsubscribe_url=unsubscribe)
     except NeedsModel as need:
         out["renderer"] = "llm"
         try:

@@ -195,6 +195,7 @@ tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifica
     Column("done_at", Instant),
     UniqueConstraint("action_key", name="uq_tasks_action"),
     Index("ix_tasks_open", "due_at", **_partial("status = 'open'")),
+    Index("ix_tasks_assignee", "assignee", "due_at", **_partial("status = 'open'")),  # the console's /tasks; v13
 )
 
 journal = Table(
@@ -328,4 +329,43 @@ engagement_totals = Table(  # the same, over the whole project
     "engagement_totals", metadata,
     Column("hour", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInteger, nullable=False),
+
+users = Table(  # the console's people (CONSOLE.md; fsl.web.console); schema v13
+    "users", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", Name, nullable=False),  # the login name
+    Column("password_hash", Text, nullable=False),  # argon2id, salted (PHC string)
+    Column("role", String(10), nullable=False),  # rep | manager | admin
+    Column("team", Name),
+    Column("owner_id", Name, nullable=False),  # what contacts' `owner` and tasks' assignee hold
+    Column("timezone", String(64), nullable=False),
+    Column("display_name", Text),
+    Column("email", String(320)),
+    Column("phone", String(64)),
+    Column("signature", Text),
+    Column("disabled_at", Instant),
+    Column("created_at", Instant, nullable=False),
+    UniqueConstraint("name", name="uq_users_name"),
+    Index("ix_users_owner", "owner_id"),
+    Index("ix_users_team", "team"),
+)
+
+sessions = Table(  # console sessions: the cookie carries the id, the store its hash; schema v13
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the cookie's session id, never the id itself
+    Column("user_id", BigInteger, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("seen_at", Instant, nullable=False),
+    Column("address", String(64)),
+    Index("ix_sessions_user", "user_id"),
+)
+
+login_failures = Table(  # wrong passwords, for the login limits of CONSOLE.md; schema v13
+    "login_failures", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("at", Instant, nullable=False),
+    Column("username", Name, nullable=False),  # as typed, lower case
+    Column("address", String(64), nullable=False),
+    Index("ix_login_failures_user", "username", "at"),
+    Index("ix_login_failures_address", "address", "at"),
 )

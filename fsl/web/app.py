@@ -69,7 +69,9 @@ def build_app(deps: Deps) -> Starlette:
         Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
         Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    from .console import routes as console_routes  # the console's pages (CONSOLE.md)
+
+    return Starlette(routes=routes + console_routes(deps))
 
 
 def _reason(status: int, reason: str) -> JSONResponse:

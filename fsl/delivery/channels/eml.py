@@ -36,7 +36,8 @@ class EmlAdapter:
         # Only smtp channels are built by the SMTP adapter (see deliver); others get a stand-in sender.
         sender = channel.settings.sender or "FSL <fsl@example.invalid>"
         own = channel.settings
-        settings = (own.model_copy(update={"from_": sender}) if isinstance(own, SmtpSettings)
+        settings = (own if isinstance(own, SmtpSettings) and own.sends_as_owner  # its From is the owner's
+                    else own.model_copy(update={"from_": sender}) if isinstance(own, SmtpSettings)
                     else SmtpSettings.model_validate({"from": sender}))
         self._builder = SmtpAdapter(Channel(name=channel.name, adapter="smtp", settings=settings))
         self.written = 0

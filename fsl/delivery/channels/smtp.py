@@ -79,7 +79,8 @@ class SmtpAdapter:
         self.starttls = s.starttls
         self.host = s.host
         self.port = s.effective_port
-        self.sender = s.from_ or None  # none while its ${ENV} is unset: every send fails, said so
+        self.sender = s.sender or None  # none while its ${ENV} is unset: every send fails, said so
+        self.as_owner = s.sends_as_owner  # `from: owner`: the message's From header (compose_send) wins
         self.reply_to = s.reply_to
         self.username = s.username or None
         self._password = s.password
@@ -135,7 +136,8 @@ class SmtpAdapter:
             raise ValueError(f"no recipient address for contact {msg.payload.get('contact')}")
         recipients = [one_address(to)]  # BadAddress is a ValueError: failed, never two recipients
         email = EmailMessage()
-        email["From"] = self.sender
+        # `from: owner`: the owner's address in From; the envelope stays the channel's (SPF, bounces)
+        email["From"] = msg.headers.get("From") if self.as_owner and msg.headers.get("From") else self.sender
         email["To"] = str(to)
         if msg.subject is not None:
             email["Subject"] = msg.subject
