@@ -307,6 +307,7 @@ inbox_unmatched = Table(  # mail that names no message or contact we know: kept,
     Column("headers", Text, nullable=False),  # the message's header block, as received (bounded)
     UniqueConstraint("dedup", name="uq_inbox_unmatched_dedup"),
 )
+
 split_decisions = Table(  # the winner of each split with `pick winner by`, recorded once (fsl.engine.experiments)
     "split_decisions", metadata,
     Column("playbook", Name, primary_key=True),
@@ -329,6 +330,7 @@ engagement_totals = Table(  # the same, over the whole project
     "engagement_totals", metadata,
     Column("hour", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInteger, nullable=False),
+)
 
 users = Table(  # the console's people (CONSOLE.md; fsl.web.console); schema v13
     "users", metadata,
