@@ -55,7 +55,8 @@ def test_messages_go_out_from_the_contacts_owner_else_the_fallback(tmp_path):
     assert "-- Acme Sales" in orphan.message.get_content()
     for m in (owned, orphan):
         assert m.message["Reply-To"] == "replies@acme.example"  # the inbox reads replies
-        assert m.mail_from == "sales@acme.example"  # the envelope stays the channel's own (SPF, bounces)
+        # the envelope sender is the inbox too (SIGNALS.md 3): bounces and auto-replies go where they are read
+        assert m.mail_from == "replies@acme.example"
 
 
 def test_from_owner_needs_a_fallback(tmp_path):
