@@ -155,7 +155,8 @@ async def complete(client: LanguageClient, project: Path, text: str, line: int, 
 
 @pytest.mark.parametrize("typed, expected, absent", [
     ("        ", ["send", "goto", "if", "wait", "set"], ["playbook", "enroll"]),   # an action
-    ("    ", ["step", "enroll", "stop", "window", "let"], ["send"]),               # a setting or a step
+    # a setting or a step (`send` is one too since v1.1: `send at best time`)
+    ("    ", ["step", "enroll", "stop", "window", "let", "send"], ["goto", "wait"]),
     ("        if contact.", ["plan", "seats", "first_name"], ["stage"]),           # contact fields
     ("        if deal.", ["stage", "value", "name"], ["plan"]),                    # deal fields
     ("        if stakeholder.", ["role"], ["plan"]),

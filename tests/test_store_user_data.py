@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsl.engine.evaluate import Dur
-from fsl.store import open_store, upgrade
+from fsl.store import open_store, schema_version, upgrade
 from fsl.store.codec import SLOW_PATH, dumps, loads, loads_v4
 from fsl.store.migrations import current_version
 from fsl.store.plans import set_meta
@@ -87,12 +87,12 @@ def _migration_7_keeps_what_older_rows_meant(url: str) -> None:
                                              "state": '{"vars":{"$$v":2}}'}])
         set_meta(conn, "schema_version", "6")
     before, after, ran = upgrade(db)
-    assert (before, after, [m.version for m in ran]) == (6, 7, [7])
+    assert (before, after, [m.version for m in ran][:1]) == (6, schema_version(), [7])
     with db.read() as conn:
         got = dict(conn.execute(sa.select(contacts.c.id, contacts.c.fields)).all())
         ev = conn.execute(sa.select(events.c.fields)).scalar()
         state = conn.execute(sa.select(enrollments.c.state)).scalar()
-        assert current_version(conn) == 7
+        assert current_version(conn) == schema_version()
     assert {cid: loads(text) for cid, text in got.items()} == meant
     assert meant["a"] == {"$$x": 1, "at": datetime(2026, 11, 23, 15, tzinfo=UTC)}
     assert loads(ev) == meant["a"] and loads(state) == {"vars": {"$$v": 2}}
