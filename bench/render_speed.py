@@ -10,7 +10,10 @@ the journal entries) and that part is timed.  The model is an
 OpenAI-compatible server on loopback (tests/llm_server.py) answering each
 request after `--latency` seconds, so the ideal throughput is
 concurrency / latency (16 / 0.2 s = 80/s); the ratio to it says what our own
-overhead costs.  Target: >= 0.9.
+overhead costs.  Target: >= 0.9.  Beside it, the same number of requests
+through the same LLMClient alone (no outbox): on a busy machine the SDK and
+the server already fall short of the ideal, and "outbox / client alone" is
+then the share the outbox itself keeps.
 
 By default the server runs in a child process, so its threads do not share
 the GIL with the outbox under test; `--in-process` keeps it in this one.
@@ -96,6 +99,29 @@ def deliver(config: Path, folder: Path) -> tuple[float, dict]:
                      "retried": report.retried}
 
 
+def client_alone(base_url: str, n: int, concurrency: int) -> float:
+    """Seconds for `n` requests through the same LLMClient alone (no outbox, no store):
+    the ceiling this machine, this SDK and this server allow, measured beside the outbox."""
+    import asyncio
+
+    from fsl.config import LLMConfig
+    from fsl.llm.client import LLMClient
+
+    client = LLMClient(LLMConfig(base_url=base_url, model="bench", api_key="bench-key", timeout=10,
+                                 concurrency=concurrency, max_retries=2))
+    messages = [{"role": "user", "content": "Write a short, warm follow-up."}]
+
+    async def run() -> float:
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(client.complete(messages) for _ in range(n)))
+        finally:
+            await client.aclose()
+        return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=int, default=600)
@@ -130,6 +156,7 @@ def main() -> None:
         try:
             config = project(folder, base_url, args.renders, args.concurrency)
             elapsed, outcome = deliver(config, folder)
+            bare = client_alone(base_url, args.renders, args.concurrency)
         finally:
             server_counts = stop_server()
         sent = Recorder(folder / "sent.txt").keys()
@@ -147,6 +174,10 @@ def main() -> None:
     print(f"renders/s:    {rate:.1f}")
     print(f"ideal:        {ideal:.1f}/s ({args.concurrency} / {args.latency:g} s)")
     print(f"ratio:        {rate / ideal:.3f}  (target >= 0.9)")
+    bare_rate = args.renders / bare
+    print(f"client alone: {bare_rate:.1f}/s, {bare_rate / ideal:.3f} of ideal (the same requests through the "
+          f"same LLMClient, no outbox: what the SDK and server allow here)")
+    print(f"outbox / client alone: {rate / bare_rate:.3f}  (what the outbox itself costs)")
     if outcome["delivered"] != args.renders:
         sys.exit(1)
 
