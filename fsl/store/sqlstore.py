@@ -345,11 +345,15 @@ class SqlStore:
 
     # ------------------------------------------------------------ engagement by hour (v1.1)
     def add_engagement(self, contact_id: str, hour: int) -> None:
-        self.engagement(contact_id)  # loaded first, so the increment lands on what the table holds
-        self._engaged[contact_id][hour] += 1
-        assert self._engaged_all is not None
-        self._engaged_all[hour] += 1
+        # The write-back adds this batch's counts to the table (an upsert that adds),
+        # so nothing is read here: every human event pays no query for a count that
+        # only `send at best time` reads.  Counts already loaded are kept current;
+        # counts loaded later get this batch's additions when they are read.
         self._engaged_new[(contact_id, hour)] += 1
+        if contact_id in self._engaged:
+            self._engaged[contact_id][hour] += 1
+        if self._engaged_all is not None:
+            self._engaged_all[hour] += 1
 
     def engagement(self, contact_id: str) -> tuple[Sequence[int], Sequence[int]]:
         if contact_id not in self._engaged:
@@ -358,6 +362,8 @@ class SqlStore:
             totals = [0] * 24
             for hour, n in self._c().execute(sa.select(engagement_totals.c.hour, engagement_totals.c.n)):
                 totals[hour] = int(n)
+            for (_, hour), n in self._engaged_new.items():  # this batch's, not written yet
+                totals[hour] += n
             self._engaged_all = totals
         return self._engaged[contact_id], self._engaged_all
 
@@ -370,6 +376,11 @@ class SqlStore:
             for cid, hour, n in self._c().execute(sa.select(g.contact, g.hour, g.n)
                                                   .where(one_of(self._c(), g.contact, chunk))):
                 self._engaged[cid][hour] = int(n)
+        if self._engaged_new:
+            loaded = set(todo)
+            for (cid, hour), n in self._engaged_new.items():  # this batch's, not written yet
+                if cid in loaded:
+                    self._engaged[cid][hour] += n
 
     def contact_events(self, contact_id: str, type_: str) -> Sequence[Event]:
         if contact_id not in self._events_loaded:
