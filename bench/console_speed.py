@@ -173,6 +173,9 @@ def main() -> None:
     times: list[float] = []
     cpu: list[float] = []
     app = timed_app(build_app(Deps(rt.config, rt, lambda: datetime.now(UTC))), times, cpu)
+    from fsl.engine.gcpolicy import freeze_for_serving
+
+    freeze_for_serving()  # as `fsl serve` does before it answers (fsl/cli/serve.py)
     results = {}
     for who, tasks in (("rep000", args.tasks), ("rep001", max(1, args.tasks // 10))):
         with TestClient(app) as client:

@@ -57,6 +57,9 @@ def serve_command(listen: str | None, allow_ips: str | None, config_path: str | 
     # found: these make that a clean exit (status 0), as `fsl worker` does, not a death by SIGTERM
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    from fsl.engine.gcpolicy import freeze_for_serving
+
+    freeze_for_serving()
     try:
         uvicorn.Server(config).run()
     finally:

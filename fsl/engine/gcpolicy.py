@@ -58,3 +58,16 @@ def batch_collections():
 def run_collections():
     """A run on a virtual clock's setting."""
     return fewer_collections(RUN_YOUNG, older=20, freeze=True)
+
+
+def freeze_for_serving() -> None:
+    """A server about to answer requests for hours (`fsl serve`): everything alive
+    now -- modules, the config, templates, plans, the app -- is moved out of the
+    collector's scans for good.  Measured on the console's /tasks page
+    (bench/console_speed.py, 1M contacts): the full collections that walked that
+    heap made p99 about 100 ms against a p50 of 27 ms; frozen, p99 is 31 ms.
+    Nothing is leaked: frozen objects are still freed by reference counting."""
+    if gc.get_freeze_count():
+        return  # a host application froze its own heap already (see the module docstring)
+    gc.collect()
+    gc.freeze()
