@@ -91,6 +91,16 @@ def parse_items(items: Iterable[Any], one: Callable[[Any], list[ProviderEvent]])
     return Parsed(tuple(events), tuple(errors), tuple(ignored))
 
 
+def parse_object(body: bytes, one: Callable[[Any], list[ProviderEvent]]) -> Parsed:
+    """A body that is one JSON object holding one event (Mailgun, Postmark): `one` on it,
+    or the reason it is no JSON at all."""
+    try:
+        payload = load_json(body)
+    except BadItem as why:
+        return Parsed(errors=(ItemError(None, str(why)),))
+    return parse_items([payload], one)
+
+
 def clip(text: str, limit: int = 200) -> str:
     """Provider text kept in reports and evidence, bounded: a payload cannot flood a report."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -17,8 +17,8 @@ import hmac
 from datetime import datetime
 from typing import Any, Mapping
 
-from .common import (BadItem, BadSignature, Ignored, ItemError, Parsed, ProviderEvent, angle_id, check_fresh,
-                     load_json, need, obj, opt, parse_items, utc_from_epoch)
+from .common import (BadItem, BadSignature, Ignored, Parsed, ProviderEvent, angle_id, check_fresh,
+                     load_json, need, obj, opt, parse_object, utc_from_epoch)
 
 NAME = "mailgun"
 _SIMPLE = {"delivered": "delivered", "opened": "opened", "clicked": "clicked", "unsubscribed": "unsubscribed",
@@ -86,8 +86,4 @@ def _one(payload: Any) -> list[ProviderEvent]:
 
 
 def parse(body: bytes) -> Parsed:
-    try:
-        payload = load_json(body)
-    except BadItem as why:
-        return Parsed(errors=(ItemError(None, str(why)),))
-    return parse_items([payload], _one)
+    return parse_object(body, _one)

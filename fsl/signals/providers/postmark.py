@@ -19,8 +19,8 @@ import hmac
 from datetime import datetime
 from typing import Any, Mapping
 
-from .common import (BadItem, BadSignature, Ignored, ItemError, Parsed, ProviderEvent, content_id, header, load_json,
-                     need, obj, opt, parse_items, utc_from_iso)
+from .common import (BadSignature, Ignored, Parsed, ProviderEvent, content_id, header,
+                     need, obj, opt, parse_object, utc_from_iso)
 
 NAME = "postmark"
 
@@ -106,8 +106,4 @@ def _one(item: Any) -> list[ProviderEvent]:
 
 
 def parse(body: bytes) -> Parsed:
-    try:
-        payload = load_json(body)
-    except BadItem as why:
-        return Parsed(errors=(ItemError(None, str(why)),))
-    return parse_items([payload], _one)
+    return parse_object(body, _one)
