@@ -316,6 +316,16 @@ def test_render_many_bounds_concurrency_and_keeps_order():
             assert "ana@acme.example" not in text  # the sender's address is a guard setting, not prompt data
 
 
+def test_requests_waiting_for_the_format_probe_go_side_by_side_once_it_is_proven():
+    # One request finds the response format the server takes while the others wait; once it
+    # has, the ones that waited must not each take the probe in turn (one at a time).
+    with FakeLLMServer(latency=0.3) as server:
+        client = client_for(server, concurrency=8)
+        outs = render_many_sync([job(dict(DANA, first_name=f"P{i}")) for i in range(9)], client, MemoryCache())
+        assert [o.status for o in outs] == ["ok"] * 9
+        assert server.count == 9 and server.max_in_flight == 8
+
+
 def test_concurrency_limit_is_per_endpoint_not_per_client():
     with FakeLLMServer(latency=0.02) as server:
         a, b = client_for(server, concurrency=2), client_for(server, concurrency=2, model="other-model")

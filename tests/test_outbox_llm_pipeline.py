@@ -3,6 +3,8 @@
 between batches; a stopped drain gives the prefetched batch back untouched."""
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 
@@ -90,3 +92,41 @@ def test_a_stopped_drain_gives_the_prefetched_batch_back_untouched(tmp_path: Pat
     assert len(channel.keys) == BATCH
     assert sorted(r.status for r in rows) == ["delivered"] * BATCH + ["pending"] * BATCH
     assert all(r.attempts == 0 and r.claimed_by is None for r in rows if r.status == "pending")
+
+
+class Noting:
+    """A local channel noting the contact of each message, in delivery order."""
+
+    settle_each = False
+
+    def __init__(self) -> None:
+        self.contacts: list[str] = []
+
+    def deliver(self, msg):
+        self.contacts.append(msg.payload["contact"])
+        return delivered("recorded")
+
+    def close(self) -> None:
+        pass
+
+
+def test_batches_are_written_in_the_order_they_are_handed_over(tmp_path: Path) -> None:
+    # Two prepared batches sharing the model's slots would both finish late and leave the model
+    # idle before the third: the batch handed over next is written first, the next behind it.
+    with FakeLLMServer() as llm:
+        config = _project(tmp_path, llm, 3 * BATCH)
+        config.write_text(config.read_text().replace("api_key: k}", "api_key: k, concurrency: 1}"))
+        rt = runtime(config, delivery="inline")
+        channel = Noting()
+        rt.adapters = {"email": channel}
+        report = TickReport(iso(T0))
+        try:
+            deliver(rt, T0, report, batch=BATCH)
+        finally:
+            rt.close()
+        asked = [next(c for c in channel.contacts if re.search(rf"\bUser{int(c[1:])}\b", json.dumps(r["messages"])))
+                 for r in llm.requests]  # (the prompt names the contact by first name: User{n} for c{n:04d})
+    assert report.delivered == 3 * BATCH
+    batches = [set(channel.contacts[i:i + BATCH]) for i in range(0, 3 * BATCH, BATCH)]
+    assert [set(asked[i:i + BATCH]) for i in range(0, 3 * BATCH, BATCH)] == batches
+

@@ -192,16 +192,19 @@ class LLMClient:
             async with state.semaphore:
                 if state.not_before > loop.time():
                     continue  # a 429 arrived while we queued: wait without holding a slot
-                if self.mode_proven:
-                    mode = self.mode
-                    text, failure = await self._attempt(mode, messages)
-                else:  # one request finds the format the server takes; the others wait for it
+                probed = False
+                if not self.mode_proven:  # one request finds the format the server takes; the others wait for it
                     async with self._mine().probe:
                         if state.not_before > loop.time():
                             continue
-                        mode = self.mode
-                        text, failure = await self._attempt(mode, messages)
-                        self.mode_proven = self.mode_proven or (failure is None and mode == self.mode)
+                        if not self.mode_proven:  # (proven while this one waited: go on side by side)
+                            probed = True
+                            mode = self.mode
+                            text, failure = await self._attempt(mode, messages)
+                            self.mode_proven = failure is None and mode == self.mode
+                if not probed:
+                    mode = self.mode
+                    text, failure = await self._attempt(mode, messages)
             if failure is None:
                 return text
             if failure.kind == "format_rejected":

@@ -175,6 +175,7 @@ class LLMOutbox:
         self.inflight: dict[str, _Batch] = {}  # key -> its batch, submitted and not yet collected
         self._client: LLMClient | None = None
         self._loop: ThreadLoop | InlineLoop | None = None
+        self._limit: asyncio.Semaphore | None = None  # made in the loop's thread, on its first use
 
     def prepare(self, items: list) -> None:
         """Submit the renders of every model-written send among the outbox's `items`
@@ -225,8 +226,13 @@ class LLMOutbox:
     async def _render_all(self, todo: list[tuple], engine: Any,
                           cache: "_WriteBehind") -> list[tuple[RenderOutcome, GuardSettings | None]]:
         rt, client = self.runtime, self._model()
-        # the client bounds the requests (llm.concurrency); this bounds the prompts in memory
-        limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
+        # the client bounds the requests (llm.concurrency); this bounds the prompts in memory.  One
+        # for every batch, taken in the order they were submitted: the batch the outbox hands over
+        # next is written first, and the next one's requests fill the slots behind it (two batches
+        # sharing the slots would both finish late, and the model would idle before the third)
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(max(1, 2 * client.config.concurrency))
+        limit = self._limit
 
         async def one(rec, contact, need: NeedsModel) -> tuple[RenderOutcome, GuardSettings | None]:
             guards = None
