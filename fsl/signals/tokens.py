@@ -47,6 +47,12 @@ def _signing(secret: str, kind: str) -> URLSafeSerializer:
     return _serializer([secret], kind)
 
 
+@functools.lru_cache(maxsize=16)
+def _verifying(secrets: tuple[str, ...], kind: str) -> URLSafeSerializer:
+    """One serializer per key list and kind: `fsl serve` verifies a token per request."""
+    return _serializer(list(secrets), kind)
+
+
 def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: str = "click") -> str:
     """The token of one link (kind click, link_index required) or of the message (open, unsubscribe)."""
     if kind not in KINDS:
@@ -59,9 +65,8 @@ def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: s
 
 def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim | None:
     """The claim of a token signed with `secret` or one of `old`, or None."""
-    keys = [*old, secret]  # the last one is the current one
     try:
-        body = _serializer(keys, kind).loads(token)
+        body = _verifying((*old, secret), kind).loads(token)  # the last key is the current one
     except (BadData, UnicodeError, ValueError):
         return None
     if not isinstance(body, list) or not body or not isinstance(body[0], str):

@@ -73,6 +73,14 @@ def get_meta(conn: Connection, key: str) -> str | None:
     return row[0] if row is not None else None
 
 
+_METAS = sa.select(meta.c.key, meta.c.value).where(meta.c.key.in_(sa.bindparam("keys", expanding=True)))
+
+
+def get_metas(conn: Connection, keys: tuple[str, ...]) -> dict[str, str]:
+    """The meta values of `keys` that are set, in one read."""
+    return {k: v for k, v in conn.execute(_METAS, {"keys": list(keys)})}
+
+
 def set_meta(conn: Connection, key: str, value: str) -> None:
     if conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount == 0:
         conn.execute(meta.insert().values(key=key, value=value))
