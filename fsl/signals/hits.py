@@ -94,13 +94,24 @@ def judge(db: Any, templates: Any, message: recording.Message, kind: str, link_i
     return one.outcome
 
 
-def judge_all(conn: Any, templates: Any, batch: list[Pending], rules: machine.Rules, at: datetime) -> list[Event]:
+def judge_all(conn: Any, templates: Any, batch: list[Pending], rules: machine.Rules, at: datetime,
+              known: dict[str, TrackedMessage | None] | None = None) -> list[Event]:
     """Classify and keep a group's hits in the caller's transaction, in arrival order (a hit
     sees the ones before it, stored or in this group: bursts, the trap); sets each one's
     outcome and returns the events to record (a trap hit records none).  Two reads for the
-    whole group: the kept links of its messages and their recent hits."""
+    whole group: the kept links of its messages and their recent hits.  `known`: the kept
+    links read before, by key, None for a message sent without them (the caller's cache: a
+    token is followed once its message was handed over, and what was kept then is final),
+    completed here with what this group reads."""
     keys = sorted({hit.message.key for hit in batch})
-    kept = recall_all(conn, keys)
+    kept: dict[str, TrackedMessage | None] = {} if known is None else {k: known[k] for k in keys if k in known}
+    missing = [k for k in keys if k not in kept]
+    if missing:
+        read = recall_all(conn, missing)
+        for key in missing:
+            kept[key] = read.get(key)
+        if known is not None:
+            known.update((key, kept[key]) for key in missing)
     earlier = _earlier(conn, keys, min(hit.request.at_ms for hit in batch))
     rows: list[dict] = []
     found: list[Event] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -76,3 +77,28 @@ def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim
             return None
         return Claim(kind, body[0], body[1])
     return Claim(kind, body[0], None) if len(body) == 1 else None
+
+
+class Verifier:
+    """`verify` with the server's secrets, remembering the tokens it found valid (bounded,
+    least recently used dropped): an open pixel is fetched each time the message is shown,
+    and a link is followed by scanners and people alike, so the same tokens come back.  A
+    token that fails is checked again each time (nothing an attacker sends is kept)."""
+
+    def __init__(self, secret: str, old: Iterable[str] = (), limit: int = 20_000) -> None:
+        self._keys = (*old, secret)
+        self._valid: OrderedDict[tuple[str, str], Claim] = OrderedDict()
+        self._limit = limit
+
+    def verify(self, token: str, kind: str) -> Claim | None:
+        found = self._valid.get((token, kind))
+        if found is not None:
+            self._valid.move_to_end((token, kind))
+            return found
+        claim = verify(token, kind, self._keys[-1], self._keys[:-1])
+        if claim is not None:
+            self._valid[(token, kind)] = claim
+            if len(self._valid) > self._limit:
+                self._valid.popitem(last=False)
+        return claim
+

@@ -90,6 +90,8 @@ class _Endpoints:
         self.rules = hits.rules_for(server, deps.config.root)
         # what a sent message's token names never changes: kept, bounded (fsl/signals/batching.py)
         self.messages: MessageCache = MessageCache()
+        self.tokens = tokens.Verifier(server.secret, server.secrets_old)
+        self.kept_links: dict = {}  # outbox key -> its links kept at hand-over (fsl.signals.hits.judge_all)
         # tracking hits committed together when they arrive together (fsl/signals/batching.py)
         self.group: GroupCommit[Any, list[str]] = GroupCommit(self._commit)
         # clicks and opens: judged, kept and applied together, in one transaction per group
@@ -131,7 +133,7 @@ class _Endpoints:
     # ------------------------------------------------------------ tracking
     async def _claimed(self, request: Request, kind: str, endpoint: str):
         """(claim, message) of the request's token; either is None when it names nothing we sent."""
-        claim = tokens.verify(request.path_params["token"], kind, self.secret, self.server.secrets_old)
+        claim = self.tokens.verify(request.path_params["token"], kind)
         message = None
         if claim is not None:
             message = self.messages.get(claim.outbox_key)
@@ -191,8 +193,11 @@ class _Endpoints:
         rt, now = self.deps.runtime, self.deps.clock()
         with self.deps.lock:
             # (a hit no rule stops on is recorded for the next tick: fsl.runtime.runtime.ingest_now)
+            if len(self.kept_links) > 50_000:  # bounded: dropped and read again
+                self.kept_links.clear()
             return rt.ingest_now([], now, prepare=partial(hits.judge_all, templates=rt.templates, batch=group,
-                                                          rules=self.rules, at=now), quiet_to_tick=True)
+                                                          rules=self.rules, at=now, known=self.kept_links),
+                                 quiet_to_tick=True)
 
     async def _record(self, kind: str, message: recording.Message, link: recording.Link | None) -> None:
         event = recording.tracking_event(kind, message, self.deps.clock(), link)
