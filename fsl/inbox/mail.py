@@ -15,13 +15,15 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
-import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+
+from .htmltext import html_to_text
+from .tnef import is_tnef, read_tnef
 
 MAX_TEXT = 200_000  # characters of text kept per message: replies are short, quoted history is not needed
 MAX_PART = 2_000_000  # bytes of one text part decoded; a larger "text" part is an attachment in disguise
@@ -185,8 +187,6 @@ def body_text(msg: Message, problems: list[str]) -> str:
 def tnef_text(msg: Message, notes: list[str], wanted: bool = True) -> str:
     """The text of the message's own winmail.dat parts (TNEF) when `wanted`; what they hold, or
     why they could not be read, is said in `notes`."""
-    from .tnef import is_tnef, read_tnef
-
     texts: list[str] = []
     for part in _own_parts(msg):
         kind = (part.get_content_type().split() or [""])[0]
@@ -253,18 +253,3 @@ def _decode_part(part: Message, problems: list[str]) -> str | None:
             continue
     problems.append(f"text in an unknown charset {charset!r}, read as latin-1")
     return payload.decode("latin-1")
-
-
-_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
-_BREAKS = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^>]*>", re.I)
-_QUOTES = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.S | re.I)
-
-
-def html_to_text(markup: str) -> str:
-    """HTML reduced to its text, lines kept; quoted history (<blockquote>) dropped, since
-    mail clients put the conversation being answered there."""
-    markup = _TAGS.sub(" ", markup)
-    markup = _QUOTES.sub("\n", markup)
-    markup = _BREAKS.sub("\n", markup)
-    text = html.unescape(re.sub(r"<[^>]*>", " ", markup))
-    return "\n".join(re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines())

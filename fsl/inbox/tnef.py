@@ -14,6 +14,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from .htmltext import html_to_text
+
 MAX_TNEF = 25_000_000  # bytes of one winmail.dat decoded; its attachments are never decoded further
 MAX_RTF = 2_000_000  # bytes of inflated RTF reduced to text: a reply's text is short
 TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
@@ -91,8 +93,6 @@ def _plain(parsed) -> str:
 
 
 def _html(parsed) -> str:
-    from .mail import html_to_text
-
     return html_to_text(_decoded(parsed.htmlbody))
 
 
