@@ -159,7 +159,8 @@ def test_mailgun_body_mime_is_verified_and_a_bounce_suppresses_the_address(serve
         assert served.post("mailgun", auth=None, files={k: (None, v) for k, v in forged.items()}).status_code == 401
     assert served.enrollment("c0003") == "active"
     signed = mailgun_signed({"body-mime": dsn, "recipient": "hello@acme.example"})
-    answer = served.post("mailgun", auth=None, files={k: (None, v) for k, v in signed.items()})
+    # Mailgun's forward() posts the raw MIME to a URL ending in "mime"
+    answer = served.post("mailgun/mime", auth=None, files={k: (None, v) for k, v in signed.items()})
     assert answer.status_code == 200, answer.text
     assert answer.json()["label"] == "bounced/hard" and answer.json()["recorded"] == 1
     assert served.suppressed("user3@example.com")  # a hard bounce: never sent to again

@@ -33,7 +33,10 @@ NO_STORE = {"Cache-Control": "no-store, private"}
 
 def inbound_routes(deps: Any) -> list[Route]:
     """The route, for fsl/web/app.py's list (`deps`: app.Deps)."""
-    return [Route("/hooks/inbound/{provider}", _Inbound(deps).post, methods=["POST"])]
+    endpoint = _Inbound(deps).post
+    # Mailgun posts the raw MIME (`body-mime`) only to a forward() URL that ends in "mime"
+    return [Route("/hooks/inbound/{provider}", endpoint, methods=["POST"]),
+            Route("/hooks/inbound/{provider}/mime", endpoint, methods=["POST"])]
 
 
 def _refuse(status: int, reason: str) -> Response:
