@@ -27,7 +27,7 @@ from fsl.redaction import Redactor
 from fsl.retrying import backoff
 
 from . import state
-from .process import Prepared, Processor
+from .process import Incoming, Prepared, Processor
 
 PROCESSED, UNMATCHED = "$FslProcessed", "$FslUnmatched"
 BATCH = 100  # messages fetched, recorded in one transaction and marked per batch
@@ -126,21 +126,19 @@ class Reader:
         """Prepare and commit one FETCH batch; {uid: matched} of the messages recorded, in UID
         order up to the first that failed (the UID stored never passes a message not recorded)."""
         now = self.clock()
-        prepared: list[Prepared] = []
+        incoming: list[Incoming] = []
         for uid in chunk:
             data = fetched.get(uid)
             if data is None:
                 continue  # expunged meanwhile by someone else
-            raw = data.get(b"BODY[]") or b""
             internal = data.get(b"INTERNALDATE")
             if isinstance(internal, datetime) and internal.tzinfo is None:
                 internal = internal.astimezone(timezone.utc)  # imapclient gives local naive times by default
-            try:
-                prepared.append(self.processor.prepare(raw, uid=uid, internaldate=internal, now=now))
-            except Exception as exc:  # noqa: BLE001 - one message that breaks the classifier must not stop the pass
-                why = f"{type(exc).__name__}: {str(exc)[:200]}"
-                report.errors.append(f"{self.mailbox} uid {uid}: {why}; kept as unmatched")
-                prepared.append(self.processor.failed(raw, uid=uid, now=now, why=why))
+            incoming.append(Incoming(data.get(b"BODY[]") or b"", uid, internal))
+        prepared = self.processor.prepare_batch(incoming, now)
+        for p in prepared:
+            if p.error is not None:
+                report.errors.append(f"{self.mailbox} uid {p.uid}: {p.error}; kept as unmatched")
         try:
             self.processor.commit(prepared, now)
         except Exception:  # noqa: BLE001 - find the message at fault: commit one by one

@@ -63,6 +63,13 @@ contacts = Table(
     Column("updated_at", Instant),
 )
 
+contact_emails = Table(  # each contact's email address, normalised, for the inbox's lookup (contact_emails.py); v14
+    "contact_emails", metadata,
+    Column("contact", Name, primary_key=True),
+    Column("address", String(320), nullable=False),
+    Index("ix_contact_emails_address", "address"),
+)
+
 deals = Table(
     "deals", metadata,
     Column("id", Name, primary_key=True),

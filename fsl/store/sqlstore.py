@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry, SplitDecision
 from fsl.engine.memstore import Scope
 
-from . import bulk, lease
+from . import bulk, contact_emails, lease
 from . import rows as R
 from .codec import dumps, epoch, instant, loads
 from .db import Database, insert_ignore, upsert
@@ -188,6 +188,7 @@ class SqlStore:
         self._c().execute(upsert(self.db, contacts, ["id"], ["fields", "version", "updated_at"]),
                           [{"id": contact.id, "fields": text, "version": contact.version,
                             "updated_at": epoch(_wall())}])
+        contact_emails.write(self._c(), [(contact.id, contact.fields)])
         self._contacts[contact.id] = contact
         self._contact_snap[contact.id] = contact.version
 
@@ -196,6 +197,7 @@ class SqlStore:
         now = epoch(_wall())
         bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at"), "id",
                     [(c.id, dumps(c.fields), c.version, now) for c in batch])
+        contact_emails.write(self._c(), [(c.id, c.fields) for c in batch])
         for c in batch:
             self._contacts[c.id] = c
             self._contact_snap[c.id] = c.version

@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 
-from . import bulk
+from . import bulk, contact_emails
 from . import rows as R
 from .codec import dumps, epoch
 from .db import upsert
@@ -162,9 +162,10 @@ def _actions(store: Batch, conn) -> None:
 def _contacts_and_deals(store: Batch, conn, now: int) -> None:
     """Contacts changed when their version moved (model.py: the engine bumps it
     on every change); deals have no version and are compared as JSON."""
-    changed = [(dumps(c.fields), c.version, now, cid) for cid, c in store._contacts.items()
-               if c is not None and c.version != store._contact_snap.get(cid)]
-    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id", changed)
+    moved = [c for cid, c in store._contacts.items() if c is not None and c.version != store._contact_snap.get(cid)]
+    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id",
+                [(dumps(c.fields), c.version, now, c.id) for c in moved])
+    contact_emails.write(conn, [(c.id, c.fields) for c in moved])
     for did, deal in store._deals.items():
         if deal is None:
             continue

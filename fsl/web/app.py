@@ -39,6 +39,7 @@ from fsl.signals.batching import GroupCommit, MessageCache
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
+from .inbound import inbound_routes
 from .metrics import Metrics
 
 log = logging.getLogger("fsl.serve")
@@ -67,6 +68,7 @@ def build_app(deps: Deps) -> Starlette:
         Route("/u/{token}", endpoints.timed("unsubscribe", endpoints.unsubscribe), methods=["GET", "POST"]),
         Route("/hooks/events", endpoints.timed("hooks_events", endpoints.events), methods=["POST"]),
         Route("/hooks/{provider}", endpoints.timed("hooks_provider", endpoints.provider_hook), methods=["POST"]),
+        *inbound_routes(deps),  # received mail from inbound parse (fsl/web/inbound.py)
         Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
         Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
     ]
