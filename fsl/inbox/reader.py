@@ -81,6 +81,7 @@ class Reader:
         self.processor = Processor(runtime, self.mailbox)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.client: IMAPClient | None = None
+        self._next_uid = 0  # the UID the next message will get, as of the last read
 
     def close(self) -> None:
         if self.client is not None:
@@ -111,6 +112,7 @@ class Reader:
         with self.rt.db.read() as conn:
             last = state.last_uid(conn, self.mailbox, uidvalidity)
         uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        self._next_uid = max(int(selected.get(b"UIDNEXT", 0)), uids[-1] + 1 if uids else 0)
         for start in range(0, len(uids), BATCH):
             chunk = uids[start:start + BATCH]
             fetched = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
@@ -188,6 +190,8 @@ class Reader:
             while not stop() and time.monotonic() < deadline:
                 time.sleep(min(1.0, seconds))
             return
+        if self._arrived_since_read(client):
+            return
         client.idle()
         try:
             deadline = time.monotonic() + seconds
@@ -196,6 +200,16 @@ class Reader:
                     break
         finally:
             client.idle_done()
+
+
+    def _arrived_since_read(self, client: IMAPClient) -> bool:
+        """Whether mail came in after the last read's search: IDLE tells only of what arrives
+        once it has started, and the server announced this mail already, to a command of
+        that read (which waited in IDLE for its whole timeout before, under load)."""
+        if not self._next_uid:
+            return False
+        status = client.folder_status(self.settings.folder, [b"UIDNEXT"])
+        return int(status.get(b"UIDNEXT", 0)) > self._next_uid
 
 
 def retry_wait(failures: int) -> float:
