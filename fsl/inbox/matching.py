@@ -2,10 +2,11 @@
 
 1. `In-Reply-To`/`References` (for a bounce: the Message-ID of the original
    it carries) against the Message-IDs the outbox stored at hand-over
-   (`actions.message_id`, indexed by that lookup's exact match).  The
-   Message-ID is an opaque hash of the idempotency key on purpose (its step
-   names are not for recipients' eyes), so the key is found by this lookup,
-   not read back from the id.
+   (`actions.message_id`, exact).  Our Message-ID names the enrollment it
+   was sent for (a hash of the rest of the idempotency key: its step names
+   are not for recipients' eyes), so the send is found among that
+   enrollment's few sends, not through an index of every Message-ID
+   (fsl.store.sent).
 2. The sender's address is a contact's and the subject without reply
    prefixes equals the subject of a message sent to that contact in the
    last 30 days (re-rendered from its template and stored variables).
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from fsl.store.codec import epoch, instant, loads
 from fsl.store.schema import actions, contacts
+from fsl.store.sent import references, sends_by_message_id
 
 from .mail import Mail, decode_text
 
@@ -87,15 +89,15 @@ class Matcher:
         self.pg = conn.dialect.name == "postgresql"
 
     def by_ids(self, ids: list[str]) -> Target | None:
-        ids = [i for i in dict.fromkeys(ids) if len(i) <= 300]
-        if not ids:
+        ours = references(dict.fromkeys(ids))  # as given -> as stored
+        if not ours:
             return None
         a = actions.c
-        rows = self.conn.execute(sa.select(a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at, a.message_id)
-                                 .where(a.message_id.in_(ids), a.kind == "send")).mappings().all()
+        rows = sends_by_message_id(self.conn, ours, (a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at))
         if not rows:
             return None
-        row = min(rows, key=lambda r: ids.index(r["message_id"]))  # In-Reply-To first, then References
+        order = list(dict.fromkeys(ours.values()))
+        row = min(rows, key=lambda r: order.index(r["message_id"]))  # In-Reply-To first, then References
         sent = row["delivered_at"] if row["delivered_at"] is not None else row["at"]
         recipients, zone = self.contact_info(row["contact"])
         return Target(row["contact"], row["step"], row["enrollment"], instant(sent), recipients,
