@@ -81,12 +81,12 @@ def message_id(key: str, domain: str | None) -> str:
 
 @dataclass(frozen=True)
 class Reference:
-    """What a Message-ID of ours names (`message_id`): `legacy` for the form
-    without the enrollment (messages sent before schema v14, and keys of
-    another form), whose only way back to the send is the stored id itself."""
+    """What a Message-ID of ours names (`message_id`).  `enrollment` is None
+    for the older form without it (messages sent before schema v14, and keys
+    of another form), whose only way back to the send is the stored id."""
 
     message_id: str  # `<...>`, as the outbox stores it
-    enrollment: int | None  # None: legacy
+    enrollment: int | None
 
 
 _MAX_ENROLLMENT_DIGITS = 19  # a BIGINT
