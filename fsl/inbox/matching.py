@@ -27,6 +27,7 @@ from fsl.store.codec import epoch, instant, loads
 from fsl.store.contact_emails import email_key
 from fsl.store.members import one_of
 from fsl.store.schema import actions, contacts
+from fsl.store.sent import references, sends_by_message_id
 
 from .mail import Mail, decode_text
 
@@ -105,15 +106,20 @@ class Matcher:
                                    - self._contact_info.keys()))
 
     def _load_sends(self, ids: list[str]) -> None:
+        """The sends of the Message-IDs `ids` (as the mail gives them), found through the
+        enrollment each of ours names (fsl.store.sent): ids not ours cost no query."""
+        for i in ids:
+            self._sends.setdefault(i, [])
+        ours = references(ids)  # as given -> as stored
+        if not ours:
+            return
         a = actions.c
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for i in chunk:
-                self._sends.setdefault(i, [])
-            rows = self.conn.execute(sa.select(a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at,
-                                               a.message_id).where(one_of(self.conn, a.message_id, chunk), a.kind == "send"))
-            for row in rows.mappings():
-                self._sends[row["message_id"]].append(row)
+        found: dict[str, list[Any]] = {}
+        for row in sends_by_message_id(self.conn, list(ours),
+                                       (a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at)):
+            found.setdefault(row["message_id"], []).append(row)
+        for given, stored in ours.items():
+            self._sends[given] = found.get(stored, [])
 
     def _load_contacts(self, ids: list[str]) -> None:
         for start in range(0, len(ids), 500):

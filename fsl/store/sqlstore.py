@@ -682,10 +682,12 @@ class SqlStore:
     def split_sends(self, playbook: str, step: str) -> Sequence[ActionRecord]:
         """The sends of a step that carry a split's tag: the stored ones (not
         cancelled by a stop rule before they left) and this batch's."""
-        from .schema import actions as table
+        from .schema import actions as table, split_sends as listed
 
-        q = (sa.select(table).where(table.c.playbook == playbook, table.c.step == step, table.c.kind == "send",
-                                    table.c.status != "cancelled").order_by(table.c.id))
+        # the split's sends are listed as they are written (schema v15): no index of every send
+        q = (sa.select(table).select_from(listed.join(table, table.c.key == listed.c.action_key))
+             .where(listed.c.playbook == playbook, listed.c.step == step, table.c.kind == "send",
+                    table.c.status != "cancelled").order_by(table.c.id))
         out = [rec for rec in (R.action_from(row)[0] for row in self._c().execute(q).mappings())
                if rec.data and "split" in rec.data]
         out += [rec for rec, _ in self._actions if rec.kind == "send" and rec.playbook == playbook

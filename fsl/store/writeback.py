@@ -17,7 +17,7 @@ from . import bulk, contact_emails
 from . import rows as R
 from .codec import dumps, epoch
 from .db import upsert
-from .schema import actions, checks, contacts, deals, enrollments, events, journal, stakeholders
+from .schema import actions, checks, contacts, deals, enrollments, events, journal, split_sends, stakeholders
 
 # `last_error` of a claimed (`sending`) message whose enrollment a stop or pause rule cancelled
 WITHDRAW = "withdraw: "
@@ -157,6 +157,11 @@ def _actions(store: Batch, conn) -> None:
         else:
             rows.append(R.action_values(rec, vars))
     bulk.insert(conn, actions, R.ACTION, rows, ignore=True)
+    # a split's test reads its sends from this list, not from an index of every send (schema v15)
+    tagged = [(rec.playbook, rec.step, row[0]) for (rec, _), row in zip(store._actions, rows)
+              if rec.kind == "send" and rec.data and "split" in rec.data]
+    if tagged:
+        bulk.insert(conn, split_sends, ("playbook", "step", "action_key"), tagged, ignore=True)
 
 
 def _contacts_and_deals(store: Batch, conn, now: int) -> None:
