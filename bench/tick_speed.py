@@ -30,9 +30,11 @@ days ahead, then measures in one run:
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -223,6 +225,8 @@ def main() -> None:
     from fsl.store.codec import epoch
 
     folder = Path(tempfile.mkdtemp(prefix="fsl-bench-", dir=args.dir))
+    if args.dir is None:  # the store is about 1 GB: gone when the run ends, however it ends
+        atexit.register(shutil.rmtree, folder, True)
     config_path = make_project(folder)
     rt = Runtime.open(config_path, batch_size=args.batch, delivery=args.delivery)
     from fsl.api import compile_project
