@@ -21,6 +21,7 @@ webhook events/s.
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import json
 import os
@@ -139,6 +140,7 @@ def peak_memory_mb(pid: int) -> float:
 
 def project(folder: Path, port: int, contacts: int, public_key: str) -> list[str]:
     """The project, its store with `contacts` sent `hello`s; returns their outbox keys."""
+    from fsl.delivery.message import message_id
     from fsl.engine.model import Contact, Event
     from fsl.runtime.deploy import deploy
     from fsl.runtime.runtime import Runtime
@@ -162,7 +164,7 @@ def project(folder: Path, port: int, contacts: int, public_key: str) -> list[str
         keys = [k for (k,) in conn.execute("SELECT key FROM actions WHERE kind = 'send' ORDER BY id")]
         # as a delivery would have left them: delivered, with the Message-ID the webhooks match
         conn.executemany("UPDATE actions SET status = 'delivered', message_id = ? WHERE key = ?",
-                         [(f"<{k.replace(':', '.')}@bench.acme.example>", k) for k in keys])
+                         [(message_id(k, "bench.acme.example"), k) for k in keys])
     return keys
 
 
@@ -196,6 +198,8 @@ def stop(proc: subprocess.Popen) -> None:
 def sendgrid_batches(keys: list[str], n: int, batches: int, key) -> list[bytes]:
     from cryptography.hazmat.primitives import hashes  # noqa: F401 - signing happens at post time
 
+    from fsl.delivery.message import message_id
+
     out = []
     stamp = int(time.time())
     for b in range(batches):
@@ -203,7 +207,7 @@ def sendgrid_batches(keys: list[str], n: int, batches: int, key) -> list[bytes]:
         for i in range(n):
             k = keys[(b * n + i) % len(keys)]
             items.append({"email": f"user{i}@example.com", "timestamp": stamp, "event": ("delivered", "open")[i % 2],
-                          "smtp-id": f"<{k.replace(':', '.')}@bench.acme.example>", "sg_machine_open": False,
+                          "smtp-id": message_id(k, "bench.acme.example"), "sg_machine_open": False,
                           "sg_event_id": f"bench-{b}-{i}", "sg_message_id": f"bench{b}x{i}.filter0001.1.2.3"})
         out.append(json.dumps(items).encode())
     return out
@@ -250,6 +254,7 @@ def main() -> None:
         env.pop("FSL_STORE", None)
         served = subprocess.Popen([sys.executable, "-m", "fsl", "serve", "--no-access-log"], cwd=folder, env=env,
                                   stderr=subprocess.DEVNULL)
+        atexit.register(lambda: served.poll() is None and served.kill())  # (a failed run leaves no server)
         wait_listening(port, served)
         cpu = cpu_seconds(served.pid)
         fsl = wrk(f"http://127.0.0.1:{port}", paths, args.seconds, args.connections, script)
