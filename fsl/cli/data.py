@@ -54,11 +54,11 @@ def _emit(fmt: str, document: dict[str, Any], text: list[str]) -> None:
 def _import(command: str, kind: str, file: Path, config_path: str | None, fmt: str,
             read: Callable, load: Callable) -> NoReturn:
     """Read FILE, store its good rows, report every problem; exit 0/1/2."""
-    from fsl.engine.gcpolicy import batch_collections
+    from fsl.engine.gcpolicy import import_collections
 
     config = _config(command, config_path)
     # the whole file's objects stay alive until they are stored: collect the young generation less often
-    with batch_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
+    with import_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
         result = read(file, config, bar)
         if result.fatal:
             _fail(command, result.fatal)

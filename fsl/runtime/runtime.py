@@ -415,13 +415,15 @@ class Runtime:
         for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
             with self.store.transaction():
                 self.store.prefetch_entities([c.id for c in chunk], [])
+                get_contact = self.store.get_contact
                 changed = []
                 for given in chunk:
-                    stored = self.store.get_contact(given.id)
+                    stored = get_contact(given.id)
                     merged, is_change = merge(stored, given)
                     out.append((stored, is_change))
                     if is_change:
-                        merged.version = stored.version + 1 if stored is not None else merged.version
+                        if stored is not None:
+                            merged.version = stored.version + 1
                         changed.append(merged)
                 engine.add_contacts(changed)
         return out
