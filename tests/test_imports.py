@@ -215,6 +215,24 @@ def test_csv_columns_report_each_bad_cell_of_a_row_in_column_order(tmp_path, con
                                      "tier": "A", "ltv": 0}
 
 
+def test_csv_batches_taken_whole_or_row_by_row_agree(tmp_path, config, monkeypatch):
+    """Rows come in batches (rows.PROGRESS_EVERY, 2 here): a clean batch is taken at
+    once, one with a contact seen in an earlier batch row by row, with the same result."""
+    import fsl.io.rows as rows
+
+    monkeypatch.setattr(rows, "PROGRESS_EVERY", 2)
+    data = ("id,tier,first_name,nickname\n"  # 1
+            "c1,A,Ann,x\n" " c2 ,B,Bo,y\n"  # 2, 3: clean
+            "c3,C,Cy,z\n" "c1,B,,w\n"  # 4, 5: c1 again (first_name empty: a bad row, reported)
+            "c4,A,Di,v\n" "c1,C,Ann2,u\n")  # 6, 7: c1 again, merged
+    result = read_contacts(write(tmp_path, "batches.csv", data), config)
+    assert [c.id for c in result.good] == ["c1", "c2", "c3", "c4"] and result.lines == [2, 3, 4, 6]
+    assert result.good[0].fields == {"tier": "C", "first_name": "Ann2", "id": "c1"}
+    assert lines_of(result.problems) == [5]
+    assert [(w.line, "'nickname'" in w.reason or "also on line 2" in w.reason) for w in result.warnings] == \
+        [(1, True), (7, True)]
+
+
 # ---------------------------------------------------------------- deals
 
 def test_deals_csv_rows_per_stakeholder(tmp_path, config):

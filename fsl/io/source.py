@@ -39,10 +39,7 @@ class Record:
     line: int
     values: dict[str, Any]
     text: bool
-    names_line: int = 0  # where the names were given: the CSV header's line, else `line`
-
-    def __post_init__(self) -> None:
-        self.names_line = self.names_line or self.line
+    names_line: int  # where the names were given: the CSV header's line, else `line`
 
 
 class Source:
@@ -163,7 +160,7 @@ class Source:
             if not isinstance(value, dict):
                 self.problem(number, f"expected a JSON object {{...}}, got {_kind(value)}")
                 continue
-            yield Record(number, value, text=False)
+            yield Record(number, value, False, number)
 
     # ------------------------------------------------------------ CSV
     def _csv(self, handle: IO[bytes]) -> Iterator[Record]:
@@ -184,7 +181,7 @@ class Source:
                 continue
             if bad and any(start <= n <= reader.line_num for n in bad):
                 continue  # a line of this row was reported already
-            if not row or not "".join(row).strip():  # a blank line, or only blank cells
+            if not row or (not row[0].strip() and not "".join(row).strip()):  # a blank line, or only blank cells
                 continue
             if header is None:
                 header, header_line = self._header(row, start), start
