@@ -108,11 +108,12 @@ class Runtime:
     # ------------------------------------------------------------ opening
     @classmethod
     def open(cls, config_path: str | Path | None = None, *, store_url: str | None = None,
-             create: bool = True, **kwargs: Any) -> "Runtime":
+             create: bool = True, project: Any = None, **kwargs: Any) -> "Runtime":
+        """`project`: the fsl.project.Project of `config_path` when the caller has loaded it already."""
         from fsl.diagnostics.emit import emit
         from fsl.project import Project
 
-        project = Project.load(config_path, Path.cwd())
+        project = project if project is not None else Project.load(config_path, Path.cwd())
         if project.config_diags:
             raise OpsError("the project file has errors:\n" + emit("text", project.config_diags, {}, 0).rstrip())
         if project.config is None:

@@ -256,8 +256,8 @@ class SqlStore:
         self._load_deals([e.deal for e in evs if e.deal] + [d for c in cids for d in self._deals_of.get(c, ())])
 
     def _load_contacts(self, ids: Iterable[str]) -> None:
-        known = self._contacts
-        todo = [i for i in set(ids) if i not in known]
+        wanted = set(ids).difference(self._contacts)
+        todo = list(wanted)
         self._guard(lease.CONTACT, todo)
         # one_of sends the ids as one parameter: an import's chunk of contacts in one query
         # (sorted when there are more, for chunks that do not depend on the order given)
@@ -266,8 +266,7 @@ class SqlStore:
             for row in self._c().execute(q).mappings():
                 contact = self._contacts[row["id"]] = R.contact_from(row)
                 self._contact_snap[row["id"]] = contact.version
-        for i in todo:
-            self._contacts.setdefault(i, None)
+        self._contacts.update(dict.fromkeys(wanted.difference(self._contacts)))  # not stored: known to be none
 
     def _load_deals(self, ids: Iterable[str | None]) -> None:  # an enrollment's or event's deal may be None
         todo = sorted({i for i in ids if i is not None and i not in self._deals})
