@@ -4,7 +4,8 @@ and provider webhook throughput (SIGNALS.md 1, 2).
 Side by side in one run, on loopback, with wrk (Debian's /usr/bin/wrk):
 
 1. the ceiling: a bare Starlette app on uvicorn (same server settings: one
-   process, no access log) answering `GET /c/{token}` with a 302;
+   process, no access log) answering `GET /c/{token}` with a 302 (`fsl serve`
+   runs with `--no-access-log` likewise);
 2. `fsl serve` on a real project (SQLite store, N contacts whose `hello`
    message was recorded by a tick) answering the signed click URLs of those
    messages: each click is recorded and applied (committed) before its 302.
@@ -247,7 +248,7 @@ def main() -> None:
 
         env = dict(os.environ)
         env.pop("FSL_STORE", None)
-        served = subprocess.Popen([sys.executable, "-m", "fsl", "serve"], cwd=folder, env=env,
+        served = subprocess.Popen([sys.executable, "-m", "fsl", "serve", "--no-access-log"], cwd=folder, env=env,
                                   stderr=subprocess.DEVNULL)
         wait_listening(port, served)
         cpu = cpu_seconds(served.pid)

@@ -49,6 +49,18 @@ class SesSettings(_Settings):
     confirm_subscriptions: bool = True  # GET the SubscribeURL of a verified SubscriptionConfirmation
 
 
+class InboundSettings(_Settings):
+    """`webhooks.inbound:` (decided here; the spec leaves inbound parse to the config):
+    `POST /hooks/inbound/{sendgrid,mailgun,postmark}` take received mail as the inbox does.
+    SendGrid's Inbound Parse and Postmark's inbound webhook are not signed: their URL
+    carries these basic credentials (https://user:password@host/...). Mailgun's routes
+    are verified with `webhooks.mailgun.signing_key`, as its event webhooks are."""
+
+    username: Text
+    password: str = Field(min_length=8, repr=False)
+    max_bytes: int = Field(40_000_000, ge=1024, le=200_000_000)  # a posted message, attachments included
+
+
 class WebhookSettings(_Settings):
     """`webhooks:`."""
 
@@ -56,6 +68,7 @@ class WebhookSettings(_Settings):
     mailgun: MailgunSettings | None = None
     postmark: PostmarkSettings | None = None
     ses: SesSettings | None = None
+    inbound: InboundSettings | None = None
     soft_bounce_after: Seconds = 72 * 3600.0
 
     def provider(self, name: str) -> Mapping[str, Any] | None:
@@ -72,7 +85,8 @@ def validate_webhooks(data: Mapping[str, Any]) -> tuple[WebhookSettings | None, 
         return None, [_problem(err) for err in exc.errors(include_url=False)]
 
 
-_MODELS: dict[str, type[_Settings]] = {"sendgrid": SendgridSettings, "mailgun": MailgunSettings, "postmark": PostmarkSettings, "ses": SesSettings}
+_MODELS: dict[str, type[_Settings]] = {"sendgrid": SendgridSettings, "mailgun": MailgunSettings,
+                                       "postmark": PostmarkSettings, "ses": SesSettings, "inbound": InboundSettings}
 
 
 def _problem(err: Mapping[str, Any]) -> tuple[tuple, str, bool, bool]:

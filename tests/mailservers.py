@@ -19,14 +19,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from .ports import free_port  # noqa: F401 - the tests import it from here too
 
 PASSWORD = "imap-test-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen | None = None, deadline: float = 30.0) -> None:

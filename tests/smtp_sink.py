@@ -13,7 +13,6 @@ import asyncio
 import email
 import email.policy
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -23,12 +22,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .ports import free_port  # noqa: F401 - the tests import it from here too
 
 
 @dataclass

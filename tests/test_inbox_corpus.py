@@ -50,3 +50,20 @@ def test_the_corpus_is_classified_as_labelled():
                                                     "unsubscribe_request", "forwarded", "replied+forwarded", "human"}
     assert (len(results) - len(wrong)) / len(results) >= 0.98, wrong
     assert (len(dated) - len(bad_dates)) / len(dated) >= 0.95, bad_dates
+
+
+def test_a_phrase_two_patterns_find_is_read_by_dateparser_once(monkeypatch):
+    """dateparser is most of the classifier's time: "out of the office until X" and "until X"
+    are one phrase, read once per message."""
+    from datetime import datetime
+
+    import dateparser
+
+    from fsl.inbox import dates
+
+    read: list[str] = []
+    real = dateparser.parse
+    monkeypatch.setattr(dates.dateparser, "parse", lambda text, *a, **k: read.append(text) or real(text, *a, **k))
+    back, _ = dates.return_date("I am out of the office until Monday, December 14, 2026.", datetime(2026, 11, 23, 16))
+    assert str(back) == "2026-12-14"
+    assert len(read) == len(set(read)) == 1

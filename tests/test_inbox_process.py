@@ -185,3 +185,42 @@ def test_a_return_date_is_read_in_the_contacts_time_zone(tmp_path):
     finally:
         rt.close()
     assert [g.events[0].fields["return_date"] for g in got] == ["2026-11-25", "2026-11-24"]
+
+
+def test_a_fetch_batch_is_prepared_in_one_read_and_one_broken_message_is_kept_with_why(tmp_path, monkeypatch):
+    from fsl.inbox.process import Incoming
+
+    config = _sent(tmp_path)
+    rt = runtime(config)
+    reads = []
+    real_read = rt.db.read
+    monkeypatch.setattr(rt.db, "read", lambda *a, **k: reads.append(1) or real_read(*a, **k))
+    p = Processor(rt, "test")
+    real = p._classify_and_match
+
+    def breaks_on_user3(mail, matcher, now):
+        if mail.sender == "user3@example.com":
+            raise RuntimeError("the classifier broke")
+        return real(mail, matcher, now)
+
+    monkeypatch.setattr(p, "_classify_and_match", breaks_on_user3)
+    batch = [Incoming(_mail("user1@example.com", "Re: Hello User1", "Yes.", reply_to=_key(1), mid="<b1@x>"), 1),
+             Incoming(_mail("user2@example.com", "Something else", "Call me.", mid="<b2@x>"), 2),
+             Incoming(_mail("user3@example.com", "Re: Hello User3", "Sure.", reply_to=_key(3), mid="<b3@x>"), 3),
+             Incoming(_mail("user4@example.com", "Re: Hello User4", "Please remove me.", reply_to=_key(4),
+                            mid="<b4@x>"), 4),
+             Incoming(_mail("stranger@nowhere.example", "Hi", "Who are you?", mid="<b5@x>"), 5)]
+    try:
+        got = p.prepare_batch(batch, READ)
+        # one read for the whole batch, however many messages; one more to re-render the subjects
+        # sent to user2 (matched by address, its subject compared)
+        assert len(reads) == 2
+        assert [(x.uid, x.outcome.label, x.outcome.matched) for x in got] == [
+            (1, "human", True), (2, "human", True), (3, "error", False), (4, "unsubscribe_request", True),
+            (5, "human", False)]
+        assert got[0].outcome.events[0].step == "hello" and got[1].outcome.events[0].step is None
+        assert got[2].error == "RuntimeError: the classifier broke" and got[2].unmatched is not None
+        p.commit(got, READ)
+    finally:
+        rt.close()
+    assert _explain(config, "c0001")["enrollments"][0]["status"] == "ended"

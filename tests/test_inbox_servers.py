@@ -289,3 +289,33 @@ def test_the_worker_reads_the_inbox_after_its_tick(servers, tmp_path, monkeypatc
     explained = json.loads(cli("explain", "c1", "--format", "json", "--config", str(config)).output)
     assert explained["enrollments"][0]["status"] == "ended"
     assert [e["type"] for e in explained["events"] if e["source"] == "inbox"] == ["replied", "unsubscribed"]
+
+
+def test_mail_announced_during_a_read_does_not_wait_for_the_idle_timeout(servers, tmp_path):
+    # A message that arrives while a read runs is announced (EXISTS) to one of that read's
+    # commands, which imapclient sets aside; IDLE then has nothing new to tell, and the
+    # reader used to sit out its whole timeout before reading it.
+    import threading
+
+    from fsl.inbox.reader import Reader
+    from fsl.inbox_settings import InboxSettings
+
+    dovecot, _ = servers
+    settings = InboxSettings(host="127.0.0.1", port=dovecot.port, tls="off", username="replies", password=PASSWORD)
+    rt = runtime(make_project(tmp_path))
+    reader = Reader(rt, settings)
+    try:
+        reader.read_once()
+        writer = _imap(dovecot)
+        writer.append("INBOX", b"From: someone@elsewhere.example\r\nSubject: hi\r\nMessage-ID: <late@x>\r\n\r\nhi\r\n")
+        writer.logout()
+        assert reader.client is not None
+        reader.client.noop()  # the announcement reaches the reader's connection now, as during a read
+        waited = threading.Thread(target=reader.wait, args=(600.0, lambda: False), daemon=True)
+        waited.start()
+        waited.join(timeout=120)  # a safety net: the wait ends at once, the mail being there
+        assert not waited.is_alive()
+        assert reader.read_once().read == 1
+    finally:
+        reader.close()
+        rt.close()

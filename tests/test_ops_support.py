@@ -17,6 +17,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 from click.testing import CliRunner
+from .ports import free_port  # noqa: F401 - the tests import it from here too
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,14 +196,6 @@ class SmtpServer:
 
     def __exit__(self, *exc) -> None:
         self.controller.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def at(minutes: float = 0, days: float = 0) -> str:

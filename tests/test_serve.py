@@ -140,7 +140,8 @@ def test_click_redirects_to_the_exact_url_of_the_message_and_records_clicked(ser
     answer = httpx.get(f"{base}/c/{token}", headers=BROWSER)
     assert answer.status_code == 302
     assert answer.headers["location"] == PRICING
-    assert events_of(folder, "c0001") == [("clicked", "hello", '{"link":"pricing","machine":false}', "done", None)]
+    # no rule of the project stops or pauses on `clicked`: recorded for the next tick to apply
+    assert events_of(folder, "c0001") == [("clicked", "hello", '{"link":"pricing","machine":false}', "pending", None)]
     with db(folder) as conn:
         assert conn.execute("SELECT source FROM events WHERE contact = 'c0001' AND type = 'clicked'").fetchone() \
             == ("tracking",)
@@ -321,6 +322,18 @@ def test_sigterm_finishes_and_exits_cleanly_and_the_log_holds_no_secret(served):
     assert "/c/" not in text  # no token in the log
     for secret in (SECRET, OLD_SECRET, EVENTS_TOKEN):
         assert secret not in text
+
+
+def test_without_the_access_log_only_refused_requests_are_logged(served):
+    folder, _, _, _ = served
+    port = free_port()
+    proc, log = start_server(folder, port, "--no-access-log")
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/c/{tokens.make(SECRET, key_of(folder, 'c0009'), 0)}").status_code == 302
+    assert httpx.get(f"{base}/c/forged-token").status_code == 404
+    assert stop(proc) == 0
+    text = log.read_text()
+    assert "click 404 from 127.0.0.1" in text and "click 302" not in text
 
 
 def test_sigterm_lets_a_request_in_flight_finish(served):

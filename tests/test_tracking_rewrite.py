@@ -104,3 +104,17 @@ def test_every_url_of_the_text_part_leads_back_to_itself(pieces):
     wrapped = [w for w in tracked.message.text.split() if w.startswith("https://t.acme.example/c/")]
     assert [_target(tracked, w) for w in wrapped] == [u for _, u in pieces]
     assert sorted({u for _, u in pieces}) == sorted(u for _, u in tracked.links)
+
+
+def test_the_verifier_remembers_valid_tokens_only_and_keeps_kinds_apart():
+    verifier = tokens.Verifier(SECRET, ["an-old-secret-0123456789"], limit=2)
+    click = tokens.make(SECRET, "7:hello:0:0", 1)
+    old = tokens.make("an-old-secret-0123456789", "8:hello:0:0", kind="open")
+    assert verifier.verify(click, "click") == tokens.Claim("click", "7:hello:0:0", 1)
+    assert verifier.verify(click, "click") == tokens.Claim("click", "7:hello:0:0", 1)  # remembered
+    assert verifier.verify(click, "unsubscribe") is None  # a click token is no unsubscribe, remembered or not
+    assert verifier.verify(old, "open") == tokens.Claim("open", "8:hello:0:0", None)
+    assert verifier.verify(click[:-2], "click") is None and verifier.verify("forged", "open") is None
+    assert len(verifier._valid) == 2 and (click[:-2], "click") not in verifier._valid
+    third = tokens.make(SECRET, "9:hello:0:0", kind="open")
+    assert verifier.verify(third, "open") is not None and len(verifier._valid) == 2  # bounded

@@ -82,8 +82,9 @@ def test_a_run_leaves_what_the_host_froze_frozen() -> None:
         with run_collections():
             with run_collections():  # nested: the outer run's freeze is left alone too
                 pass
-            assert gc.get_freeze_count() >= frozen
-        assert gc.get_freeze_count() == frozen
+            # (frozen objects that die leave the count: compare with what an unfreeze would leave)
+            assert frozen // 2 < gc.get_freeze_count() <= frozen
+        assert frozen // 2 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 

@@ -6,7 +6,7 @@ process exits 0.  The client address is taken from `X-Forwarded-For` only
 when the direct peer is one of `--forwarded-allow-ips` /
 `server.forwarded_allow_ips` (uvicorn's proxy-headers check).  Uvicorn's
 access log is off: a request line would carry the token; the app logs one
-line per request without it.
+line per request without it (`--no-access-log`: only refused requests).
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from .common import CONFIG_OPTION, fail, open_runtime
 @click.option("--listen", metavar="HOST:PORT", help="where to listen (default: server.listen, else 127.0.0.1:8080)")
 @click.option("--forwarded-allow-ips", "allow_ips", metavar="IP,...",
               help="proxies whose X-Forwarded-For is trusted (default: server.forwarded_allow_ips)")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="log a line per answered request (refused ones are always logged; /metrics counts all)")
 @CONFIG_OPTION
-def serve_command(listen: str | None, allow_ips: str | None, config_path: str | None) -> None:
+def serve_command(listen: str | None, allow_ips: str | None, access_log: bool, config_path: str | None) -> None:
     """Serve tracking links, the open pixel, unsubscribe, POST /hooks/events, /healthz and /metrics."""
     import uvicorn
 
@@ -45,7 +47,7 @@ def serve_command(listen: str | None, allow_ips: str | None, config_path: str | 
         else list(server.forwarded_allow_ips)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        app = build_app(Deps(runtime.config, runtime, lambda: datetime.now(timezone.utc)))
+        app = build_app(Deps(runtime.config, runtime, lambda: datetime.now(timezone.utc), access_log=access_log))
     except ValueError as exc:  # e.g. the machine lists file (server.machine.lists), with its line and column
         runtime.close()
         fail(f"fsl serve: {exc}")

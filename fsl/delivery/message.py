@@ -62,14 +62,61 @@ def idempotency_key(record: ActionRecord) -> str:
 def message_id(key: str, domain: str | None) -> str:
     """A deterministic RFC 5322 Message-ID for an idempotency key.
 
-    Opaque on purpose: the key names steps (`winback_offer`) that recipients
-    should not read in their headers.  The outbox can store the id to match
-    replies (`In-Reply-To`) back to the action.  `domain` is the domain of
-    the channel's `from` (see `domain_of`); without one, `fsl.invalid`.
+    `<DIGEST.ENROLLMENT.fsl@host>`: DIGEST is 32 hex digits of the key's
+    SHA-256, ENROLLMENT the key's enrollment id in base 36.  The step names
+    (`winback_offer`) stay out of recipients' headers; the enrollment id lets
+    a reply be matched through the enrollment's few sends (`fsl.store.sent`)
+    rather than an index on the Message-ID that every outbox write would pay
+    for.  A key not of the `enrollment:step:iteration:action` form gets the
+    older `<DIGEST.fsl@host>`.  `domain` is the domain of the channel's
+    `from` (see `domain_of`); without one, `fsl.invalid`.
     """
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     host = _clean_domain(domain) or "fsl.invalid"
+    head, sep, _ = key.partition(":")
+    if sep and head.isascii() and head.isdigit() and len(head) <= _MAX_ENROLLMENT_DIGITS:
+        return f"<{digest}.{_base36(int(head))}.fsl@{host}>"
     return f"<{digest}.fsl@{host}>"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a Message-ID of ours names (`message_id`).  `enrollment` is None
+    for the older form without it (messages sent before schema v15, and keys
+    of another form), whose only way back to the send is the stored id."""
+
+    message_id: str  # `<...>`, as the outbox stores it
+    enrollment: int | None
+
+
+_MAX_ENROLLMENT_DIGITS = 19  # a BIGINT
+_NEW_FORM = re.compile(r"<([0-9a-f]{32})\.([0-9a-z]{1,13})\.fsl@([A-Za-z0-9.-]+)>")
+_LEGACY_FORM = re.compile(r"<([0-9a-f]{32})\.fsl@([A-Za-z0-9.-]+)>")
+
+
+def reference(value: str) -> Reference | None:
+    """The send a Message-ID (with or without its brackets) of ours would name,
+    or None when it is none of ours.  Only the form is checked: a reference
+    is trusted once it equals, whole, the Message-ID stored with that send."""
+    value = value.strip()
+    if not value.startswith("<"):
+        value = f"<{value}>"
+    found = _NEW_FORM.fullmatch(value)
+    if found is not None:
+        return Reference(value, int(found.group(2), 36))
+    if _LEGACY_FORM.fullmatch(value) is not None:
+        return Reference(value, None)
+    return None
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 def domain_of(address: str | None) -> str | None:

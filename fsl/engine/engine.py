@@ -34,6 +34,7 @@ from .model import ENDED, PAUSED, Contact, Deal, Enrollment, Event, JournalEntry
 from .experiments import Chooser
 from .program import Cap, Program, Split, build
 from .stepping import wake
+from .suppression import hard_bounce, opts_out
 from .memstore import MemoryStore, Store
 from .timing import iso, minute_floor
 
@@ -97,6 +98,9 @@ class Engine:
             self.programs[prog.name] = prog
             self.by_hash[prog.hash or prog.name] = prog
         self.ordered = sorted(self.programs.values(), key=lambda p: p.order)
+        # the event types a `stop on` / `pause on` rule of some deployed plan (any version a
+        # running enrollment may hold) acts on: such an event is applied the moment it arrives
+        self.stopping_types = frozenset(t for prog in self.by_hash.values() for t in (*prog.stop_on, *prog.pause_on))
         self.global_caps = [Cap(c.channel, c.limit, Dur(c.per.amount, c.per.unit) if c.per is not None else None,
                                 False, 0, "contact", getattr(c, "calendar", None))
                             for c in getattr(config, "caps", None) or []]
@@ -209,6 +213,14 @@ class Engine:
             self.warn(event.at, f"event {event.type} could not be applied ({error_text(exc)}): kept, not acted on",
                       event.line, event.contact)
             self.store.event_failed(event)
+
+    def acts_at_once(self, event: Event) -> bool:
+        """Whether `event` must be applied when it arrives rather than by the next tick: a
+        stop or pause rule may act on it, or it suppresses (an opt-out, a hard bounce), and
+        SIGNALS.md wants those done before its source has its answer.  Anything else an
+        event does (enrolling, ending a wait, branch and `stop when` conditions, best-time
+        counts) the next tick's event phase does the same way, before any step it affects."""
+        return event.type in self.stopping_types or opts_out(event) or hard_bounce(event)
 
     def wake_due(self, t: datetime) -> None:
         """Wake every enrollment the store says is due at or before t."""

@@ -10,7 +10,7 @@ is matching.py's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,14 @@ def classify(mail: Mail, *, recipients: frozenset[str] = frozenset(), ours: froz
     `ours`: every address we wrote to recently (finds the recipient of a free-form bounce);
     `own`: our own addresses (the inbox, the channels' from and reply_to: never "new" in a reply);
     `zone`: the contact's time zone (return dates are read in it)."""
+    verdict = _classify(mail, recipients, ours, own, zone)
+    if mail.notes:  # where the text came from (a winmail.dat) and what it held, for `fsl explain`
+        verdict = replace(verdict, evidence=(*verdict.evidence, *mail.notes))
+    return verdict
+
+
+def _classify(mail: Mail, recipients: frozenset[str], ours: frozenset[str], own: frozenset[str],
+              zone: str) -> Classification:
     bounce = dsn.failures(mail, ours | recipients)
     if bounce:
         first = bounce[0]

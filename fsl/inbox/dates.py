@@ -64,9 +64,13 @@ def return_date(text: str, sent: datetime) -> tuple[date | None, str | None]:
     back: list[tuple[int, date, str]] = []
     through: list[tuple[int, date, str]] = []
     head = text[:4000]
+    read: dict[tuple[str, str], date | None] = {}  # several patterns often find the same phrase
     for pattern, is_back, lang in _COMPILED:
         for found in pattern.finditer(head):
-            day = _cjk(found.group("d"), sent) if lang == "cjk" else _parse(found.group("d"), sent, lang)
+            key = (found.group("d"), lang)
+            if key not in read:
+                read[key] = _cjk(key[0], sent) if lang == "cjk" else _parse(key[0], sent, lang)
+            day = read[key]
             if day is None:
                 continue
             inclusive = _INCLUSIVE.search(found.group("d"))

@@ -5,7 +5,9 @@ that lie, 20 MB attachments, HTML only, TNEF, bounces that carry the original
 as message/rfc822, encoded words that decode to nonsense.  `read_mail` never
 raises: a part it cannot decode is skipped (and said so in `problems`), a
 header it cannot decode is kept as the raw text.  Attachments are never
-decoded; the text of a message is its own text parts, never those of a
+decoded, but for Outlook's winmail.dat (TNEF, tnef.py): its text is the
+message's when the message has no other, and the names of the files in it
+are noted.  The text of a message is its own text parts, never those of a
 message it carries (a bounce's original, a forwarded mail).
 """
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
-import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+
+from .htmltext import html_to_text
+from .tnef import is_tnef, read_tnef
 
 MAX_TEXT = 200_000  # characters of text kept per message: replies are short, quoted history is not needed
 MAX_PART = 2_000_000  # bytes of one text part decoded; a larger "text" part is an attachment in disguise
@@ -38,8 +42,10 @@ class Mail:
     subject: str
     date: datetime | None  # the Date header, UTC; None when missing or unreadable
     in_reply_to: list[str]  # Message-IDs from In-Reply-To then References, `<...>`
-    text: str  # the message's own text (plain, or HTML reduced to text)
+    text: str  # the message's own text (plain, or HTML reduced to text, or a winmail.dat's)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the classification's evidence should say of
+    #                                                 its text's origin (a winmail.dat, its attachments)
 
     def header(self, name: str) -> str:
         """A header decoded to text ('' when absent)."""
@@ -58,6 +64,10 @@ def read_mail(raw: bytes) -> Mail:
         problems.append(f"unparsable message: {type(exc).__name__}")
         msg = email.message_from_bytes(b"\r\n\r\n" + raw[:MAX_PART], policy=email.policy.compat32)
     sender_name, sender = _first_address(msg.get_all("From") or [])
+    notes: list[str] = []
+    text = body_text(msg, problems)
+    # a winmail.dat's text is the message's only when it has no other; its attachments are listed anyway
+    text = tnef_text(msg, notes, wanted=not text.strip()) or text
     return Mail(
         raw_size=len(raw), message=msg,
         message_id=_ids(msg.get("Message-ID"))[0] if _ids(msg.get("Message-ID")) else None,
@@ -67,8 +77,9 @@ def read_mail(raw: bytes) -> Mail:
         subject=decode_text(msg.get("Subject")).strip(),
         date=_date(msg.get("Date")),
         in_reply_to=_ids(msg.get("In-Reply-To")) + _ids(msg.get("References")),
-        text=body_text(msg, problems),
+        text=text,
         problems=problems,
+        notes=notes,
     )
 
 
@@ -173,6 +184,43 @@ def body_text(msg: Message, problems: list[str]) -> str:
     return text[:MAX_TEXT]
 
 
+def tnef_text(msg: Message, notes: list[str], wanted: bool = True) -> str:
+    """The text of the message's own winmail.dat parts (TNEF) when `wanted`; what they hold, or
+    why they could not be read, is said in `notes`."""
+    texts: list[str] = []
+    for part in _own_parts(msg):
+        kind = (part.get_content_type().split() or [""])[0]
+        try:
+            filename = part.get_filename()
+        except Exception:  # noqa: BLE001 - a filename in a broken encoding: the type alone decides
+            filename = None
+        if not is_tnef(kind, filename):
+            continue
+        name = filename or "winmail.dat"
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001 - broken base64: nothing to read, said so
+            payload = None
+        if not isinstance(payload, bytes) or not payload:
+            notes.append(f"{name} (TNEF) is empty or undecodable; classified from the rest of the message")
+            continue
+        found = read_tnef(payload)
+        said = f"{name} (TNEF)"
+        if found.text.strip() and wanted:
+            texts.append(found.text)
+            said += f": text read from its {found.source} body"
+        elif not found.text.strip() and not found.problem:
+            said += ": no text in it"
+        if found.attachments:
+            said += f"{';' if ':' in said else ':'} attachments: {', '.join(found.attachments)}"
+        if found.problem:
+            said += f"{';' if ':' in said else ':'} {found.problem}"
+            if not found.text.strip() and wanted:
+                said += "; classified from the rest of the message"
+        notes.append(said)
+    return "\n".join(texts)[:MAX_TEXT]
+
+
 def _own_parts(msg: Message):
     stack = [msg]
     while stack:
@@ -205,18 +253,3 @@ def _decode_part(part: Message, problems: list[str]) -> str | None:
             continue
     problems.append(f"text in an unknown charset {charset!r}, read as latin-1")
     return payload.decode("latin-1")
-
-
-_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
-_BREAKS = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^>]*>", re.I)
-_QUOTES = re.compile(r"<blockquote\b.*?</blockquote\s*>", re.S | re.I)
-
-
-def html_to_text(markup: str) -> str:
-    """HTML reduced to its text, lines kept; quoted history (<blockquote>) dropped, since
-    mail clients put the conversation being answered there."""
-    markup = _TAGS.sub(" ", markup)
-    markup = _QUOTES.sub("\n", markup)
-    markup = _BREAKS.sub("\n", markup)
-    text = html.unescape(re.sub(r"<[^>]*>", " ", markup))
-    return "\n".join(re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines())

@@ -17,14 +17,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fsl.store import contact_emails
 from fsl.store.codec import epoch, instant, loads
+from fsl.store.contact_emails import email_key
+from fsl.store.members import one_of
 from fsl.store.schema import actions, contacts
+from fsl.store.sent import references, sends_by_message_id
 
 from .mail import Mail, decode_text
 
@@ -51,10 +54,8 @@ def bare_subject(subject: str) -> str:
 
 
 def address_of(value: Any) -> str | None:
-    if not isinstance(value, str) or "@" not in value:
-        return None
-    addr = parseaddr(value)[1] or value
-    return addr.strip().lower() or None
+    """An address as matching compares it (the one definition is the store's: contact_emails)."""
+    return email_key(value)
 
 
 def carried_ids(mail: Mail) -> list[str]:
@@ -77,25 +78,71 @@ def carried_ids(mail: Mail) -> list[str]:
     return found
 
 
-class Matcher:
-    """Matching against one store; `renderer(action row) -> subject or None` re-renders a send's subject."""
+def ids_named(mail: Mail) -> list[str]:
+    """The Message-IDs a message answers: In-Reply-To, References, then those of the original a
+    bounce carries."""
+    return mail.in_reply_to + carried_ids(mail)
 
-    def __init__(self, conn: Connection, renderer: Any = None, field: str = "email") -> None:
+
+class Matcher:
+    """Matching against one store, in one read transaction (a FETCH batch's): what it reads of
+    sends and contacts is kept for the batch, and `prefetch` finds the sends every message of
+    the batch names in one query.  `renderer(action row) -> subject or None` re-renders a
+    send's subject."""
+
+    def __init__(self, conn: Connection, renderer: Any = None) -> None:
         self.conn = conn
         self.renderer = renderer
-        self.field = field
-        self.pg = conn.dialect.name == "postgresql"
+        self._sends: dict[str, list[Any]] = {}  # Message-ID -> its send rows (none: [])
+        self._contact_info: dict[str, tuple[frozenset[str], str | None]] = {}
+        self._contacts_of: dict[str, list[str]] = {}
+
+    def prefetch(self, mails: list[Mail]) -> None:
+        """Read at once the sends that any of `mails` names (In-Reply-To, References, the
+        original a bounce carries), and their contacts."""
+        wanted = {i for mail in mails for i in ids_named(mail)} - self._sends.keys()
+        self._load_sends(sorted(wanted))
+        self._load_contacts(sorted({r["contact"] for rows in self._sends.values() for r in rows}
+                                   - self._contact_info.keys()))
+
+    def _load_sends(self, ids: list[str]) -> None:
+        """The sends of the Message-IDs `ids` (as the mail gives them), found through the
+        enrollment each of ours names (fsl.store.sent): ids not ours cost no query."""
+        for i in ids:
+            self._sends.setdefault(i, [])
+        ours = references(ids)  # as given -> as stored
+        if not ours:
+            return
+        a = actions.c
+        found: dict[str, list[Any]] = {}
+        for row in sends_by_message_id(self.conn, list(ours),
+                                       (a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at)):
+            found.setdefault(row["message_id"], []).append(row)
+        for given, stored in ours.items():
+            self._sends[given] = found.get(stored, [])
+
+    def _load_contacts(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for i in chunk:
+                self._contact_info[i] = (frozenset(), None)
+            for contact_id, text in self.conn.execute(sa.select(contacts.c.id, contacts.c.fields)
+                                                      .where(one_of(self.conn, contacts.c.id, chunk))):
+                fields = loads(text) or {}
+                addr = address_of(fields.get(contact_emails.FIELD))
+                zone = fields.get("timezone")
+                self._contact_info[contact_id] = ((frozenset({addr}) if addr else frozenset()),
+                                                  (zone if isinstance(zone, str) and zone else None))
 
     def by_ids(self, ids: list[str]) -> Target | None:
         ids = [i for i in dict.fromkeys(ids) if len(i) <= 300]
         if not ids:
             return None
-        a = actions.c
-        rows = self.conn.execute(sa.select(a.key, a.enrollment, a.contact, a.step, a.delivered_at, a.at, a.message_id)
-                                 .where(a.message_id.in_(ids), a.kind == "send")).mappings().all()
+        self._load_sends([i for i in ids if i not in self._sends])
+        rows = [r for i in ids for r in self._sends[i]]
         if not rows:
             return None
-        row = min(rows, key=lambda r: ids.index(r["message_id"]))  # In-Reply-To first, then References
+        row = rows[0]  # In-Reply-To first, then References
         sent = row["delivered_at"] if row["delivered_at"] is not None else row["at"]
         recipients, zone = self.contact_info(row["contact"])
         return Target(row["contact"], row["step"], row["enrollment"], instant(sent), recipients,
@@ -103,24 +150,16 @@ class Matcher:
 
     def contact_info(self, contact: str) -> tuple[frozenset[str], str | None]:
         """The contact's address (as a set) and time zone, from one read of its fields."""
-        row = self.conn.execute(sa.select(contacts.c.fields).where(contacts.c.id == contact)).first()
-        if row is None:
-            return frozenset(), None
-        fields = loads(row[0]) or {}
-        addr = address_of(fields.get(self.field))
-        zone = fields.get("timezone")
-        return (frozenset({addr}) if addr else frozenset()), (zone if isinstance(zone, str) and zone else None)
+        if contact not in self._contact_info:
+            self._load_contacts([contact])
+        return self._contact_info[contact]
 
     def contacts_of(self, address: str) -> list[str]:
-        """Contacts whose address field is `address` (case-insensitive; `Name <addr>` too)."""
-        if self.pg:
-            value = sa.func.json_extract_path_text(sa.cast(contacts.c.fields, sa.JSON), self.field)
-        else:
-            value = sa.func.json_extract(contacts.c.fields, f'$."{self.field}"')
-        low = sa.func.lower(value)
-        rows = self.conn.execute(sa.select(contacts.c.id, value).where(
-            sa.or_(low == address, low.like(f"%<{address}>")))).all()
-        return sorted(r[0] for r in rows if address_of(r[1]) == address)
+        """Contacts whose address field is `address` (case-insensitive; `Name <addr>` too): an
+        indexed lookup in contact_emails, which every write of a contact keeps in step."""
+        if address not in self._contacts_of:
+            self._contacts_of[address] = contact_emails.contacts_of(self.conn, address)
+        return self._contacts_of[address]
 
     def by_subject(self, who: list[str], subject: str, now: datetime) -> Target | None:
         wanted = bare_subject(subject)
@@ -141,7 +180,7 @@ class Matcher:
 
     def match(self, mail: Mail, now: datetime, failed: list[str] | None = None) -> Target | None:
         """The target of a reply (or, with `failed`, of a bounce for those addresses)."""
-        found = self.by_ids(mail.in_reply_to + carried_ids(mail))
+        found = self.by_ids(ids_named(mail))
         if found is not None:
             return found
         addresses = failed if failed is not None else ([mail.sender] if mail.sender else [])

@@ -31,11 +31,21 @@ class Outcome:
     evidence: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A message as fetched: its bytes, UID and the server's INTERNALDATE."""
+
+    raw: bytes
+    uid: int | None = None
+    internaldate: datetime | None = None
+
+
 @dataclass
 class Prepared:
     uid: int | None
     outcome: Outcome
     unmatched: dict[str, Any] | None  # the row to keep when it matched nothing
+    error: str | None = None  # why the classifier could not read it (kept as unmatched, label `error`)
 
 
 class Processor:
@@ -54,16 +64,50 @@ class Processor:
 
     def prepare(self, raw: bytes, *, uid: int | None, internaldate: datetime | None, now: datetime) -> "Prepared":
         """Read, classify and match a message; nothing is written yet."""
-        mail = read_mail(raw)
-        with self.rt.db.read() as conn:
-            matcher = Matcher(conn, self._subject_of)
+        return self.prepare_batch([Incoming(raw, uid, internaldate)], now)[0]
+
+    def prepare_batch(self, batch: list["Incoming"], now: datetime) -> list["Prepared"]:
+        """Read, classify and match a FETCH batch in one read transaction (the sends its
+        messages name read in one query); nothing is written yet.  A message the classifier
+        cannot read is kept as unmatched with the reason (`Prepared.error`), never lost."""
+        mails: list[Mail | None] = []
+        for item in batch:
+            try:
+                mails.append(read_mail(item.raw))
+            except Exception:  # noqa: BLE001 - read_mail means never to raise; if it does, see below
+                mails.append(None)
+        try:
+            with self.rt.db.read() as conn:
+                matcher = Matcher(conn, self._subject_of)
+                matcher.prefetch([m for m in mails if m is not None])
+                return [self._prepare_one(item, mail, matcher, now) for item, mail in zip(batch, mails)]
+        except Exception:  # noqa: BLE001 - the batch's read failed: each message alone, so one at fault is named
+            return [self._prepare_alone(item, now) for item in batch]
+
+    def _prepare_alone(self, item: "Incoming", now: datetime) -> "Prepared":
+        try:
+            with self.rt.db.read() as conn:
+                return self._prepare_one(item, read_mail(item.raw), Matcher(conn, self._subject_of), now, reraise=True)
+        except Exception as exc:  # noqa: BLE001 - kept as unmatched with why
+            return self.failed(item.raw, uid=item.uid, now=now, why=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    def _prepare_one(self, item: "Incoming", mail: Mail | None, matcher: Matcher, now: datetime,
+                     reraise: bool = False) -> "Prepared":
+        try:
+            if mail is None:
+                mail = read_mail(item.raw)
             verdict, target, per_address = self._classify_and_match(mail, matcher, now)
+        except Exception as exc:  # noqa: BLE001 - one message that breaks the classifier must not stop the pass
+            if reraise:
+                raise
+            return self.failed(item.raw, uid=item.uid, now=now, why=f"{type(exc).__name__}: {str(exc)[:200]}")
         if target is None and not per_address:
-            row = dict(dedup=mail.dedup[:MAX_DEDUP], mailbox=self.mailbox, uid=uid, at=now, sender=mail.sender,
-                       subject=mail.subject, label=verdict.label, evidence=verdict.evidence, headers=_headers(raw))
-            return Prepared(uid, Outcome(verdict.label, False, evidence=verdict.evidence), row)
-        events = self._events(mail, verdict, target, per_address, internaldate, now)
-        return Prepared(uid, Outcome(verdict.label, True, events, [], verdict.evidence), None)
+            row = dict(dedup=mail.dedup[:MAX_DEDUP], mailbox=self.mailbox, uid=item.uid, at=now, sender=mail.sender,
+                       subject=mail.subject, label=verdict.label, evidence=verdict.evidence,
+                       headers=_headers(item.raw))
+            return Prepared(item.uid, Outcome(verdict.label, False, evidence=verdict.evidence), row)
+        events = self._events(mail, verdict, target, per_address, item.internaldate, now)
+        return Prepared(item.uid, Outcome(verdict.label, True, events, [], verdict.evidence), None)
 
     def failed(self, raw: bytes, *, uid: int | None, now: datetime, why: str) -> "Prepared":
         """A message the classifier could not read: kept as unmatched (label `error`), never lost."""
@@ -72,7 +116,7 @@ class Processor:
         dedup = "inbox:sha256:" + hashlib.sha256(raw).hexdigest()[:40]
         row = dict(dedup=dedup, mailbox=self.mailbox, uid=uid, at=now, sender="", subject="", label="error",
                    evidence=(why,), headers=_headers(raw))
-        return Prepared(uid, Outcome("error", False, evidence=(why,)), row)
+        return Prepared(uid, Outcome("error", False, evidence=(why,)), row, error=why)
 
     def commit(self, batch: list["Prepared"], now: datetime) -> None:
         """Record the batch's events (applied at once: stops, pauses, suppression) and keep its

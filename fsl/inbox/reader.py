@@ -27,7 +27,7 @@ from fsl.redaction import Redactor
 from fsl.retrying import backoff
 
 from . import state
-from .process import Prepared, Processor
+from .process import Incoming, Prepared, Processor
 
 PROCESSED, UNMATCHED = "$FslProcessed", "$FslUnmatched"
 BATCH = 100  # messages fetched, recorded in one transaction and marked per batch
@@ -81,6 +81,7 @@ class Reader:
         self.processor = Processor(runtime, self.mailbox)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.client: IMAPClient | None = None
+        self._next_uid = 0  # the UID the next message will get, as of the last read
 
     def close(self) -> None:
         if self.client is not None:
@@ -111,6 +112,7 @@ class Reader:
         with self.rt.db.read() as conn:
             last = state.last_uid(conn, self.mailbox, uidvalidity)
         uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        self._next_uid = max(int(selected.get(b"UIDNEXT", 0)), uids[-1] + 1 if uids else 0)
         for start in range(0, len(uids), BATCH):
             chunk = uids[start:start + BATCH]
             fetched = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
@@ -126,21 +128,19 @@ class Reader:
         """Prepare and commit one FETCH batch; {uid: matched} of the messages recorded, in UID
         order up to the first that failed (the UID stored never passes a message not recorded)."""
         now = self.clock()
-        prepared: list[Prepared] = []
+        incoming: list[Incoming] = []
         for uid in chunk:
             data = fetched.get(uid)
             if data is None:
                 continue  # expunged meanwhile by someone else
-            raw = data.get(b"BODY[]") or b""
             internal = data.get(b"INTERNALDATE")
             if isinstance(internal, datetime) and internal.tzinfo is None:
                 internal = internal.astimezone(timezone.utc)  # imapclient gives local naive times by default
-            try:
-                prepared.append(self.processor.prepare(raw, uid=uid, internaldate=internal, now=now))
-            except Exception as exc:  # noqa: BLE001 - one message that breaks the classifier must not stop the pass
-                why = f"{type(exc).__name__}: {str(exc)[:200]}"
-                report.errors.append(f"{self.mailbox} uid {uid}: {why}; kept as unmatched")
-                prepared.append(self.processor.failed(raw, uid=uid, now=now, why=why))
+            incoming.append(Incoming(data.get(b"BODY[]") or b"", uid, internal))
+        prepared = self.processor.prepare_batch(incoming, now)
+        for p in prepared:
+            if p.error is not None:
+                report.errors.append(f"{self.mailbox} uid {p.uid}: {p.error}; kept as unmatched")
         try:
             self.processor.commit(prepared, now)
         except Exception:  # noqa: BLE001 - find the message at fault: commit one by one
@@ -190,6 +190,8 @@ class Reader:
             while not stop() and time.monotonic() < deadline:
                 time.sleep(min(1.0, seconds))
             return
+        if self._arrived_since_read(client):
+            return
         client.idle()
         try:
             deadline = time.monotonic() + seconds
@@ -198,6 +200,16 @@ class Reader:
                     break
         finally:
             client.idle_done()
+
+
+    def _arrived_since_read(self, client: IMAPClient) -> bool:
+        """Whether mail came in after the last read's search: IDLE tells only of what arrives
+        once it has started, and the server announced this mail already, to a command of
+        that read (which waited in IDLE for its whole timeout before, under load)."""
+        if not self._next_uid:
+            return False
+        status = client.folder_status(self.settings.folder, [b"UIDNEXT"])
+        return int(status.get(b"UIDNEXT", 0)) > self._next_uid
 
 
 def retry_wait(failures: int) -> float:

@@ -132,15 +132,22 @@ class Runtime:
     # ------------------------------------------------------------ the engine
     def engine(self) -> Engine:
         """The engine over every registered plan; rebuilt when a deploy changed them."""
-        with self.db.read() as conn:
-            version = registry.plans_version(conn)
-            if self._engine is not None and version == self._version:
-                return self._engine
-            regs = registry.load_all(conn)
-        engine = Engine([r.plan for r in regs], self.config, self.store)
-        self._engine, self._version = engine, version
-        self._configure(engine)
-        return engine
+        return self._engine_and_clock()[0]
+
+    def _engine_and_clock(self, conn: sa.Connection | None = None) -> tuple[Engine, datetime | None]:
+        """The engine (`engine`) and the store's clock (`clock`), read in one transaction
+        (`conn`'s, when given: `fsl serve` asks for both at every commit)."""
+        if conn is None:
+            with self.db.read() as own:
+                return self._engine_and_clock(own)
+        values = registry.get_metas(conn, ("plans_version", "clock"))
+        version, clock = int(values.get("plans_version") or 0), values.get("clock")
+        if self._engine is None or version != self._version:
+            engine = Engine([r.plan for r in registry.load_all(conn)], self.config, self.store)
+            self._engine, self._version = engine, version
+            self._configure(engine)
+        assert self._engine is not None
+        return self._engine, instant(int(clock)) if clock else None
 
     def _rank(self, en: Enrollment) -> int:
         prog = self._engine.by_hash.get(en.plan_hash) if self._engine is not None else None
@@ -169,12 +176,12 @@ class Runtime:
             value = registry.get_meta(conn, "clock")
         return instant(int(value)) if value else None
 
-    def _started(self, now: datetime, first: bool = False) -> Engine:
+    def _started(self, now: datetime, first: bool = False, conn: sa.Connection | None = None) -> Engine:
         """The engine resumed at the store's clock.  A store that never ticked
         starts its clock at `now`, or for a tick at the first thing due if that
-        is earlier (so sign-ups recorded before the first tick keep their minute)."""
-        engine = self.engine()
-        clock = self.clock()
+        is earlier (so sign-ups recorded before the first tick keep their minute).
+        `conn`: read in that (open) transaction rather than in one of its own."""
+        engine, clock = self._engine_and_clock(conn)
         if clock is None:
             clock = minute_floor(now)
             if first:
@@ -464,7 +471,9 @@ class Runtime:
                 for e in chunk:
                     count_engagement(engine, e)
 
-    def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]:
+    def ingest_now(self, evs: list[Event], now: datetime | None = None, *,
+                   prepare: Callable[[sa.Connection], list[Event]] | None = None,
+                   quiet_to_tick: bool = False) -> list[str]:
         """Record events and apply them at once, in one transaction (SIGNALS.md: a stop is
         immediate): the engine's own ingestion, as a tick's event phase runs it, so stop and
         pause rules, suppression and the withdrawal of unsent outbox items are committed
@@ -477,13 +486,27 @@ class Runtime:
         one commit, and the other's second attempt then sees the row.
 
         Returns only once no message of an enrollment these events stopped or paused is
-        still being handed over (raises withdrawal.StillHandingOver after its wait)."""
+        still being handed over (raises withdrawal.StillHandingOver after its wait).
+
+        `prepare`, when given, runs first in the same transaction and returns more events
+        to apply (`fsl serve` stores and judges a group's tracking hits there: one commit
+        for the hits and their events).  With `quiet_to_tick`, the events no rule acts on at
+        once (Engine.acts_at_once) are recorded pending, in the same transaction, for the
+        next tick's event phase to apply: opens and clicks arrive by the thousand and most
+        only count, and the tick applies them in batches (docs/DECISIONS.md)."""
+        given = evs
         for attempt in range(2):
-            engine = self._started(now or utcnow())
-            engine.warnings.clear()
+            evs = list(given)
             repeated: list[str] = []
             try:
                 with self.store.transaction():
+                    assert self.store.conn is not None
+                    engine = self._started(now or utcnow(), conn=self.store.conn)
+                    engine.warnings.clear()
+                    if prepare is not None:
+                        evs += prepare(self.store.conn)
+                    if quiet_to_tick:
+                        evs = self._queue_quiet(engine, evs)
                     seen = self._recorded_keys(evs)
                     self.store.prefetch_for_events(evs)
                     for e in evs:
@@ -504,6 +527,17 @@ class Runtime:
                 await_withdrawn(self.db, evs)
             return warnings
         raise AssertionError("unreachable")
+
+    def _queue_quiet(self, engine: Engine, evs: list[Event]) -> list[Event]:
+        """Record the events of `evs` without a dedup key that no rule acts on at once as
+        pending, in the open transaction; the others, to apply now."""
+        quiet = [e for e in evs if e.dedup is None and not engine.acts_at_once(e)]
+        if not quiet:
+            return evs
+        received = int(time.time())
+        assert self.store.conn is not None
+        self.store.conn.execute(events.insert(), [event_row(e, "pending", None, received) for e in quiet])
+        return [e for e in evs if e.dedup is not None or engine.acts_at_once(e)]
 
     def _recorded_keys(self, evs: list[Event]) -> set[str]:
         keys = [e.dedup for e in evs if e.dedup is not None]

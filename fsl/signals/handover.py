@@ -101,9 +101,18 @@ def remember(db: Any, tracked: Tracked, handed_at_ms: int) -> None:
         conn.execute(upsert(db, tracked_messages, ["key"], ["links", "trap", "handed_at_ms"]), [row])
 
 
+_KEPT = sa.select(tracked_messages).where(tracked_messages.c.key.in_(sa.bindparam("keys", expanding=True)))
+
+
 def recall(conn: Any, key: str) -> TrackedMessage | None:
-    row = conn.execute(sa.select(tracked_messages).where(tracked_messages.c.key == key)).mappings().first()
-    if row is None:
-        return None
-    links = [(tag, str(url)) for tag, url in json.loads(row["links"])]
-    return TrackedMessage(row["key"], links, int(row["trap"]), int(row["handed_at_ms"]))
+    return recall_all(conn, [key]).get(key)
+
+
+def recall_all(conn: Any, keys: list[str]) -> dict[str, TrackedMessage]:
+    """The kept links of the messages among `keys` that were handed over with them, by key."""
+    found: dict[str, TrackedMessage] = {}
+    for i in range(0, len(keys), 500):
+        for row in conn.execute(_KEPT, {"keys": keys[i:i + 500]}).mappings():
+            links = [(tag, str(url)) for tag, url in json.loads(row["links"])]
+            found[row["key"]] = TrackedMessage(row["key"], links, int(row["trap"]), int(row["handed_at_ms"]))
+    return found

@@ -34,7 +34,7 @@ from fsl.store.codec import dumps, epoch, loads
 from fsl.store.schema import events, tracking_hits
 
 from . import machine, recording
-from .handover import recall
+from .handover import TrackedMessage, recall_all
 
 LOOKBACK_MS = 15 * 60 * 1000  # the hits a verdict looks at: far more than any window of machine.Rules
 
@@ -72,50 +72,117 @@ def _lists(path: Path | None) -> machine.Lists:
     return machine.load_lists(path)
 
 
+@dataclass
+class Pending:
+    """One click or open waiting for its group's commit (fsl.signals.batching): what the
+    request said, and, once judged, its outcome."""
+
+    message: recording.Message
+    kind: str  # click | open
+    link_index: int | None
+    request: Request
+    outcome: Outcome | None = None
+
+
 def judge(db: Any, templates: Any, message: recording.Message, kind: str, link_index: int | None,
           request: Request, rules: machine.Rules, at: datetime) -> Outcome:
-    """Classify and keep one hit (kind `click` or `open`) on `message`; see the module docstring."""
+    """Classify and keep one hit (kind `click` or `open`) on `message` in a transaction of its own."""
+    one = Pending(message, kind, link_index, request)
     with db.write() as conn:
-        kept = recall(conn, message.key)
-        url, tag = None, None
-        hit_kind = kind
-        if kind == "click" and link_index is not None:
-            if kept is not None:
-                if link_index == kept.trap:
-                    hit_kind = "trap"
-                elif link_index < len(kept.links):
-                    tag, url = kept.links[link_index]
-            else:
-                links = recording.message_links(templates, message)
-                if link_index < len(links):
-                    tag, url = links[link_index].tag, links[link_index].url
-        hit = machine.Hit(hit_kind, link_index if hit_kind == "click" else None, request.at_ms,  # type: ignore[arg-type]
-                          request.ip, request.user_agent, request.method)
-        earlier = _earlier(conn, message.key, request.at_ms)
-        facts = machine.Message(kept.handed_at_ms if kept is not None else None,
-                                len(kept.links) if kept is not None else 0)
-        verdict = machine.classify(hit, facts, earlier, rules)
-        conn.execute(tracking_hits.insert().values(key=message.key, kind=hit_kind, link=hit.link,
-                                                   at_ms=request.at_ms, machine=int(verdict.machine)))
+        judge_all(conn, templates, [one], rules, at)
+    assert one.outcome is not None
+    return one.outcome
+
+
+def judge_all(conn: Any, templates: Any, batch: list[Pending], rules: machine.Rules, at: datetime,
+              known: dict[str, TrackedMessage | None] | None = None) -> list[Event]:
+    """Classify and keep a group's hits in the caller's transaction, in arrival order (a hit
+    sees the ones before it, stored or in this group: bursts, the trap); sets each one's
+    outcome and returns the events to record (a trap hit records none).  Two reads for the
+    whole group: the kept links of its messages and their recent hits.  `known`: the kept
+    links read before, by key, None for a message sent without them (the caller's cache: a
+    token is followed once its message was handed over, and what was kept then is final),
+    completed here with what this group reads."""
+    keys = sorted({hit.message.key for hit in batch})
+    kept: dict[str, TrackedMessage | None] = {} if known is None else {k: known[k] for k in keys if k in known}
+    missing = [k for k in keys if k not in kept]
+    if missing:
+        read = recall_all(conn, missing)
+        for key in missing:
+            kept[key] = read.get(key)
+        if known is not None:
+            known.update((key, kept[key]) for key in missing)
+    earlier = _earlier(conn, keys, min(hit.request.at_ms for hit in batch))
+    rows: list[dict] = []
+    found: list[Event] = []
+    for hit in batch:
+        verdict, seen = _judged(hit, kept.get(hit.message.key), earlier.setdefault(hit.message.key, []),
+                                templates, rules, at)
+        earlier[hit.message.key].append(seen)
+        rows.append({"key": hit.message.key, "kind": seen.kind, "link": seen.link,
+                     "at_ms": seen.at_ms, "machine": int(verdict.machine)})
         if verdict.reaches_back_s:
-            _reclassify(conn, message, at, verdict.reaches_back_s,
-                        "a hit on the hidden trap link came just after" if hit_kind == "trap"
+            conn.execute(tracking_hits.insert(), rows)  # the hits so far, before rereading the events
+            rows = []
+            _reclassify(conn, hit.message, at, verdict.reaches_back_s,
+                        "a hit on the hidden trap link came just after" if seen.kind == "trap"
                         else "part of a burst over the message's links")
+        assert hit.outcome is not None
+        if hit.outcome.event is not None:
+            found.append(hit.outcome.event)
+    if rows:
+        conn.execute(tracking_hits.insert(), rows)
+    return found
+
+
+def _judged(hit: Pending, kept: TrackedMessage | None, earlier: list[machine.Hit], templates: Any,
+            rules: machine.Rules, at: datetime) -> tuple[machine.Verdict, machine.Hit]:
+    """The verdict on one hit and the hit as kept; sets `hit.outcome`."""
+    message, kind, link_index, request = hit.message, hit.kind, hit.link_index, hit.request
+    url, tag = None, None
+    hit_kind = kind
+    if kind == "click" and link_index is not None:
+        if kept is not None:
+            if link_index == kept.trap:
+                hit_kind = "trap"
+            elif link_index < len(kept.links):
+                tag, url = kept.links[link_index]
+        else:
+            links = recording.message_links(templates, message)
+            if link_index < len(links):
+                tag, url = links[link_index].tag, links[link_index].url
+    seen = machine.Hit(hit_kind, link_index if hit_kind == "click" else None, request.at_ms,  # type: ignore[arg-type]
+                       request.ip, request.user_agent, request.method)
+    facts = machine.Message(kept.handed_at_ms if kept is not None else None,
+                            len(kept.links) if kept is not None else 0)
+    window = [h for h in earlier if request.at_ms - LOOKBACK_MS <= h.at_ms <= request.at_ms]
+    verdict = machine.classify(seen, facts, window, rules)
     if hit_kind == "trap":
-        return Outcome(None, None, trap=True)
+        hit.outcome = Outcome(None, None, trap=True)
+        return verdict, seen
     link = recording.Link(tag, url or "") if kind == "click" and tag is not None else None  # field `link`: the tag
     event = recording.tracking_event(kind, message, at, link)
     event.fields["machine"] = verdict.machine
     event.source = "tracking"
     event.evidence = verdict.evidence
-    return Outcome(event, url)
+    hit.outcome = Outcome(event, url)
+    return verdict, seen
 
 
-def _earlier(conn: Any, key: str, at_ms: int) -> list[machine.Hit]:
-    rows = conn.execute(sa.select(tracking_hits.c.kind, tracking_hits.c.link, tracking_hits.c.at_ms)
-                        .where(tracking_hits.c.key == key, tracking_hits.c.at_ms >= at_ms - LOOKBACK_MS,
-                               tracking_hits.c.at_ms <= at_ms)).all()
-    return [machine.Hit(k, link, t) for k, link, t in rows]
+# built once: a group's reads are the same statements with other values (no per-commit compile)
+_RECENT = (sa.select(tracking_hits.c.key, tracking_hits.c.kind, tracking_hits.c.link, tracking_hits.c.at_ms)
+           .where(tracking_hits.c.key.in_(sa.bindparam("keys", expanding=True)),
+                  tracking_hits.c.at_ms >= sa.bindparam("since"))
+           .order_by(tracking_hits.c.at_ms))
+
+
+def _earlier(conn: Any, keys: list[str], at_ms: int) -> dict[str, list[machine.Hit]]:
+    """The stored hits of the last LOOKBACK_MS on each of the messages, oldest first."""
+    found: dict[str, list[machine.Hit]] = {}
+    for i in range(0, len(keys), 500):
+        for key, kind, link, t in conn.execute(_RECENT, {"keys": keys[i:i + 500], "since": at_ms - LOOKBACK_MS}):
+            found.setdefault(key, []).append(machine.Hit(kind, link, t))
+    return found
 
 
 def _reclassify(conn: Any, message: recording.Message, at: datetime, seconds: float, why: str) -> int:

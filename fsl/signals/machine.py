@@ -27,12 +27,13 @@ trap hit and a burst also condemn the message's hits just before them
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
@@ -101,19 +102,33 @@ class Lists(BaseModel):
     # compiled once (lowered substrings, parsed networks): a verdict is on every hit's path
     _agents: list = PrivateAttr(default_factory=list)
     _nets: list = PrivateAttr(default_factory=list)
+    # the answers per (User-Agent, kind) and (address, kind), bounded: the same browsers and
+    # scanners come back all day, and a scan of every list is a tenth of a millisecond a hit
+    _agent_memo: Any = PrivateAttr(default=None)
+    _network_memo: Any = PrivateAttr(default=None)
 
     def model_post_init(self, context: object) -> None:
         self._agents = [(e, frozenset(e.exact), tuple(s.lower() for s in e.contains)) for e in self.user_agents]
         self._nets = [(e, [ipaddress.ip_network(c, strict=False) for c in e.cidr]) for e in self.networks]
+        self._agent_memo = functools.lru_cache(maxsize=4096)(self._agent)
+        self._network_memo = functools.lru_cache(maxsize=4096)(self._network)
 
     def agent(self, user_agent: str, kind: str) -> UserAgentEntry | None:
+        found: UserAgentEntry | None = self._agent_memo(user_agent, kind)
+        return found
+
+    def network(self, ip: str, kind: str) -> tuple[NetworkEntry, str] | None:
+        found: tuple[NetworkEntry, str] | None = self._network_memo(ip, kind)
+        return found
+
+    def _agent(self, user_agent: str, kind: str) -> UserAgentEntry | None:
         lowered, trimmed = user_agent.lower(), user_agent.strip()
         for entry, exact, contains in self._agents:
             if kind in entry.applies_to and (trimmed in exact or any(s in lowered for s in contains)):
                 return entry
         return None
 
-    def network(self, ip: str, kind: str) -> tuple[NetworkEntry, str] | None:
+    def _network(self, ip: str, kind: str) -> tuple[NetworkEntry, str] | None:
         try:
             address = ipaddress.ip_address(ip)
         except ValueError:

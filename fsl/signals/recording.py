@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 
@@ -34,7 +34,8 @@ class Ingesting(Protocol):
     store: Any
     templates: Any
 
-    def ingest_now(self, evs: list[Event], now: datetime | None = None) -> list[str]: ...
+    def ingest_now(self, evs: list[Event], now: datetime | None = None, *,
+                   prepare: Callable[[Any], list[Event]] | None = None, quiet_to_tick: bool = False) -> list[str]: ...
 
     def record_events(self, evs: list[Event]) -> int: ...
 

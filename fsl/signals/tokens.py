@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -47,6 +48,12 @@ def _signing(secret: str, kind: str) -> URLSafeSerializer:
     return _serializer([secret], kind)
 
 
+@functools.lru_cache(maxsize=16)
+def _verifying(secrets: tuple[str, ...], kind: str) -> URLSafeSerializer:
+    """One serializer per key list and kind: `fsl serve` verifies a token per request."""
+    return _serializer(list(secrets), kind)
+
+
 def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: str = "click") -> str:
     """The token of one link (kind click, link_index required) or of the message (open, unsubscribe)."""
     if kind not in KINDS:
@@ -59,9 +66,8 @@ def make(secret: str, outbox_key: str, link_index: int | None = None, *, kind: s
 
 def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim | None:
     """The claim of a token signed with `secret` or one of `old`, or None."""
-    keys = [*old, secret]  # the last one is the current one
     try:
-        body = _serializer(keys, kind).loads(token)
+        body = _verifying((*old, secret), kind).loads(token)  # the last key is the current one
     except (BadData, UnicodeError, ValueError):
         return None
     if not isinstance(body, list) or not body or not isinstance(body[0], str):
@@ -71,3 +77,28 @@ def verify(token: str, kind: str, secret: str, old: Iterable[str] = ()) -> Claim
             return None
         return Claim(kind, body[0], body[1])
     return Claim(kind, body[0], None) if len(body) == 1 else None
+
+
+class Verifier:
+    """`verify` with the server's secrets, remembering the tokens it found valid (bounded,
+    least recently used dropped): an open pixel is fetched each time the message is shown,
+    and a link is followed by scanners and people alike, so the same tokens come back.  A
+    token that fails is checked again each time (nothing an attacker sends is kept)."""
+
+    def __init__(self, secret: str, old: Iterable[str] = (), limit: int = 20_000) -> None:
+        self._keys = (*old, secret)
+        self._valid: OrderedDict[tuple[str, str], Claim] = OrderedDict()
+        self._limit = limit
+
+    def verify(self, token: str, kind: str) -> Claim | None:
+        found = self._valid.get((token, kind))
+        if found is not None:
+            self._valid.move_to_end((token, kind))
+            return found
+        claim = verify(token, kind, self._keys[-1], self._keys[:-1])
+        if claim is not None:
+            self._valid[(token, kind)] = claim
+            if len(self._valid) > self._limit:
+                self._valid.popitem(last=False)
+        return claim
+

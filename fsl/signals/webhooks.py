@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from fsl.engine.model import Event
 from fsl.store.schema import actions, events as events_table
+from fsl.store.sent import references, sends_by_message_id
 
 from . import recording
 from .providers import ADAPTERS, BadSignature, Parsed, ProviderEvent, match, sns
@@ -255,13 +256,10 @@ def _by_message_id(conn: Any, ids: list[str]) -> dict[str, recording.Message]:
     provider's batch mostly names our own Message-IDs (`match` covers the rest)."""
     a = actions.c
     found: dict[str, list[recording.Message]] = {}
-    unique = sorted(set(ids))
-    for i in range(0, len(unique), 500):
-        q = sa.select(a.key, a.enrollment, a.contact, a.deal, a.step, a.template, a.message_id).where(
-            a.message_id.in_(unique[i:i + 500]), a.kind == "send")
-        for r in conn.execute(q):
-            found.setdefault(r.message_id, []).append(recording.Message(r.key, r.enrollment, r.contact, r.deal,
-                                                                         r.step, r.template))
+    stored = {given: mid for given, mid in references(set(ids)).items() if given == mid}  # `<...>` only
+    for r in sends_by_message_id(conn, stored, (a.key, a.enrollment, a.contact, a.deal, a.step, a.template)):
+        found.setdefault(r["message_id"], []).append(recording.Message(r["key"], r["enrollment"], r["contact"],
+                                                                       r["deal"], r["step"], r["template"]))
     return {mid: rows[0] for mid, rows in found.items() if len(rows) == 1}  # ambiguous: none
 
 

@@ -8,6 +8,7 @@ that made a decision even after the file has changed.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -71,6 +72,17 @@ def source_of(conn: Connection, plan_hash: str) -> tuple[str | None, str | None]
 def get_meta(conn: Connection, key: str) -> str | None:
     row = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).first()
     return row[0] if row is not None else None
+
+
+@functools.lru_cache(maxsize=8)
+def _metas(keys: tuple[str, ...]) -> sa.Select:
+    # one statement per key set, kept: its compiled form and cache key are found, not rebuilt
+    return sa.select(meta.c.key, meta.c.value).where(meta.c.key.in_(list(keys)))
+
+
+def get_metas(conn: Connection, keys: tuple[str, ...]) -> dict[str, str]:
+    """The meta values of `keys` that are set, in one read."""
+    return {k: v for k, v in conn.execute(_metas(keys))}
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:

@@ -31,6 +31,11 @@ def _partial(where: str) -> dict:
     return {"sqlite_where": text(where), "postgresql_where": text(where)}
 
 
+# A Message-ID of the form sent before schema v15 (fsl.delivery.message.message_id): `<`,
+# 32 hex digits, then `.fsl@` where a later one has its enrollment.  The partial index
+# ix_actions_legacy_message_id is defined by, and used only by a query repeating, this text.
+LEGACY_MESSAGE_ID = "substr(message_id, 34, 5) = '.fsl@'"
+
 meta = Table(
     "fsl_meta", metadata,
     Column("key", String(64), primary_key=True),
@@ -61,6 +66,13 @@ contacts = Table(
     Column("fields", Text, nullable=False),
     Column("version", Integer, nullable=False, default=0),
     Column("updated_at", Instant),
+)
+
+contact_emails = Table(  # each contact's email address, normalised, for the inbox's lookup (contact_emails.py); v14
+    "contact_emails", metadata,
+    Column("contact", Name, primary_key=True),
+    Column("address", String(320), nullable=False),
+    Index("ix_contact_emails_address", "address"),
 )
 
 deals = Table(
@@ -172,8 +184,9 @@ actions = Table(  # every action record; sends, tasks and notifications are the 
     Index("ix_actions_contact", "contact", "at"),
     Index("ix_actions_deal", "deal", "at", **_partial("deal IS NOT NULL")),
     Index("ix_actions_enrollment", "enrollment"),
-    Index("ix_actions_message_id", "message_id"),  # replies match by In-Reply-To (fsl.inbox.matching); v10
-    Index("ix_actions_sends", "playbook", "step", **_partial("kind = 'send'")),  # a split's sends (v11)
+    # only the Message-IDs of the form sent before v15: later ones name their enrollment and are
+    # found through it (fsl.store.sent), so no outbox write enters this index
+    Index("ix_actions_legacy_message_id", "message_id", **_partial(LEGACY_MESSAGE_ID)),
 )
 
 tasks = Table(  # the to-do list: calls, LinkedIn touches, escalations, notifications
@@ -316,6 +329,13 @@ split_decisions = Table(  # the winner of each split with `pick winner by`, reco
     Column("decided_at", Instant, nullable=False),  # the instant the sequential test found it
     Column("figures", Text, nullable=False),  # JSON: the test's figures at that instant
 )  # schema v11
+
+split_sends = Table(  # the sends made inside a split's variants: what its test reads (fsl.engine.experiments)
+    "split_sends", metadata,  # written with the sends (writeback.py), so no index of every send is needed; v15
+    Column("playbook", Name, primary_key=True),
+    Column("step", Name, primary_key=True),
+    Column("action_key", String(400), primary_key=True),  # actions.key
+)
 
 # (v1.1) `send at best time` (fsl.engine.besttime): human engagement counted by the
 # local hour it happened, kept up to date as events are applied, so choosing a

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry, SplitDecision
 from fsl.engine.memstore import Scope
 
-from . import bulk, lease
+from . import bulk, contact_emails, lease
 from . import rows as R
 from .codec import dumps, dumps_flat, epoch, instant, loads
 from .db import Database, insert_ignore, upsert
@@ -188,6 +188,7 @@ class SqlStore:
         self._c().execute(upsert(self.db, contacts, ["id"], ["fields", "version", "updated_at"]),
                           [{"id": contact.id, "fields": text, "version": contact.version,
                             "updated_at": epoch(_wall())}])
+        contact_emails.write(self._c(), [(contact.id, contact.fields)])
         self._contacts[contact.id] = contact
         self._contact_snap[contact.id] = contact.version
 
@@ -196,6 +197,7 @@ class SqlStore:
         now = epoch(_wall())
         bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at"), "id",
                     [(c.id, dumps_flat(c.fields), c.version, now) for c in batch])
+        contact_emails.write(self._c(), [(c.id, c.fields) for c in batch])
         self._contacts.update((c.id, c) for c in batch)
         self._contact_snap.update((c.id, c.version) for c in batch)
 
@@ -681,10 +683,12 @@ class SqlStore:
     def split_sends(self, playbook: str, step: str) -> Sequence[ActionRecord]:
         """The sends of a step that carry a split's tag: the stored ones (not
         cancelled by a stop rule before they left) and this batch's."""
-        from .schema import actions as table
+        from .schema import actions as table, split_sends as listed
 
-        q = (sa.select(table).where(table.c.playbook == playbook, table.c.step == step, table.c.kind == "send",
-                                    table.c.status != "cancelled").order_by(table.c.id))
+        # the split's sends are listed as they are written (schema v15): no index of every send
+        q = (sa.select(table).select_from(listed.join(table, table.c.key == listed.c.action_key))
+             .where(listed.c.playbook == playbook, listed.c.step == step, table.c.kind == "send",
+                    table.c.status != "cancelled").order_by(table.c.id))
         out = [rec for rec in (R.action_from(row)[0] for row in self._c().execute(q).mappings())
                if rec.data and "split" in rec.data]
         out += [rec for rec, _ in self._actions if rec.kind == "send" and rec.playbook == playbook

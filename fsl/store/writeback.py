@@ -13,11 +13,11 @@ from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 
-from . import bulk
+from . import bulk, contact_emails
 from . import rows as R
 from .codec import dumps, epoch
 from .db import upsert
-from .schema import actions, checks, contacts, deals, enrollments, events, journal, stakeholders
+from .schema import actions, checks, contacts, deals, enrollments, events, journal, split_sends, stakeholders
 
 # `last_error` of a claimed (`sending`) message whose enrollment a stop or pause rule cancelled
 WITHDRAW = "withdraw: "
@@ -157,14 +157,20 @@ def _actions(store: Batch, conn) -> None:
         else:
             rows.append(R.action_values(rec, vars))
     bulk.insert(conn, actions, R.ACTION, rows, ignore=True)
+    # a split's test reads its sends from this list, not from an index of every send (schema v15)
+    tagged = [(rec.playbook, rec.step, row[0]) for (rec, _), row in zip(store._actions, rows)
+              if rec.kind == "send" and rec.data and "split" in rec.data]
+    if tagged:
+        bulk.insert(conn, split_sends, ("playbook", "step", "action_key"), tagged, ignore=True)
 
 
 def _contacts_and_deals(store: Batch, conn, now: int) -> None:
     """Contacts changed when their version moved (model.py: the engine bumps it
     on every change); deals have no version and are compared as JSON."""
-    changed = [(dumps(c.fields), c.version, now, cid) for cid, c in store._contacts.items()
-               if c is not None and c.version != store._contact_snap.get(cid)]
-    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id", changed)
+    moved = [c for cid, c in store._contacts.items() if c is not None and c.version != store._contact_snap.get(cid)]
+    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id",
+                [(dumps(c.fields), c.version, now, c.id) for c in moved])
+    contact_emails.write(conn, [(c.id, c.fields) for c in moved])
     for did, deal in store._deals.items():
         if deal is None:
             continue

@@ -39,6 +39,7 @@ from fsl.signals.batching import GroupCommit, MessageCache
 from fsl.signals.recording import Ingesting
 
 from .bodies import BodyError, json_items, read_limited
+from .inbound import inbound_routes
 from .metrics import Metrics
 
 log = logging.getLogger("fsl.serve")
@@ -56,6 +57,7 @@ class Deps:
     metrics: Metrics = field(default_factory=Metrics)
     lock: threading.Lock = field(default_factory=threading.Lock)
     receiver: webhooks.Receiver | None = None  # provider webhooks (built from config when None)
+    access_log: bool = True  # a line per answered request (refused ones are always logged)
 
 
 def build_app(deps: Deps) -> Starlette:
@@ -66,6 +68,7 @@ def build_app(deps: Deps) -> Starlette:
         Route("/u/{token}", endpoints.timed("unsubscribe", endpoints.unsubscribe), methods=["GET", "POST"]),
         Route("/hooks/events", endpoints.timed("hooks_events", endpoints.events), methods=["POST"]),
         Route("/hooks/{provider}", endpoints.timed("hooks_provider", endpoints.provider_hook), methods=["POST"]),
+        *inbound_routes(deps),  # received mail from inbound parse (fsl/web/inbound.py)
         Route("/healthz", endpoints.timed("healthz", endpoints.healthz), methods=["GET", "HEAD"]),
         Route("/metrics", endpoints.timed("metrics", endpoints.metrics), methods=["GET"]),
     ]
@@ -89,12 +92,19 @@ class _Endpoints:
         self.rules = hits.rules_for(server, deps.config.root)
         # what a sent message's token names never changes: kept, bounded (fsl/signals/batching.py)
         self.messages: MessageCache = MessageCache()
+        self.tokens = tokens.Verifier(server.secret, server.secrets_old)
+        self.kept_links: dict = {}  # outbox key -> its links kept at hand-over (fsl.signals.hits.judge_all)
         # tracking hits committed together when they arrive together (fsl/signals/batching.py)
         self.group: GroupCommit[Any, list[str]] = GroupCommit(self._commit)
+        # clicks and opens: judged, kept and applied together, in one transaction per group
+        self.hits: GroupCommit[hits.Pending, list[str]] = GroupCommit(self._commit_hits)
         self.lookups: GroupCommit[str, dict] = GroupCommit(partial(recording.find_messages, deps.runtime.db))
 
     def timed(self, name: str, handler: Callable[[Request], Awaitable[Response]]):
         metrics = self.deps.metrics
+        observe = metrics.latency.labels(name).observe  # (a labelled child found once, not per request)
+        answered: dict[int, Any] = {}  # status -> its counter
+        access_log = self.deps.access_log
 
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
@@ -109,10 +119,15 @@ class _Endpoints:
             except Exception as exc:  # noqa: BLE001 - the store failed: nothing was committed; say so, no details
                 log.error("%s: %s while answering (nothing recorded)", name, type(exc).__name__)
                 response = _reason(503, "the store is unavailable; nothing was recorded, try again")
-            metrics.latency.labels(name).observe(time.perf_counter() - started)
-            metrics.hits.labels(name, str(response.status_code)).inc()
-            client = request.client.host if request.client else "-"
-            log.info("%s %s %s from %s", request.method, name, response.status_code, client)  # never the token
+            observe(time.perf_counter() - started)
+            status = response.status_code
+            counter = answered.get(status)
+            if counter is None:
+                counter = answered[status] = metrics.hits.labels(name, str(status))
+            counter.inc()
+            if access_log or status >= 400:  # (a line per click costs a twentieth of the server's CPU)
+                client = request.client.host if request.client else "-"
+                log.info("%s %s %s from %s", request.method, name, status, client)  # never the token
             return response
 
         return endpoint
@@ -120,7 +135,7 @@ class _Endpoints:
     # ------------------------------------------------------------ tracking
     async def _claimed(self, request: Request, kind: str, endpoint: str):
         """(claim, message) of the request's token; either is None when it names nothing we sent."""
-        claim = tokens.verify(request.path_params["token"], kind, self.secret, self.server.secrets_old)
+        claim = self.tokens.verify(request.path_params["token"], kind)
         message = None
         if claim is not None:
             message = self.messages.get(claim.outbox_key)
@@ -169,16 +184,22 @@ class _Endpoints:
         # the peer, or X-Forwarded-For when the peer is a trusted proxy (uvicorn's proxy headers, fsl serve)
         call = hits.Request(int(time.time() * 1000), request.client.host if request.client else None,
                             request.headers.get("user-agent"), request.method)
+        pending = hits.Pending(message, kind, link_index, call)
+        await self.hits.submit([pending])  # judged and committed with the hits beside it
+        assert pending.outcome is not None
+        if pending.outcome.event is not None:
+            self._count([pending.outcome.event])
+        return pending.outcome
 
-        def work() -> hits.Outcome:
-            with self.deps.lock:
-                return hits.judge(self.deps.runtime.db, self.deps.runtime.templates, message, kind, link_index,
-                                  call, self.rules, self.deps.clock())
-
-        outcome = await run_in_threadpool(work)
-        if outcome.event is not None:
-            await self._ingest([outcome.event])
-        return outcome
+    def _commit_hits(self, group: list[hits.Pending]) -> list[str]:
+        rt, now = self.deps.runtime, self.deps.clock()
+        with self.deps.lock:
+            # (a hit no rule stops on is recorded for the next tick: fsl.runtime.runtime.ingest_now)
+            if len(self.kept_links) > 50_000:  # bounded: dropped and read again
+                self.kept_links.clear()
+            return rt.ingest_now([], now, prepare=partial(hits.judge_all, templates=rt.templates, batch=group,
+                                                          rules=self.rules, at=now, known=self.kept_links),
+                                 quiet_to_tick=True)
 
     async def _record(self, kind: str, message: recording.Message, link: recording.Link | None) -> None:
         event = recording.tracking_event(kind, message, self.deps.clock(), link)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fsl.store.schema import actions
+from fsl.store.sent import sends_by_message_id
 
 # the built-in events of LANGUAGE.md section 8 that a provider can report
 EVENT_TYPES = frozenset({"delivered", "opened", "clicked", "bounced", "deferred", "complained", "unsubscribed"})
@@ -197,7 +198,7 @@ def _whole_token(reply: str, ident: str) -> bool:
 def match(conn: Connection, event: ProviderEvent) -> str | None:
     """The outbox key (`actions.key`) of the message an event concerns, or None.
 
-    First by our Message-ID (`actions.message_id`, exact); then by each of the
+    First by our Message-ID (`actions.message_id`, exact; fsl.store.sent); then by each of the
     event's `handover_ids` found as a whole token inside `actions.provider_id`,
     the SMTP server's final reply to DATA kept at hand-over. That second look
     is a LIKE scan narrowed to delivered sends (no index can serve a
@@ -206,11 +207,10 @@ def match(conn: Connection, event: ProviderEvent) -> str | None:
     real provider ids) match none: an ambiguous event is stored unmatched.
     """
     a = actions.c
-    if event.message_id:
-        ids = {event.message_id, event.message_id.strip("<>")}
-        rows = conn.execute(sa.select(a.key).where(a.message_id.in_(sorted(ids)), a.kind == "send")).all()
-        if len(rows) == 1:
-            return rows[0][0]
+    if event.message_id:  # with or without its brackets (fsl.store.sent)
+        sent = sends_by_message_id(conn, [event.message_id], (a.key,))
+        if len(sent) == 1:
+            return str(sent[0]["key"])
     for ident in event.handover_ids:
         if len(ident) < MIN_HANDOVER_ID:
             continue

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13
+from . import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "engagement: human engagement by local hour, per contact and for the project "
                  "(send at best time)", v12.apply),
     Migration(13, "users, sessions and failed logins of the console; open tasks indexed per assignee", v13.apply),
+    Migration(14, "contact_emails: each contact's email address, normalised and indexed, so the inbox "
+                  "finds a sender's contact without reading every contact's JSON", v14.apply),
+    Migration(15, "actions: no index of every Message-ID (new ones name their enrollment; the older ones keep "
+                  "a partial index) nor of every send (split_sends lists a split's sends)", v15.apply),
 ]
 
 

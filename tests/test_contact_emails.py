@@ -1,0 +1,83 @@
+"""contact_emails: the inbox finds a sender's contact by an indexed lookup that every write of a
+contact keeps in step (imports, one contact, the engine's `update`), on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from fsl.engine.model import Contact, Event
+from fsl.inbox.matching import Matcher
+from fsl.store.contact_emails import contacts_of, email_key
+from fsl.store.migrations import v14
+from fsl.store.schema import contact_emails
+
+from .test_ops_support import T0, make_project, populate, runtime
+from .test_pg_support import pg_url  # noqa: F401 - a fixture
+
+
+def test_email_key_is_the_bare_address_in_lower_case():
+    assert email_key("Ana Ruiz <ANA@Client.Example>") == "ana@client.example"
+    assert email_key("  bob@x.example ") == "bob@x.example"
+    assert email_key("no address") is None and email_key(None) is None and email_key(3) is None
+
+
+def _project(tmp_path, url: str | None):
+    config = make_project(tmp_path)
+    if url is not None:
+        config.write_text(config.read_text().replace("store: sqlite:///fsl.db", f"store: {url}"))
+    populate(config, 3)
+    return config
+
+
+def _check_every_write_keeps_the_lookup(config) -> None:
+    rt = runtime(config)
+    try:
+        rt.put_contacts([Contact("c0002", {"id": "c0002", "email": "Bea <BEA@Client.Example>"}),
+                         Contact("c0009", {"id": "c0009", "email": "bea@client.example"}),
+                         Contact("c0003", {"id": "c0003", "phone": "+49 30 1"})], now=T0)
+        rt.ingest_now([Event(T0 + timedelta(minutes=1), "update", "c0001", fields={"set": {"email": "New@Client.example"}})],
+                      T0 + timedelta(minutes=1))
+        with rt.db.read() as conn:
+            assert contacts_of(conn, "bea@client.example") == ["c0002", "c0009"]
+            assert contacts_of(conn, "NEW@client.example") == ["c0001"]
+            assert contacts_of(conn, "user1@example.com") == []  # the address it had before the update
+            assert contacts_of(conn, "user3@example.com") == []  # c0003 has no address any more
+            assert Matcher(conn).contacts_of("bea@client.example") == ["c0002", "c0009"]
+            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 3
+    finally:
+        rt.close()
+
+
+def test_every_write_of_a_contact_keeps_the_lookup_sqlite(tmp_path):
+    _check_every_write_keeps_the_lookup(_project(tmp_path, None))
+
+
+def test_every_write_of_a_contact_keeps_the_lookup_postgresql(tmp_path, pg_url):  # noqa: F811 - the fixture
+    _check_every_write_keeps_the_lookup(_project(tmp_path, pg_url))
+
+
+def test_the_migration_fills_the_lookup_from_the_contacts_already_there(tmp_path):
+    config = _project(tmp_path, None)
+    rt = runtime(config)
+    try:
+        with rt.db.write() as conn:
+            conn.execute(sa.text("DROP TABLE contact_emails"))
+            v14.apply(conn)
+        with rt.db.read() as conn:
+            assert [contacts_of(conn, f"USER{i}@example.com") for i in (1, 2, 3)] == [["c0001"], ["c0002"], ["c0003"]]
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("field", ["Ana <ana@client.example>", "ANA@client.example"])
+def test_the_inbox_matches_a_sender_whatever_form_the_field_has(tmp_path, field):
+    config = _project(tmp_path, None)
+    rt = runtime(config)
+    try:
+        rt.put_contacts([Contact("c0007", {"id": "c0007", "email": field})], now=T0)
+        with rt.db.read() as conn:
+            assert Matcher(conn).contacts_of("ana@client.example") == ["c0007"]
+    finally:
+        rt.close()
