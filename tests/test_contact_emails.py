@@ -2,10 +2,14 @@
 contact keeps in step (imports, one contact, the engine's `update`), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import string
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fsl.engine.model import Contact, Event
 from fsl.inbox.matching import Matcher
@@ -48,6 +52,21 @@ def _check_every_write_keeps_the_lookup(config) -> None:
             assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 3
     finally:
         rt.close()
+
+
+_ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+_LABEL = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,4}[A-Za-z0-9])?", fullmatch=True)
+plain_addresses = st.builds(
+    lambda local, labels: ".".join(local) + "@" + ".".join(labels),
+    st.lists(st.text(_ATEXT, min_size=1, max_size=5), min_size=1, max_size=3),
+    st.lists(_LABEL, min_size=2, max_size=3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_addresses)
+def test_a_plain_address_is_keyed_as_the_header_parser_would(address):
+    """email_key takes `name@host.example` as it is (an import writes a million): what parseaddr gives."""
+    assert email_key(address) == parseaddr(address)[1].lower() == address.lower()
 
 
 def test_every_write_of_a_contact_keeps_the_lookup_sqlite(tmp_path):

@@ -17,6 +17,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fsl.delivery.address import plain_address
+
 from . import bulk
 from .schema import contact_emails
 
@@ -28,7 +30,10 @@ def email_key(value: Any) -> str | None:
     """An address as the inbox compares it: the bare address of `Name <addr>`, lower case."""
     if not isinstance(value, str) or "@" not in value:
         return None
-    addr = (parseaddr(value)[1] or value).strip().lower()
+    if plain_address(value):  # `name@host.example`, which parseaddr returns as it is (an import writes millions)
+        addr = value.lower()
+    else:
+        addr = (parseaddr(value)[1] or value).strip().lower()
     return addr[:MAX_ADDRESS] or None
 
 
