@@ -41,6 +41,9 @@ def _check_every_write_keeps_the_lookup(config) -> None:
         rt.put_contacts([Contact("c0002", {"id": "c0002", "email": "Bea <BEA@Client.Example>"}),
                          Contact("c0009", {"id": "c0009", "email": "bea@client.example"}),
                          Contact("c0003", {"id": "c0003", "phone": "+49 30 1"})], now=T0)
+        # a batch of plain addresses only (an import's chunk) is keyed a batch at once
+        rt.put_contacts([Contact("c0004", {"id": "c0004", "email": "Dee@Client.Example"}),
+                         Contact("c0005", {"id": "c0005", "email": "eve@client.example"})], now=T0)
         rt.ingest_now([Event(T0 + timedelta(minutes=1), "update", "c0001", fields={"set": {"email": "New@Client.example"}})],
                       T0 + timedelta(minutes=1))
         with rt.db.read() as conn:
@@ -49,7 +52,8 @@ def _check_every_write_keeps_the_lookup(config) -> None:
             assert contacts_of(conn, "user1@example.com") == []  # the address it had before the update
             assert contacts_of(conn, "user3@example.com") == []  # c0003 has no address any more
             assert Matcher(conn).contacts_of("bea@client.example") == ["c0002", "c0009"]
-            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 3
+            assert contacts_of(conn, "DEE@client.example") == ["c0004"] and contacts_of(conn, "eve@client.example") == ["c0005"]
+            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 5
     finally:
         rt.close()
 

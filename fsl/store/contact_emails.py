@@ -12,7 +12,7 @@ writeback) call `write`.  Schema v14 filled it for the contacts already there.
 from __future__ import annotations
 
 from email.utils import parseaddr
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,6 +39,11 @@ def email_key(value: Any) -> str | None:
 
 def write(conn: Connection, contacts: Iterable[tuple[str, dict]]) -> None:
     """Keep `contact_emails` in step with the contacts just written: (id, fields) pairs."""
+    contacts = list(contacts)
+    keep = _all_plain(contacts)
+    if keep is not None:
+        bulk.upsert(conn, contact_emails, ("contact", "address"), "contact", keep)
+        return
     keep, drop = [], []
     for contact_id, fields in contacts:
         addr = email_key(fields.get(FIELD)) if isinstance(fields, dict) else None
@@ -46,6 +51,22 @@ def write(conn: Connection, contacts: Iterable[tuple[str, dict]]) -> None:
     bulk.upsert(conn, contact_emails, ("contact", "address"), "contact", keep)
     for start in range(0, len(drop), 500):
         conn.execute(contact_emails.delete().where(contact_emails.c.contact.in_(drop[start:start + 500])))
+
+
+def _all_plain(contacts: list[tuple[str, dict]]) -> list[tuple[str, str]] | None:
+    """(id, key) of each contact when every one has a plain address (email_key's first
+    case, checked a batch at once: an import's chunk), else None."""
+    if not all(type(fields) is dict for _, fields in contacts):
+        return None
+    values = [fields.get(FIELD) for _, fields in contacts]
+    if not values or set(map(type, values)) != {str}:
+        return None
+    given = cast(list[str], values)
+    if max(map(len, given)) > MAX_ADDRESS:
+        return None
+    if not all(map(plain_address, given)):  # (a plain address has its "@")
+        return None
+    return list(zip([contact_id for contact_id, _ in contacts], map(str.lower, given)))
 
 
 def contacts_of(conn: Connection, address: str) -> list[str]:
