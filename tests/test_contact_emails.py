@@ -2,10 +2,14 @@
 contact keeps in step (imports, one contact, the engine's `update`), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import string
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fsl.engine.model import Contact, Event
 from fsl.inbox.matching import Matcher
@@ -37,6 +41,9 @@ def _check_every_write_keeps_the_lookup(config) -> None:
         rt.put_contacts([Contact("c0002", {"id": "c0002", "email": "Bea <BEA@Client.Example>"}),
                          Contact("c0009", {"id": "c0009", "email": "bea@client.example"}),
                          Contact("c0003", {"id": "c0003", "phone": "+49 30 1"})], now=T0)
+        # a batch of plain addresses only (an import's chunk) is keyed a batch at once
+        rt.put_contacts([Contact("c0004", {"id": "c0004", "email": "Dee@Client.Example"}),
+                         Contact("c0005", {"id": "c0005", "email": "eve@client.example"})], now=T0)
         rt.ingest_now([Event(T0 + timedelta(minutes=1), "update", "c0001", fields={"set": {"email": "New@Client.example"}})],
                       T0 + timedelta(minutes=1))
         with rt.db.read() as conn:
@@ -45,9 +52,25 @@ def _check_every_write_keeps_the_lookup(config) -> None:
             assert contacts_of(conn, "user1@example.com") == []  # the address it had before the update
             assert contacts_of(conn, "user3@example.com") == []  # c0003 has no address any more
             assert Matcher(conn).contacts_of("bea@client.example") == ["c0002", "c0009"]
-            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 3
+            assert contacts_of(conn, "DEE@client.example") == ["c0004"] and contacts_of(conn, "eve@client.example") == ["c0005"]
+            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 5
     finally:
         rt.close()
+
+
+_ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+_LABEL = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,4}[A-Za-z0-9])?", fullmatch=True)
+plain_addresses = st.builds(
+    lambda local, labels: ".".join(local) + "@" + ".".join(labels),
+    st.lists(st.text(_ATEXT, min_size=1, max_size=5), min_size=1, max_size=3),
+    st.lists(_LABEL, min_size=2, max_size=3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_addresses)
+def test_a_plain_address_is_keyed_as_the_header_parser_would(address):
+    """email_key takes `name@host.example` as it is (an import writes a million): what parseaddr gives."""
+    assert email_key(address) == parseaddr(address)[1].lower() == address.lower()
 
 
 def test_every_write_of_a_contact_keeps_the_lookup_sqlite(tmp_path):

@@ -170,6 +170,69 @@ def test_unterminated_quote_and_long_json_line(tmp_path, config):
     assert [c.id for c in result.good] == ["c3"] and lines_of(result.problems) == [1]
 
 
+@pytest.mark.parametrize("block", [1, 16, 64, 100])
+def test_csv_read_a_block_at_a_time_keeps_every_line_number_and_problem(tmp_path, config, monkeypatch, block):
+    """Blocks of CSV end anywhere among these lines (source.BLOCK, shrunk here with
+    MAX_LINE): a quoted value over two lines, a line that is not UTF-8, one too
+    long, CRLF and no final newline all read as they do line by line."""
+    import fsl.io.source as source
+
+    monkeypatch.setattr(source, "MAX_LINE", 100)
+    monkeypatch.setattr(source, "BLOCK", block)
+    data = (b"\xef\xbb\xbfid,tier,first_name\n"  # 1
+            b"c1,A,Ann\n"  # 2
+            b'c2,B,"two\n'  # 3
+            b'lines"\n'  # 4
+            b"c3,C,\xe9\n"  # 5 not UTF-8
+            b"c4,A," + b"x" * 150 + b"\n"  # 6 too long
+            b"c5,B,Bo\r\n"  # 7
+            b"c6,Z,Bad\n"  # 8 not a tier
+            b"c7,A," + b"y" * 90 + b"\n"  # 9
+            b"c8,C,Last")  # 10
+    result = read_contacts(write(tmp_path, "blocks.csv", data), config)
+    assert [c.id for c in result.good] == ["c1", "c2", "c5", "c7", "c8"]
+    assert result.lines == [2, 3, 7, 9, 10]
+    assert lines_of(result.problems) == [5, 6, 8]
+    assert "UTF-8" in result.problems[0].reason and "longer than 100 bytes" in result.problems[1].reason
+    assert result.good[1].fields["first_name"] == "two\nlines" and result.good[2].fields["first_name"] == "Bo"
+
+
+def test_csv_columns_report_each_bad_cell_of_a_row_in_column_order(tmp_path, config):
+    """Cells are converted a column at a time: a column with one bad or empty cell
+    is read cell by cell, and a row's reasons still come in the order of its columns."""
+    rows = [f"c{i},e{i}@x.example,F{i},{'' if i % 2 else 'L'},A,{i}" for i in range(30)]
+    rows[7] = 'c7,"a@x.example, b@x.example",F7,,Q,1'  # email names two addresses, tier not a member
+    rows[9] = "c9,e9@x.example,,,B,x"  # first_name empty (required), ltv not a number
+    result = read_contacts(write(tmp_path, "cols.csv", "id,email,first_name,last_name,tier,ltv\n"
+                                 + "\n".join(rows) + "\n"), config)
+    assert lines_of(result.problems) == [9, 11]
+    first, second = (p.reason for p in result.problems)
+    assert first.startswith("email: 'a@x.example, b@x.example' names 2 addresses")
+    assert first.index("email:") < first.index("tier: 'Q' is not one of")
+    assert second.startswith("first_name needs a value (the field is not optional); ltv: ")
+    assert len(result.good) == 28 and result.good[1].fields["last_name"] is None
+    assert result.good[0].fields == {"id": "c0", "email": "e0@x.example", "first_name": "F0", "last_name": "L",
+                                     "tier": "A", "ltv": 0}
+
+
+def test_csv_batches_taken_whole_or_row_by_row_agree(tmp_path, config, monkeypatch):
+    """Rows come in batches (rows.PROGRESS_EVERY, 2 here): a clean batch is taken at
+    once, one with a contact seen in an earlier batch row by row, with the same result."""
+    import fsl.io.rows as rows
+
+    monkeypatch.setattr(rows, "PROGRESS_EVERY", 2)
+    data = ("id,tier,first_name,nickname\n"  # 1
+            "c1,A,Ann,x\n" " c2 ,B,Bo,y\n"  # 2, 3: clean
+            "c3,C,Cy,z\n" "c1,B,,w\n"  # 4, 5: c1 again (first_name empty: a bad row, reported)
+            "c4,A,Di,v\n" "c1,C,Ann2,u\n")  # 6, 7: c1 again, merged
+    result = read_contacts(write(tmp_path, "batches.csv", data), config)
+    assert [c.id for c in result.good] == ["c1", "c2", "c3", "c4"] and result.lines == [2, 3, 4, 6]
+    assert result.good[0].fields == {"tier": "C", "first_name": "Ann2", "id": "c1"}
+    assert lines_of(result.problems) == [5]
+    assert [(w.line, "'nickname'" in w.reason or "also on line 2" in w.reason) for w in result.warnings] == \
+        [(1, True), (7, True)]
+
+
 # ---------------------------------------------------------------- deals
 
 def test_deals_csv_rows_per_stakeholder(tmp_path, config):

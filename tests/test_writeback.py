@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fsl.engine.gcpolicy import BATCH_YOUNG as YOUNG, run_collections, batch_collections
+from fsl.engine.gcpolicy import BATCH_YOUNG as YOUNG, IMPORT_OLDER, import_collections, run_collections, batch_collections
 from fsl.engine.model import Event
 from fsl.store.schema import enrollments
 
@@ -62,6 +62,14 @@ def test_batch_collections_raises_the_young_threshold_and_restores_it() -> None:
         with batch_collections():
             assert gc.get_threshold() == (max(before[0], YOUNG), *before[1:])
             raise RuntimeError("a tick that fails")
+    assert gc.get_threshold() == before
+
+
+def test_import_collections_also_raise_the_older_thresholds_and_restore_them() -> None:
+    """An import's heap only grows: the middle and full collections that would walk it wait."""
+    before = gc.get_threshold()
+    with import_collections():
+        assert gc.get_threshold() == (max(before[0], YOUNG), *(max(b, IMPORT_OLDER) for b in before[1:]))
     assert gc.get_threshold() == before
 
 

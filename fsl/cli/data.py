@@ -31,6 +31,11 @@ def _fail(command: str, message: str, code: int = 2) -> NoReturn:
 
 def _config(command: str, config_path: str | None):
     """The project's config, or exit 2 saying why there is none."""
+    return _project(command, config_path).config
+
+
+def _project(command: str, config_path: str | None):
+    """The project, with a config, or exit 2 saying why there is none."""
     from fsl.diagnostics.emit import emit
     from fsl.project import Project
 
@@ -39,7 +44,7 @@ def _config(command: str, config_path: str | None):
         _fail(command, "the project file has errors:\n" + emit("text", project.config_diags, {}, 0).rstrip())
     if project.config is None:
         _fail(command, "no fsl.yaml found here or above; pass --config PATH")
-    return project.config
+    return project
 
 
 def _emit(fmt: str, document: dict[str, Any], text: list[str]) -> None:
@@ -54,15 +59,16 @@ def _emit(fmt: str, document: dict[str, Any], text: list[str]) -> None:
 def _import(command: str, kind: str, file: Path, config_path: str | None, fmt: str,
             read: Callable, load: Callable) -> NoReturn:
     """Read FILE, store its good rows, report every problem; exit 0/1/2."""
-    from fsl.engine.gcpolicy import batch_collections
+    from fsl.engine.gcpolicy import import_collections
 
-    config = _config(command, config_path)
+    project = _project(command, config_path)
+    config = project.config
     # the whole file's objects stay alive until they are stored: collect the young generation less often
-    with batch_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
+    with import_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
         result = read(file, config, bar)
         if result.fatal:
             _fail(command, result.fatal)
-        runtime = open_runtime(config_path)
+        runtime = open_runtime(config_path, project=project)  # (the project read once)
         try:
             report = load(runtime, result, bar)
         finally:

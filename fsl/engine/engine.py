@@ -124,7 +124,8 @@ class Engine:
         """add_contact for many: one write for the batch (an import's chunk)."""
         self.store.put_contacts(batch)
         now = self.now
-        if self.started and now is not None:  # (starting sets now)
+        enrolling = any(prog.enroll_when is not None for prog in self.ordered)  # (else nothing to schedule)
+        if self.started and now is not None and enrolling:  # (starting sets now)
             for contact in batch:
                 schedule_candidate(self, contact.id, None, now)
 

@@ -12,6 +12,12 @@ context manager serves both users, each with its measured setting:
   50,000.  On a 100,000-step tick the default ran 2,000 collections and 16
   full ones, 1.3 s of the 10 s the tick spent; at 50,000 the same tick runs 3
   collections in 0.02 s (fsl/store/README.md).
+* an import (`import_collections`: `fsl contacts/deals/events import`): the
+  young threshold of batches, and the older ones at least IMPORT_OLDER.  The
+  whole file's objects stay alive until they are stored, so each older
+  collection walks a heap that only grows: at 1,000,000 contacts (bench/
+  import_speed.py) the batch setting ran 5 middle and one full collection,
+  1.4 s of a 14 s import; at IMPORT_OLDER no older one runs.
 * a run on a virtual clock (`run_collections`, used by `Engine.run_until`):
   the first threshold at 200,000, the older ones at least 20, and what was
   alive on entry (contacts, plans, the memory store's indexes) frozen out of
@@ -31,6 +37,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 BATCH_YOUNG = 50_000  # net container allocations between young collections during batches
+IMPORT_OLDER = 1_000  # young collections between middle ones (and middle between full) during an import
 RUN_YOUNG = 200_000  # the same during a run on a virtual clock (CPython's default is 700)
 
 
@@ -53,6 +60,11 @@ def fewer_collections(young: int, older: int = 0, freeze: bool = False) -> Itera
 def batch_collections():
     """The setting of a tick, a delivery process or an import: batches whose objects die with them."""
     return fewer_collections(BATCH_YOUNG)
+
+
+def import_collections():
+    """The setting of an import: batches, on a heap that grows until the end."""
+    return fewer_collections(BATCH_YOUNG, older=IMPORT_OLDER)
 
 
 def run_collections():

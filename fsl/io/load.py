@@ -57,8 +57,12 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
     report = LoadReport()
     for chunk in _chunks(result.good, CONTACTS_CHUNK):
-        for stored, is_change in runtime.merge_contacts(chunk, merge_contact):
-            _count(report, stored, is_change)
+        merged = runtime.merge_contacts(chunk, merge_contact)
+        created = sum(1 for stored, _ in merged if stored is None)
+        updated = sum(1 for stored, is_change in merged if stored is not None and is_change)
+        report.created += created
+        report.updated += updated
+        report.unchanged += len(merged) - created - updated
         if progress is not None:
             progress("contacts", len(chunk))
     return report

@@ -1,13 +1,15 @@
 """Helpers the readers share: records with problems collected, ids, fields."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
 
-from .coerce import Bad, check_field, coerce
+from .coerce import Bad, Column, Convert, column_converter, converter
 from .result import ImportResult
 from .source import Record, Source, SourceError
 
@@ -22,22 +24,28 @@ def schema_of(schema: Schema | Config) -> Schema:
 
 def records(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[Record]:
     """The file's records; unreadable rows go to `result.problems`, an
-    unreadable file to `result.fatal`.  `progress` hears of every
-    PROGRESS_EVERY rows read."""
+    unreadable file to `result.fatal` (and then none: see ImportResult).
+    `progress` hears of every PROGRESS_EVERY rows read."""
+    for batch in record_batches(path, result, progress):
+        yield from batch
+
+
+def record_batches(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[list[Record]]:
+    """`records`, PROGRESS_EVERY at a time (all CSV or all JSON Lines, as the file is)."""
     source = Source(path, result.problems)
-    try:
-        n = 0
-        for record in source.records():
-            result.format = source.format
-            yield record
-            n += 1
-            if progress is not None and n == PROGRESS_EVERY:
-                progress("rows read", n)
-                n = 0
-        if progress is not None and n:
-            progress("rows read", n)
-    except SourceError as exc:
-        result.fatal = str(exc)
+    rows = source.records()
+    while True:
+        try:
+            batch = list(islice(rows, PROGRESS_EVERY))
+        except SourceError as exc:
+            result.fatal = str(exc)
+            break
+        result.format = source.format
+        if not batch:
+            break
+        yield batch
+        if progress is not None:
+            progress("rows read", len(batch))
     result.format = source.format
 
 
@@ -88,35 +96,96 @@ def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, u
               skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """Declared fields coerced to their types; unknown names warned about.
     Returns (fields, reasons the row is bad)."""
-    declared = _declared(schema, entity)
+    skip = tuple(skip)
+    plan = _plan(schema, entity, text, skip, prefix)
+    convert = plan.convert
     fields: dict[str, Any] = {}
-    reasons: list[str] = []
+    reasons: list[str] | None = None
     for name, value in values.items():
-        if name in skip:
-            continue
-        ftype = declared.get(name)
-        if ftype is None:
-            unknown(prefix + name, line, [prefix + n for n in declared])
-            continue
+        if name in convert:
+            try:
+                fields[name] = convert[name](value)
+            except Bad as exc:
+                if reasons is None:
+                    reasons = []
+                reasons.append(str(exc))
+        elif name not in skip:
+            unknown(prefix + name, line, plan.known)
+    return fields, reasons or []
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How each declared field of an entity is read (the names in `skip` left out)."""
+
+    schema: Schema  # kept, so that its id, the cache's key, is not reused while cached
+    convert: dict[str, Convert]
+    known: list[str]  # the declared names as an unknown one is compared with (did you mean)
+    columns: dict[str, Column | None]  # (CSV) many cells of a field at once, see coerce.column_converter
+
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(schema: Schema, entity: str, text: bool, skip: tuple[str, ...], prefix: str) -> _Plan:
+    """The converters of `entity`'s fields, built once per schema rather than once per row."""
+    key = (id(schema), entity, text, skip, prefix)
+    got = _PLANS.get(key)
+    if got is None or got.schema is not schema:
+        declared = schema.fields(entity)
+        got = _Plan(schema, {name: converter(entity, name, ftype, prefix + name, text)
+                             for name, ftype in declared.items() if name not in skip},
+                    [prefix + n for n in declared],
+                    {name: column_converter(entity, name, ftype) if text else None
+                     for name, ftype in declared.items() if name not in skip})
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        _PLANS[key] = got
+    return got
+
+
+@dataclass(frozen=True)
+class Columns:
+    """`fields_of` of a batch of CSV records: rows[i] and the reasons failed[i] (when
+    there are any) are what fields_of gives for batch[i]; `unknown` the columns that
+    fields_of would warn about (the caller warns once a row is taken)."""
+
+    rows: list[dict[str, Any]]
+    failed: dict[int, list[str]]
+    unknown: list[str]
+    known: list[str]
+
+
+def columns_of(entity: str, batch: list[Record], schema: Schema, skip: tuple[str, ...] = ("id",),
+               prefix: str = "") -> Columns:
+    """fields_of for CSV records that share their columns (one file's), a
+    column at a time: a column of common values is converted without a
+    Python step per cell, and a row's reasons come in the order of its columns."""
+    plan = _plan(schema, entity, True, skip, prefix)
+    names = list(batch[0].values)
+    declared = [name for name in names if name in plan.convert]
+    failed: dict[int, list[str]] = {}
+    columns = []
+    for name in declared:
+        cells = [rec.values[name] for rec in batch]
+        column = plan.columns[name]
+        values = column(cells) if column is not None else None
+        columns.append(values if values is not None else _cell_by_cell(plan.convert[name], cells, failed))
+    rows = [dict(zip(declared, values)) for values in zip(*columns)] if declared else [{} for _ in batch]
+    unknown = [prefix + name for name in names if name not in plan.convert and name not in skip]
+    return Columns(rows, failed, unknown, plan.known)
+
+
+def _cell_by_cell(convert: Convert, cells: list, failed: dict[int, list[str]]) -> list:
+    try:
+        return list(map(convert, cells))
+    except Bad:
+        pass
+    values = []
+    for i, cell in enumerate(cells):
         try:
-            fields[name] = coerce(ftype, value, prefix + name, text)
-            if name == "email":
-                check_field(entity, name, fields[name], prefix + name)
+            values.append(convert(cell))
         except Bad as exc:
-            reasons.append(str(exc))
-    return fields, reasons
-
-
-_DECLARED: dict[tuple[int, str], tuple[Schema, dict]] = {}
-
-
-def _declared(schema: Schema, entity: str) -> dict:
-    """schema.fields(entity), built once per schema rather than once per row."""
-    key = (id(schema), entity)
-    got = _DECLARED.get(key)
-    if got is None or got[0] is not schema:  # the schema is kept in the value: its id is not reused
-        got = _DECLARED[key] = (schema, schema.fields(entity))
-        if len(_DECLARED) > 64:
-            _DECLARED.clear()
-            _DECLARED[key] = got
-    return got[1]
+            failed.setdefault(i, []).append(str(exc))
+            values.append(None)
+    return values

@@ -9,11 +9,13 @@ are decoded line by line, so one Latin-1 line costs that line, not the file.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from .coerce import MAX_DEPTH, MAX_TEXT, nests_deeper
 from .result import RowProblem
@@ -22,23 +24,22 @@ MAX_LINE = 1 << 20  # bytes in one line
 MAX_FIELD = MAX_TEXT  # characters in one CSV value (csv's own limit is 131072)
 CSV_SUFFIXES = frozenset({".csv"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+BOM = b"\xef\xbb\xbf"
+BLOCK = MAX_LINE  # bytes of CSV decoded at once (at most MAX_LINE: see Source._blocks)
 
 
 class SourceError(Exception):
     """The file cannot be read as a whole (exit 2)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One row: its first line, its values by column or key, and whether they are text (CSV)."""
 
     line: int
     values: dict[str, Any]
     text: bool
-    names_line: int = 0  # where the names were given: the CSV header's line, else `line`
-
-    def __post_init__(self) -> None:
-        self.names_line = self.names_line or self.line
+    names_line: int  # where the names were given: the CSV header's line, else `line`
 
 
 class Source:
@@ -75,14 +76,15 @@ class Source:
             return "csv"
         if suffix in JSONL_SUFFIXES:
             return "jsonl"
-        first = start.removeprefix(b"\xef\xbb\xbf").lstrip()
+        first = start.removeprefix(BOM).lstrip()
         return "jsonl" if not first or first.startswith(b"{") else "csv"
 
     # ------------------------------------------------------------ lines
-    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, str | None]]:
-        """(line number, text) with text None when the line was reported (too long, not UTF-8)."""
-        number = 0
-        while True:
+    def _lines(self, handle: IO[bytes], number: int = 0,
+               end: int | None = None) -> Iterator[tuple[int, str | None]]:
+        """(line number, text) with text None when the line was reported (too long, not UTF-8),
+        from where `handle` is, after line `number`, until it is at `end` (None: the end of the file)."""
+        while end is None or handle.tell() < end:
             raw = handle.readline(MAX_LINE + 1)
             if not raw:
                 return
@@ -94,12 +96,47 @@ class Source:
                 yield number, None
                 continue
             if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
+                raw = raw.removeprefix(BOM)
             try:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.problem(number, f"not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8")
                 yield number, None
+
+    def _blocks(self, handle: IO[bytes], bad: set[int]) -> Iterator[Iterable[str]]:
+        """The lines `_lines` gives, a line it reported given as an empty line and
+        its number added to `bad`, a block of lines at a time for csv.reader: a
+        block that is all UTF-8, with no line too long, is decoded in one call and
+        split by a StringIO, without a Python step per line.  Any other block is
+        read again by `_lines`, so it is reported line by line exactly as before."""
+        number = 0  # the lines before this block
+        while True:
+            start = handle.tell()
+            data = handle.read(BLOCK)
+            if not data:
+                return
+            if not data.endswith(b"\n"):
+                data += handle.readline(MAX_LINE + 1)  # the block ends with a whole line
+            # Every line but the last lies within BLOCK <= MAX_LINE bytes: only the last can be too long.
+            last = len(data) - (data.rfind(b"\n", 0, len(data) - 1) + 1) - data.endswith(b"\n")
+            text = None
+            if last <= MAX_LINE:
+                try:
+                    text = (data.removeprefix(BOM) if number == 0 else data).decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            if text is not None:
+                number += data.count(b"\n") + (not data.endswith(b"\n"))
+                yield io.StringIO(text, newline="\n")  # (lines end at "\n" only, as readline's do)
+                continue
+            handle.seek(start)
+            lines = []
+            for reached, line in self._lines(handle, number, start + len(data)):
+                if line is None:
+                    bad.add(reached)
+                lines.append("\n" if line is None else line)
+            number += len(lines)
+            yield lines
 
     def problem(self, line: int, reason: str) -> None:
         self.problems.append(RowProblem(line, reason))
@@ -123,28 +160,18 @@ class Source:
             if not isinstance(value, dict):
                 self.problem(number, f"expected a JSON object {{...}}, got {_kind(value)}")
                 continue
-            yield Record(number, value, text=False)
+            yield Record(number, value, False, number)
 
     # ------------------------------------------------------------ CSV
     def _csv(self, handle: IO[bytes]) -> Iterator[Record]:
-        consumed = 0
         bad: set[int] = set()
-
-        def feed() -> Iterator[str]:
-            nonlocal consumed
-            for number, text in self._lines(handle):
-                consumed = number
-                if text is None:
-                    bad.add(number)
-                    yield "\n"
-                else:
-                    yield text
-
-        reader = csv.reader(feed(), strict=True)
+        # one item per line of the file: the reader's line_num is the number of the last line read
+        reader = csv.reader(itertools.chain.from_iterable(self._blocks(handle, bad)), strict=True)
         header: list[str] | None = None
         header_line = 0
+        named = True  # every column of the header has a name
         while True:
-            start = consumed + 1
+            start = reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
@@ -152,24 +179,24 @@ class Source:
             except csv.Error as exc:
                 self.problem(start, f"malformed CSV: {exc}")
                 continue
-            if bad and any(start <= n <= consumed for n in bad):
+            if bad and any(start <= n <= reader.line_num for n in bad):
                 continue  # a line of this row was reported already
-            if not row or not "".join(row).strip():  # a blank line, or only blank cells
+            if not row or (not row[0].strip() and not "".join(row).strip()):  # a blank line, or only blank cells
                 continue
             if header is None:
                 header, header_line = self._header(row, start), start
+                named = all(header)
                 continue
             if len(row) != len(header):
                 more = "more" if len(row) > len(header) else "fewer"
                 self.problem(start, f"the row has {len(row)} values, {more} than the header's {len(header)} columns")
                 continue
-            big = None
             if max(map(len, row)) > MAX_FIELD:
                 big = next(name for name, cell in zip(header, row) if len(cell) > MAX_FIELD)
-            if big is not None:
                 self.problem(start, f"the value of {big or 'an unnamed column'} is longer than {MAX_FIELD} characters")
                 continue
-            yield Record(start, {name: cell for name, cell in zip(header, row) if name}, True, header_line)
+            values = dict(zip(header, row)) if named else {name: cell for name, cell in zip(header, row) if name}
+            yield Record(start, values, True, header_line)
         if header is None:
             raise SourceError(f"{self.path} has no header row (the first line names the columns: id,email,...)")
 

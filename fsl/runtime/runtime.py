@@ -108,11 +108,12 @@ class Runtime:
     # ------------------------------------------------------------ opening
     @classmethod
     def open(cls, config_path: str | Path | None = None, *, store_url: str | None = None,
-             create: bool = True, **kwargs: Any) -> "Runtime":
+             create: bool = True, project: Any = None, **kwargs: Any) -> "Runtime":
+        """`project`: the fsl.project.Project of `config_path` when the caller has loaded it already."""
         from fsl.diagnostics.emit import emit
         from fsl.project import Project
 
-        project = Project.load(config_path, Path.cwd())
+        project = project if project is not None else Project.load(config_path, Path.cwd())
         if project.config_diags:
             raise OpsError("the project file has errors:\n" + emit("text", project.config_diags, {}, 0).rstrip())
         if project.config is None:
@@ -422,13 +423,15 @@ class Runtime:
         for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
             with self.store.transaction():
                 self.store.prefetch_entities([c.id for c in chunk], [])
+                get_contact = self.store.get_contact
                 changed = []
                 for given in chunk:
-                    stored = self.store.get_contact(given.id)
+                    stored = get_contact(given.id)
                     merged, is_change = merge(stored, given)
                     out.append((stored, is_change))
                     if is_change:
-                        merged.version = stored.version + 1 if stored is not None else merged.version
+                        if stored is not None:
+                            merged.version = stored.version + 1
                         changed.append(merged)
                 engine.add_contacts(changed)
         return out

@@ -236,6 +236,38 @@ def dumps(value: Any) -> str:
     return text
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def dumps_flat(fields: dict[str, Any]) -> str:
+    """`dumps(fields)`, the same text, faster for the common shape of a
+    contact's fields: plain values and UTC instants (an import writes a
+    million of them).  orjson writes a UTC datetime as `isoformat()` does, so
+    the tag is built around the datetime itself rather than by a `default`
+    call per instant; a key starting with `$` is found as in `dumps` (more
+    `"$` than tags), and any other shape goes to `dumps`."""
+    tagged = {}
+    tags = 0
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is datetime:
+            if value.tzinfo is not UTC:
+                return dumps(fields)
+            value = {"$t": value}
+            tags += 1
+        elif kind not in _FLAT:
+            return dumps(fields)
+        tagged[key] = value
+    try:
+        text = orjson.dumps(tagged).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a key that is not text
+        return dumps(fields)
+    # (a '$' of the user's anywhere is rare: counting '$' alone, one fast scan, settles most rows)
+    if "$" in text and text.count("$") > tags and text.count('"$') > tags:  # a user key (or text) starts with "$"
+        return dumps(fields)
+    return text
+
+
 def loads(text: str | None) -> Any:
     if text is None or text == "":
         return None

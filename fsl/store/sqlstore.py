@@ -45,7 +45,7 @@ from fsl.engine.memstore import Scope
 
 from . import bulk, contact_emails, lease
 from . import rows as R
-from .codec import dumps, epoch, instant, loads
+from .codec import dumps, dumps_flat, epoch, instant, loads
 from .db import Database, insert_ignore, upsert
 from .history import SendHistory
 from .members import one_of
@@ -196,11 +196,10 @@ class SqlStore:
         """Write-through of many contacts (imports): one executemany upsert."""
         now = epoch(_wall())
         bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at"), "id",
-                    [(c.id, dumps(c.fields), c.version, now) for c in batch])
+                    [(c.id, dumps_flat(c.fields), c.version, now) for c in batch])
         contact_emails.write(self._c(), [(c.id, c.fields) for c in batch])
-        for c in batch:
-            self._contacts[c.id] = c
-            self._contact_snap[c.id] = c.version
+        self._contacts.update((c.id, c) for c in batch)
+        self._contact_snap.update((c.id, c.version) for c in batch)
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if contact_id not in self._contacts:
@@ -259,15 +258,17 @@ class SqlStore:
         self._load_deals([e.deal for e in evs if e.deal] + [d for c in cids for d in self._deals_of.get(c, ())])
 
     def _load_contacts(self, ids: Iterable[str]) -> None:
-        todo = sorted({i for i in ids if i not in self._contacts})
+        wanted = set(ids).difference(self._contacts)
+        todo = list(wanted)
         self._guard(lease.CONTACT, todo)
-        for chunk in _chunks(todo):
+        # one_of sends the ids as one parameter: an import's chunk of contacts in one query
+        # (sorted when there are more, for chunks that do not depend on the order given)
+        for chunk in _chunks(todo if len(todo) <= IMPORT_READ else sorted(todo), IMPORT_READ):
             q = sa.select(contacts).where(one_of(self._c(), contacts.c.id, chunk))
             for row in self._c().execute(q).mappings():
                 contact = self._contacts[row["id"]] = R.contact_from(row)
                 self._contact_snap[row["id"]] = contact.version
-        for i in todo:
-            self._contacts.setdefault(i, None)
+        self._contacts.update(dict.fromkeys(wanted.difference(self._contacts)))  # not stored: known to be none
 
     def _load_deals(self, ids: Iterable[str | None]) -> None:  # an enrollment's or event's deal may be None
         todo = sorted({i for i in ids if i is not None and i not in self._deals})
@@ -729,6 +730,9 @@ class SqlStore:
 def _decision(row: Any) -> SplitDecision:
     return SplitDecision(row["playbook"], row["split"], row["winner"], instant(row["decided_at"]),
                          loads(row["figures"]) or {})
+
+
+IMPORT_READ = 5000  # contacts read per query (fsl.io.load.CONTACTS_CHUNK: one query per chunk)
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
