@@ -52,7 +52,7 @@ from fsl.store import Database, SqlStore, StoreError, open_store
 from fsl.store import plans as registry
 from fsl.store.codec import epoch, instant
 from fsl.store.rows import event_row
-from fsl.store import lease
+from fsl.store import bulk, lease
 from fsl.store.db import insert_ignore
 from fsl.store.schema import checks, enrollments, events, meta, ticks
 from fsl.templates import TemplateStore
@@ -536,7 +536,9 @@ class Runtime:
             return evs
         received = int(time.time())
         assert self.store.conn is not None
-        self.store.conn.execute(events.insert(), [event_row(e, "pending", None, received) for e in quiet])
+        rows = [event_row(e, "pending", None, received) for e in quiet]
+        columns = tuple(rows[0])
+        bulk.insert(self.store.conn, events, columns, [tuple(r[c] for c in columns) for r in rows])
         return [e for e in evs if e.dedup is not None or engine.acts_at_once(e)]
 
     def _recorded_keys(self, evs: list[Event]) -> set[str]:

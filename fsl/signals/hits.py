@@ -30,12 +30,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from fsl.engine.model import Event
+from fsl.store import bulk
 from fsl.store.codec import dumps, epoch, loads
 from fsl.store.schema import events, tracking_hits
 
 from . import machine, recording
 from .handover import TrackedMessage, recall_all
 
+HIT_COLUMNS = ("key", "kind", "link", "at_ms", "machine")
 LOOKBACK_MS = 15 * 60 * 1000  # the hits a verdict looks at: far more than any window of machine.Rules
 
 
@@ -113,16 +115,15 @@ def judge_all(conn: Any, templates: Any, batch: list[Pending], rules: machine.Ru
         if known is not None:
             known.update((key, kept[key]) for key in missing)
     earlier = _earlier(conn, keys, min(hit.request.at_ms for hit in batch))
-    rows: list[dict] = []
+    rows: list[tuple] = []
     found: list[Event] = []
     for hit in batch:
         verdict, seen = _judged(hit, kept.get(hit.message.key), earlier.setdefault(hit.message.key, []),
                                 templates, rules, at)
         earlier[hit.message.key].append(seen)
-        rows.append({"key": hit.message.key, "kind": seen.kind, "link": seen.link,
-                     "at_ms": seen.at_ms, "machine": int(verdict.machine)})
+        rows.append((hit.message.key, seen.kind, seen.link, seen.at_ms, int(verdict.machine)))
         if verdict.reaches_back_s:
-            conn.execute(tracking_hits.insert(), rows)  # the hits so far, before rereading the events
+            bulk.insert(conn, tracking_hits, HIT_COLUMNS, rows)  # the hits so far, before rereading the events
             rows = []
             _reclassify(conn, hit.message, at, verdict.reaches_back_s,
                         "a hit on the hidden trap link came just after" if seen.kind == "trap"
@@ -131,7 +132,7 @@ def judge_all(conn: Any, templates: Any, batch: list[Pending], rules: machine.Ru
         if hit.outcome.event is not None:
             found.append(hit.outcome.event)
     if rows:
-        conn.execute(tracking_hits.insert(), rows)
+        bulk.insert(conn, tracking_hits, HIT_COLUMNS, rows)
     return found
 
 
