@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # both are imported when first needed (a tick without them ne
 
 
 BATCH = 200
+FIRST_CLAIM = 32  # a drain's first batch (see drain)
 NETWORK = ("smtp", "webhook")
 # A tick starts a delivery process (delivery="auto") when it begins with at
 # least this many due enrollments and pending events, or once it has handed
@@ -316,9 +317,12 @@ class Outbox:
         self._retire()
         self.stop = stop
         ahead: list[Item] = []
+        # the first claim is small: a model starts writing its messages as soon as they are
+        # claimed, while the rest of the batch is claimed behind them (fsl.runtime.llm_queue)
+        size = min(batch, FIRST_CLAIM)
         while not stop():
-            items = ahead or self._claim(batch)
-            ahead = []
+            items = ahead or self._claim(size)
+            ahead, size = [], batch
             if not items:
                 break
             self._prepare_llm(items)
