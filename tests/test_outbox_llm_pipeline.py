@@ -60,17 +60,22 @@ def _project(tmp_path: Path, llm: FakeLLMServer, n: int) -> Path:
     return config
 
 
+def _deliver(config: Path, channel) -> TickReport:
+    """The outbox delivered in batches of BATCH through `channel`, as a tick does."""
+    rt = runtime(config, delivery="inline")
+    rt.adapters = {"email": channel}
+    report = TickReport(iso(T0))
+    try:
+        deliver(rt, T0, report, batch=BATCH)
+    finally:
+        rt.close()
+    return report
+
+
 def test_the_next_batch_is_being_written_while_this_one_is_handed_over(tmp_path: Path) -> None:
     with FakeLLMServer() as llm:
-        config = _project(tmp_path, llm, 2 * BATCH)
-        rt = runtime(config, delivery="inline")
         channel = Watching(llm)
-        rt.adapters = {"email": channel}
-        report = TickReport(iso(T0))
-        try:
-            deliver(rt, T0, report, batch=BATCH)
-        finally:
-            rt.close()
+        report = _deliver(_project(tmp_path, llm, 2 * BATCH), channel)
     assert report.delivered == 2 * BATCH and len(set(channel.keys)) == 2 * BATCH
     # the first message went to its channel only after the model had the second batch
     assert channel.seen_at_first is not None and channel.seen_at_first > BATCH
@@ -116,14 +121,8 @@ def test_batches_are_written_in_the_order_they_are_handed_over(tmp_path: Path) -
     with FakeLLMServer() as llm:
         config = _project(tmp_path, llm, 3 * BATCH)
         config.write_text(config.read_text().replace("api_key: k}", "api_key: k, concurrency: 1}"))
-        rt = runtime(config, delivery="inline")
         channel = Noting()
-        rt.adapters = {"email": channel}
-        report = TickReport(iso(T0))
-        try:
-            deliver(rt, T0, report, batch=BATCH)
-        finally:
-            rt.close()
+        report = _deliver(config, channel)
         asked = [next(c for c in channel.contacts if re.search(rf"\bUser{int(c[1:])}\b", json.dumps(r["messages"])))
                  for r in llm.requests]  # (the prompt names the contact by first name: User{n} for c{n:04d})
     assert report.delivered == 3 * BATCH
