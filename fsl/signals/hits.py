@@ -1,12 +1,14 @@
-"""A request on a tracked message's URL -> its verdict, its event and (a click) its target.
+"""Requests on tracked messages' URLs -> their verdicts, events and (a click) targets.
 
-    outcome = judge(db, templates, message, "click", link_index, request, rules)
+    events = judge_all(conn, templates, pending, rules, at)   # fsl serve: a group, in its transaction
+    outcome = judge(db, templates, message, "click", link_index, request, rules, at)   # one, alone
 
-One write transaction reads the message's kept links (fsl.signals.handover)
-and its recent hits, classifies the hit (fsl.signals.machine), and stores
-it among the hits, so the next request on the same message sees it (bursts,
-the trap).  The caller then records `outcome.event` as every signal is
-recorded (fsl.signals.recording.record).
+In the caller's write transaction, the group's messages' kept links
+(fsl.signals.handover) and recent hits are read once; each hit, in arrival
+order, is classified (fsl.signals.machine) and stored among the hits, so
+the next request on the same message sees it (bursts, the trap).  `fsl
+serve` records the returned events in that same transaction
+(Runtime.ingest_now's `prepare`).
 
 * A click resolves its URL from the links kept at hand-over; a message sent
   without the rewrite (no kept links) falls back to its template's `links:`
