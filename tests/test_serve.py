@@ -84,20 +84,22 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 
-def populate_and_tick(config: Path, n: int) -> None:
-    """N contacts signed up and ticked once (sends recorded, not delivered), with
-    the server's secrets in the environment: the runtime reads the same fsl.yaml."""
-    os.environ.update(_env())
+def populate_and_tick(config: Path, n: int, environ: dict | None = None, *, deliver: bool = False) -> None:
+    """N contacts signed up and ticked once (sends recorded; handed to the channel with
+    `deliver`), with the server's secrets (or `environ`) in the environment: the runtime
+    reads the same fsl.yaml.  The environment is as it was afterwards."""
+    saved = dict(os.environ)
+    os.environ.update(_env() if environ is None else environ)
     try:
         populate(config, n)
         rt = runtime(config)
         try:
-            rt.tick(T0 + timedelta(minutes=1), deliver=False)
+            rt.tick(T0 + timedelta(minutes=1), deliver=deliver)
         finally:
             rt.close()
     finally:
-        for name in ("FSL_SERVER_SECRET", "FSL_OLD_SECRET", "FSL_EVENTS_TOKEN"):
-            os.environ.pop(name, None)
+        os.environ.clear()
+        os.environ.update(saved)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):

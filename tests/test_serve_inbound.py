@@ -13,15 +13,14 @@ import json
 import os
 import secrets
 import time
-from datetime import timedelta
 from email.message import EmailMessage
 
 import httpx
 import pytest
 
 from .smtp_sink import SmtpSink, free_port
-from .test_ops_support import T0, cli, make_project, populate, runtime
-from .test_serve import db, stop
+from .test_ops_support import cli, make_project
+from .test_serve import db, populate_and_tick, stop
 from .test_serve_webhooks import start
 
 SECRET = "inbound-test-secret-0123456789abcdef"
@@ -76,18 +75,9 @@ def served(tmp_path_factory):
         port = free_port()
         with open(config, "a") as f:
             f.write(CONFIG.format(port=port))
-        saved = dict(os.environ)
-        os.environ.update(FSL_SERVER_SECRET=SECRET, MG_KEY=MG_KEY, INBOUND_PASSWORD=PASSWORD)
-        try:
-            populate(config, 10)
-            rt = runtime(config)
-            try:
-                rt.tick(T0 + timedelta(minutes=1))  # hands every `hello` to the SMTP server
-            finally:
-                rt.close()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        # every `hello` handed to the SMTP server
+        populate_and_tick(config, 10, {"FSL_SERVER_SECRET": SECRET, "MG_KEY": MG_KEY, "INBOUND_PASSWORD": PASSWORD},
+                          deliver=True)
         proc = start(folder, port, env)
         stack.callback(lambda: stop(proc) if proc.poll() is None else None)
         yield Served(folder, f"http://127.0.0.1:{port}")

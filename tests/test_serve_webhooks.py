@@ -37,8 +37,8 @@ from cryptography.x509.oid import NameOID
 from fsl.signals.providers import sns
 
 from .smtp_sink import SmtpSink, free_port
-from .test_ops_support import T0, cli, make_project, populate, runtime
-from .test_serve import HELLO, PRICING, db, stop
+from .test_ops_support import cli, make_project
+from .test_serve import HELLO, PRICING, db, populate_and_tick, stop
 
 FIX = Path(__file__).parent / "fixtures" / "providers"
 UTC = timezone.utc
@@ -293,17 +293,7 @@ def served(tmp_path_factory):
         port = free_port()
         with open(config, "a") as f:
             f.write(CONFIG.format(port=port, sg_public=keys.sendgrid_public, topic=TOPIC))
-        os.environ.update(_env())
-        try:
-            populate(config, 12)
-            rt = runtime(config)
-            try:
-                rt.tick(T0 + timedelta(minutes=1))  # hands every `hello` to the SMTP server
-            finally:
-                rt.close()
-        finally:
-            for name in ("FSL_SERVER_SECRET", "MG_KEY", "PM_PASSWORD"):
-                os.environ.pop(name, None)
+        populate_and_tick(config, 12, _env(), deliver=True)  # every `hello` handed to the SMTP server
         proxy_port = stack.enter_context(sns_host(keys))
         env = _env({"HTTPS_PROXY": f"http://127.0.0.1:{proxy_port}", "SSL_CERT_FILE": str(keys.ca_file)})
         env.pop("NO_PROXY", None)
