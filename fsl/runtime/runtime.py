@@ -531,15 +531,17 @@ class Runtime:
     def _queue_quiet(self, engine: Engine, evs: list[Event]) -> list[Event]:
         """Record the events of `evs` without a dedup key that no rule acts on at once as
         pending, in the open transaction; the others, to apply now."""
-        quiet = [e for e in evs if e.dedup is None and not engine.acts_at_once(e)]
-        if not quiet:
-            return evs
-        received = int(time.time())
-        assert self.store.conn is not None
-        rows = [event_row(e, "pending", None, received) for e in quiet]
-        columns = tuple(rows[0])
-        bulk.insert(self.store.conn, events, columns, [tuple(r[c] for c in columns) for r in rows])
-        return [e for e in evs if e.dedup is not None or engine.acts_at_once(e)]
+        now: list[Event] = []
+        quiet: list[Event] = []
+        for e in evs:
+            (quiet if e.dedup is None and not engine.acts_at_once(e) else now).append(e)
+        if quiet:
+            received = int(time.time())
+            assert self.store.conn is not None
+            rows = [event_row(e, "pending", None, received) for e in quiet]
+            columns = tuple(rows[0])
+            bulk.insert(self.store.conn, events, columns, [tuple(r[c] for c in columns) for r in rows])
+        return now
 
     def _recorded_keys(self, evs: list[Event]) -> set[str]:
         keys = [e.dedup for e in evs if e.dedup is not None]
