@@ -22,9 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fsl.store import contact_emails
+from fsl.store import email_keys
 from fsl.store.codec import epoch, instant, loads
-from fsl.store.contact_emails import email_key
+from fsl.store.email_keys import email_key
 from fsl.store.members import one_of
 from fsl.store.schema import actions, contacts
 from fsl.store.sent import references, sends_by_message_id
@@ -54,7 +54,7 @@ def bare_subject(subject: str) -> str:
 
 
 def address_of(value: Any) -> str | None:
-    """An address as matching compares it (the one definition is the store's: contact_emails)."""
+    """An address as matching compares it (the one definition is the store's: email_keys)."""
     return email_key(value)
 
 
@@ -129,7 +129,7 @@ class Matcher:
             for contact_id, text in self.conn.execute(sa.select(contacts.c.id, contacts.c.fields)
                                                       .where(one_of(self.conn, contacts.c.id, chunk))):
                 fields = loads(text) or {}
-                addr = address_of(fields.get(contact_emails.FIELD))
+                addr = address_of(fields.get(email_keys.FIELD))
                 zone = fields.get("timezone")
                 self._contact_info[contact_id] = ((frozenset({addr}) if addr else frozenset()),
                                                   (zone if isinstance(zone, str) and zone else None))
@@ -156,9 +156,9 @@ class Matcher:
 
     def contacts_of(self, address: str) -> list[str]:
         """Contacts whose address field is `address` (case-insensitive; `Name <addr>` too): an
-        indexed lookup in contact_emails, which every write of a contact keeps in step."""
+        indexed lookup of contacts.email_key, which every write of a contact keeps in step."""
         if address not in self._contacts_of:
-            self._contacts_of[address] = contact_emails.contacts_of(self.conn, address)
+            self._contacts_of[address] = email_keys.contacts_of(self.conn, address)
         return self._contacts_of[address]
 
     def by_subject(self, who: list[str], subject: str, now: datetime) -> Target | None:

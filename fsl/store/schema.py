@@ -66,13 +66,8 @@ contacts = Table(
     Column("fields", Text, nullable=False),
     Column("version", Integer, nullable=False, default=0),
     Column("updated_at", Instant),
-)
-
-contact_emails = Table(  # each contact's email address, normalised, for the inbox's lookup (contact_emails.py); v14
-    "contact_emails", metadata,
-    Column("contact", Name, primary_key=True),
-    Column("address", String(320), nullable=False),
-    Index("ix_contact_emails_address", "address"),
+    Column("email_key", String(320)),  # the address in `fields`, normalised, for the inbox's lookup (email_keys.py); v16
+    Index("ix_contacts_email_key", "email_key", **_partial("email_key IS NOT NULL")),
 )
 
 deals = Table(

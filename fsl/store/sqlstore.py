@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection
 from fsl.engine.model import ENDED, ActionRecord, Contact, Deal, Enrollment, Event, JournalEntry, SplitDecision
 from fsl.engine.memstore import Scope
 
-from . import bulk, contact_emails, lease
+from . import bulk, email_keys, lease
 from . import rows as R
 from .codec import dumps, dumps_flat, epoch, instant, loads
 from .db import Database, insert_ignore, upsert
@@ -184,20 +184,14 @@ class SqlStore:
     # ------------------------------------------------------------ contacts, deals
     def put_contact(self, contact: Contact) -> None:
         """Write-through (imports): upserted at once in the open transaction."""
-        text = dumps(contact.fields)
-        self._c().execute(upsert(self.db, contacts, ["id"], ["fields", "version", "updated_at"]),
-                          [{"id": contact.id, "fields": text, "version": contact.version,
-                            "updated_at": epoch(_wall())}])
-        contact_emails.write(self._c(), [(contact.id, contact.fields)])
-        self._contacts[contact.id] = contact
-        self._contact_snap[contact.id] = contact.version
+        self.put_contacts([contact])
 
     def put_contacts(self, batch: list[Contact]) -> None:
         """Write-through of many contacts (imports): one executemany upsert."""
         now = epoch(_wall())
-        bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at"), "id",
-                    [(c.id, dumps_flat(c.fields), c.version, now) for c in batch])
-        contact_emails.write(self._c(), [(c.id, c.fields) for c in batch])
+        keys = email_keys.keys_of([c.fields for c in batch])
+        bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at", "email_key"), "id",
+                    [(c.id, dumps_flat(c.fields), c.version, now, key) for c, key in zip(batch, keys)])
         self._contacts.update((c.id, c) for c in batch)
         self._contact_snap.update((c.id, c.version) for c in batch)
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 
 import sqlalchemy as sa
 
-from . import bulk, contact_emails
+from . import bulk, email_keys
 from . import rows as R
 from .codec import dumps, epoch
 from .db import upsert
@@ -168,9 +168,9 @@ def _contacts_and_deals(store: Batch, conn, now: int) -> None:
     """Contacts changed when their version moved (model.py: the engine bumps it
     on every change); deals have no version and are compared as JSON."""
     moved = [c for cid, c in store._contacts.items() if c is not None and c.version != store._contact_snap.get(cid)]
-    bulk.update(conn, contacts, ("fields", "version", "updated_at"), "id",
-                [(dumps(c.fields), c.version, now, c.id) for c in moved])
-    contact_emails.write(conn, [(c.id, c.fields) for c in moved])
+    keys = email_keys.keys_of([c.fields for c in moved])
+    bulk.update(conn, contacts, ("fields", "version", "updated_at", "email_key"), "id",
+                [(dumps(c.fields), c.version, now, key, c.id) for c, key in zip(moved, keys)])
     for did, deal in store._deals.items():
         if deal is None:
             continue

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..db import Database, StoreError
 from ..schema import meta, metadata
-from . import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
+from . import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ MIGRATIONS: list[Migration] = [
                   "finds a sender's contact without reading every contact's JSON", v14.apply),
     Migration(15, "actions: no index of every Message-ID (new ones name their enrollment; the older ones keep "
                   "a partial index) nor of every send (split_sends lists a split's sends)", v15.apply),
+    Migration(16, "contacts.email_key: the normalised address moves from contact_emails into the contact's "
+                  "row, under a partial index (one index per contact written instead of a table)", v16.apply),
 ]
 
 

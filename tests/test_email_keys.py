@@ -1,4 +1,4 @@
-"""contact_emails: the inbox finds a sender's contact by an indexed lookup that every write of a
+"""contacts.email_key: the inbox finds a sender's contact by an indexed lookup that every write of a
 contact keeps in step (imports, one contact, the engine's `update`), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from fsl.engine.model import Contact, Event
 from fsl.inbox.matching import Matcher
-from fsl.store.contact_emails import contacts_of, email_key
-from fsl.store.migrations import v14
-from fsl.store.schema import contact_emails
+from fsl.store.email_keys import contacts_of, email_key, keys_of
+from fsl.store.migrations import v14, v16
+from fsl.store.schema import contacts
 
 from .test_ops_support import T0, make_project, populate, runtime
 from .test_pg_support import pg_url  # noqa: F401 - a fixture
@@ -53,7 +53,8 @@ def _check_every_write_keeps_the_lookup(config) -> None:
             assert contacts_of(conn, "user3@example.com") == []  # c0003 has no address any more
             assert Matcher(conn).contacts_of("bea@client.example") == ["c0002", "c0009"]
             assert contacts_of(conn, "DEE@client.example") == ["c0004"] and contacts_of(conn, "eve@client.example") == ["c0005"]
-            assert conn.execute(sa.select(sa.func.count()).select_from(contact_emails)).scalar() == 5
+            keyed = sa.select(sa.func.count()).select_from(contacts).where(contacts.c.email_key.is_not(None))
+            assert conn.execute(keyed).scalar() == 5
     finally:
         rt.close()
 
@@ -81,17 +82,30 @@ def test_every_write_of_a_contact_keeps_the_lookup_postgresql(tmp_path, pg_url):
     _check_every_write_keeps_the_lookup(_project(tmp_path, pg_url))
 
 
-def test_the_migration_fills_the_lookup_from_the_contacts_already_there(tmp_path):
+def test_the_migrations_fill_the_lookup_from_the_contacts_already_there(tmp_path):
+    """v14 keyed the stored contacts in a table of its own; v16 moves those keys into `contacts`."""
     config = _project(tmp_path, None)
     rt = runtime(config)
     try:
         with rt.db.write() as conn:
-            conn.execute(sa.text("DROP TABLE contact_emails"))
+            conn.execute(sa.text("DROP INDEX ix_contacts_email_key"))
+            conn.execute(sa.text("ALTER TABLE contacts DROP COLUMN email_key"))
             v14.apply(conn)
+            v16.apply(conn)
         with rt.db.read() as conn:
             assert [contacts_of(conn, f"USER{i}@example.com") for i in (1, 2, 3)] == [["c0001"], ["c0002"], ["c0003"]]
+            assert "contact_emails" not in sa.inspect(conn).get_table_names()
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE email_key = 'a@b.example'")
+            assert "ix_contacts_email_key" in " ".join(str(row) for row in plan)  # the partial index serves it
     finally:
         rt.close()
+
+
+def test_a_batch_is_keyed_as_each_contact_alone():
+    batch = [{"email": "Ana@X.example"}, {"email": "Bea <BEA@x.example>"}, {"phone": "1"}, {"email": 3}]
+    assert keys_of(batch) == [email_key(f.get("email")) for f in batch] == ["ana@x.example", "bea@x.example", None, None]
+    plain = [{"email": "Ana@X.example"}, {"email": "bo@y.example"}]
+    assert keys_of(plain) == ["ana@x.example", "bo@y.example"] and keys_of([]) == []
 
 
 @pytest.mark.parametrize("field", ["Ana <ana@client.example>", "ANA@client.example"])
