@@ -26,7 +26,7 @@ from fsl.engine.timing import minute_floor
 
 from .keys import event_key
 from .merge import merge_contact, merge_deal
-from .result import ImportResult, RowProblem
+from .result import ContactBatch, ImportResult, RowProblem
 
 CHUNK = 500
 CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (one SELECT, one executemany)
@@ -55,17 +55,45 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
+    """Store the contacts read (`result.good`, or batch by batch from `result.stream`)."""
     report = LoadReport()
-    for chunk in _chunks(result.good, CONTACTS_CHUNK):
-        merged = runtime.merge_contacts(chunk, merge_contact)
-        created = sum(1 for stored, _ in merged if stored is None)
-        updated = sum(1 for stored, is_change in merged if stored is not None and is_change)
-        report.created += created
-        report.updated += updated
-        report.unchanged += len(merged) - created - updated
-        if progress is not None:
-            progress("contacts", len(chunk))
+    unchanged: set[str] = set()  # what a repeat on a later batch may still change
+    batches = result.stream if result.stream is not None else iter([ContactBatch(result.good, result.lines)])
+    for batch in batches:
+        for start in range(0, len(batch.contacts), CONTACTS_CHUNK):
+            chunk = batch.contacts[start:start + CONTACTS_CHUNK]
+            merged = runtime.merge_contacts(chunk, merge_contact)
+            if batch.repeats:
+                _count_with_repeats(report, chunk, merged, batch.repeats, unchanged)
+            else:
+                _count_chunk(report, chunk, merged, unchanged)
+            if progress is not None:
+                progress("contacts", len(chunk))
     return report
+
+
+def _count_chunk(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], unchanged: set[str]) -> None:
+    created = sum(1 for stored, _ in merged if stored is None)
+    updated = sum(1 for stored, is_change in merged if stored is not None and is_change)
+    report.created += created
+    report.updated += updated
+    if len(merged) > created + updated:
+        same = [c.id for c, (stored, is_change) in zip(chunk, merged) if stored is not None and not is_change]
+        report.unchanged += len(same)
+        unchanged.update(same)
+
+
+def _count_with_repeats(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], repeats: set[str],
+                        unchanged: set[str]) -> None:
+    """A repeat is no contact of its own: it can only turn its first line's
+    `unchanged` into `updated` (a contact created or updated stays so)."""
+    for contact, (stored, is_change) in zip(chunk, merged):
+        if contact.id not in repeats:
+            _count_chunk(report, [contact], [(stored, is_change)], unchanged)
+        elif is_change and contact.id in unchanged:
+            unchanged.discard(contact.id)
+            report.unchanged -= 1
+            report.updated += 1
 
 
 def load_deals(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class ImportResult:
     fatal: str | None = None
     format: str = "csv"
     replace_stakeholders: set[str] = field(default_factory=set)
+    # Contacts read as they are stored (`fsl contacts import`): the batches not read yet,
+    # in place of `good` (readers.stream_contacts).
+    stream: Iterator[ContactBatch] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -50,3 +53,14 @@ class ImportResult:
     def sort_problems(self) -> None:
         self.problems.sort(key=lambda p: p.line)
         self.warnings.sort(key=lambda p: p.line)
+
+
+@dataclass
+class ContactBatch:
+    """Contacts read from a file in one go, `contacts[i]` from line `lines[i]`.  An id
+    in `repeats` came on an earlier batch's line too: its fields here are this line's,
+    to be merged over what that earlier line stored (the later values win)."""
+
+    contacts: list[Any]
+    lines: list[int]
+    repeats: set[str] = field(default_factory=set)
