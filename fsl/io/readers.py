@@ -48,8 +48,9 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
                 continue
             given_ids: Iterable[Any] = batch.columns.get("id") or itertools.repeat(None)
             rows = zip(batch.lines, given_ids, itertools.repeat(None))
+            by_row = columns.rows()
         else:
-            columns = None
+            columns, by_row = None, []
             rows = ((rec.line, rec.values.get("id"), rec) for rec in batch)
         for i, (line, given, rec) in enumerate(rows):
             cid = given.strip() if type(given) is str else ""  # the common case of `ident`, inline
@@ -65,7 +66,7 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
                 assert columns is not None and isinstance(batch, Rows)
                 for name in columns.unknown:  # (warned once each)
                     unknown(name, batch.names_line, columns.known)
-                fields, reasons = columns.rows[i], columns.failed.get(i) or []
+                fields, reasons = by_row[i], columns.failed.get(i) or []
             if reasons:
                 result.problems.append(RowProblem(line, "; ".join(reasons)))
                 continue
@@ -95,14 +96,14 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
     if given is None or columns.failed or "timezone" in columns.names:
         return False
     ids = list(map(str.strip, given))
-    if not all(ids) or max(map(len, ids)) > MAX_ID or len(set(ids)) < len(ids) or not where.keys().isdisjoint(ids):
+    start = len(result.good)
+    new = dict(zip(ids, range(start, start + len(ids))))
+    if len(new) < len(ids) or not all(ids) or max(map(len, ids)) > MAX_ID or not where.keys().isdisjoint(new):
         return False
     for name in columns.unknown:  # (warned once each)
         unknown(name, batch.names_line, columns.known)
-    for fields, cid in zip(columns.rows, ids):
-        fields["id"] = cid
-    where.update(zip(ids, range(len(result.good), len(result.good) + len(ids))))
-    result.good.extend(map(Contact, ids, columns.rows))
+    where.update(new)
+    result.good.extend(map(Contact, ids, columns.rows(("id", ids))))
     result.lines.extend(batch.lines)
     result.keys.extend(ids)
     return True

@@ -147,16 +147,23 @@ def _plan(schema: Schema, entity: str, text: bool, skip: tuple[str, ...], prefix
 
 @dataclass(frozen=True)
 class Columns:
-    """`fields_of` of a batch of CSV rows: rows[i] and the reasons failed[i] (when
-    there are any) are what fields_of gives for row i; `names` the columns
-    converted (the keys of each of `rows`, in order); `unknown` the columns that
-    fields_of would warn about (the caller warns once a row is taken)."""
+    """`fields_of` of a batch of CSV rows: `rows()[i]` and the reasons failed[i]
+    (when there are any) are what fields_of gives for row i; `unknown` the columns
+    that fields_of would warn about (the caller warns once a row is taken)."""
 
-    rows: list[dict[str, Any]]
+    names: list[str]  # the columns converted, in the header's order
+    values: list[list[Any]]  # values[j][i]: row i's value of names[j]
+    size: int  # rows
     failed: dict[int, list[str]]
-    names: list[str]
     unknown: list[str]
     known: list[str]
+
+    def rows(self, *extra: tuple[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """A dict of fields a row; (name, values) in `extra` are added last, one value a row."""
+        names = self.names + [name for name, _ in extra]
+        if not names:
+            return [{} for _ in range(self.size)]
+        return list(map(dict, map(functools.partial(zip, names), zip(*self.values, *(v for _, v in extra)))))
 
 
 def columns_of(entity: str, batch: Rows, schema: Schema, skip: tuple[str, ...] = ("id",),
@@ -168,15 +175,13 @@ def columns_of(entity: str, batch: Rows, schema: Schema, skip: tuple[str, ...] =
     cells = batch.columns
     declared = [name for name in cells if name in plan.convert]
     failed: dict[int, list[str]] = {}
-    columns = []
+    values = []
     for name in declared:
         column = plan.columns[name]
-        values = column(list(cells[name])) if column is not None else None
-        columns.append(values if values is not None else _cell_by_cell(plan.convert[name], cells[name], failed))
-    rows = (list(map(dict, map(functools.partial(zip, declared), zip(*columns)))) if declared
-            else [{} for _ in range(len(batch))])
+        got = column(list(cells[name])) if column is not None else None
+        values.append(got if got is not None else _cell_by_cell(plan.convert[name], cells[name], failed))
     unknown = [prefix + name for name in cells if name not in plan.convert and name not in skip]
-    return Columns(rows, failed, declared, unknown, plan.known)
+    return Columns(declared, values, len(batch), failed, unknown, plan.known)
 
 
 def _cell_by_cell(convert: Convert, cells: Sequence, failed: dict[int, list[str]]) -> list:

@@ -233,13 +233,13 @@ class Source:
             taken = reader.line_num - before  # a reader reads no further than the row it gives
             if not taken:
                 break
+            read = list(itertools.islice(again, taken))
             header = self.header
-            cells = None if broken or header is None else _plain(rows, taken, before, bad, header)
+            cells = None if broken or header is None else _plain(rows, read, before, bad, header)
             if cells is not None and header is not None:
-                next(itertools.islice(again, taken - 1, None))  # (the lines are not needed again)
                 yield Rows(header, rows, range(before + 1, before + 1 + taken), self.header_line, cells)
                 continue
-            batch = self._rows(list(itertools.islice(again, taken)), before, bad)
+            batch = self._rows(read, before, bad)
             if batch is not None:
                 yield batch
         if self.header is None:
@@ -294,22 +294,23 @@ class Source:
         return names
 
 
-def _plain(rows: list[list[str]], taken: int, before: int, bad: set[int],
+def _plain(rows: list[list[str]], lines: list[str], before: int, bad: set[int],
            header: list[str]) -> list[tuple[str, ...]] | None:
     """The rows as columns when `Source._rows` would take every one of them as it
-    is, on consecutive lines: each row is one line (`taken` lines after line
+    is, on consecutive lines: each row is one of `lines` (the lines after line
     `before`), none was reported already, none is blank, each has a cell for
     every column and no cell is too long.  None otherwise."""
-    if taken != len(rows) or set(map(len, rows)) != {len(header)}:
+    if len(lines) != len(rows) or set(map(len, rows)) != {len(header)}:
         return None
-    if bad and not bad.isdisjoint(range(before + 1, before + 1 + taken)):
+    if bad and not bad.isdisjoint(range(before + 1, before + 1 + len(lines))):
         return None
     cells = list(zip(*rows))
     if not all(map(str.strip, cells[0])):  # a blank first cell: is the whole row blank?
         blank = itertools.compress(rows, map(operator.not_, map(str.strip, cells[0])))
         if not all(map(str.strip, map("".join, blank))):
             return None
-    if max(map(len, itertools.chain.from_iterable(cells))) > MAX_FIELD:
+    # a cell is no longer than its line: its cells are looked at only when a line is long
+    if max(map(len, lines)) > MAX_FIELD and max(map(len, itertools.chain.from_iterable(cells))) > MAX_FIELD:
         return None
     return cells
 
