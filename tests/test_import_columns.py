@@ -148,3 +148,24 @@ def test_property_fast_path_changes_nothing(tmp_path, config, monkeypatch, body,
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape"))
     fast, slow, _ = fast_and_slow(path, config, monkeypatch, every, block)
     assert fast == slow
+
+
+def test_batch_with_bad_values_taken_whole(tmp_path, config, monkeypatch):
+    """A batch whose only trouble is bad values is taken at once: its bad rows
+    reported (all their reasons, in column order), the others kept, and a bad
+    row's id is no contact, so the same id later is no repeat."""
+    data = ["id,email,first_name,tier,ltv"] + [f"c{i},e{i}@x.example,F{i},A,{i}" for i in range(8)]
+    data[2] = "c1,e1@x.example,,Q,x"  # first_name empty, tier not a member, ltv not a number
+    data[3] = 'c2,"a@x.example, b@x.example",F2,B,2'  # two addresses
+    data[6] = "c1,e1b@x.example,F1b,C,1"  # c1 again: the first c1 was a bad row
+    path = tmp_path / "values.csv"
+    path.write_text("\n".join(data) + "\n")
+    whole = []
+    take = readers._take_clean
+    monkeypatch.setattr(readers, "_take_clean", lambda *args: whole.append(take(*args)) or whole[-1])
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=4)
+    assert fast == slow and all(taken) and whole == [True, True]
+    assert [c.id for c in fast.good] == ["c0", "c3", "c4", "c1", "c6", "c7"] and fast.lines == [2, 5, 6, 7, 8, 9]
+    assert [p.line for p in fast.problems] == [3, 4] and not fast.warnings
+    assert fast.problems[0].reason.startswith("first_name needs a value (the field is not optional); tier: 'Q'")
+    assert "ltv" in fast.problems[0].reason and "names 2 addresses" in fast.problems[1].reason

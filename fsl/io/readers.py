@@ -89,21 +89,33 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
 def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Unknown,
                 where: dict[str, int]) -> bool:
     """The rows of a CSV batch taken at once, as the loop of read_contacts would
-    take them one by one, when that loop has nothing to decide: every id is
-    plain text, no value is bad, no time zone is given and no contact comes
-    twice.  False (nothing taken) otherwise."""
+    take them one by one, when that loop has nothing to decide but which rows
+    have a bad value (reported as it reports them): every id is plain text, no
+    time zone is given and no contact comes twice.  False (nothing taken,
+    nothing reported) otherwise."""
     given = batch.columns.get("id")
-    if given is None or columns.failed or "timezone" in columns.names:
+    if given is None or "timezone" in columns.names:
         return False
     ids = list(map(str.strip, given))
+    if not all(ids) or max(map(len, ids)) > MAX_ID:
+        return False
+    failed, taken, lines = columns.failed, ids, batch.lines
+    keep: list[bool] | None = None
+    if failed:  # the rows with a bad value are left out (their ids too: such a row is no contact)
+        keep = [True] * len(ids)
+        for i in failed:
+            keep[i] = False
+        taken, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
     start = len(result.good)
-    new = dict(zip(ids, range(start, start + len(ids))))
-    if len(new) < len(ids) or not all(ids) or max(map(len, ids)) > MAX_ID or not where.keys().isdisjoint(new):
+    new = dict(zip(taken, range(start, start + len(taken))))
+    if len(new) < len(taken) or not where.keys().isdisjoint(new):
         return False
     for name in columns.unknown:  # (warned once each)
         unknown(name, batch.names_line, columns.known)
+    result.problems.extend(RowProblem(batch.lines[i], "; ".join(failed[i])) for i in sorted(failed))
+    fields = columns.rows(("id", ids))
     where.update(new)
-    result.good.extend(map(Contact, ids, columns.rows(("id", ids))))
-    result.lines.extend(batch.lines)
-    result.keys.extend(ids)
+    result.good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
+    result.lines.extend(lines)
+    result.keys.extend(taken)
     return True
