@@ -50,36 +50,34 @@ class Record:
 
 
 class Rows:
-    """CSV rows read together: `rows[i]` (a cell for each of the header's
-    `names`) begins on line `lines[i]`; `names_line` is the header's line."""
+    """CSV rows read together, as columns: `cells[j][i]` is row i's cell of the
+    header's column `names[j]` (every row has one for each), and row i begins
+    on line `lines[i]`; `names_line` is the header's line."""
 
-    __slots__ = ("names", "rows", "lines", "names_line", "_cells", "_columns")
+    __slots__ = ("names", "cells", "lines", "names_line", "_columns")
 
-    def __init__(self, names: list[str], rows: list[list[str]], lines: Sequence[int], names_line: int,
-                 cells: list[tuple[str, ...]] | None = None) -> None:
-        self.names, self.rows, self.lines, self.names_line = names, rows, lines, names_line
-        self._cells = cells  # the rows as columns, when already made
+    def __init__(self, names: list[str], cells: list[tuple[str, ...]], lines: Sequence[int],
+                 names_line: int) -> None:
+        self.names, self.cells, self.lines, self.names_line = names, cells, lines, names_line
         self._columns: dict[str, tuple[str, ...]] | None = None
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.lines)
 
     @property
     def columns(self) -> dict[str, tuple[str, ...]]:
         """The cells of each named column, by name, in the header's order."""
         if self._columns is None:
-            cells = self._cells if self._cells is not None else list(zip(*self.rows))
-            self._columns = {name: column for name, column in zip(self.names, cells) if name}
-            self._cells = None
+            self._columns = {name: column for name, column in zip(self.names, self.cells) if name}
         return self._columns
 
     def records(self) -> list[Record]:
         """A Record a row, its values by (named) column."""
         names, line = self.names, self.names_line
         if all(names):
-            return [Record(n, dict(zip(names, row)), True, line) for n, row in zip(self.lines, self.rows)]
+            return [Record(n, dict(zip(names, row)), True, line) for n, row in zip(self.lines, zip(*self.cells))]
         return [Record(n, {name: cell for name, cell in zip(names, row) if name}, True, line)
-                for n, row in zip(self.lines, self.rows)]
+                for n, row in zip(self.lines, zip(*self.cells))]
 
 
 class Source:
@@ -237,7 +235,8 @@ class Source:
             header = self.header
             cells = None if broken or header is None else _plain(rows, read, before, bad, header)
             if cells is not None and header is not None:
-                yield Rows(header, rows, range(before + 1, before + 1 + taken), self.header_line, cells)
+                del rows, read  # (the batch is its columns now: no list a row while it is used)
+                yield Rows(header, cells, range(before + 1, before + 1 + taken), self.header_line)
                 continue
             batch = self._rows(read, before, bad)
             if batch is not None:
@@ -281,7 +280,7 @@ class Source:
             starts.append(start)
         if not rows or self.header is None:
             return None
-        return Rows(self.header, rows, starts, self.header_line)
+        return Rows(self.header, list(zip(*rows)), starts, self.header_line)
 
     def _header(self, row: list[str], line: int) -> list[str]:
         names = [cell.strip().lower() for cell in row]
