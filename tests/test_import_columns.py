@@ -96,16 +96,26 @@ def test_tricky_csv_same_result_either_way(tmp_path, config, monkeypatch, every,
     ]
 
 
+def spy_take_clean(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What readers._take_clean answers, batch by batch (the fast run only)."""
+    whole: list[bool] = []
+    take = readers._take_clean
+    monkeypatch.setattr(readers, "_take_clean", lambda *args: whole.append(take(*args)) or whole[-1])
+    return whole
+
+
 def test_timezone_and_duplicates_across_batches(tmp_path, config, monkeypatch):
-    """A timezone column is flagged row by row (never taken whole); a contact
-    repeated in a later plain batch is merged, with its warning."""
+    """A batch with a timezone column is taken whole, an unknown zone flagged on
+    its line; a contact repeated in a later batch sends that batch row by row,
+    where it is merged, with its warning."""
     lines = ["id,first_name,tier,timezone"] + [f"c{i},F{i},A,Europe/Paris" for i in range(8)]
     lines[5] = "c4,F4,B,Mars/Olympus"
     lines[7] = "c1 ,F1b,C,"
     path = tmp_path / "zones.csv"
     path.write_text("\n".join(lines) + "\n")
+    whole = spy_take_clean(monkeypatch)
     fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=2)
-    assert fast == slow and all(taken)
+    assert fast == slow and all(taken) and whole == [True, True, True, False]
     assert fast.lines == [2, 3, 4, 5, 6, 7, 9] and not fast.problems
     assert fast.good[1].fields == {"first_name": "F1b", "tier": "C", "timezone": None, "id": "c1"}
     assert [w.line for w in fast.warnings] == [6, 8]
@@ -129,21 +139,23 @@ def lines_and_reasons(result) -> list[tuple[int, str]]:
     return [(p.line, p.reason) for p in result.problems]
 
 
-# One line of a CSV of contacts (id, first_name, tier, nickname), as a property test writes it.
+# One line of a CSV of contacts (id, first_name, tier, nickname or timezone), as a property test writes it.
 _ROW = st.one_of(
-    st.builds(lambda i, name, tier: f"c{i},{name},{tier},n", st.integers(0, 12),
+    st.builds(lambda i, name, tier, last: f"c{i},{name},{tier},{last}", st.integers(0, 12),
               st.sampled_from(["Ann", " Bo ", "", '"Cy, Jr"', '"Multi\nline"', '"a""b"']),
-              st.sampled_from(["A", "B", " C ", "Q", ""])),
+              st.sampled_from(["A", "B", " C ", "Q", ""]),
+              st.sampled_from(["n", "Europe/Paris", " UTC ", "Mars/Olympus", ""])),
     st.sampled_from(["", ",,,", " , , , ", "c1,Ann,A", "c1,Ann,A,n,extra", 'c2,"Ix"x,A,n', '"open,Ann,A,n',
                      "c3,Ann,A,\r tail", f"c4,Ann,A,{LONG}", "c5,\udce9,A,n", "\x00,Ann,A,n", " c6 ,Ann,A,n"]),
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.lists(_ROW, max_size=25), newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
+@given(last=st.sampled_from(["nickname", "timezone"]), body=st.lists(_ROW, max_size=25), newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
        every=st.sampled_from([1, 2, 3, 7]), block=st.sampled_from([16, 200, source.BLOCK]), end=st.booleans())
-def test_property_fast_path_changes_nothing(tmp_path, config, monkeypatch, body, newline, bom, every, block, end):
-    text = newline.join(["id,first_name,tier,nickname", *body]) + (newline if end else "")
+def test_property_fast_path_changes_nothing(tmp_path, config, monkeypatch, last, body, newline, bom, every, block,
+                                           end):
+    text = newline.join([f"id,first_name,tier,{last}", *body]) + (newline if end else "")
     path = tmp_path / "property.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape"))
     fast, slow, _ = fast_and_slow(path, config, monkeypatch, every, block)
@@ -160,9 +172,7 @@ def test_batch_with_bad_values_taken_whole(tmp_path, config, monkeypatch):
     data[6] = "c1,e1b@x.example,F1b,C,1"  # c1 again: the first c1 was a bad row
     path = tmp_path / "values.csv"
     path.write_text("\n".join(data) + "\n")
-    whole = []
-    take = readers._take_clean
-    monkeypatch.setattr(readers, "_take_clean", lambda *args: whole.append(take(*args)) or whole[-1])
+    whole = spy_take_clean(monkeypatch)
     fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=4)
     assert fast == slow and all(taken) and whole == [True, True]
     assert [c.id for c in fast.good] == ["c0", "c3", "c4", "c1", "c6", "c7"] and fast.lines == [2, 5, 6, 7, 8, 9]

@@ -28,7 +28,7 @@ from .deals import read_deals
 from .events import event_from, read_events
 from .result import ImportResult, RowProblem
 from .rows import MAX_ID, Columns, Progress, Unknown, columns_of, fields_of, ident, record_batches, schema_of
-from .rows import flag_zone
+from .rows import flag_zone, odd_zones
 from .source import Record, Rows
 
 __all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
@@ -90,11 +90,11 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
                 where: dict[str, int]) -> bool:
     """The rows of a CSV batch taken at once, as the loop of read_contacts would
     take them one by one, when that loop has nothing to decide but which rows
-    have a bad value (reported as it reports them): every id is plain text, no
-    time zone is given and no contact comes twice.  False (nothing taken,
-    nothing reported) otherwise."""
+    have a bad value and which time zones to flag (both reported as it reports
+    them): every id is plain text and no contact comes twice.  False (nothing
+    taken, nothing reported) otherwise."""
     given = batch.columns.get("id")
-    if given is None or "timezone" in columns.names:
+    if given is None:
         return False
     ids = list(map(str.strip, given))
     if not all(ids) or max(map(len, ids)) > MAX_ID:
@@ -106,6 +106,12 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
         for i in failed:
             keep[i] = False
         taken, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
+    zones: list[Any] = []
+    if "timezone" in columns.names:
+        zones = columns.values[columns.names.index("timezone")]
+        zones = zones if keep is None else list(itertools.compress(zones, keep))
+        if not {str, type(None)}.issuperset(map(type, zones)):
+            return False
     start = len(result.good)
     new = dict(zip(taken, range(start, start + len(taken))))
     if len(new) < len(taken) or not where.keys().isdisjoint(new):
@@ -113,6 +119,9 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
     for name in columns.unknown:  # (warned once each)
         unknown(name, batch.names_line, columns.known)
     result.problems.extend(RowProblem(batch.lines[i], "; ".join(failed[i])) for i in sorted(failed))
+    odd = odd_zones(set(zones))
+    for line, zone in itertools.compress(zip(lines, zones), map(odd.__contains__, zones)):
+        flag_zone(result, line, zone)
     fields = columns.rows(("id", ids))
     where.update(new)
     result.good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))

@@ -93,6 +93,16 @@ def flag_zone(result: ImportResult, line: int, zone: object) -> None:
                       f"timezone; {hint}fix it and import again")
 
 
+def odd_zones(zones: set[Any]) -> set[Any]:
+    """The values among `zones` that flag_zone flags."""
+    texts = {zone for zone in zones if isinstance(zone, str) and zone.strip()}
+    if not texts:
+        return set()
+    from fsl.check.settings import valid_zone  # lazily: the zone list is large
+
+    return {zone for zone in texts if not valid_zone(zone.strip())}
+
+
 def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, unknown: Unknown, line: int,
               skip: Iterable[str] = ("id",), prefix: str = "") -> tuple[dict[str, Any], list[str]]:
     """Declared fields coerced to their types; unknown names warned about.
