@@ -16,8 +16,9 @@ optional field none; an empty required field is a bad row.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import cast
+from typing import Any, Iterable
 
 from fsl.config import Config, Schema
 from fsl.engine.model import Contact
@@ -27,8 +28,8 @@ from .deals import read_deals
 from .events import event_from, read_events
 from .result import ImportResult, RowProblem
 from .rows import MAX_ID, Columns, Progress, Unknown, columns_of, fields_of, ident, record_batches, schema_of
-from .rows import flag_zone
-from .source import Record
+from .rows import flag_zone, odd_zones
+from .source import Record, Rows
 
 __all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
 
@@ -39,13 +40,19 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
     unknown = Unknown(result, "contact (schema.contact)")
     where: dict[str, int] = {}
     good, lines, keys = result.good, result.lines, result.keys  # (result.add, inline: a million rows)
+    rows: Iterable[tuple[int, Any, Record | None]]
     for batch in record_batches(path, result, progress):
-        columns = columns_of("contact", batch, schema) if batch[0].text else None  # CSV: a column at a time
-        if columns is not None and _take_clean(batch, columns, result, unknown, where):
-            continue
-        for i, rec in enumerate(batch):
-            values, line = rec.values, rec.line
-            given = values.get("id")
+        if isinstance(batch, Rows):  # CSV: a column at a time
+            columns = columns_of("contact", batch, schema)
+            if _take_clean(batch, columns, result, unknown, where):
+                continue
+            given_ids: Iterable[Any] = batch.columns.get("id") or itertools.repeat(None)
+            rows = zip(batch.lines, given_ids, itertools.repeat(None))
+            by_row = columns.rows()
+        else:
+            columns, by_row = None, []
+            rows = ((rec.line, rec.values.get("id"), rec) for rec in batch)
+        for i, (line, given, rec) in enumerate(rows):
             cid = given.strip() if type(given) is str else ""  # the common case of `ident`, inline
             if not cid or len(cid) > MAX_ID:
                 try:
@@ -53,12 +60,13 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
                 except Bad as exc:
                     result.problems.append(RowProblem(line, str(exc)))
                     continue
-            if columns is None:
-                fields, reasons = fields_of("contact", values, schema, rec.text, unknown, rec.names_line)
+            if rec is not None:
+                fields, reasons = fields_of("contact", rec.values, schema, rec.text, unknown, rec.names_line)
             else:
+                assert columns is not None and isinstance(batch, Rows)
                 for name in columns.unknown:  # (warned once each)
-                    unknown(name, rec.names_line, columns.known)
-                fields, reasons = columns.rows[i], columns.failed.get(i) or []
+                    unknown(name, batch.names_line, columns.known)
+                fields, reasons = by_row[i], columns.failed.get(i) or []
             if reasons:
                 result.problems.append(RowProblem(line, "; ".join(reasons)))
                 continue
@@ -78,26 +86,45 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
     return result
 
 
-def _take_clean(batch: list[Record], columns: Columns, result: ImportResult, unknown: Unknown,
+def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Unknown,
                 where: dict[str, int]) -> bool:
     """The rows of a CSV batch taken at once, as the loop of read_contacts would
-    take them one by one, when that loop has nothing to decide: every id is
-    plain text, no value is bad, no time zone is given and no contact comes
-    twice.  False (nothing taken) otherwise."""
-    if columns.failed or (columns.rows and "timezone" in columns.rows[0]):
+    take them one by one, when that loop has nothing to decide but which rows
+    have a bad value and which time zones to flag (both reported as it reports
+    them): every id is plain text and no contact comes twice.  False (nothing
+    taken, nothing reported) otherwise."""
+    given = batch.columns.get("id")
+    if given is None:
         return False
-    given = [rec.values.get("id") for rec in batch]
-    if set(map(type, given)) != {str}:
+    ids = list(map(str.strip, given))
+    if not all(ids) or max(map(len, ids)) > MAX_ID:
         return False
-    ids = list(map(str.strip, cast(list[str], given)))
-    if not all(ids) or max(map(len, ids)) > MAX_ID or len(set(ids)) < len(ids) or not where.keys().isdisjoint(ids):
+    failed, taken, lines = columns.failed, ids, batch.lines
+    keep: list[bool] | None = None
+    if failed:  # the rows with a bad value are left out (their ids too: such a row is no contact)
+        keep = [True] * len(ids)
+        for i in failed:
+            keep[i] = False
+        taken, lines = list(itertools.compress(ids, keep)), list(itertools.compress(lines, keep))
+    zones: list[Any] = []
+    if "timezone" in columns.names:
+        zones = columns.values[columns.names.index("timezone")]
+        zones = zones if keep is None else list(itertools.compress(zones, keep))
+        if not {str, type(None)}.issuperset(map(type, zones)):
+            return False
+    start = len(result.good)
+    new = dict(zip(taken, range(start, start + len(taken))))
+    if len(new) < len(taken) or not where.keys().isdisjoint(new):
         return False
     for name in columns.unknown:  # (warned once each)
-        unknown(name, batch[0].names_line, columns.known)
-    for fields, cid in zip(columns.rows, ids):
-        fields["id"] = cid
-    where.update(zip(ids, range(len(result.good), len(result.good) + len(ids))))
-    result.good.extend(map(Contact, ids, columns.rows))
-    result.lines.extend([rec.line for rec in batch])
-    result.keys.extend(ids)
+        unknown(name, batch.names_line, columns.known)
+    result.problems.extend(RowProblem(batch.lines[i], "; ".join(failed[i])) for i in sorted(failed))
+    odd = odd_zones(set(zones))
+    for line, zone in itertools.compress(zip(lines, zones), map(odd.__contains__, zones)):
+        flag_zone(result, line, zone)
+    fields = columns.rows(("id", ids))
+    where.update(new)
+    result.good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
+    result.lines.extend(lines)
+    result.keys.extend(taken)
     return True

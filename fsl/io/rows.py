@@ -1,17 +1,17 @@
 """Helpers the readers share: records with problems collected, ids, fields."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
 
 from .coerce import Bad, Column, Convert, column_converter, converter
 from .result import ImportResult
-from .source import Record, Source, SourceError
+from .source import Record, Rows, Source, SourceError
 
 MAX_ID = 200
 PROGRESS_EVERY = 10_000
@@ -27,21 +27,22 @@ def records(path: str | Path, result: ImportResult, progress: Progress = None) -
     unreadable file to `result.fatal` (and then none: see ImportResult).
     `progress` hears of every PROGRESS_EVERY rows read."""
     for batch in record_batches(path, result, progress):
-        yield from batch
+        yield from batch.records() if isinstance(batch, Rows) else batch
 
 
-def record_batches(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[list[Record]]:
-    """`records`, PROGRESS_EVERY at a time (all CSV or all JSON Lines, as the file is)."""
+def record_batches(path: str | Path, result: ImportResult, progress: Progress = None) -> Iterator[Rows | list[Record]]:
+    """`records`, from PROGRESS_EVERY rows of the file at a time: CSV as `Rows`
+    (a batch of cells, see source.Rows), JSON Lines as Records."""
     source = Source(path, result.problems)
-    rows = source.records()
+    batches = source.batches(PROGRESS_EVERY)
     while True:
         try:
-            batch = list(islice(rows, PROGRESS_EVERY))
+            batch = next(batches, None)
         except SourceError as exc:
             result.fatal = str(exc)
             break
         result.format = source.format
-        if not batch:
+        if batch is None:
             break
         yield batch
         if progress is not None:
@@ -90,6 +91,16 @@ def flag_zone(result: ImportResult, line: int, zone: object) -> None:
     result.warn(line, f"timezone {zone!r} is not an IANA time zone: kept as given, but until it is fixed "
                       f"this contact's sends use the playbook's `timezone ... default`, else fsl.yaml's "
                       f"timezone; {hint}fix it and import again")
+
+
+def odd_zones(zones: set[Any]) -> set[Any]:
+    """The values among `zones` that flag_zone flags."""
+    texts = {zone for zone in zones if isinstance(zone, str) and zone.strip()}
+    if not texts:
+        return set()
+    from fsl.check.settings import valid_zone  # lazily: the zone list is large
+
+    return {zone for zone in texts if not valid_zone(zone.strip())}
 
 
 def fields_of(entity: str, values: dict[str, Any], schema: Schema, text: bool, unknown: Unknown, line: int,
@@ -146,37 +157,63 @@ def _plan(schema: Schema, entity: str, text: bool, skip: tuple[str, ...], prefix
 
 @dataclass(frozen=True)
 class Columns:
-    """`fields_of` of a batch of CSV records: rows[i] and the reasons failed[i] (when
-    there are any) are what fields_of gives for batch[i]; `unknown` the columns that
-    fields_of would warn about (the caller warns once a row is taken)."""
+    """`fields_of` of a batch of CSV rows: `rows()[i]` and the reasons failed[i]
+    (when there are any) are what fields_of gives for row i; `unknown` the columns
+    that fields_of would warn about (the caller warns once a row is taken)."""
 
-    rows: list[dict[str, Any]]
+    names: list[str]  # the columns converted, in the header's order
+    values: list[list[Any]]  # values[j][i]: row i's value of names[j]
+    size: int  # rows
     failed: dict[int, list[str]]
     unknown: list[str]
     known: list[str]
 
+    def rows(self, *extra: tuple[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """A dict of fields a row; (name, values) in `extra` are added last, one value a row."""
+        names = self.names + [name for name, _ in extra]
+        values = self.values + [v for _, v in extra]
+        if not names:
+            return [{} for _ in range(self.size)]
+        if len(names) > MAX_DISPLAY:
+            return list(map(dict, map(functools.partial(zip, names), zip(*values))))
+        return _display(len(names))(*names, values)
 
-def columns_of(entity: str, batch: list[Record], schema: Schema, skip: tuple[str, ...] = ("id",),
+
+MAX_DISPLAY = 64  # columns up to which Columns.rows builds its dicts with a dict display
+
+
+@functools.cache
+def _display(n: int) -> Callable[..., list[dict[str, Any]]]:
+    """make(k0, ..., k{n-1}, columns): [{k0: v0, ...} for v0, ... in zip(*columns)], a
+    dict of the n names a row -- half the time of dict(zip(names, row)), which
+    takes a zip and a resize a row.  Only the number n is in the code, never a name."""
+    keys = ", ".join(f"k{i}" for i in range(n))
+    values = "".join(f"v{i}, " for i in range(n))
+    items = ", ".join(f"k{i}: v{i}" for i in range(n))
+    namespace: dict[str, Any] = {}
+    exec(f"def make({keys}, columns):\n    return [{{{items}}} for {values}in zip(*columns)]\n", namespace)
+    return cast(Callable[..., list[dict[str, Any]]], namespace["make"])
+
+
+def columns_of(entity: str, batch: Rows, schema: Schema, skip: tuple[str, ...] = ("id",),
                prefix: str = "") -> Columns:
-    """fields_of for CSV records that share their columns (one file's), a
-    column at a time: a column of common values is converted without a
-    Python step per cell, and a row's reasons come in the order of its columns."""
+    """fields_of for CSV rows, a column at a time: a column of common values
+    is converted without a Python step per cell, and a row's reasons come in
+    the order of its columns."""
     plan = _plan(schema, entity, True, skip, prefix)
-    names = list(batch[0].values)
-    declared = [name for name in names if name in plan.convert]
+    cells = batch.columns
+    declared = [name for name in cells if name in plan.convert]
     failed: dict[int, list[str]] = {}
-    columns = []
+    values = []
     for name in declared:
-        cells = [rec.values[name] for rec in batch]
         column = plan.columns[name]
-        values = column(cells) if column is not None else None
-        columns.append(values if values is not None else _cell_by_cell(plan.convert[name], cells, failed))
-    rows = [dict(zip(declared, values)) for values in zip(*columns)] if declared else [{} for _ in batch]
-    unknown = [prefix + name for name in names if name not in plan.convert and name not in skip]
-    return Columns(rows, failed, unknown, plan.known)
+        got = column(list(cells[name])) if column is not None else None
+        values.append(got if got is not None else _cell_by_cell(plan.convert[name], cells[name], failed))
+    unknown = [prefix + name for name in cells if name not in plan.convert and name not in skip]
+    return Columns(declared, values, len(batch), failed, unknown, plan.known)
 
 
-def _cell_by_cell(convert: Convert, cells: list, failed: dict[int, list[str]]) -> list:
+def _cell_by_cell(convert: Convert, cells: Sequence, failed: dict[int, list[str]]) -> list:
     try:
         return list(map(convert, cells))
     except Bad:

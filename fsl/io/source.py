@@ -5,6 +5,11 @@ a line that is not a JSON object, a huge field) becomes a `RowProblem` with
 the line number and the reading goes on; only a file that cannot be read at
 all, or a CSV header that cannot be used, is fatal (`SourceError`).  Bytes
 are decoded line by line, so one Latin-1 line costs that line, not the file.
+
+CSV rows come a batch at a time (`Rows`, its cells by column): a batch in
+which every row is one line with a cell for each column and nothing to
+report is taken as csv.reader gives it; any other batch is read again from
+its lines, a row at a time, and reported exactly as that way always did.
 """
 from __future__ import annotations
 
@@ -13,9 +18,10 @@ import io
 import itertools
 import json
 import math
+import operator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from .coerce import MAX_DEPTH, MAX_TEXT, nests_deeper
 from .result import RowProblem
@@ -26,6 +32,7 @@ CSV_SUFFIXES = frozenset({".csv"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 BOM = b"\xef\xbb\xbf"
 BLOCK = MAX_LINE  # bytes of CSV decoded at once (at most MAX_LINE: see Source._blocks)
+BATCH_ROWS = 10_000  # rows read at once by Source.records
 
 
 class SourceError(Exception):
@@ -42,16 +49,56 @@ class Record:
     names_line: int  # where the names were given: the CSV header's line, else `line`
 
 
+class Rows:
+    """CSV rows read together, as columns: `cells[j][i]` is row i's cell of the
+    header's column `names[j]` (every row has one for each), and row i begins
+    on line `lines[i]`; `names_line` is the header's line."""
+
+    __slots__ = ("names", "cells", "lines", "names_line", "_columns")
+
+    def __init__(self, names: list[str], cells: list[tuple[str, ...]], lines: Sequence[int],
+                 names_line: int) -> None:
+        self.names, self.cells, self.lines, self.names_line = names, cells, lines, names_line
+        self._columns: dict[str, tuple[str, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @property
+    def columns(self) -> dict[str, tuple[str, ...]]:
+        """The cells of each named column, by name, in the header's order."""
+        if self._columns is None:
+            self._columns = {name: column for name, column in zip(self.names, self.cells) if name}
+        return self._columns
+
+    def records(self) -> list[Record]:
+        """A Record a row, its values by (named) column."""
+        names, line = self.names, self.names_line
+        if all(names):
+            return [Record(n, dict(zip(names, row)), True, line) for n, row in zip(self.lines, zip(*self.cells))]
+        return [Record(n, {name: cell for name, cell in zip(names, row) if name}, True, line)
+                for n, row in zip(self.lines, zip(*self.cells))]
+
+
 class Source:
-    """Iterate the records of `path`; problems go to `problems`."""
+    """The records of `path`, one at a time (`records`) or in batches (`batches`);
+    problems go to `problems`."""
 
     def __init__(self, path: str | Path, problems: list[RowProblem]) -> None:
         self.path = Path(path)
         self.problems = problems
         self.format = "csv"
         self.columns: list[str] = []  # CSV: the header's names, normalised
+        self.header: list[str] | None = None  # (CSV) the same, once read
+        self.header_line = 0
 
     def records(self) -> Iterator[Record]:
+        for batch in self.batches(BATCH_ROWS):
+            yield from batch.records() if isinstance(batch, Rows) else batch
+
+    def batches(self, size: int) -> Iterator[Rows | list[Record]]:
+        """The records, a batch of at most `size` at a time: CSV as `Rows`,
+        JSON Lines as Records."""
         try:
             handle = self.path.open("rb")
         except IsADirectoryError:
@@ -60,10 +107,12 @@ class Source:
             raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         with handle:
             self.format = self._format(handle)
-            if self.format == "jsonl":
-                yield from self._jsonl(handle)
-            else:
-                yield from self._csv(handle)
+            if self.format == "csv":
+                yield from self._csv(handle, size)
+                return
+            records = self._jsonl(handle)
+            while batch := list(itertools.islice(records, size)):
+                yield batch
 
     # ------------------------------------------------------------ format
     def _format(self, handle: IO[bytes]) -> str:
@@ -163,15 +212,47 @@ class Source:
             yield Record(number, value, False, number)
 
     # ------------------------------------------------------------ CSV
-    def _csv(self, handle: IO[bytes]) -> Iterator[Record]:
+    def _csv(self, handle: IO[bytes], size: int) -> Iterator[Rows]:
+        """The rows, `size` rows of the file at a time (fewer when some are skipped or
+        reported).  A batch is read by one csv.reader over the whole file, and taken
+        as it is when nothing in it needs a look (`_plain`); any other batch is read
+        again, from the same lines, by `_rows`, the row-by-row checks."""
         bad: set[int] = set()
         # one item per line of the file: the reader's line_num is the number of the last line read
-        reader = csv.reader(itertools.chain.from_iterable(self._blocks(handle, bad)), strict=True)
-        header: list[str] | None = None
-        header_line = 0
-        named = True  # every column of the header has a name
+        lines, again = itertools.tee(itertools.chain.from_iterable(self._blocks(handle, bad)))
+        reader = csv.reader(lines, strict=True)
         while True:
-            start = reader.line_num + 1
+            before = reader.line_num
+            try:
+                rows = list(itertools.islice(reader, size if self.header is not None else 1))
+                broken = False
+            except csv.Error:  # (that row is reported when its lines are read again)
+                rows, broken = [], True
+            taken = reader.line_num - before  # a reader reads no further than the row it gives
+            if not taken:
+                break
+            read = list(itertools.islice(again, taken))
+            header = self.header
+            cells = None if broken or header is None else _plain(rows, read, before, bad, header)
+            if cells is not None and header is not None:
+                del rows, read  # (the batch is its columns now: no list a row while it is used)
+                yield Rows(header, cells, range(before + 1, before + 1 + taken), self.header_line)
+                continue
+            batch = self._rows(read, before, bad)
+            if batch is not None:
+                yield batch
+        if self.header is None:
+            raise SourceError(f"{self.path} has no header row (the first line names the columns: id,email,...)")
+
+    def _rows(self, lines: list[str], before: int, bad: set[int]) -> Rows | None:
+        """The rows of `lines` (the lines after line `before`) one at a time: each
+        problem is reported on the row's first line, and a row with a line
+        reported already, a blank row, and the header row are left out."""
+        reader = csv.reader(lines, strict=True)
+        rows: list[list[str]] = []
+        starts: list[int] = []
+        while True:
+            start = before + reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
@@ -179,13 +260,13 @@ class Source:
             except csv.Error as exc:
                 self.problem(start, f"malformed CSV: {exc}")
                 continue
-            if bad and any(start <= n <= reader.line_num for n in bad):
+            if bad and not bad.isdisjoint(range(start, before + reader.line_num + 1)):
                 continue  # a line of this row was reported already
             if not row or (not row[0].strip() and not "".join(row).strip()):  # a blank line, or only blank cells
                 continue
+            header = self.header
             if header is None:
-                header, header_line = self._header(row, start), start
-                named = all(header)
+                self.header, self.header_line = self._header(row, start), start
                 continue
             if len(row) != len(header):
                 more = "more" if len(row) > len(header) else "fewer"
@@ -195,10 +276,11 @@ class Source:
                 big = next(name for name, cell in zip(header, row) if len(cell) > MAX_FIELD)
                 self.problem(start, f"the value of {big or 'an unnamed column'} is longer than {MAX_FIELD} characters")
                 continue
-            values = dict(zip(header, row)) if named else {name: cell for name, cell in zip(header, row) if name}
-            yield Record(start, values, True, header_line)
-        if header is None:
-            raise SourceError(f"{self.path} has no header row (the first line names the columns: id,email,...)")
+            rows.append(row)
+            starts.append(start)
+        if not rows or self.header is None:
+            return None
+        return Rows(self.header, list(zip(*rows)), starts, self.header_line)
 
     def _header(self, row: list[str], line: int) -> list[str]:
         names = [cell.strip().lower() for cell in row]
@@ -209,6 +291,27 @@ class Source:
             seen.add(name)
         self.columns = names
         return names
+
+
+def _plain(rows: list[list[str]], lines: list[str], before: int, bad: set[int],
+           header: list[str]) -> list[tuple[str, ...]] | None:
+    """The rows as columns when `Source._rows` would take every one of them as it
+    is, on consecutive lines: each row is one of `lines` (the lines after line
+    `before`), none was reported already, none is blank, each has a cell for
+    every column and no cell is too long.  None otherwise."""
+    if len(lines) != len(rows) or set(map(len, rows)) != {len(header)}:
+        return None
+    if bad and not bad.isdisjoint(range(before + 1, before + 1 + len(lines))):
+        return None
+    cells = list(zip(*rows))
+    if not all(map(str.strip, cells[0])):  # a blank first cell: is the whole row blank?
+        blank = itertools.compress(rows, map(operator.not_, map(str.strip, cells[0])))
+        if not all(map(str.strip, map("".join, blank))):
+            return None
+    # a cell is no longer than its line: its cells are looked at only when a line is long
+    if max(map(len, lines)) > MAX_FIELD and max(map(len, itertools.chain.from_iterable(cells))) > MAX_FIELD:
+        return None
+    return cells
 
 
 def _no_constant(name: str) -> Any:

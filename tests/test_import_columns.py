@@ -1,0 +1,181 @@
+"""CSV contacts read a batch of cells at a time (fsl.io.source.Rows) give the same
+ImportResult as the row-by-row reading: the fast path (source._plain, readers._take_clean)
+only takes batches the row-by-row code would take unchanged."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fsl.io.readers as readers
+import fsl.io.rows as rows
+import fsl.io.source as source
+from fsl.config import load_config
+from fsl.io import read_contacts
+from fsl.io.result import RowProblem
+
+from .test_imports import CONFIG
+
+LONG = "y" * (source.MAX_FIELD + 1)
+CRLF = "\r\n"
+TRICKY = b"\xef\xbb\xbf" + CRLF.join([
+    "id,email,first_name,last_name,tier,nickname",  # 1 (after a BOM; CRLF line endings)
+    "c1,a1@x.example,Ann,,A,n1",  # 2
+    "c2,a2@x.example,Bo,Li,B,n2",  # 3
+    'c3,a3@x.example,"Cy\r\nTwo",,C,n3',  # 4-5: a line break in a quoted cell
+    "c4,a4@x.example,Di,,A,n4",  # 6
+    "",  # 7 blank
+    "c5,a5@x.example,Ed,,B,n5",  # 8
+    "c6,a6@x.example,Fe,,C",  # 9 ragged
+    f"c7,a7@x.example,Gu,,A,{LONG}",  # 10 a cell too long
+    "c8,\udce9@x.example,Hi,,A,n8",  # 11 not UTF-8 (a Latin-1 é)
+    "c1,a1b@x.example,Ann2,Lee,C,n1b",  # 12 c1 again, in a later batch
+    ",, ,,,",  # 13 only blank cells
+    'c9,a9@x.example,"Ix"x,,A,n9',  # 14 malformed
+    "c10,a10@x.example,Jo,,B,n10",  # 15
+    "c11,a11@x.example,Ka,,C,n11",  # 16
+    "c12,a12@x.example,Lu,,A,n12",  # 17
+]).encode("utf-8", "surrogateescape") + CRLF.encode()
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    (tmp_path / "fsl.yaml").write_text(CONFIG)
+    cfg, diags = load_config(tmp_path / "fsl.yaml")
+    assert not diags
+    return cfg
+
+
+def fast_and_slow(path: Path, config, monkeypatch: pytest.MonkeyPatch, every: int = 3, block: int = source.BLOCK):
+    """read_contacts as it is, then with every batch read and taken row by row;
+    also whether each batch was taken whole by the fast path."""
+    monkeypatch.setattr(rows, "PROGRESS_EVERY", every)
+    monkeypatch.setattr(source, "BLOCK", block)
+    plain, taken = source._plain, []
+
+    def spy(*args):
+        cells = plain(*args)
+        taken.append(cells is not None)
+        return cells
+
+    with monkeypatch.context() as m:
+        m.setattr(source, "_plain", spy)
+        fast = read_contacts(path, config)
+    with monkeypatch.context() as m:
+        m.setattr(source, "_plain", lambda *args: None)
+        m.setattr(readers, "_take_clean", lambda *args: False)
+        slow = read_contacts(path, config)
+    return fast, slow, taken
+
+
+@pytest.mark.parametrize("every", [1, 3, 4, 10_000])
+@pytest.mark.parametrize("block", [64, source.BLOCK])  # 64: most lines decoded block by block, one by one
+def test_tricky_csv_same_result_either_way(tmp_path, config, monkeypatch, every, block):
+    path = tmp_path / "tricky.csv"
+    path.write_bytes(TRICKY)
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every, block)
+    assert fast == slow
+    if every < 10_000:
+        assert True in taken and False in taken  # both paths were taken
+    assert [c.id for c in fast.good] == ["c1", "c2", "c3", "c4", "c5", "c10", "c11", "c12"]
+    assert fast.lines == [2, 3, 4, 6, 8, 15, 16, 17]
+    assert fast.good[0].fields == {"email": "a1b@x.example", "first_name": "Ann2", "last_name": "Lee",
+                                   "tier": "C", "id": "c1"}
+    assert fast.good[2].fields["first_name"] == "Cy\r\nTwo" and fast.good[3].fields["last_name"] is None
+    assert fast.problems == [
+        RowProblem(9, "the row has 5 values, fewer than the header's 6 columns"),
+        RowProblem(10, f"the value of nickname is longer than {source.MAX_FIELD} characters"),
+        RowProblem(11, "not UTF-8 text (byte 4 of the line); save the file as UTF-8"),
+        RowProblem(14, "malformed CSV: ',' expected after '\"'"),
+    ]
+    assert fast.warnings == [
+        RowProblem(1, "'nickname' is not a field of contact (schema.contact): ignored"),
+        RowProblem(12, "contact c1 is also on line 2; the later values win"),
+    ]
+
+
+def spy_take_clean(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What readers._take_clean answers, batch by batch (the fast run only)."""
+    whole: list[bool] = []
+    take = readers._take_clean
+    monkeypatch.setattr(readers, "_take_clean", lambda *args: whole.append(take(*args)) or whole[-1])
+    return whole
+
+
+def test_timezone_and_duplicates_across_batches(tmp_path, config, monkeypatch):
+    """A batch with a timezone column is taken whole, an unknown zone flagged on
+    its line; a contact repeated in a later batch sends that batch row by row,
+    where it is merged, with its warning."""
+    lines = ["id,first_name,tier,timezone"] + [f"c{i},F{i},A,Europe/Paris" for i in range(8)]
+    lines[5] = "c4,F4,B,Mars/Olympus"
+    lines[7] = "c1 ,F1b,C,"
+    path = tmp_path / "zones.csv"
+    path.write_text("\n".join(lines) + "\n")
+    whole = spy_take_clean(monkeypatch)
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=2)
+    assert fast == slow and all(taken) and whole == [True, True, True, False]
+    assert fast.lines == [2, 3, 4, 5, 6, 7, 9] and not fast.problems
+    assert fast.good[1].fields == {"first_name": "F1b", "tier": "C", "timezone": None, "id": "c1"}
+    assert [w.line for w in fast.warnings] == [6, 8]
+    assert "'Mars/Olympus' is not an IANA time zone" in fast.warnings[0].reason
+    assert fast.warnings[1].reason == "contact c1 is also on line 3; the later values win"
+
+
+def test_unnamed_column_and_blank_first_cells(tmp_path, config, monkeypatch):
+    """An unnamed column is left out; a row whose first cell is blank is not a
+    blank row when another cell is not, and a batch stays plain for it."""
+    data = "first_name,,id,tier\n" + "".join(f"{' ' if i % 2 else 'F'},x{i},c{i},A\n" for i in range(6))
+    path = tmp_path / "unnamed.csv"
+    path.write_text(data)
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=3)
+    assert fast == slow and taken == [True, True]
+    assert [c.id for c in fast.good] == ["c0", "c2", "c4"]  # first_name is required: the blank ones are bad
+    assert lines_and_reasons(fast)[0] == (3, "first_name needs a value (the field is not optional)")
+
+
+def lines_and_reasons(result) -> list[tuple[int, str]]:
+    return [(p.line, p.reason) for p in result.problems]
+
+
+# One line of a CSV of contacts (id, first_name, tier, nickname or timezone), as a property test writes it.
+_ROW = st.one_of(
+    st.builds(lambda i, name, tier, last: f"c{i},{name},{tier},{last}", st.integers(0, 12),
+              st.sampled_from(["Ann", " Bo ", "", '"Cy, Jr"', '"Multi\nline"', '"a""b"']),
+              st.sampled_from(["A", "B", " C ", "Q", ""]),
+              st.sampled_from(["n", "Europe/Paris", " UTC ", "Mars/Olympus", ""])),
+    st.sampled_from(["", ",,,", " , , , ", "c1,Ann,A", "c1,Ann,A,n,extra", 'c2,"Ix"x,A,n', '"open,Ann,A,n',
+                     "c3,Ann,A,\r tail", f"c4,Ann,A,{LONG}", "c5,\udce9,A,n", "\x00,Ann,A,n", " c6 ,Ann,A,n"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(last=st.sampled_from(["nickname", "timezone"]), body=st.lists(_ROW, max_size=25), newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
+       every=st.sampled_from([1, 2, 3, 7]), block=st.sampled_from([16, 200, source.BLOCK]), end=st.booleans())
+def test_property_fast_path_changes_nothing(tmp_path, config, monkeypatch, last, body, newline, bom, every, block,
+                                           end):
+    text = newline.join([f"id,first_name,tier,{last}", *body]) + (newline if end else "")
+    path = tmp_path / "property.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape"))
+    fast, slow, _ = fast_and_slow(path, config, monkeypatch, every, block)
+    assert fast == slow
+
+
+def test_batch_with_bad_values_taken_whole(tmp_path, config, monkeypatch):
+    """A batch whose only trouble is bad values is taken at once: its bad rows
+    reported (all their reasons, in column order), the others kept, and a bad
+    row's id is no contact, so the same id later is no repeat."""
+    data = ["id,email,first_name,tier,ltv"] + [f"c{i},e{i}@x.example,F{i},A,{i}" for i in range(8)]
+    data[2] = "c1,e1@x.example,,Q,x"  # first_name empty, tier not a member, ltv not a number
+    data[3] = 'c2,"a@x.example, b@x.example",F2,B,2'  # two addresses
+    data[6] = "c1,e1b@x.example,F1b,C,1"  # c1 again: the first c1 was a bad row
+    path = tmp_path / "values.csv"
+    path.write_text("\n".join(data) + "\n")
+    whole = spy_take_clean(monkeypatch)
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=4)
+    assert fast == slow and all(taken) and whole == [True, True]
+    assert [c.id for c in fast.good] == ["c0", "c3", "c4", "c1", "c6", "c7"] and fast.lines == [2, 5, 6, 7, 8, 9]
+    assert [p.line for p in fast.problems] == [3, 4] and not fast.warnings
+    assert fast.problems[0].reason.startswith("first_name needs a value (the field is not optional); tier: 'Q'")
+    assert "ltv" in fast.problems[0].reason and "names 2 addresses" in fast.problems[1].reason
