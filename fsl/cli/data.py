@@ -5,8 +5,11 @@ lines, which are skipped while the good ones are kept; an enrollment the
 playbook's rules refuse); 2 bad usage or unreadable input (no fsl.yaml, a
 file that cannot be read, an unusable store, an invalid `fsl event`).
 Human text goes to stderr; `--format json` prints one JSON document alone on
-stdout.  Files are read completely before the store is opened, so a file
-that cannot be read changes nothing.
+stdout.  A file that cannot be read changes nothing: deals and events files
+are read completely before the store is opened; a contacts file is stored
+batch by batch as it is read (a million rows never all in memory), once its
+header and first rows have been read -- after them, no row can make the
+whole file unreadable, only itself bad.
 """
 from __future__ import annotations
 
@@ -117,10 +120,10 @@ def contacts_command() -> None:
 @FORMAT_OPTION
 def contacts_import(file: Path, config_path: str | None, fmt: str) -> None:
     """Load or update contacts from CSV (a header row of field names) or JSON Lines."""
-    from fsl.io import read_contacts
+    from fsl.io import stream_contacts
     from fsl.io.load import load_contacts
 
-    _import("contacts import", "contacts", file, config_path, fmt, read_contacts, load_contacts)
+    _import("contacts import", "contacts", file, config_path, fmt, stream_contacts, load_contacts)
 
 
 @click.group("deals")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from fsl.config import Config, Schema
 from fsl.engine.model import Contact
@@ -26,25 +26,71 @@ from fsl.engine.model import Contact
 from .coerce import Bad
 from .deals import read_deals
 from .events import event_from, read_events
-from .result import ImportResult, RowProblem
+from .result import ContactBatch, ImportResult, RowProblem
 from .rows import MAX_ID, Columns, Progress, Unknown, columns_of, fields_of, ident, record_batches, schema_of
 from .rows import flag_zone, odd_zones
 from .source import Record, Rows
 
-__all__ = ["ImportResult", "RowProblem", "event_from", "read_contacts", "read_deals", "read_events"]
+__all__ = ["ImportResult", "RowProblem", "contact_batches", "event_from", "read_contacts", "read_deals",
+           "read_events", "stream_contacts"]
 
 
 def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress = None) -> ImportResult:
-    schema = schema_of(schema)
+    """The whole file's contacts in `result.good` (a contact on several lines once, the later values
+    merged over the earlier ones)."""
     result = ImportResult()
+    at: dict[str, int] = {}  # id -> its index in good
+    good, lines, keys = result.good, result.lines, result.keys
+    for batch in contact_batches(path, schema, result, progress):
+        if not batch.repeats:
+            ids = [c.id for c in batch.contacts]
+            at.update(zip(ids, range(len(good), len(good) + len(ids))))
+            good.extend(batch.contacts)
+            lines.extend(batch.lines)
+            keys.extend(ids)
+            continue
+        for contact, line in zip(batch.contacts, batch.lines):
+            if contact.id in batch.repeats:
+                j = at[contact.id]
+                good[j] = Contact(contact.id, {**good[j].fields, **contact.fields})
+                continue
+            at[contact.id] = len(good)
+            good.append(contact)
+            lines.append(line)
+            keys.append(contact.id)
+    return result
+
+
+def stream_contacts(path: str | Path, schema: Schema | Config, progress: Progress = None) -> ImportResult:
+    """The file's contacts batch by batch in `result.stream`, read as they are stored: a
+    million rows are never all in memory.  The header and first rows are read here, so a
+    file that cannot be read sets `result.fatal` before anything is stored; the problems
+    and warnings are complete once the stream is."""
+    result = ImportResult()
+    batches = contact_batches(path, schema, result, progress)
+    first = next(batches, None)
+    if result.fatal is None:
+        result.stream = itertools.chain([first] if first is not None else [], batches)
+    return result
+
+
+def contact_batches(path: str | Path, schema: Schema | Config, result: ImportResult,
+                    progress: Progress = None) -> Iterator[ContactBatch]:
+    """The good contacts of each batch of the file's rows, as they are read; problems and
+    warnings go to `result` (sorted once the file is read).  A contact on several lines of one
+    batch comes once, the later values merged over the earlier; one already given in an earlier
+    batch comes again, in `repeats`, with this batch's values (see ContactBatch)."""
+    schema = schema_of(schema)
     unknown = Unknown(result, "contact (schema.contact)")
-    where: dict[str, int] = {}
-    good, lines, keys = result.good, result.lines, result.keys  # (result.add, inline: a million rows)
+    where: dict[str, int] = {}  # id -> the line it was first given on
     rows: Iterable[tuple[int, Any, Record | None]]
     for batch in record_batches(path, result, progress):
+        good: list[Contact] = []
+        lines: list[int] = []
         if isinstance(batch, Rows):  # CSV: a column at a time
             columns = columns_of("contact", batch, schema)
-            if _take_clean(batch, columns, result, unknown, where):
+            if _take_clean(batch, columns, result, unknown, where, good, lines):
+                yield ContactBatch(good, lines)
                 continue
             given_ids: Iterable[Any] = batch.columns.get("id") or itertools.repeat(None)
             rows = zip(batch.lines, given_ids, itertools.repeat(None))
@@ -52,6 +98,8 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
         else:
             columns, by_row = None, []
             rows = ((rec.line, rec.values.get("id"), rec) for rec in batch)
+        here: dict[str, int] = {}  # id -> its index in good
+        repeats: set[str] = set()
         for i, (line, given, rec) in enumerate(rows):
             cid = given.strip() if type(given) is str else ""  # the common case of `ident`, inline
             if not cid or len(cid) > MAX_ID:
@@ -74,20 +122,24 @@ def read_contacts(path: str | Path, schema: Schema | Config, progress: Progress 
             if "timezone" in fields:
                 flag_zone(result, line, fields["timezone"])
             if cid in where:  # the same contact twice in one file: one update, later values win
-                j = where[cid]
-                result.warn(line, f"contact {cid} is also on line {lines[j]}; the later values win")
-                good[j] = Contact(cid, {**good[j].fields, **fields})
-                continue
-            where[cid] = len(good)
+                result.warn(line, f"contact {cid} is also on line {where[cid]}; the later values win")
+                if cid in here:
+                    j = here[cid]
+                    good[j] = Contact(cid, {**good[j].fields, **fields})
+                    continue
+                repeats.add(cid)
+            else:
+                where[cid] = line
+            here[cid] = len(good)
             good.append(Contact(cid, fields))
             lines.append(line)
-            keys.append(cid)
+        if good:
+            yield ContactBatch(good, lines, repeats)
     result.sort_problems()
-    return result
 
 
 def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Unknown,
-                where: dict[str, int]) -> bool:
+                where: dict[str, int], good: list[Contact], lines_out: list[int]) -> bool:
     """The rows of a CSV batch taken at once, as the loop of read_contacts would
     take them one by one, when that loop has nothing to decide but which rows
     have a bad value and which time zones to flag (both reported as it reports
@@ -112,8 +164,7 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
         zones = zones if keep is None else list(itertools.compress(zones, keep))
         if not {str, type(None)}.issuperset(map(type, zones)):
             return False
-    start = len(result.good)
-    new = dict(zip(taken, range(start, start + len(taken))))
+    new = dict(zip(taken, lines))
     if len(new) < len(taken) or not where.keys().isdisjoint(new):
         return False
     for name in columns.unknown:  # (warned once each)
@@ -124,7 +175,6 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
         flag_zone(result, line, zone)
     fields = columns.rows(("id", ids))
     where.update(new)
-    result.good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
-    result.lines.extend(lines)
-    result.keys.extend(taken)
+    good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
+    lines_out.extend(lines)
     return True

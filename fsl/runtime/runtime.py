@@ -30,6 +30,7 @@ does.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -422,18 +423,18 @@ class Runtime:
         out: list[tuple[Contact | None, bool]] = []
         for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
             with self.store.transaction():
-                self.store.prefetch_entities([c.id for c in chunk], [])
-                get_contact = self.store.get_contact
-                changed = []
-                for given in chunk:
-                    stored = get_contact(given.id)
-                    merged, is_change = merge(stored, given)
-                    out.append((stored, is_change))
-                    if is_change:
-                        if stored is not None:
+                ids = [c.id for c in chunk]
+                self.store.prefetch_entities(ids, [])
+                # (maps, not a loop: an import's chunk of new contacts has nothing to decide per contact)
+                stored_all = list(map(self.store.get_contact, ids))
+                merged_all = list(map(merge, stored_all, chunk))
+                if any(stored_all):
+                    for stored, (merged, is_change) in zip(stored_all, merged_all):
+                        if is_change and stored is not None:
                             merged.version = stored.version + 1
-                        changed.append(merged)
-                engine.add_contacts(changed)
+                changes = [is_change for _, is_change in merged_all]
+                out.extend(zip(stored_all, changes))
+                engine.add_contacts(list(itertools.compress([m for m, _ in merged_all], changes)))
         return out
 
     def put_deals(self, deals: Iterable[Deal], now: datetime | None = None) -> int:

@@ -31,6 +31,7 @@ cost what is due and not what is waiting.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import Counter, deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -189,11 +190,13 @@ class SqlStore:
     def put_contacts(self, batch: list[Contact]) -> None:
         """Write-through of many contacts (imports): one executemany upsert."""
         now = epoch(_wall())
-        keys = email_keys.keys_of([c.fields for c in batch])
+        ids = [c.id for c in batch]
+        versions = [c.version for c in batch]
+        fields = [c.fields for c in batch]
         bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at", "email_key"), "id",
-                    [(c.id, dumps_flat(c.fields), c.version, now, key) for c, key in zip(batch, keys)])
-        self._contacts.update((c.id, c) for c in batch)
-        self._contact_snap.update((c.id, c.version) for c in batch)
+                    zip(ids, map(dumps_flat, fields), versions, itertools.repeat(now), email_keys.keys_of(fields)))
+        self._contacts.update(zip(ids, batch))
+        self._contact_snap.update(zip(ids, versions))
 
     def get_contact(self, contact_id: str) -> Contact | None:
         if contact_id not in self._contacts:
