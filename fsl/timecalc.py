@@ -46,7 +46,6 @@ from functools import lru_cache
 from typing import Any, Mapping, NamedTuple, Sequence, overload
 from zoneinfo import ZoneInfo
 
-import holidays as _holidays
 from croniter import croniter
 
 from fsl.durations import normalize_unit  # the one table of unit spellings
@@ -209,6 +208,8 @@ def _canonical_code(code: str) -> tuple[str, str | None] | None:
     """(country, subdivision) as the holidays package accepts them, or None."""
     if not isinstance(code, str) or not code.strip():
         return None
+    import holidays as _holidays  # (here and in _year_holidays: its import costs every fsl command ~0.1 s)
+
     country, subdiv = _split_code(code)
     attempts = [subdiv] if subdiv is None else [subdiv, subdiv.upper()]
     for sub in attempts:
@@ -226,6 +227,8 @@ def _canonical_code(code: str) -> tuple[str, str | None] | None:
 def _year_holidays(country: str, subdiv: str | None, year: int) -> Mapping[date, str]:
     # One fresh, fully expanded object per (calendar, year): nothing is shared
     # and mutated lazily across threads, and lookups are plain dict lookups.
+    import holidays as _holidays
+
     try:
         cal = _holidays.country_holidays(country, subdiv=subdiv, years=year)
         return dict(cal.items())
