@@ -3,6 +3,7 @@ ImportResult as the row-by-row reading: the fast path (source._plain, readers._t
 only takes batches the row-by-row code would take unchanged."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from hypothesis import strategies as st
 import fsl.io.readers as readers
 import fsl.io.rows as rows
 import fsl.io.source as source
-from fsl.config import load_config
+from fsl.config import FieldType, load_config
 from fsl.io import read_contacts
+from fsl.io.coerce import Bad, column_converter, converter
 from fsl.io.result import RowProblem
 
 from .test_imports import CONFIG
@@ -179,3 +181,41 @@ def test_batch_with_bad_values_taken_whole(tmp_path, config, monkeypatch):
     assert [p.line for p in fast.problems] == [3, 4] and not fast.warnings
     assert fast.problems[0].reason.startswith("first_name needs a value (the field is not optional); tier: 'Q'")
     assert "ltv" in fast.problems[0].reason and "names 2 addresses" in fast.problems[1].reason
+
+
+_INSTANTS = st.one_of(
+    st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2210, 1, 1),
+                 timezones=st.sampled_from([timezone.utc, None, timezone(timedelta(hours=2))])).map(datetime.isoformat),
+    st.sampled_from(["2026-01-11T10:00:00Z", "2026-01-11T10:00:00z", " 2026-01-11T10:00:00+00:00 ", "", "  ",
+                     "2026-01-11", "2026-02-30T10:00:00Z", "yesterday", "2026-01-11T10:00:00-00:00",
+                     "1969-12-31T23:59:59+00:00", "2201-01-01T00:00:00+00:00", "20260111T100000Z"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_INSTANTS, min_size=1, max_size=6), st.booleans())
+def test_an_instant_column_is_what_its_cells_are(cells, optional):
+    """The column path of a datetime field takes a column only when each cell would come out
+    of the cell path unchanged, and then gives the same datetimes (in UTC, the same tzinfo)."""
+    ftype = FieldType(kind="datetime", optional=optional)
+    column = column_converter("contact", "last_order_at", ftype)
+    assert column is not None
+    got = column(list(cells))
+    if got is None:
+        return
+    cell = converter("contact", "last_order_at", ftype, "last_order_at", True)
+    want = []
+    for value in cells:
+        try:
+            want.append(cell(value))
+        except Bad:
+            raise AssertionError(f"the column took {value!r}, which the cell path refuses") from None
+    assert got == want and [t.tzinfo for t in got] == [t.tzinfo for t in want]
+
+
+def test_a_column_of_utc_instants_is_taken_whole_and_others_are_not():
+    column = column_converter("contact", "last_order_at", FieldType(kind="datetime", optional=True))
+    assert column is not None
+    utc = datetime(2026, 1, 11, 10, tzinfo=timezone.utc)
+    assert column(["2026-01-11T10:00:00Z", " 2026-01-11T10:00:00+00:00"]) == [utc, utc]
+    for odd in ("2026-01-11T12:00:00+02:00", "2026-01-11T10:00:00", "", "1969-12-31T23:59:59Z", "soon"):
+        assert column(["2026-01-11T10:00:00Z", odd]) is None  # cell by cell: converted or reported there

@@ -101,7 +101,7 @@ def test_the_upgrade_lists_the_split_sends_already_stored(dialect, tmp_path, req
     db = Database(url)
     try:
         _, after, ran = upgrade(db)
-        assert [m.version for m in ran] == [15]
+        assert [m.version for m in ran][:1] == [15]  # (and any later ones)
         with db.read() as conn:
             assert sorted(tuple(r) for r in conn.execute(sa.select(split_sends))) == before
         assert _check_equal(db) == len(before)

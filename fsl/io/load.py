@@ -73,8 +73,11 @@ def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None)
 
 
 def _count_chunk(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], unchanged: set[str]) -> None:
-    created = sum(1 for stored, _ in merged if stored is None)
-    updated = sum(1 for stored, is_change in merged if stored is not None and is_change)
+    if not merged:
+        return
+    stored_all, changes = zip(*merged)
+    created = stored_all.count(None)  # (a contact not stored yet is always a change: merge_contact)
+    updated = changes.count(True) - created
     report.created += created
     report.updated += updated
     if len(merged) > created + updated:
