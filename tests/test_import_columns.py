@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 import fsl.io.readers as readers
 import fsl.io.rows as rows
 import fsl.io.source as source
-from fsl.config import FieldType, load_config
+from fsl.config import FieldType
 from fsl.io import read_contacts
 from fsl.io.coerce import Bad, column_converter, converter
 from fsl.io.result import RowProblem
 
-from .test_imports import CONFIG
+from .test_imports import config  # noqa: F401 - the fixture (test_imports' schema)
 
 LONG = "y" * (source.MAX_FIELD + 1)
 CRLF = "\r\n"
@@ -40,14 +40,6 @@ TRICKY = b"\xef\xbb\xbf" + CRLF.join([
     "c11,a11@x.example,Ka,,C,n11",  # 16
     "c12,a12@x.example,Lu,,A,n12",  # 17
 ]).encode("utf-8", "surrogateescape") + CRLF.encode()
-
-
-@pytest.fixture
-def config(tmp_path: Path):
-    (tmp_path / "fsl.yaml").write_text(CONFIG)
-    cfg, diags = load_config(tmp_path / "fsl.yaml")
-    assert not diags
-    return cfg
 
 
 def fast_and_slow(path: Path, config, monkeypatch: pytest.MonkeyPatch, every: int = 3, block: int = source.BLOCK):

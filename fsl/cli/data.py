@@ -66,7 +66,7 @@ def _import(command: str, kind: str, file: Path, config_path: str | None, fmt: s
 
     project = _project(command, config_path)
     config = project.config
-    # the whole file's objects stay alive until they are stored: collect the young generation less often
+    # a deals or events file's objects stay alive until stored (contacts stream): collect less often
     with import_collections(), progress(fmt == "text", f"importing {kind}") as bar:  # a bar on terminals only
         result = read(file, config, bar)
         if result.fatal:

@@ -13,11 +13,12 @@ context manager serves both users, each with its measured setting:
   full ones, 1.3 s of the 10 s the tick spent; at 50,000 the same tick runs 3
   collections in 0.02 s (fsl/store/README.md).
 * an import (`import_collections`: `fsl contacts/deals/events import`): the
-  young threshold of batches, and the older ones at least IMPORT_OLDER.  The
-  whole file's objects stay alive until they are stored, so each older
-  collection walks a heap that only grows: at 1,000,000 contacts (bench/
-  import_speed.py) the batch setting ran 5 middle and one full collection,
-  1.4 s of a 14 s import; at IMPORT_OLDER no older one runs.
+  young threshold of batches, and the older ones at least IMPORT_OLDER.  A
+  deals or events file's objects stay alive until they are stored, so each
+  older collection walks a heap that only grows: at 1,000,000 contacts, when
+  contacts were still read whole (bench/import_speed.py), the batch setting
+  ran 5 middle and one full collection, 1.4 s of a 14 s import; at
+  IMPORT_OLDER no older one runs.  (Contacts are now stored as they are read.)
 * a run on a virtual clock (`run_collections`, used by `Engine.run_until`):
   the first threshold at 200,000, the older ones at least 20, and what was
   alive on entry (contacts, plans, the memory store's indexes) frozen out of
