@@ -56,7 +56,8 @@ class Store(Protocol):
 
     # contacts and deals
     def put_contact(self, contact: Contact) -> None: ...
-    def put_contacts(self, batch: list[Contact]) -> None: ...  # many at once (imports)
+    # many at once (imports); `new`: none is stored yet, else a SQL store raises IntegrityError
+    def put_contacts(self, batch: list[Contact], new: bool = False) -> None: ...
     def get_contact(self, contact_id: str) -> Contact | None: ...
     def contact_ids(self) -> list[str]: ...
     def put_deal(self, deal: Deal) -> None: ...
@@ -195,7 +196,7 @@ class MemoryStore:
     def put_contact(self, contact: Contact) -> None:
         self._contacts[contact.id] = contact
 
-    def put_contacts(self, batch: list[Contact]) -> None:
+    def put_contacts(self, batch: list[Contact], new: bool = False) -> None:
         for contact in batch:
             self._contacts[contact.id] = contact
 

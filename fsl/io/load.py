@@ -55,26 +55,34 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 
 
 def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None) -> LoadReport:
-    """Store the contacts read (`result.good`, or batch by batch from `result.stream`)."""
+    """Store the contacts read (`result.good`, or batch by batch from `result.stream`).
+
+    While every contact of a chunk turns out new (a first import), the next chunk
+    is offered to the runtime as new too (`merge_contacts(new=True)`: one INSERT,
+    no SELECT); a chunk with a stored contact goes the usual way and ends that."""
     report = LoadReport()
     unchanged: set[str] = set()  # what a repeat on a later batch may still change
+    fresh = True  # whether every contact of the last chunk was new
     batches = result.stream if result.stream is not None else iter([ContactBatch(result.good, result.lines)])
     for batch in batches:
         for start in range(0, len(batch.contacts), CONTACTS_CHUNK):
             chunk = batch.contacts[start:start + CONTACTS_CHUNK]
-            merged = runtime.merge_contacts(chunk, merge_contact)
+            # (a repeat was stored by an earlier batch: such a chunk is never all new)
+            merged = runtime.merge_contacts(chunk, merge_contact, new=fresh and not batch.repeats)
             if batch.repeats:
                 _count_with_repeats(report, chunk, merged, batch.repeats, unchanged)
+                fresh = False
             else:
-                _count_chunk(report, chunk, merged, unchanged)
+                fresh = _count_chunk(report, chunk, merged, unchanged)
             if progress is not None:
                 progress("contacts", len(chunk))
     return report
 
 
-def _count_chunk(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], unchanged: set[str]) -> None:
+def _count_chunk(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], unchanged: set[str]) -> bool:
+    """Count the chunk's contacts; True when every one was created."""
     if not merged:
-        return
+        return True
     stored_all, changes = zip(*merged)
     created = stored_all.count(None)  # (a contact not stored yet is always a change: merge_contact)
     updated = changes.count(True) - created
@@ -84,6 +92,7 @@ def _count_chunk(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]]
         same = [c.id for c, (stored, is_change) in zip(chunk, merged) if stored is not None and not is_change]
         report.unchanged += len(same)
         unchanged.update(same)
+    return created == len(merged)
 
 
 def _count_with_repeats(report: LoadReport, chunk: list, merged: list[tuple[Any, bool]], repeats: set[str],

@@ -415,13 +415,23 @@ class Runtime:
         return len(self.merge_contacts(contacts, _replace, now))
 
     def merge_contacts(self, contacts: Iterable[Contact], merge: Callable[[Contact | None, Contact], tuple],
-                       now: datetime | None = None) -> list[tuple[Contact | None, bool]]:
+                       now: datetime | None = None, *, new: bool = False) -> list[tuple[Contact | None, bool]]:
         """Write `merge(stored, given)` -> (contact, changed) for each contact, reading
         and writing IMPORT_CHUNK contacts per transaction (one SELECT, one executemany).
-        Returns (stored, changed) per contact, in order."""
+        Returns (stored, changed) per contact, in order.
+
+        `new`: the caller expects none of these contacts to be stored yet (an
+        import whose last chunk was all new).  Each chunk is then first written
+        with a plain INSERT and no SELECT, which the store's unique id checks as
+        it writes; a chunk with a stored contact fails that INSERT, its
+        transaction is rolled back and the chunk is merged as usual.  The
+        result is the same either way."""
         engine = self._started(now or utcnow())
         out: list[tuple[Contact | None, bool]] = []
         for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
+            if new and not self.db.shared and self._insert_new(engine, chunk, merge):
+                out.extend(zip(itertools.repeat(None), itertools.repeat(True, len(chunk))))
+                continue
             with self.store.transaction():
                 ids = [c.id for c in chunk]
                 self.store.prefetch_entities(ids, [])
@@ -436,6 +446,17 @@ class Runtime:
                 out.extend(zip(stored_all, changes))
                 engine.add_contacts(list(itertools.compress([m for m, _ in merged_all], changes)))
         return out
+
+    def _insert_new(self, engine: Engine, chunk: list[Contact], merge: Callable) -> bool:
+        """merge_contacts of a chunk none of whose contacts is stored, as one INSERT:
+        False (and nothing written) when one is stored after all.  Any other
+        store error is raised again by the usual path, which writes the same rows."""
+        try:
+            with self.store.transaction():
+                engine.add_contacts([merged for merged, _ in map(merge, itertools.repeat(None), chunk)], new=True)
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def put_deals(self, deals: Iterable[Deal], now: datetime | None = None) -> int:
         """Load or replace deals with their stakeholders (contacts must exist)."""

@@ -187,14 +187,19 @@ class SqlStore:
         """Write-through (imports): upserted at once in the open transaction."""
         self.put_contacts([contact])
 
-    def put_contacts(self, batch: list[Contact]) -> None:
-        """Write-through of many contacts (imports): one executemany upsert."""
+    def put_contacts(self, batch: list[Contact], new: bool = False) -> None:
+        """Write-through of many contacts (imports): one executemany upsert; with
+        `new`, a plain INSERT, which raises IntegrityError (the transaction is
+        then to be rolled back) if one of them is stored."""
         now = epoch(_wall())
         ids = [c.id for c in batch]
         versions = [c.version for c in batch]
         fields = [c.fields for c in batch]
-        bulk.upsert(self._c(), contacts, ("id", "fields", "version", "updated_at", "email_key"), "id",
-                    zip(ids, map(dumps_flat, fields), versions, itertools.repeat(now), email_keys.keys_of(fields)))
+        rows = zip(ids, map(dumps_flat, fields), versions, itertools.repeat(now), email_keys.keys_of(fields))
+        if new:
+            bulk.insert(self._c(), contacts, CONTACT_COLUMNS, rows)
+        else:
+            bulk.upsert(self._c(), contacts, CONTACT_COLUMNS, "id", rows)
         self._contacts.update(zip(ids, batch))
         self._contact_snap.update(zip(ids, versions))
 
@@ -729,6 +734,7 @@ def _decision(row: Any) -> SplitDecision:
                          loads(row["figures"]) or {})
 
 
+CONTACT_COLUMNS = ("id", "fields", "version", "updated_at", "email_key")  # as put_contacts writes them
 IMPORT_READ = 5000  # contacts read per query (fsl.io.load.CONTACTS_CHUNK: one query per chunk)
 
 
