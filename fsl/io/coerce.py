@@ -296,7 +296,8 @@ Column = Callable[[list], "list | None"]
 
 
 def column_converter(entity: str, name: str, ftype: FieldType) -> Column | None:
-    """For the CSV cells of one column, many rows at once: their values when
+    """For the CSV cells of one column (text, none longer than MAX_TEXT, as
+    source.Rows gives them), many rows at once: their values when
     every cell is in the common case, converted with no Python step per cell
     (str.strip, a set or a regex mapped over the column), else None and the
     caller converts cell by cell (`converter`), so that each bad cell gets
@@ -344,10 +345,13 @@ def _instant_column() -> Column:
         stripped = _stripped(cells)
         if stripped is None or not all(stripped):
             return None
-        try:  # (a trailing Z is UTC, as _text_instant reads it)
-            times = list(map(fromisoformat, [s[:-1] + "+00:00" if s[-1] in "Zz" else s for s in stripped]))
+        try:  # (fromisoformat reads a trailing Z itself, as _text_instant's "+00:00" for it)
+            times = list(map(fromisoformat, stripped))
         except (ValueError, OverflowError):
-            return None
+            try:  # a trailing z, or a date with a Z (then naive: cell by cell below)
+                times = list(map(fromisoformat, [s[:-1] + "+00:00" if s[-1] in "Zz" else s for s in stripped]))
+            except (ValueError, OverflowError):
+                return None
         if set(map(id, map(_TZINFO, times))) != {id(UTC)} or min(times) < low or max(times) >= high:
             return None
         return times
@@ -358,8 +362,7 @@ _TZINFO = operator.attrgetter("tzinfo")
 
 
 def _stripped(cells: list) -> list | None:
-    """The cells stripped, when they are all text of at most MAX_TEXT characters."""
-    if not cells or set(map(type, cells)) != {str}:
-        return None
-    stripped = list(map(str.strip, cells))
-    return stripped if max(map(len, stripped)) <= MAX_TEXT else None
+    """The cells stripped (None for no cells).  CSV cells are text of at most
+    MAX_TEXT characters (source.Rows: a longer one is reported by the reader and its
+    row never reaches a column), so neither is looked at again, cell by cell."""
+    return list(map(str.strip, cells)) if cells else None

@@ -164,8 +164,13 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
         zones = zones if keep is None else list(itertools.compress(zones, keep))
         if not {str, type(None)}.issuperset(map(type, zones)):
             return False
-    new = dict(zip(taken, lines))
-    if len(new) < len(taken) or not where.keys().isdisjoint(new):
+    if not where.keys().isdisjoint(taken):
+        return False
+    known = len(where)
+    where.update(zip(taken, lines))  # (no dict of the batch's own: this is a million rows' bookkeeping)
+    if len(where) - known < len(taken):  # an id twice in the batch: undone, and taken row by row
+        for cid in taken:
+            where.pop(cid, None)
         return False
     for name in columns.unknown:  # (warned once each)
         unknown(name, batch.names_line, columns.known)
@@ -174,7 +179,6 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
     for line, zone in itertools.compress(zip(lines, zones), map(odd.__contains__, zones)):
         flag_zone(result, line, zone)
     fields = columns.rows(("id", ids))
-    where.update(new)
     good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
     lines_out.extend(lines)
     return True
