@@ -175,6 +175,81 @@ def test_batch_with_bad_values_taken_whole(tmp_path, config, monkeypatch):
     assert "ltv" in fast.problems[0].reason and "names 2 addresses" in fast.problems[1].reason
 
 
+
+def file_lines(data: bytes) -> list[str]:
+    """The lines of `data` as csv.reader is given them: ended by "\n" only, the BOM
+    dropped, a line that is not UTF-8 given as an empty line."""
+    parts = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    raws = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    lines = []
+    for raw in raws:
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append("\n")
+    return lines
+
+
+def spy_again(monkeypatch: pytest.MonkeyPatch, data: bytes) -> list[int]:
+    """Checks that each batch read again is given exactly its lines of `data`;
+    the number of blocks each was taken from."""
+    lines, again, spans = file_lines(data), source._again, []
+
+    def spy(kept, before, taken):
+        got = again(kept, before, taken)
+        assert got == lines[before:before + taken]
+        spans.append(len(kept))
+        return got
+
+    monkeypatch.setattr(source, "_again", spy)
+    return spans
+
+
+def test_batches_read_again_across_blocks(tmp_path, config, monkeypatch):
+    """Small blocks (source.BLOCK) and batches of 4 rows: a batch with a bad row in
+    it, read again row by row, spans blocks (decoded ones and one read line by line
+    for its Latin-1 line) and is given exactly its lines; the result is the
+    row-by-row one."""
+    body = [f"c{i},F{i},A,n{i}" for i in range(40)]
+    body[5] = 'c5,"Multi\nline",A,n5'  # 7-8: a row over two lines
+    body[11] = "c11,\udce9,A,n11"  # 14: not UTF-8
+    body[17] = f"c17,F17,A,{LONG}"  # 20: a cell too long
+    body[23] = "c23,F23,A"  # 26: ragged
+    body[29] = 'c29,"Ix"x,A,n29'  # 32: malformed
+    body[33] = ""  # 36: blank
+    data = "\n".join(["id,first_name,tier,nickname", *body, ""]).encode("utf-8", "surrogateescape")
+    path = tmp_path / "spans.csv"
+    path.write_bytes(data)
+    spans = spy_again(monkeypatch, data)
+    fast, slow, taken = fast_and_slow(path, config, monkeypatch, every=4, block=40)
+    assert fast == slow and True in taken and False in taken and max(spans) >= 2
+    assert [p.line for p in fast.problems] == [14, 20, 26, 32]
+    assert len(fast.good) == 35 and fast.good[5].fields["first_name"] == "Multi\nline"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.lists(_ROW, max_size=30), newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(),
+       every=st.sampled_from([1, 2, 3, 7]), block=st.sampled_from([1, 16, 40, 200]), end=st.booleans())
+def test_property_lines_read_again_are_the_files(tmp_path, config, monkeypatch, body, newline, bom, every, block, end):
+    data = ((b"\xef\xbb\xbf" if bom else b"")
+            + (newline.join(["id,first_name,tier,nickname", *body]) + (newline if end else "")).encode(
+                "utf-8", "surrogateescape"))
+    path = tmp_path / "again.csv"
+    path.write_bytes(data)
+    with monkeypatch.context() as m:
+        spy_again(m, data)
+        fast, slow, _ = fast_and_slow(path, config, m, every, block)
+    assert fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab\r\n", max_size=60), st.integers(0, 9))
+def test_a_block_with_no_long_line_is_known_by_a_few_finds(text, most):
+    """`_long` may say a line is long when none is, never the other way round."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(source, "MAX_FIELD", most)
+        assert source._long(text) or all(len(line) <= most for line in text.split("\n"))
+
 _INSTANTS = st.one_of(
     st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2210, 1, 1),
                  timezones=st.sampled_from([timezone.utc, None, timezone(timedelta(hours=2))])).map(datetime.isoformat),

@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import operator
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
@@ -152,12 +153,14 @@ class Source:
                 self.problem(number, f"not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8")
                 yield number, None
 
-    def _blocks(self, handle: IO[bytes], bad: set[int]) -> Iterator[Iterable[str]]:
+    def _blocks(self, handle: IO[bytes], bad: set[int]) -> Iterator[tuple[int, str | list[str]]]:
         """The lines `_lines` gives, a line it reported given as an empty line and
-        its number added to `bad`, a block of lines at a time for csv.reader: a
-        block that is all UTF-8, with no line too long, is decoded in one call and
-        split by a StringIO, without a Python step per line.  Any other block is
-        read again by `_lines`, so it is reported line by line exactly as before."""
+        its number added to `bad`, a block of lines at a time for csv.reader, with
+        the number of the lines before it: a block that is all UTF-8, with no line
+        too long, is decoded in one call and given as its text, to be split at "\n"
+        only (as readline splits; see `_split`), without a Python step per line.
+        Any other block is read again by `_lines`, so it is reported line by line
+        exactly as before, and given as its list of lines."""
         number = 0  # the lines before this block
         while True:
             start = handle.tell()
@@ -175,8 +178,8 @@ class Source:
                 except UnicodeDecodeError:
                     pass
             if text is not None:
+                yield number, text
                 number += data.count(b"\n") + (not data.endswith(b"\n"))
-                yield io.StringIO(text, newline="\n")  # (lines end at "\n" only, as readline's do)
                 continue
             handle.seek(start)
             lines = []
@@ -184,8 +187,8 @@ class Source:
                 if line is None:
                     bad.add(reached)
                 lines.append("\n" if line is None else line)
+            yield number, lines
             number += len(lines)
-            yield lines
 
     def problem(self, line: int, reason: str) -> None:
         self.problems.append(RowProblem(line, reason))
@@ -216,11 +219,26 @@ class Source:
         """The rows, `size` rows of the file at a time (fewer when some are skipped or
         reported).  A batch is read by one csv.reader over the whole file, and taken
         as it is when nothing in it needs a look (`_plain`); any other batch is read
-        again, from the same lines, by `_rows`, the row-by-row checks."""
+        again, from the same lines, by `_rows`, the row-by-row checks: those lines
+        are taken from the blocks the batch was read from (`kept`), not kept a line
+        at a time."""
         bad: set[int] = set()
+        # The blocks given to the reader, from the one the batch begins in (those before it are
+        # dropped once a batch is read): (the lines before it, its text or lines, whether a line
+        # of it may be longer than MAX_FIELD).
+        kept: deque[tuple[int, str | list[str], bool]] = deque()
+
+        def blocks() -> Iterator[Iterable[str]]:
+            for number, block in self._blocks(handle, bad):
+                if isinstance(block, str):
+                    kept.append((number, block, _long(block)))
+                    yield io.StringIO(block, newline="\n")  # (lines end at "\n" only, as readline's do)
+                else:
+                    kept.append((number, block, max(map(len, block), default=0) > MAX_FIELD))
+                    yield block
+
         # one item per line of the file: the reader's line_num is the number of the last line read
-        lines, again = itertools.tee(itertools.chain.from_iterable(self._blocks(handle, bad)))
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(itertools.chain.from_iterable(blocks()), strict=True)
         while True:
             before = reader.line_num
             try:
@@ -231,14 +249,16 @@ class Source:
             taken = reader.line_num - before  # a reader reads no further than the row it gives
             if not taken:
                 break
-            read = list(itertools.islice(again, taken))
+            while len(kept) > 1 and kept[1][0] <= before:  # a block wholly before the batch
+                kept.popleft()
             header = self.header
-            cells = None if broken or header is None else _plain(rows, read, before, bad, header)
+            long = any(block[2] for block in kept)  # (the blocks kept are the batch's)
+            cells = None if broken or header is None else _plain(rows, taken, before, bad, header, long)
             if cells is not None and header is not None:
-                del rows, read  # (the batch is its columns now: no list a row while it is used)
+                del rows  # (the batch is its columns now: no list a row while it is used)
                 yield Rows(header, cells, range(before + 1, before + 1 + taken), self.header_line)
                 continue
-            batch = self._rows(read, before, bad)
+            batch = self._rows(_again(kept, before, taken), before, bad)
             if batch is not None:
                 yield batch
         if self.header is None:
@@ -293,25 +313,55 @@ class Source:
         return names
 
 
-def _plain(rows: list[list[str]], lines: list[str], before: int, bad: set[int],
-           header: list[str]) -> list[tuple[str, ...]] | None:
+def _plain(rows: list[list[str]], taken: int, before: int, bad: set[int],
+           header: list[str], long: bool) -> list[tuple[str, ...]] | None:
     """The rows as columns when `Source._rows` would take every one of them as it
-    is, on consecutive lines: each row is one of `lines` (the lines after line
-    `before`), none was reported already, none is blank, each has a cell for
-    every column and no cell is too long.  None otherwise."""
-    if len(lines) != len(rows) or set(map(len, rows)) != {len(header)}:
+    is, on consecutive lines: each row is one of the `taken` lines after line
+    `before`, none was reported already, none is blank, each has a cell for
+    every column and no cell is too long (`long`: a line of them may be longer
+    than MAX_FIELD).  None otherwise."""
+    if taken != len(rows) or set(map(len, rows)) != {len(header)}:
         return None
-    if bad and not bad.isdisjoint(range(before + 1, before + 1 + len(lines))):
+    if bad and not bad.isdisjoint(range(before + 1, before + 1 + taken)):
         return None
     cells = list(zip(*rows))
     if not all(map(str.strip, cells[0])):  # a blank first cell: is the whole row blank?
         blank = itertools.compress(rows, map(operator.not_, map(str.strip, cells[0])))
         if not all(map(str.strip, map("".join, blank))):
             return None
-    # a cell is no longer than its line: its cells are looked at only when a line is long
-    if max(map(len, lines)) > MAX_FIELD and max(map(len, itertools.chain.from_iterable(cells))) > MAX_FIELD:
+    # a cell is no longer than its line: its cells are looked at only when a line may be long
+    if long and max(map(len, itertools.chain.from_iterable(cells))) > MAX_FIELD:
         return None
     return cells
+
+
+def _long(text: str) -> bool:
+    """Whether a line of `text` may be longer than MAX_FIELD characters: not when
+    each stretch of `step` characters from its start (the last one maybe shorter)
+    has a "\n" in it, for then no run of characters without one is longer than
+    2 * step - 2, less than MAX_FIELD.  A few finds a block, not a step a line."""
+    step = max(1, (MAX_FIELD + 1) // 2)
+    return any(text.find("\n", start, start + step) < 0 for start in range(0, len(text), step))
+
+
+def _split(text: str) -> list[str]:
+    """The lines of a block's text, as its StringIO gives them to csv.reader."""
+    return io.StringIO(text, newline="\n").readlines()
+
+
+def _again(kept: deque[tuple[int, str | list[str], bool]], before: int, taken: int) -> list[str]:
+    """Lines `before + 1` to `before + taken` again, from the blocks they were read
+    from (a block's text is split into its lines once, when first needed)."""
+    lines: list[str] = []
+    for i in range(len(kept)):
+        number, block, long = kept[i]
+        if number >= before + taken:
+            break
+        if isinstance(block, str):
+            block = _split(block)
+            kept[i] = (number, block, long)
+        lines += block[max(before - number, 0):before + taken - number]
+    return lines
 
 
 def _no_constant(name: str) -> Any:
