@@ -7,11 +7,22 @@ part of a tick that writes five rows per step.  The batch's hot statements
 INSERT / UPDATE by key, so they go to the driver as tuples with SQL text
 built here for the dialect's placeholder style (qmark on SQLite, format on
 psycopg).  Everything else keeps using Core.
+
+On SQLite many rows go as multi-row INSERTs (`VALUES (...), (...)`, up to
+VALUES_ROWS rows a statement) rather than executemany: the same rows and
+the same outcome (a statement is atomic, and the callers' transaction ends
+on any error anyway), a third less CPU, and one sqlite3_step call per
+statement, which releases the GIL for the whole statement instead of once a
+row -- so an import's reading thread (fsl.io.ahead) runs while SQLite writes
+rather than queueing for the GIL behind every row.  PostgreSQL keeps
+executemany: psycopg pipelines it, and a multi-row upsert there may not touch
+one row twice.
 """
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
@@ -21,15 +32,25 @@ def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-@lru_cache(maxsize=64)
-def _insert_sql(dialect: str, mark: str, table: str, columns: tuple[str, ...], ignore: bool) -> str:
+VALUES_ROWS = 1000  # rows a multi-row INSERT carries on SQLite
+MAX_PARAMS = 32766  # SQLite's limit on a statement's parameters (SQLITE_MAX_VARIABLE_NUMBER, since 3.32)
+MANY_ROWS = 16  # fewer rows go by executemany (a statement of their own is not worth preparing)
+
+
+def _values(mark: str, columns: tuple[str, ...], rows: int) -> str:
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    return ", ".join([one] * rows)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(dialect: str, mark: str, table: str, columns: tuple[str, ...], ignore: bool, rows: int = 1) -> str:
     cols = ", ".join(columns)
-    marks = ", ".join([mark] * len(columns))
+    marks = _values(mark, columns, rows)
     if not ignore:
-        return f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+        return f"INSERT INTO {table} ({cols}) VALUES {marks}"
     if dialect == "sqlite":
-        return f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({marks})"
-    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        return f"INSERT OR IGNORE INTO {table} ({cols}) VALUES {marks}"
+    return f"INSERT INTO {table} ({cols}) VALUES {marks} ON CONFLICT DO NOTHING"
 
 
 @lru_cache(maxsize=64)
@@ -38,29 +59,43 @@ def _update_sql(mark: str, table: str, columns: tuple[str, ...], key: str) -> st
     return f"UPDATE {table} SET {sets} WHERE {key} = {mark}"
 
 
-@lru_cache(maxsize=64)
-def _upsert_sql(mark: str, table: str, columns: tuple[str, ...], key: str) -> str:
+@lru_cache(maxsize=256)
+def _upsert_sql(mark: str, table: str, columns: tuple[str, ...], key: str, rows: int = 1) -> str:
     cols = ", ".join(columns)
-    marks = ", ".join([mark] * len(columns))
+    marks = _values(mark, columns, rows)
     sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-    return f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    return f"INSERT INTO {table} ({cols}) VALUES {marks} ON CONFLICT ({key}) DO UPDATE SET {sets}"
 
 
 def upsert(conn: Connection, table: Table, columns: Sequence[str], key: str, rows: Iterable[tuple]) -> None:
     """INSERT rows, or UPDATE the other columns of the row with the same `key`
     (the same SQL on SQLite and PostgreSQL)."""
-    rows = list(rows)
-    if rows:
-        conn.exec_driver_sql(_upsert_sql(_mark(conn), table.name, tuple(columns), key), rows)
+    names = tuple(columns)
+    _run(conn, list(rows), len(names), lambda n: _upsert_sql(_mark(conn), table.name, names, key, n))
 
 
 def insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple], *,
            ignore: bool = False) -> None:
     """INSERT rows (tuples in `columns` order); `ignore` skips rows whose unique key exists."""
-    rows = list(rows)
-    if rows:
-        sql = _insert_sql(conn.dialect.name, _mark(conn), table.name, tuple(columns), ignore)
-        conn.exec_driver_sql(sql, rows)
+    names = tuple(columns)
+    _run(conn, list(rows), len(names),
+         lambda n: _insert_sql(conn.dialect.name, _mark(conn), table.name, names, ignore, n))
+
+
+def _run(conn: Connection, rows: list[tuple], columns: int, sql: Callable[[int], str]) -> None:
+    """Run `sql(n)` (an INSERT of n rows) over `rows`, in order: on SQLite as
+    multi-row statements of VALUES_ROWS rows, then of powers of two (so that a
+    table has a few statements to prepare and cache, not one per batch size),
+    the last rows fewer than MANY_ROWS by executemany; elsewhere all by executemany."""
+    done = 0
+    if conn.dialect.name == "sqlite":
+        size = max(1, min(VALUES_ROWS, MAX_PARAMS // max(columns, 1)))
+        while len(rows) - done >= MANY_ROWS:
+            n = min(size, 1 << ((len(rows) - done).bit_length() - 1))
+            conn.exec_driver_sql(sql(n), tuple(itertools.chain.from_iterable(rows[done:done + n])))
+            done += n
+    if done < len(rows):
+        conn.exec_driver_sql(sql(1), rows[done:])
 
 
 def update(conn: Connection, table: Table, columns: Sequence[str], key: str, rows: Iterable[tuple]) -> None:
