@@ -15,7 +15,6 @@ The readers decide what a file says; this module decides what that changes:
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -25,7 +24,6 @@ from fsl.config import ENGAGEMENT_EVENTS
 from fsl.engine.model import Deal, Event
 from fsl.engine.timing import minute_floor
 
-from .ahead import read_ahead
 from .keys import event_key
 from .merge import merge_contact, merge_deal
 from .result import ContactBatch, ImportResult, RowProblem
@@ -65,21 +63,19 @@ def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None)
     report = LoadReport()
     unchanged: set[str] = set()  # what a repeat on a later batch may still change
     fresh = True  # whether every contact of the last chunk was new
-    given = result.stream if result.stream is not None else iter([ContactBatch(result.good, result.lines)])
-    # (the file is read a batch or two ahead of the store, in a thread of its own: fsl.io.ahead)
-    with closing(read_ahead(given)) as batches:
-        for batch in batches:
-            for start in range(0, len(batch.contacts), CONTACTS_CHUNK):
-                chunk = batch.contacts[start:start + CONTACTS_CHUNK]
-                # (a repeat was stored by an earlier batch: such a chunk is never all new)
-                merged = runtime.merge_contacts(chunk, merge_contact, new=fresh and not batch.repeats)
-                if batch.repeats:
-                    _count_with_repeats(report, chunk, merged, batch.repeats, unchanged)
-                    fresh = False
-                else:
-                    fresh = _count_chunk(report, chunk, merged, unchanged)
-                if progress is not None:
-                    progress("contacts", len(chunk))
+    batches = result.stream if result.stream is not None else iter([ContactBatch(result.good, result.lines)])
+    for batch in batches:
+        for start in range(0, len(batch.contacts), CONTACTS_CHUNK):
+            chunk = batch.contacts[start:start + CONTACTS_CHUNK]
+            # (a repeat was stored by an earlier batch: such a chunk is never all new)
+            merged = runtime.merge_contacts(chunk, merge_contact, new=fresh and not batch.repeats)
+            if batch.repeats:
+                _count_with_repeats(report, chunk, merged, batch.repeats, unchanged)
+                fresh = False
+            else:
+                fresh = _count_chunk(report, chunk, merged, unchanged)
+            if progress is not None:
+                progress("contacts", len(chunk))
     return report
 
 
