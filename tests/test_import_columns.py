@@ -17,6 +17,7 @@ from fsl.config import FieldType
 from fsl.io import read_contacts
 from fsl.io.coerce import Bad, column_converter, converter
 from fsl.io.result import RowProblem
+from fsl.store.codec import dumps_flat
 
 from .test_imports import config  # noqa: F401 - the fixture (test_imports' schema)
 
@@ -54,12 +55,22 @@ def fast_and_slow(path: Path, config, monkeypatch: pytest.MonkeyPatch, every: in
         taken.append(cells is not None)
         return cells
 
+    take = readers._take_clean
+
+    def encoded_as_stored(*args):
+        """A batch taken whole comes with its contacts' fields as the store writes them, or none."""
+        batch = take(*args)
+        if batch is not None and batch.texts is not None:
+            assert batch.texts == [dumps_flat(c.fields) for c in batch.contacts]
+        return batch
+
     with monkeypatch.context() as m:
         m.setattr(source, "_plain", spy)
+        m.setattr(readers, "_take_clean", encoded_as_stored)
         fast = read_contacts(path, config)
     with monkeypatch.context() as m:
         m.setattr(source, "_plain", lambda *args: None)
-        m.setattr(readers, "_take_clean", lambda *args: False)
+        m.setattr(readers, "_take_clean", lambda *args: None)
         slow = read_contacts(path, config)
     return fast, slow, taken
 
@@ -91,10 +102,16 @@ def test_tricky_csv_same_result_either_way(tmp_path, config, monkeypatch, every,
 
 
 def spy_take_clean(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """What readers._take_clean answers, batch by batch (the fast run only)."""
+    """Whether readers._take_clean took each batch whole (the fast run only)."""
     whole: list[bool] = []
     take = readers._take_clean
-    monkeypatch.setattr(readers, "_take_clean", lambda *args: whole.append(take(*args)) or whole[-1])
+
+    def spy(*args):
+        batch = take(*args)
+        whole.append(batch is not None)
+        return batch
+
+    monkeypatch.setattr(readers, "_take_clean", spy)
     return whole
 
 

@@ -89,9 +89,9 @@ def test_the_loader_offers_chunks_as_new_while_they_are(tmp_path, monkeypatch):
 
     real = Runtime.merge_contacts
 
-    def spy(self, chunk, merge, now=None, *, new=False):
+    def spy(self, chunk, merge, now=None, *, new=False, texts=None):
         offered.append(new)
-        return real(self, chunk, merge, now, new=new)
+        return real(self, chunk, merge, now, new=new, texts=texts)
 
     monkeypatch.setattr(Runtime, "merge_contacts", spy)
     monkeypatch.setattr(load, "CONTACTS_CHUNK", 2)

@@ -2,6 +2,7 @@
 state with untagged instants, and `members.one_of` on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +15,7 @@ from fsl.engine.evaluate import Dur
 from fsl.engine.model import Enrollment
 from fsl.store import open_store, upgrade
 from fsl.store import rows as R
-from fsl.store.codec import SLOW_PATH, _ENCODER, dumps, dumps_flat, epoch, loads
+from fsl.store.codec import SLOW_PATH, _ENCODER, dumps, dumps_columns, dumps_flat, epoch, loads
 from fsl.store.members import one_of
 from fsl.store.migrations import current_version
 from fsl.store.plans import set_meta
@@ -57,6 +58,38 @@ flat_fields = st.dictionaries(
 def test_contact_fields_are_written_as_dumps_writes_them(fields) -> None:
     """dumps_flat (an import's contacts) is dumps, faster: the same text for any value."""
     assert dumps_flat(fields) == dumps(fields)
+
+
+_COLUMN_KINDS = [
+    st.none() | st.text() | st.sampled_from(["$5", '"$t"', "$t", "\ud800"]),
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats(),
+    st.none() | st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.just(UTC)),
+    st.datetimes(timezones=st.none() | st.just(UTC) | st.just(timezone(timedelta(hours=-3)))) | st.dates(),
+    st.lists(st.text(max_size=3), max_size=2) | st.dictionaries(st.sampled_from(["$t", "k"]), st.text(), max_size=1),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.lists(st.text(max_size=4) | st.sampled_from(["$t", "a$", "id"]), max_size=5, unique=True),
+       st.integers(0, 6))
+def test_columns_are_written_as_each_row_is(data, names, rows) -> None:
+    """dumps_columns (an import's batch, a column at a time) gives each row's dumps_flat text,
+    or None and the rows are encoded one by one."""
+    columns = [data.draw(st.lists(data.draw(st.sampled_from(_COLUMN_KINDS)), min_size=rows, max_size=rows))
+               for _ in names]
+    fields = [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(rows)]
+    texts = dumps_columns(names, columns, rows)
+    if texts is not None:
+        assert texts == [dumps_flat(f) for f in fields]
+    elif all(not name.startswith("$") for name in names):  # taken whenever the kinds are the simple ones
+        simple = [set(map(type, c)) <= {str, int, float, bool, type(None)}
+                  or (set(map(type, c)) <= {datetime, type(None)} and all(v.tzinfo is UTC for v in c if v is not None))
+                  for c in columns]
+        assert not all(simple) or any(map(_orjson_refuses, itertools.chain.from_iterable(columns)))
+
+
+def _orjson_refuses(value) -> bool:
+    return (type(value) is str and "\ud800" in value) or (type(value) is int and not -2**63 <= value < 2**64)
 
 
 def test_the_text_is_the_standard_librarys_for_what_both_write() -> None:

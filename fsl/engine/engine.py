@@ -120,10 +120,10 @@ class Engine:
         if self.started and self.now is not None:  # (starting sets now)
             schedule_candidate(self, contact.id, None, self.now)
 
-    def add_contacts(self, batch: list[Contact], new: bool = False) -> None:
+    def add_contacts(self, batch: list[Contact], new: bool = False, texts: list[str] | None = None) -> None:
         """add_contact for many: one write for the batch (an import's chunk);
-        `new` as the store's put_contacts takes it."""
-        self.store.put_contacts(batch, new)
+        `new` and `texts` as the store's put_contacts takes them."""
+        self.store.put_contacts(batch, new, texts)
         now = self.now
         enrolling = any(prog.enroll_when is not None for prog in self.ordered)  # (else nothing to schedule)
         if self.started and now is not None and enrolling:  # (starting sets now)

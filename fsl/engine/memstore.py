@@ -56,8 +56,9 @@ class Store(Protocol):
 
     # contacts and deals
     def put_contact(self, contact: Contact) -> None: ...
-    # many at once (imports); `new`: none is stored yet, else a SQL store raises IntegrityError
-    def put_contacts(self, batch: list[Contact], new: bool = False) -> None: ...
+    # many at once (imports); `new`: none is stored yet, else a SQL store raises IntegrityError;
+    # `texts`: their fields as a SQL store's codec writes them, when the caller has them
+    def put_contacts(self, batch: list[Contact], new: bool = False, texts: list[str] | None = None) -> None: ...
     def get_contact(self, contact_id: str) -> Contact | None: ...
     def contact_ids(self) -> list[str]: ...
     def put_deal(self, deal: Deal) -> None: ...
@@ -196,7 +197,7 @@ class MemoryStore:
     def put_contact(self, contact: Contact) -> None:
         self._contacts[contact.id] = contact
 
-    def put_contacts(self, batch: list[Contact], new: bool = False) -> None:
+    def put_contacts(self, batch: list[Contact], new: bool = False, texts: list[str] | None = None) -> None:
         for contact in batch:
             self._contacts[contact.id] = contact
 

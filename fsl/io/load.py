@@ -67,8 +67,9 @@ def load_contacts(runtime: Any, result: ImportResult, progress: Progress = None)
     for batch in batches:
         for start in range(0, len(batch.contacts), CONTACTS_CHUNK):
             chunk = batch.contacts[start:start + CONTACTS_CHUNK]
+            texts = batch.texts[start:start + CONTACTS_CHUNK] if batch.texts is not None else None
             # (a repeat was stored by an earlier batch: such a chunk is never all new)
-            merged = runtime.merge_contacts(chunk, merge_contact, new=fresh and not batch.repeats)
+            merged = runtime.merge_contacts(chunk, merge_contact, new=fresh and not batch.repeats, texts=texts)
             if batch.repeats:
                 _count_with_repeats(report, chunk, merged, batch.repeats, unchanged)
                 fresh = False

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from fsl.config import Config, Schema
 from fsl.engine.model import Contact
+from fsl.store.codec import dumps_columns
 
 from .coerce import Bad
 from .deals import read_deals
@@ -89,8 +90,9 @@ def contact_batches(path: str | Path, schema: Schema | Config, result: ImportRes
         lines: list[int] = []
         if isinstance(batch, Rows):  # CSV: a column at a time
             columns = columns_of("contact", batch, schema)
-            if _take_clean(batch, columns, result, unknown, where, good, lines):
-                yield ContactBatch(good, lines)
+            clean = _take_clean(batch, columns, result, unknown, where)
+            if clean is not None:
+                yield clean
                 continue
             given_ids: Iterable[Any] = batch.columns.get("id") or itertools.repeat(None)
             rows = zip(batch.lines, given_ids, itertools.repeat(None))
@@ -139,18 +141,20 @@ def contact_batches(path: str | Path, schema: Schema | Config, result: ImportRes
 
 
 def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Unknown,
-                where: dict[str, int], good: list[Contact], lines_out: list[int]) -> bool:
+                where: dict[str, int]) -> ContactBatch | None:
     """The rows of a CSV batch taken at once, as the loop of read_contacts would
     take them one by one, when that loop has nothing to decide but which rows
     have a bad value and which time zones to flag (both reported as it reports
-    them): every id is plain text and no contact comes twice.  False (nothing
-    taken, nothing reported) otherwise."""
+    them): every id is plain text and no contact comes twice.  None (nothing
+    taken, nothing reported) otherwise.  The batch comes with its contacts'
+    fields as the store writes them (`ContactBatch.texts`), encoded a column
+    at a time (codec.dumps_columns) when their kinds allow."""
     given = batch.columns.get("id")
     if given is None:
-        return False
+        return None
     ids = list(map(str.strip, given))
     if not all(ids) or max(map(len, ids)) > MAX_ID:
-        return False
+        return None
     failed, taken, lines = columns.failed, ids, batch.lines
     keep: list[bool] | None = None
     if failed:  # the rows with a bad value are left out (their ids too: such a row is no contact)
@@ -163,15 +167,15 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
         zones = columns.values[columns.names.index("timezone")]
         zones = zones if keep is None else list(itertools.compress(zones, keep))
         if not {str, type(None)}.issuperset(map(type, zones)):
-            return False
+            return None
     if not where.keys().isdisjoint(taken):
-        return False
+        return None
     known = len(where)
     where.update(zip(taken, lines))  # (no dict of the batch's own: this is a million rows' bookkeeping)
     if len(where) - known < len(taken):  # an id twice in the batch: undone, and taken row by row
         for cid in taken:
             where.pop(cid, None)
-        return False
+        return None
     for name in columns.unknown:  # (warned once each)
         unknown(name, batch.names_line, columns.known)
     result.problems.extend(RowProblem(batch.lines[i], "; ".join(failed[i])) for i in sorted(failed))
@@ -179,6 +183,8 @@ def _take_clean(batch: Rows, columns: Columns, result: ImportResult, unknown: Un
     for line, zone in itertools.compress(zip(lines, zones), map(odd.__contains__, zones)):
         flag_zone(result, line, zone)
     fields = columns.rows(("id", ids))
-    good.extend(map(Contact, taken, fields if keep is None else itertools.compress(fields, keep)))
-    lines_out.extend(lines)
-    return True
+    texts = dumps_columns(columns.names + ["id"], columns.values + [ids], columns.size)
+    if keep is not None:
+        fields = list(itertools.compress(fields, keep))
+        texts = None if texts is None else list(itertools.compress(texts, keep))
+    return ContactBatch(list(map(Contact, taken, fields)), list(lines), texts=texts)

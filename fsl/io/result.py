@@ -64,3 +64,6 @@ class ContactBatch:
     contacts: list[Any]
     lines: list[int]
     repeats: set[str] = field(default_factory=set)
+    # texts[i]: contacts[i].fields as the store's codec writes them, when the reader had
+    # them at hand (fsl.store.codec.dumps_columns): a new contact is written as it is
+    texts: list[str] | None = None

@@ -1,13 +1,13 @@
 """Helpers the readers share: records with problems collected, ids, fields."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from fsl.config import Config, Schema
 from fsl.diagnostics.core import did_you_mean
+from fsl.rowdicts import dicts
 
 from .coerce import Bad, Column, Convert, column_converter, converter
 from .result import ImportResult
@@ -170,29 +170,7 @@ class Columns:
 
     def rows(self, *extra: tuple[str, Sequence[Any]]) -> list[dict[str, Any]]:
         """A dict of fields a row; (name, values) in `extra` are added last, one value a row."""
-        names = self.names + [name for name, _ in extra]
-        values = self.values + [v for _, v in extra]
-        if not names:
-            return [{} for _ in range(self.size)]
-        if len(names) > MAX_DISPLAY:
-            return list(map(dict, map(functools.partial(zip, names), zip(*values))))
-        return _display(len(names))(*names, values)
-
-
-MAX_DISPLAY = 64  # columns up to which Columns.rows builds its dicts with a dict display
-
-
-@functools.cache
-def _display(n: int) -> Callable[..., list[dict[str, Any]]]:
-    """make(k0, ..., k{n-1}, columns): [{k0: v0, ...} for v0, ... in zip(*columns)], a
-    dict of the n names a row -- half the time of dict(zip(names, row)), which
-    takes a zip and a resize a row.  Only the number n is in the code, never a name."""
-    keys = ", ".join(f"k{i}" for i in range(n))
-    values = "".join(f"v{i}, " for i in range(n))
-    items = ", ".join(f"k{i}: v{i}" for i in range(n))
-    namespace: dict[str, Any] = {}
-    exec(f"def make({keys}, columns):\n    return [{{{items}}} for {values}in zip(*columns)]\n", namespace)
-    return cast(Callable[..., list[dict[str, Any]]], namespace["make"])
+        return dicts(self.names + [name for name, _ in extra], self.values + [v for _, v in extra], self.size)
 
 
 def columns_of(entity: str, batch: Rows, schema: Schema, skip: tuple[str, ...] = ("id",),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import os
 import time
 from collections import Counter
@@ -415,7 +416,8 @@ class Runtime:
         return len(self.merge_contacts(contacts, _replace, now))
 
     def merge_contacts(self, contacts: Iterable[Contact], merge: Callable[[Contact | None, Contact], tuple],
-                       now: datetime | None = None, *, new: bool = False) -> list[tuple[Contact | None, bool]]:
+                       now: datetime | None = None, *, new: bool = False,
+                       texts: list[str] | None = None) -> list[tuple[Contact | None, bool]]:
         """Write `merge(stored, given)` -> (contact, changed) for each contact, reading
         and writing IMPORT_CHUNK contacts per transaction (one SELECT, one executemany).
         Returns (stored, changed) per contact, in order.
@@ -425,11 +427,16 @@ class Runtime:
         with a plain INSERT and no SELECT, which the store's unique id checks as
         it writes; a chunk with a stored contact fails that INSERT, its
         transaction is rolled back and the chunk is merged as usual.  The
-        result is the same either way."""
+        result is the same either way.  `texts`: each given contact's fields
+        as the store writes them (ContactBatch.texts), used for a contact
+        written as it was given."""
         engine = self._started(now or utcnow())
         out: list[tuple[Contact | None, bool]] = []
-        for chunk in _chunks(contacts, max(self.batch_size, IMPORT_CHUNK)):
-            if new and not self.db.shared and self._insert_new(engine, chunk, merge):
+        size = max(self.batch_size, IMPORT_CHUNK)
+        encoded = _chunks(texts, size) if texts else None
+        for chunk in _chunks(contacts, size):
+            chunk_texts = next(encoded, None) if encoded is not None else None
+            if new and not self.db.shared and self._insert_new(engine, chunk, merge, chunk_texts):
                 out.extend(zip(itertools.repeat(None), itertools.repeat(True, len(chunk))))
                 continue
             with self.store.transaction():
@@ -447,13 +454,16 @@ class Runtime:
                 engine.add_contacts(list(itertools.compress([m for m, _ in merged_all], changes)))
         return out
 
-    def _insert_new(self, engine: Engine, chunk: list[Contact], merge: Callable) -> bool:
+    def _insert_new(self, engine: Engine, chunk: list[Contact], merge: Callable, texts: list[str] | None) -> bool:
         """merge_contacts of a chunk none of whose contacts is stored, as one INSERT:
         False (and nothing written) when one is stored after all.  Any other
         store error is raised again by the usual path, which writes the same rows."""
+        merged = [contact for contact, _ in map(merge, itertools.repeat(None), chunk)]
+        if texts is not None and (len(texts) != len(chunk) or not all(map(operator.is_, merged, chunk))):
+            texts = None  # (the texts are of the contacts given, not of others the merge made)
         try:
             with self.store.transaction():
-                engine.add_contacts([merged for merged, _ in map(merge, itertools.repeat(None), chunk)], new=True)
+                engine.add_contacts(merged, new=True, texts=texts)
         except sa.exc.IntegrityError:
             return False
         return True

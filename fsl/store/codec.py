@@ -45,13 +45,15 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Any, overload
+from typing import Any, Sequence, overload
 
 import orjson
 
 from fsl.engine.evaluate import Dur
+from fsl.rowdicts import dicts
 
 UTC = timezone.utc
 
@@ -266,6 +268,35 @@ def dumps_flat(fields: dict[str, Any]) -> str:
     if "$" in text and text.count("$") > tags and text.count('"$') > tags:  # a user key (or text) starts with "$"
         return dumps(fields)
     return text
+
+
+def dumps_columns(names: Sequence[str], columns: Sequence[Sequence[Any]], rows: int) -> list[str] | None:
+    """`dumps_flat` of each row's fields, `dict(zip(names, row))`, from the fields'
+    columns (an import's batch): the same texts, or None when a column is not of
+    the simple kinds this takes (plain values; UTC instants, with none among them)
+    and the caller encodes row by row.  A column is looked at once, not a value a
+    row, and no `default` is called: each instant is tagged in its column."""
+    if any(type(name) is not str or name[:1] == "$" for name in names):
+        return None  # (a "$" name is escaped by `dumps`)
+    tagged = list(columns)
+    for j, column in enumerate(columns):
+        kinds = set(map(type, column))
+        if kinds <= _FLAT:
+            continue
+        if not kinds <= _INSTANT_OR_NONE:
+            return None
+        instants = [v for v in column if v is not None] if type(None) in kinds else column
+        if set(map(id, map(_TZINFO, instants))) != {id(UTC)}:
+            return None
+        tagged[j] = [v if v is None else {"$t": v} for v in column]
+    try:
+        return list(map(bytes.decode, map(orjson.dumps, dicts(names, tagged, rows))))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate: `dumps` writes those
+        return None
+
+
+_INSTANT_OR_NONE = frozenset({datetime, type(None)})
+_TZINFO = operator.attrgetter("tzinfo")
 
 
 def loads(text: str | None) -> Any:

@@ -187,15 +187,17 @@ class SqlStore:
         """Write-through (imports): upserted at once in the open transaction."""
         self.put_contacts([contact])
 
-    def put_contacts(self, batch: list[Contact], new: bool = False) -> None:
-        """Write-through of many contacts (imports): one executemany upsert; with
-        `new`, a plain INSERT, which raises IntegrityError (the transaction is
-        then to be rolled back) if one of them is stored."""
+    def put_contacts(self, batch: list[Contact], new: bool = False, texts: list[str] | None = None) -> None:
+        """Write-through of many contacts (imports): one upsert; with `new`, a
+        plain INSERT, which raises IntegrityError (the transaction is then to be
+        rolled back) if one of them is stored.  `texts`: the contacts' fields
+        encoded already (codec.dumps_columns), else each is encoded here."""
         now = epoch(_wall())
         ids = [c.id for c in batch]
         versions = [c.version for c in batch]
         fields = [c.fields for c in batch]
-        rows = zip(ids, map(dumps_flat, fields), versions, itertools.repeat(now), email_keys.keys_of(fields))
+        encoded = map(dumps_flat, fields) if texts is None else texts
+        rows = zip(ids, encoded, versions, itertools.repeat(now), email_keys.keys_of(fields))
         if new:
             bulk.insert(self._c(), contacts, CONTACT_COLUMNS, rows)
         else:
