@@ -419,7 +419,7 @@ class Runtime:
                        now: datetime | None = None, *, new: bool = False,
                        texts: list[str] | None = None) -> list[tuple[Contact | None, bool]]:
         """Write `merge(stored, given)` -> (contact, changed) for each contact, reading
-        and writing IMPORT_CHUNK contacts per transaction (one SELECT, one executemany).
+        and writing IMPORT_CHUNK contacts per transaction (one SELECT, one bulk write).
         Returns (stored, changed) per contact, in order.
 
         `new`: the caller expects none of these contacts to be stored yet (an
@@ -458,7 +458,10 @@ class Runtime:
         """merge_contacts of a chunk none of whose contacts is stored, as one INSERT:
         False (and nothing written) when one is stored after all.  Any other
         store error is raised again by the usual path, which writes the same rows."""
-        merged = [contact for contact, _ in map(merge, itertools.repeat(None), chunk)]
+        results = list(map(merge, itertools.repeat(None), chunk))
+        if not all(changed for _, changed in results):
+            return False  # (a merge that keeps some new contact out: the usual path decides)
+        merged = [contact for contact, _ in results]
         if texts is not None and (len(texts) != len(chunk) or not all(map(operator.is_, merged, chunk))):
             texts = None  # (the texts are of the contacts given, not of others the merge made)
         try:
