@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fsl import retrying
+from fsl.store.members import one_of
 from fsl.store.schema import actions, enrollments, events, journal, reviews
 
 OPEN = "held"
@@ -121,9 +122,20 @@ def mark(conn: Connection, key: str, status: str, at: int, by: str, note: str | 
 
 def approved_text(conn: Connection, key: str) -> tuple[int, str | None, str] | None:
     """(review id, subject, body) when a person approved this send's text."""
-    row = conn.execute(sa.select(reviews.c.id, reviews.c.subject, reviews.c.body)
-                       .where(reviews.c.action_key == key, reviews.c.status == "approved")).first()
-    return (row.id, row.subject, row.body or "") if row is not None else None
+    return approved_texts(conn, [key]).get(key)
+
+
+def approved_texts(conn: Connection, keys: list[str]) -> dict[str, tuple[int, str | None, str]]:
+    """approved_text of many sends (a batch the outbox is about to render), by key, in one query
+    a few hundred keys at a time."""
+    out: dict[str, tuple[int, str | None, str]] = {}
+    for start in range(0, len(keys), 500):
+        q = (sa.select(reviews.c.action_key, reviews.c.id, reviews.c.subject, reviews.c.body)
+             .where(one_of(conn, reviews.c.action_key, keys[start:start + 500]), reviews.c.status == "approved")
+             .order_by(reviews.c.id))
+        for row in conn.execute(q):
+            out.setdefault(row.action_key, (row.id, row.subject, row.body or ""))
+    return out
 
 
 # ------------------------------------------------------------------ reading

@@ -50,6 +50,7 @@ from fsl.llm.client import LLMClient
 from fsl.llm.guards import GuardSettings, Verdict
 from fsl.llm.render import RenderOutcome, _from_cache, render_llm
 from fsl.store.codec import epoch
+from fsl.store.members import one_of
 from fsl.store.schema import actions
 
 from .owners import owner_of
@@ -195,11 +196,9 @@ class LLMOutbox:
             self._submit(wanted)
 
     def _submit(self, wanted: list[tuple]) -> None:
-        with self.runtime.db.read() as conn:
-            for key, *_ in wanted:
-                approved = R.approved_text(conn, key)
-                if approved is not None:
-                    self.ready[key] = ("approved", approved)
+        with self.runtime.db.read() as conn:  # (one query for the batch, not one a send)
+            for key, approved in R.approved_texts(conn, [key for key, *_ in wanted]).items():
+                self.ready[key] = ("approved", approved)
         todo = [w for w in wanted if w[0] not in self.ready]
         if not todo:
             return
@@ -290,14 +289,26 @@ class LLMOutbox:
         self.notes[key] = ("held", held)
         raise HeldRender(held)
 
-    def settle(self, conn: Connection, key: str, delivered: bool) -> bool:
+    def rows(self, conn: Connection, keys: list[str]) -> dict[str, dict]:
+        """The outbox rows of the sends among `keys` that `settle` will journal, by key,
+        read in one query (the settle transaction's, before its first `settle`)."""
+        noted = [key for key in keys if key in self.notes]
+        out: dict[str, dict] = {}
+        for start in range(0, len(noted), 500):
+            q = sa.select(actions).where(one_of(conn, actions.c.key, noted[start:start + 500]))
+            out.update((row["key"], dict(row)) for row in conn.execute(q).mappings())
+        return out
+
+    def settle(self, conn: Connection, key: str, delivered: bool, action: dict | None = None) -> bool:
         """Inside the outbox's settle transaction, for a row still ours: journal the
-        render, move its review on; True when this settled the row itself (held)."""
+        render, move its review on; True when this settled the row itself (held).
+        `action`: its outbox row, when read already (`rows`)."""
         note = self.notes.pop(key, None)
         if note is None:
             return False
         kind, data = note
-        action = dict(conn.execute(sa.select(actions).where(actions.c.key == key)).mappings().one())
+        if action is None:
+            action = dict(conn.execute(sa.select(actions).where(actions.c.key == key)).mappings().one())
         at = epoch(self.now)
         if kind == "approved":
             if delivered:

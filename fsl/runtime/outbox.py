@@ -442,11 +442,14 @@ class Outbox:
         rt = self.runtime
         with rt.db.write() as conn:
             mine = ours(conn, [item.key for item, _, _ in outcomes], self.token)
+            # the rows the model-written sends journal, read at once rather than one a send
+            rows = self._llm.rows(conn, list(mine)) if self._llm is not None else {}
             done = []
             for item, msg, result in outcomes:
                 if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
-                if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered"):
+                if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered",
+                                                              rows.get(item.key)):
                     self.report.held += 1  # a model-written send held for review (fsl.runtime.llm_queue)
                     continue
                 done.append(self._decide(item, msg, result))
