@@ -120,14 +120,9 @@ def mark(conn: Connection, key: str, status: str, at: int, by: str, note: str | 
                  .values(status=status, updated_at=at, decided_at=at, decided_by=by, note=note))
 
 
-def approved_text(conn: Connection, key: str) -> tuple[int, str | None, str] | None:
-    """(review id, subject, body) when a person approved this send's text."""
-    return approved_texts(conn, [key]).get(key)
-
-
 def approved_texts(conn: Connection, keys: list[str]) -> dict[str, tuple[int, str | None, str]]:
-    """approved_text of many sends (a batch the outbox is about to render), by key, in one query
-    a few hundred keys at a time."""
+    """(review id, subject, body) of each of these sends whose text a person approved, by key
+    (a batch the outbox is about to render: one query a few hundred keys at a time)."""
     out: dict[str, tuple[int, str | None, str]] = {}
     for start in range(0, len(keys), 500):
         q = (sa.select(reviews.c.action_key, reviews.c.id, reviews.c.subject, reviews.c.body)

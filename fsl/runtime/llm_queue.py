@@ -299,16 +299,15 @@ class LLMOutbox:
             out.update((row["key"], dict(row)) for row in conn.execute(q).mappings())
         return out
 
-    def settle(self, conn: Connection, key: str, delivered: bool, action: dict | None = None) -> bool:
+    def settle(self, conn: Connection, key: str, delivered: bool, rows: dict[str, dict]) -> bool:
         """Inside the outbox's settle transaction, for a row still ours: journal the
         render, move its review on; True when this settled the row itself (held).
-        `action`: its outbox row, when read already (`rows`)."""
+        `rows`: the outbox rows `rows()` read for the transaction."""
         note = self.notes.pop(key, None)
         if note is None:
             return False
         kind, data = note
-        if action is None:
-            action = dict(conn.execute(sa.select(actions).where(actions.c.key == key)).mappings().one())
+        action = rows[key]
         at = epoch(self.now)
         if kind == "approved":
             if delivered:

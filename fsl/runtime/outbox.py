@@ -448,8 +448,7 @@ class Outbox:
             for item, msg, result in outcomes:
                 if item.key not in mine:
                     continue  # taken back meanwhile (its lease ran out): the new claimer settles it
-                if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered",
-                                                              rows.get(item.key)):
+                if self._llm is not None and self._llm.settle(conn, item.key, result.status == "delivered", rows):
                     self.report.held += 1  # a model-written send held for review (fsl.runtime.llm_queue)
                     continue
                 done.append(self._decide(item, msg, result))
