@@ -5,8 +5,9 @@ The readers decide what a file says; this module decides what that changes:
 * contacts and deals are merged into what is stored (fsl.io.merge), and only
   real changes are written (`Runtime.merge_contacts` / `put_deals`, which also
   schedule `enroll when` checks as the engine does).  Contacts go
-  CONTACTS_CHUNK at a time: one SELECT and one executemany per chunk, never a
-  statement per contact (a CRM export has a million rows);
+  CONTACTS_CHUNK at a time: one SELECT and one bulk write per chunk, or, while
+  the chunks turn out all new, one INSERT and no SELECT; never a statement
+  per contact (a CRM export has a million rows);
 * events are counted against the events already stored with the same
   content (instant to the minute, type, contact, deal, step, fields): a file
   imported twice records each event once.  An event for an unknown contact,
@@ -29,7 +30,7 @@ from .merge import merge_contact, merge_deal
 from .result import ContactBatch, ImportResult, RowProblem
 
 CHUNK = 500
-CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (one SELECT, one executemany)
+CONTACTS_CHUNK = 5000  # contacts read, merged and written per transaction (see the module docstring)
 Progress = Callable[[str, int], None] | None  # (what, how many more), as fsl.cli.common.progress
 
 

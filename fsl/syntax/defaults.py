@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from ..diagnostics import Diagnostic, Span
 from . import nodes as n
+from .parser import parse_module
 
 NAME = "(defaults)"  # never a playbook's name (not a NAME token): no clash, no E203
 
@@ -52,8 +53,6 @@ def parse_defaults(file_text: str, key_line: int, block_lines: int, file: str) -
     lines = file_text.splitlines()
     body = lines[key_line + 1:key_line + 1 + block_lines]
     source = "\n" * key_line + "playbook defaults:\n" + "\n".join(body) + "\n"
-    from .parser import parse_module  # (lazily: every fsl command loads fsl.yaml, few of them have `defaults:`)
-
     module, diags = parse_module(source, file)
     if diags or not module.playbooks:
         return None, diags
